@@ -1,0 +1,8 @@
+//! `servebench env` (being built).
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("`servebench env` is not built yet")
+}

@@ -1,0 +1,78 @@
+//! Command-line surface: one module per command, each with its clap `Args` and a `run` function.
+
+pub mod bench;
+pub mod compare;
+pub mod env;
+pub mod eval;
+pub mod grade;
+pub mod report;
+pub mod sim;
+pub mod sweep;
+
+use clap::{Parser, Subcommand};
+
+/// Measure an LLM serving deployment: accuracy and performance through its API.
+#[derive(Debug, Parser)]
+#[command(name = "servebench", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One load test (flags as in `python3 -m sglang.bench_serving`).
+    Bench(Box<bench::Args>),
+    /// Run the simulated engine as an HTTP server (OpenAI API + SGLang /generate).
+    Sim(Box<sim::Args>),
+    /// Accuracy on named datasets through the serving API.
+    Eval(Box<eval::Args>),
+    /// Decide whether a predicted math answer equals the gold answer.
+    Grade(Box<grade::Args>),
+    /// A matrix of load tests (lengths x concurrencies x ratios), resumable.
+    Sweep(Box<sweep::Args>),
+    /// Collect results on disk into summary.csv, charts and report.html.
+    Report(Box<report::Args>),
+    /// Two runs side by side: performance at equal load, accuracy with significance.
+    Compare(Box<compare::Args>),
+    /// Machine facts: CPU, memory, GPUs, driver.
+    Env(Box<env::Args>),
+}
+
+pub fn dispatch(cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Bench(a) => bench::run(*a),
+        Command::Sim(a) => sim::run(*a),
+        Command::Eval(a) => eval::run(*a),
+        Command::Grade(a) => grade::run(*a),
+        Command::Sweep(a) => sweep::run(*a),
+        Command::Report(a) => report::run(*a),
+        Command::Compare(a) => compare::run(*a),
+        Command::Env(a) => env::run(*a),
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the level chosen by `-v`.
+pub fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// A multi-threaded tokio runtime for the async commands.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

@@ -1,0 +1,8 @@
+//! `servebench sim` (being built).
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("`servebench sim` is not built yet")
+}

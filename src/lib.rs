@@ -1,0 +1,12 @@
+//! servebench: measure an LLM serving deployment (accuracy and performance) through its API.
+//!
+//! The binary's commands live in [`cli`]; the work is done by the workspace crates re-exported here.
+
+pub mod cli;
+
+pub use servebench_core as core;
+pub use servebench_eval as eval;
+pub use servebench_load as load;
+pub use servebench_report as report;
+pub use servebench_sim as sim;
+pub use servebench_tokenize as tokenize;
