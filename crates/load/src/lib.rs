@@ -1,1 +1,34 @@
-//! servebench-load
+//! servebench-load: the async load engine.
+//!
+//! - [`client`]: the streaming HTTP client (pooled keep-alive connections, SSE timed as bytes are read,
+//!   retry of a request whose reused connection fails before any byte arrives).
+//! - [`dataset`]: workloads (random, random-ids, sharegpt, custom) with token-exact prompts.
+//! - [`arrival`]: arrival processes (closed loop, Poisson, gamma with burstiness).
+//! - [`runner`]: one timed run: warm-up, concurrency permits, open/closed loop, records over a channel,
+//!   Ctrl-C handling, client saturation monitor.
+
+pub mod arrival;
+pub mod client;
+pub mod corpus;
+pub mod dataset;
+pub mod monitor;
+pub mod runner;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("invalid setting: {0}")]
+    Config(String),
+    #[error("dataset {path}: {message}")]
+    Dataset { path: String, message: String },
+    #[error(transparent)]
+    Tokenize(#[from] servebench_tokenize::TokenizeError),
+    #[error("HTTP client setup failed: {0}")]
+    Http(String),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("warm-up failed: no warm-up request succeeded ({0}). Check --base-url/--backend/--model, or pass --warmup-requests 0")]
+    Warmup(String),
+}

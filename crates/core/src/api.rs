@@ -1,0 +1,592 @@
+//! Backends (which endpoint and body shape), request bodies, and decoding of server responses.
+//!
+//! Backend names are SGLang's (`--backend`): `sglang`/`sglang-native` use the native `/generate`;
+//! `sglang-oai`, `vllm`, `openai`, `lmdeploy` use `/v1/completions`; the `-chat` variants use
+//! `/v1/chat/completions`.
+
+use crate::CoreError;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::borrow::Cow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Api {
+    /// SGLang native `/generate` (cumulative text in each streamed event).
+    SglangGenerate,
+    /// OpenAI `/v1/completions`.
+    Completions,
+    /// OpenAI `/v1/chat/completions`.
+    Chat,
+}
+
+/// A `--backend` value: its name (kept for the result file) and the API it speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    pub name: String,
+    pub api: Api,
+}
+
+impl Backend {
+    pub fn parse(name: &str) -> Result<Backend, CoreError> {
+        let api = match name {
+            "sglang" | "sglang-native" => Api::SglangGenerate,
+            "sglang-oai" | "vllm" | "openai" | "lmdeploy" | "trt-oai" => Api::Completions,
+            "sglang-oai-chat" | "vllm-chat" | "openai-chat" | "lmdeploy-chat" => Api::Chat,
+            other => return Err(CoreError::UnknownBackend(other.to_string())),
+        };
+        Ok(Backend {
+            name: name.to_string(),
+            api,
+        })
+    }
+
+    /// The request path for this backend.
+    pub fn path(&self) -> &'static str {
+        match self.api {
+            Api::SglangGenerate => "/generate",
+            Api::Completions => "/v1/completions",
+            Api::Chat => "/v1/chat/completions",
+        }
+    }
+
+    /// Default port when only `--host` is given (SGLang's table).
+    pub fn default_port(&self) -> u16 {
+        match self.name.as_str() {
+            "vllm" | "vllm-chat" => 8000,
+            "lmdeploy" | "lmdeploy-chat" => 23333,
+            _ => 30000,
+        }
+    }
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+/// What is sent as the prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prompt {
+    Text(String),
+    Ids(Vec<u32>),
+    Messages(Vec<Message>),
+}
+
+impl Prompt {
+    /// The prompt as text for records and chat bodies (messages joined by blank lines; ids as a list).
+    pub fn as_text(&self) -> Cow<'_, str> {
+        match self {
+            Prompt::Text(t) => Cow::Borrowed(t),
+            Prompt::Ids(ids) => Cow::Owned(format!("{ids:?}")),
+            Prompt::Messages(m) if m.len() == 1 => Cow::Borrowed(&m[0].content),
+            Prompt::Messages(m) => Cow::Owned(
+                m.iter()
+                    .map(|m| m.content.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n\n"),
+            ),
+        }
+    }
+}
+
+/// Sampling and protocol settings of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenParams {
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    /// Send `ignore_eos: true` (omitted entirely when false: strict servers reject the field).
+    pub ignore_eos: bool,
+    /// Send `min_tokens` (omitted when `None`).
+    pub min_tokens: Option<u32>,
+    pub stream: bool,
+    /// Ask for `usage` in the stream (`stream_options.include_usage`).
+    pub include_usage: bool,
+    pub seed: Option<u64>,
+    /// Merged last into the body (`--extra-request-body`); for SGLang's native API, keys that are sampling
+    /// parameters go into `sampling_params`.
+    pub extra: Map<String, Value>,
+}
+
+impl Default for GenParams {
+    fn default() -> Self {
+        GenParams {
+            max_tokens: None,
+            temperature: Some(0.0),
+            top_p: None,
+            ignore_eos: false,
+            min_tokens: None,
+            stream: true,
+            include_usage: true,
+            seed: None,
+            extra: Map::new(),
+        }
+    }
+}
+
+const SGLANG_SAMPLING_KEYS: &[&str] = &[
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "max_new_tokens",
+    "min_new_tokens",
+    "stop",
+    "stop_token_ids",
+    "frequency_penalty",
+    "presence_penalty",
+    "repetition_penalty",
+    "ignore_eos",
+    "skip_special_tokens",
+    "n",
+];
+
+/// Builds the JSON body of a request.
+pub fn request_body(api: Api, model: &str, prompt: &Prompt, p: &GenParams) -> Value {
+    match api {
+        Api::SglangGenerate => {
+            let mut sp = Map::new();
+            if let Some(t) = p.temperature {
+                sp.insert("temperature".into(), json!(t));
+            }
+            if let Some(t) = p.top_p {
+                sp.insert("top_p".into(), json!(t));
+            }
+            if let Some(m) = p.max_tokens {
+                sp.insert("max_new_tokens".into(), json!(m));
+            }
+            if let Some(m) = p.min_tokens {
+                sp.insert("min_new_tokens".into(), json!(m));
+            }
+            if p.ignore_eos {
+                sp.insert("ignore_eos".into(), json!(true));
+            }
+            let mut body = Map::new();
+            match prompt {
+                Prompt::Ids(ids) => body.insert("input_ids".into(), json!(ids)),
+                other => body.insert("text".into(), json!(other.as_text())),
+            };
+            let mut extra = p.extra.clone();
+            if let Some(Value::Object(more)) = extra.remove("sampling_params") {
+                sp.extend(more);
+            }
+            for k in SGLANG_SAMPLING_KEYS {
+                if let Some(v) = extra.remove(*k) {
+                    sp.insert((*k).to_string(), v);
+                }
+            }
+            body.insert("sampling_params".into(), Value::Object(sp));
+            body.insert("stream".into(), json!(p.stream));
+            body.extend(extra);
+            Value::Object(body)
+        }
+        Api::Completions | Api::Chat => {
+            let mut body = Map::new();
+            body.insert("model".into(), json!(model));
+            match (api, prompt) {
+                (Api::Chat, Prompt::Messages(m)) => body.insert("messages".into(), json!(m)),
+                (Api::Chat, other) => body.insert(
+                    "messages".into(),
+                    json!([{"role": "user", "content": other.as_text()}]),
+                ),
+                (_, Prompt::Ids(ids)) => body.insert("prompt".into(), json!(ids)),
+                (_, other) => body.insert("prompt".into(), json!(other.as_text())),
+            };
+            if let Some(t) = p.temperature {
+                body.insert("temperature".into(), json!(t));
+            }
+            if let Some(t) = p.top_p {
+                body.insert("top_p".into(), json!(t));
+            }
+            if let Some(m) = p.max_tokens {
+                body.insert("max_tokens".into(), json!(m));
+            }
+            if let Some(m) = p.min_tokens {
+                body.insert("min_tokens".into(), json!(m));
+            }
+            if p.ignore_eos {
+                body.insert("ignore_eos".into(), json!(true));
+            }
+            if let Some(s) = p.seed {
+                body.insert("seed".into(), json!(s));
+            }
+            body.insert("stream".into(), json!(p.stream));
+            if p.stream && p.include_usage {
+                body.insert("stream_options".into(), json!({"include_usage": true}));
+            }
+            body.extend(p.extra.clone());
+            Value::Object(body)
+        }
+    }
+}
+
+/// Token counts reported by the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+}
+
+// ---- wire types (borrowed; unknown fields skipped) ----
+
+#[derive(Deserialize)]
+struct WireUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct WireDelta<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct WireChoice<'a> {
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    delta: Option<WireDelta<'a>>,
+    #[serde(borrow, default)]
+    message: Option<WireDelta<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct WireOpenAi<'a> {
+    #[serde(borrow, default)]
+    choices: Vec<WireChoice<'a>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(borrow, default)]
+    object: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    message: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct WireMeta {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+    #[serde(default)]
+    finish_reason: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct WireSglang<'a> {
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default)]
+    meta_info: Option<WireMeta>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+/// What one streamed event contributed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventEffect {
+    /// Bytes of answer text added.
+    pub text_bytes: usize,
+    /// Bytes of reasoning text added.
+    pub reasoning_bytes: usize,
+    /// Tokens this event carried when the server says (SGLang's cumulative `completion_tokens`).
+    pub tokens: Option<u64>,
+    /// `[DONE]` was seen.
+    pub done: bool,
+}
+
+impl EventEffect {
+    /// Whether this event carried generated text (answer or reasoning): the events TTFT/ITL are timed on.
+    pub fn carries_text(&self) -> bool {
+        self.text_bytes > 0 || self.reasoning_bytes > 0
+    }
+}
+
+/// Accumulates one response from its streamed events.
+#[derive(Debug, Clone)]
+pub struct StreamDecoder {
+    api: Api,
+    pub text: String,
+    pub reasoning: String,
+    pub usage: Usage,
+    pub finish_reason: Option<String>,
+    /// SGLang native: completion tokens so far (cumulative in `meta_info`).
+    last_completion_tokens: u64,
+}
+
+fn snippet(data: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&data[..data.len().min(200)]);
+    s.into_owned()
+}
+
+fn malformed(reason: impl std::fmt::Display, data: &[u8]) -> CoreError {
+    CoreError::MalformedEvent {
+        reason: reason.to_string(),
+        snippet: snippet(data),
+    }
+}
+
+fn finish_reason_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("type").and_then(|t| t.as_str()).map(str::to_string),
+        _ => None,
+    }
+}
+
+impl StreamDecoder {
+    pub fn new(api: Api) -> Self {
+        StreamDecoder {
+            api,
+            text: String::new(),
+            reasoning: String::new(),
+            usage: Usage::default(),
+            finish_reason: None,
+            last_completion_tokens: 0,
+        }
+    }
+
+    /// Decodes one SSE event's data.
+    pub fn on_event(&mut self, data: &[u8]) -> Result<EventEffect, CoreError> {
+        let trimmed = data.trim_ascii();
+        if trimmed == b"[DONE]" {
+            return Ok(EventEffect {
+                done: true,
+                ..Default::default()
+            });
+        }
+        if trimmed.is_empty() {
+            return Ok(EventEffect::default());
+        }
+        match self.api {
+            Api::SglangGenerate => self.on_sglang(trimmed),
+            Api::Completions | Api::Chat => self.on_openai(trimmed),
+        }
+    }
+
+    fn on_openai(&mut self, data: &[u8]) -> Result<EventEffect, CoreError> {
+        let w: WireOpenAi = serde_json::from_slice(data).map_err(|e| malformed(e, data))?;
+        if let Some(err) = w.error {
+            return Err(CoreError::ServerError(err.to_string()));
+        }
+        if w.object.as_deref() == Some("error") {
+            return Err(CoreError::ServerError(
+                w.message.map(|m| m.into_owned()).unwrap_or_default(),
+            ));
+        }
+        let mut eff = EventEffect::default();
+        if let Some(u) = w.usage {
+            if u.prompt_tokens.is_some() {
+                self.usage.prompt_tokens = u.prompt_tokens;
+            }
+            if u.completion_tokens.is_some() {
+                self.usage.completion_tokens = u.completion_tokens;
+            }
+        }
+        if let Some(c) = w.choices.into_iter().next() {
+            if let Some(t) = c.text {
+                eff.text_bytes += t.len();
+                self.text.push_str(&t);
+            }
+            if let Some(d) = c.delta.or(c.message) {
+                if let Some(t) = d.content {
+                    eff.text_bytes += t.len();
+                    self.text.push_str(&t);
+                }
+                if let Some(r) = d.reasoning_content.or(d.reasoning) {
+                    eff.reasoning_bytes += r.len();
+                    self.reasoning.push_str(&r);
+                }
+            }
+            if let Some(f) = c.finish_reason {
+                self.finish_reason = Some(f.into_owned());
+            }
+        }
+        Ok(eff)
+    }
+
+    fn on_sglang(&mut self, data: &[u8]) -> Result<EventEffect, CoreError> {
+        let w: WireSglang = serde_json::from_slice(data).map_err(|e| malformed(e, data))?;
+        if let Some(err) = w.error {
+            return Err(CoreError::ServerError(err.to_string()));
+        }
+        let mut eff = EventEffect::default();
+        if let Some(t) = w.text {
+            // Cumulative text: the new part is what extends the previous text.
+            if t.len() > self.text.len() && t.starts_with(self.text.as_str()) {
+                eff.text_bytes = t.len() - self.text.len();
+                self.text.push_str(&t[self.text.len()..]);
+            } else if !t.starts_with(self.text.as_str()) {
+                // Not cumulative (a server streaming deltas): append.
+                eff.text_bytes = t.len();
+                self.text.push_str(&t);
+            }
+        }
+        if let Some(m) = w.meta_info {
+            if m.prompt_tokens.is_some() {
+                self.usage.prompt_tokens = m.prompt_tokens;
+            }
+            if let Some(ct) = m.completion_tokens {
+                eff.tokens = Some(ct.saturating_sub(self.last_completion_tokens));
+                self.last_completion_tokens = ct;
+                self.usage.completion_tokens = Some(ct);
+            }
+            if let Some(f) = m.finish_reason.as_ref().and_then(finish_reason_of) {
+                self.finish_reason = Some(f);
+            }
+        }
+        Ok(eff)
+    }
+
+    /// Decodes a whole non-streamed response body.
+    pub fn on_full_body(&mut self, body: &[u8]) -> Result<(), CoreError> {
+        match self.api {
+            Api::SglangGenerate => {
+                // A list (n > 1 / batch) or one object.
+                let v: Value = serde_json::from_slice(body).map_err(|e| malformed(e, body))?;
+                let first = match v {
+                    Value::Array(mut a) if !a.is_empty() => a.swap_remove(0),
+                    other => other,
+                };
+                let bytes = serde_json::to_vec(&first).map_err(|e| malformed(e, body))?;
+                self.on_sglang(&bytes).map(|_| ())
+            }
+            _ => self.on_openai(body).map(|_| ()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_map_to_endpoints() {
+        assert_eq!(Backend::parse("sglang").unwrap().path(), "/generate");
+        assert_eq!(Backend::parse("vllm").unwrap().path(), "/v1/completions");
+        assert_eq!(
+            Backend::parse("sglang-oai-chat").unwrap().path(),
+            "/v1/chat/completions"
+        );
+        assert_eq!(Backend::parse("vllm").unwrap().default_port(), 8000);
+        assert!(Backend::parse("nope").is_err());
+    }
+
+    #[test]
+    fn openai_body_omits_disabled_fields() {
+        let p = GenParams {
+            max_tokens: Some(16),
+            ignore_eos: false,
+            ..Default::default()
+        };
+        let b = request_body(Api::Completions, "m", &Prompt::Text("hi".into()), &p);
+        assert!(b.get("ignore_eos").is_none());
+        assert!(b.get("min_tokens").is_none());
+        assert_eq!(b["max_tokens"], 16);
+        assert_eq!(b["stream_options"]["include_usage"], true);
+        let p2 = GenParams {
+            ignore_eos: true,
+            ..p
+        };
+        let b = request_body(Api::Chat, "m", &Prompt::Text("hi".into()), &p2);
+        assert_eq!(b["ignore_eos"], true);
+        assert_eq!(b["messages"][0]["content"], "hi");
+    }
+
+    #[test]
+    fn sglang_body_puts_sampling_params_inside() {
+        let mut extra = Map::new();
+        extra.insert("top_k".into(), json!(5));
+        extra.insert("lora_path".into(), json!("x"));
+        let p = GenParams {
+            max_tokens: Some(8),
+            ignore_eos: true,
+            extra,
+            ..Default::default()
+        };
+        let b = request_body(Api::SglangGenerate, "m", &Prompt::Ids(vec![1, 2]), &p);
+        assert_eq!(b["input_ids"], json!([1, 2]));
+        assert_eq!(b["sampling_params"]["max_new_tokens"], 8);
+        assert_eq!(b["sampling_params"]["ignore_eos"], true);
+        assert_eq!(b["sampling_params"]["top_k"], 5);
+        assert_eq!(b["lora_path"], "x");
+    }
+
+    #[test]
+    fn decodes_chat_stream_with_reasoning_and_usage() {
+        let mut d = StreamDecoder::new(Api::Chat);
+        let e = d
+            .on_event(br#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#)
+            .unwrap();
+        assert!(!e.carries_text());
+        let e = d
+            .on_event(br#"{"choices":[{"delta":{"reasoning_content":"hmm"}}]}"#)
+            .unwrap();
+        assert!(e.carries_text());
+        d.on_event(br#"{"choices":[{"delta":{"content":"4"},"finish_reason":"stop"}]}"#)
+            .unwrap();
+        d.on_event(br#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}"#)
+            .unwrap();
+        assert!(d.on_event(b"[DONE]").unwrap().done);
+        assert_eq!(d.text, "4");
+        assert_eq!(d.reasoning, "hmm");
+        assert_eq!(d.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(d.usage.completion_tokens, Some(3));
+        assert_eq!(d.usage.prompt_tokens, Some(7));
+    }
+
+    #[test]
+    fn decodes_sglang_cumulative_text() {
+        let mut d = StreamDecoder::new(Api::SglangGenerate);
+        let e = d
+            .on_event(br#"{"text":" a","meta_info":{"prompt_tokens":5,"completion_tokens":1,"finish_reason":null}}"#)
+            .unwrap();
+        assert_eq!((e.text_bytes, e.tokens), (2, Some(1)));
+        let e = d
+            .on_event(br#"{"text":" a b c","meta_info":{"completion_tokens":3,"finish_reason":{"type":"length","length":3}}}"#)
+            .unwrap();
+        assert_eq!((e.text_bytes, e.tokens), (4, Some(2)));
+        assert_eq!(d.text, " a b c");
+        assert_eq!(d.finish_reason.as_deref(), Some("length"));
+        assert_eq!(d.usage.prompt_tokens, Some(5));
+    }
+
+    #[test]
+    fn malformed_and_error_events_are_errors() {
+        let mut d = StreamDecoder::new(Api::Completions);
+        assert!(matches!(
+            d.on_event(b"{not json"),
+            Err(CoreError::MalformedEvent { .. })
+        ));
+        assert!(matches!(
+            d.on_event(br#"{"error":{"message":"overloaded"}}"#),
+            Err(CoreError::ServerError(_))
+        ));
+    }
+
+    #[test]
+    fn full_bodies() {
+        let mut d = StreamDecoder::new(Api::Chat);
+        d.on_full_body(br#"{"choices":[{"message":{"role":"assistant","content":"x","reasoning_content":"r"},"finish_reason":"length"}],"usage":{"prompt_tokens":2,"completion_tokens":9}}"#).unwrap();
+        assert_eq!((d.text.as_str(), d.reasoning.as_str()), ("x", "r"));
+        assert_eq!(d.usage.completion_tokens, Some(9));
+        let mut d = StreamDecoder::new(Api::SglangGenerate);
+        d.on_full_body(br#"{"text":"hello","meta_info":{"prompt_tokens":3,"completion_tokens":2}}"#)
+            .unwrap();
+        assert_eq!(d.text, "hello");
+        assert_eq!(d.usage.completion_tokens, Some(2));
+    }
+}

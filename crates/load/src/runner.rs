@@ -1,0 +1,238 @@
+//! One timed run: pool warm-up, warm-up requests, then the requests on their schedule under the concurrency
+//! limit; each finished request's record goes to a [`RecordSink`] on its own thread (token counting and file
+//! writes stay off the async workers). Ctrl-C (the `stop` channel) stops sending, waits `grace` for requests in
+//! flight, and returns what finished.
+
+use crate::arrival;
+use crate::client::{Client, PreparedRequest};
+use crate::monitor::{LagMonitor, SATURATED_P99_MS};
+use crate::LoadError;
+use servebench_core::record::RequestRecord;
+use servebench_core::stats::Summary;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+/// Receives every finished record (on a dedicated thread), in completion order.
+pub trait RecordSink: Send + 'static {
+    /// May complete the record (e.g. token counts) before it is kept.
+    fn record(&mut self, rec: &mut RequestRecord);
+    /// Called once when the run is over.
+    fn finish(&mut self) {}
+}
+
+/// A sink that does nothing.
+pub struct NullSink;
+impl RecordSink for NullSink {
+    fn record(&mut self, _rec: &mut RequestRecord) {}
+}
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub max_concurrency: Option<usize>,
+    /// Requests per second; infinity = all due at once.
+    pub request_rate: f64,
+    pub burstiness: f64,
+    pub seed: u64,
+    /// Open this many connections before the timed part (closed loop only; 0 = off).
+    pub warm_connections: usize,
+    /// How long to wait for requests in flight after a stop.
+    pub grace: Duration,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            max_concurrency: None,
+            request_rate: f64::INFINITY,
+            burstiness: 1.0,
+            seed: 1,
+            warm_connections: 0,
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, Default)]
+pub struct RunOutput {
+    /// Finished requests, by index.
+    pub records: Vec<RequestRecord>,
+    /// First send → last completion, seconds.
+    pub duration_s: f64,
+    pub interrupted: bool,
+    /// Requests never sent or cut off by a stop.
+    pub not_finished: u64,
+    pub warmup_connections: u64,
+    pub connect: Summary,
+    pub client_lag: Summary,
+    pub client_saturated: bool,
+    pub client_cpu_s: Option<f64>,
+}
+
+/// Opens `n` connections at once with cheap GETs; returns their times (ms).
+pub async fn warm_pool(client: &Client, n: usize) -> Vec<f64> {
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        let c = client.clone();
+        set.spawn(async move { c.warm_connection().await });
+    }
+    let mut times = Vec::new();
+    while let Some(r) = set.join_next().await {
+        if let Ok(Ok(d)) = r {
+            times.push(d.as_secs_f64() * 1000.0);
+        }
+    }
+    times
+}
+
+/// Sends the warm-up requests (all at once) and fails when none succeeds.
+pub async fn warmup(client: &Client, reqs: &[PreparedRequest]) -> Result<(), LoadError> {
+    if reqs.is_empty() {
+        return Ok(());
+    }
+    let mut set = JoinSet::new();
+    for r in reqs.iter().cloned() {
+        let c = client.clone();
+        set.spawn(async move { c.execute(&r, Instant::now()).await.record });
+    }
+    let mut first_err = None;
+    let mut ok = false;
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(rec) if rec.ok() => ok = true,
+            Ok(rec) => first_err = first_err.or(rec.error),
+            Err(e) => first_err = first_err.or(Some(e.to_string())),
+        }
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(LoadError::Warmup(first_err.unwrap_or_default()))
+    }
+}
+
+/// Runs the timed part.
+pub async fn run(
+    client: &Client,
+    requests: Vec<PreparedRequest>,
+    cfg: &RunConfig,
+    sink: Box<dyn RecordSink>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<RunOutput, LoadError> {
+    let n = requests.len();
+    let schedule = arrival::schedule(n, cfg.request_rate, cfg.burstiness, cfg.seed)?;
+    let mut out = RunOutput::default();
+    if cfg.request_rate.is_infinite() && cfg.warm_connections > 0 {
+        let times = warm_pool(client, cfg.warm_connections).await;
+        out.warmup_connections = times.len() as u64;
+        out.connect = Summary::of(&mut times.clone());
+    }
+
+    // Records go to the sink's thread.
+    let (tx, rx) = std::sync::mpsc::channel::<RequestRecord>();
+    let sink_thread = std::thread::spawn(move || {
+        let mut sink = sink;
+        let mut kept = Vec::new();
+        while let Ok(mut rec) = rx.recv() {
+            sink.record(&mut rec);
+            kept.push(rec);
+        }
+        sink.finish();
+        kept
+    });
+
+    let sem = cfg.max_concurrency.map(|c| Arc::new(Semaphore::new(c.max(1))));
+    let lag = LagMonitor::start();
+    let cpu0 = crate::monitor::process_cpu_seconds();
+    let t0 = Instant::now();
+    let last_end_us = Arc::new(AtomicU64::new(0));
+    let first_send_us = Arc::new(AtomicU64::new(u64::MAX));
+    let mut set = JoinSet::new();
+    let mut stopped = *stop.borrow();
+    let mut sent = 0usize;
+    for (req, due_s) in requests.into_iter().zip(schedule) {
+        if stopped {
+            break;
+        }
+        let due = t0 + Duration::from_secs_f64(due_s);
+        if due > Instant::now() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(due.into()) => {}
+                _ = stop.changed() => { stopped = true; break; }
+            }
+        }
+        let permit = match &sem {
+            Some(s) => {
+                tokio::select! {
+                    p = s.clone().acquire_owned() => match p {
+                        Ok(p) => Some(p),
+                        Err(_) => break,
+                    },
+                    _ = stop.changed() => { stopped = true; break; }
+                }
+            }
+            None => None,
+        };
+        let queue_ms = due.elapsed().as_secs_f64() * 1000.0;
+        let c = client.clone();
+        let tx = tx.clone();
+        let last_end = last_end_us.clone();
+        let first_send = first_send_us.clone();
+        set.spawn(async move {
+            let outcome = c.execute(&req, t0).await;
+            let end_us = t0.elapsed().as_micros() as u64;
+            last_end.fetch_max(end_us, Ordering::Relaxed);
+            let mut rec = outcome.record;
+            first_send.fetch_min((rec.send_ms * 1000.0) as u64, Ordering::Relaxed);
+            rec.scheduled_ms = due_s * 1000.0;
+            rec.queue_ms = queue_ms;
+            drop(permit);
+            let _ = tx.send(rec);
+        });
+        sent += 1;
+        // Reap finished tasks so the set does not grow with the whole run.
+        while let Some(r) = set.try_join_next() {
+            let _ = r;
+        }
+    }
+    if stopped {
+        out.interrupted = true;
+        let deadline = tokio::time::sleep(cfg.grace);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                r = set.join_next() => if r.is_none() { break },
+                _ = &mut deadline => { break; }
+            }
+        }
+        set.abort_all();
+    }
+    while set.join_next().await.is_some() {}
+    drop(tx);
+    let lags = lag.stop();
+    let cpu1 = crate::monitor::process_cpu_seconds();
+    let mut records = sink_thread
+        .join()
+        .map_err(|_| LoadError::Config("the record writer thread panicked".into()))?;
+    records.sort_by_key(|r| r.index);
+    let first = first_send_us.load(Ordering::Relaxed);
+    let last = last_end_us.load(Ordering::Relaxed);
+    out.duration_s = if first == u64::MAX || last < first {
+        0.0
+    } else {
+        (last - first) as f64 / 1e6
+    };
+    out.not_finished = (n - records.len().min(n)) as u64;
+    let _ = sent;
+    out.records = records;
+    out.client_lag = Summary::of(&mut lags.clone());
+    out.client_saturated = out.client_lag.p99.is_some_and(|p| p > SATURATED_P99_MS);
+    out.client_cpu_s = match (cpu0, cpu1) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    Ok(out)
+}

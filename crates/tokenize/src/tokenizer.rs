@@ -1,0 +1,223 @@
+//! Loading `tokenizer.json` and counting tokens.
+
+use crate::{ChatTemplate, TokenizeError};
+use serde_json::Value;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+const BUILTIN_GZ: &[u8] = include_bytes!("../assets/smollm2-tokenizer.json.gz");
+const BUILTIN_TEMPLATE: &str = include_str!("../assets/smollm2-chat_template.jinja");
+const BUILTIN_CONFIG: &str = include_str!("../assets/smollm2-tokenizer_config.json");
+
+/// A tokenizer plus what the model folder says about chat formatting.
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    /// Where it came from (a path, or "builtin:smollm2").
+    pub source: String,
+    pub chat_template: Option<ChatTemplate>,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("source", &self.source)
+            .field("chat_template", &self.chat_template.is_some())
+            .finish()
+    }
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> TokenizeError {
+    TokenizeError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, TokenizeError> {
+    let raw = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| io_err(path, e))?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+/// Token string of a `tokenizer_config.json` entry (a string or an `AddedToken` object).
+fn token_str(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("content").and_then(|c| c.as_str()).map(str::to_string),
+        _ => None,
+    }
+}
+
+/// The chat template in a `tokenizer_config.json` (a string, or a list of named templates: "default" wins).
+fn template_in_config(cfg: &Value) -> Option<String> {
+    match cfg.get("chat_template")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(list) => {
+            let named = |n: &str| {
+                list.iter().find_map(|t| {
+                    (t.get("name")?.as_str()? == n)
+                        .then(|| t.get("template")?.as_str().map(str::to_string))
+                        .flatten()
+                })
+            };
+            named("default").or_else(|| {
+                list.first()
+                    .and_then(|t| t.get("template")?.as_str().map(str::to_string))
+            })
+        }
+        _ => None,
+    }
+}
+
+impl Tokenizer {
+    /// Loads from a `tokenizer.json` (or `.json.gz`) file, or from a folder holding one.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Tokenizer, TokenizeError> {
+        let path = path.as_ref();
+        let (file, dir): (PathBuf, Option<PathBuf>) = if path.is_dir() {
+            let f = path.join("tokenizer.json");
+            if !f.exists() {
+                return Err(TokenizeError::NoTokenizerInFolder(
+                    path.display().to_string(),
+                ));
+            }
+            (f, Some(path.to_path_buf()))
+        } else {
+            (path.to_path_buf(), path.parent().map(Path::to_path_buf))
+        };
+        let bytes = read_maybe_gz(&file)?;
+        let inner =
+            tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| TokenizeError::Parse {
+                path: file.display().to_string(),
+                message: e.to_string(),
+            })?;
+        let mut config = Value::Null;
+        let mut template = None;
+        if let Some(dir) = dir {
+            let cfg_path = dir.join("tokenizer_config.json");
+            if cfg_path.exists() {
+                let text = std::fs::read_to_string(&cfg_path).map_err(|e| io_err(&cfg_path, e))?;
+                config = serde_json::from_str(&text).map_err(|e| TokenizeError::Parse {
+                    path: cfg_path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+            }
+            let jinja = dir.join("chat_template.jinja");
+            template = if jinja.exists() {
+                Some(std::fs::read_to_string(&jinja).map_err(|e| io_err(&jinja, e))?)
+            } else {
+                template_in_config(&config)
+            };
+        }
+        let chat_template = template
+            .map(|t| {
+                ChatTemplate::new(
+                    &t,
+                    token_str(config.get("bos_token")),
+                    token_str(config.get("eos_token")),
+                )
+            })
+            .transpose()?;
+        Ok(Tokenizer {
+            inner,
+            source: path.display().to_string(),
+            chat_template,
+        })
+    }
+
+    /// The built-in SmolLM2-135M-Instruct tokenizer (used when the user gives none).
+    pub fn builtin() -> Result<Tokenizer, TokenizeError> {
+        let mut bytes = Vec::new();
+        flate2::read::GzDecoder::new(BUILTIN_GZ)
+            .read_to_end(&mut bytes)
+            .map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        let inner =
+            tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| TokenizeError::Parse {
+                path: "builtin:smollm2".into(),
+                message: e.to_string(),
+            })?;
+        let cfg: Value = serde_json::from_str(BUILTIN_CONFIG).unwrap_or(Value::Null);
+        let chat_template = Some(ChatTemplate::new(
+            BUILTIN_TEMPLATE,
+            token_str(cfg.get("bos_token")),
+            token_str(cfg.get("eos_token")),
+        )?);
+        Ok(Tokenizer {
+            inner,
+            source: "builtin:smollm2".into(),
+            chat_template,
+        })
+    }
+
+    /// Token ids of `text`, without special tokens added (the prompt's own tokens).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
+        self.inner
+            .encode_fast(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| TokenizeError::Encode(e.to_string()))
+    }
+
+    /// Number of tokens of `text`, without special tokens added.
+    pub fn count(&self, text: &str) -> Result<usize, TokenizeError> {
+        self.inner
+            .encode_fast(text, false)
+            .map(|e| e.len())
+            .map_err(|e| TokenizeError::Encode(e.to_string()))
+    }
+
+    /// Text of token ids (special tokens kept, as servers decode prompts).
+    pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizeError> {
+        self.inner
+            .decode(ids, false)
+            .map_err(|e| TokenizeError::Encode(e.to_string()))
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// Whether `id` is a special (added, special) token.
+    pub fn is_special(&self, id: u32) -> bool {
+        self.inner
+            .get_added_tokens_decoder()
+            .get(&id)
+            .is_some_and(|t| t.special)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_matches_llama_cpp_ids() {
+        let t = Tokenizer::builtin().unwrap();
+        assert_eq!(
+            t.encode("Hello world, this is a test.").unwrap(),
+            vec![19556, 905, 28, 451, 314, 253, 1028, 30]
+        );
+        assert_eq!(t.count("Hello world, this is a test.").unwrap(), 8);
+        assert!(t.chat_template.is_some());
+        assert_eq!(t.decode(&[19556, 905]).unwrap(), "Hello world");
+    }
+
+    #[test]
+    fn missing_file_error_says_what_to_do() {
+        let e = Tokenizer::from_path("/nonexistent/tokenizer.json").unwrap_err();
+        assert!(e.to_string().contains("--tokenizer"), "{e}");
+    }
+
+    #[test]
+    fn config_templates() {
+        let cfg = serde_json::json!({"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]});
+        assert_eq!(template_in_config(&cfg).as_deref(), Some("D"));
+        let cfg = serde_json::json!({"bos_token": {"content": "<s>"}});
+        assert_eq!(token_str(cfg.get("bos_token")).as_deref(), Some("<s>"));
+    }
+}
