@@ -3,6 +3,7 @@
 //! The binary's commands live in [`cli`]; the work is done by the workspace crates re-exported here.
 
 pub mod cli;
+pub mod sim_counter;
 
 pub use servebench_core as core;
 pub use servebench_eval as eval;

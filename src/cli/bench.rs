@@ -1,8 +1,603 @@
-//! `servebench bench` (being built).
+//! `servebench bench`: one load test, with `python3 -m sglang.bench_serving`'s flags.
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use servebench_core::api::{request_body, Api, Backend, GenParams};
+use servebench_core::metrics::{compute, Metrics};
+use servebench_core::record::{RequestRecord, TokenSource};
+use servebench_core::result::{result_json, RunInfo};
+use servebench_load::client::{Client, ClientConfig, PreparedRequest};
+use servebench_load::dataset::{
+    self, CountMethod, PromptCounter, RandomSpec, RangeRule, SharegptSpec, WorkItem,
+};
+use servebench_load::runner::{self, RecordSink, RunConfig};
+use servebench_tokenize::Tokenizer;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`servebench bench` is not built yet")
+use super::output::{self, print_bench_summary};
+use super::secrets::{command_line_redacted, redact_secrets};
+
+/// One load test (flags named and meant as in `python3 -m sglang.bench_serving`; prefixes such as
+/// `--random-input` are accepted as argparse accepts them).
+#[derive(Debug, Clone, clap::Args)]
+#[command(infer_long_args = true)]
+pub struct Args {
+    /// sglang | sglang-native (native /generate); sglang-oai | vllm | openai | lmdeploy (/v1/completions);
+    /// sglang-oai-chat | vllm-chat | openai-chat | lmdeploy-chat (/v1/chat/completions).
+    #[arg(long, default_value = "sglang")]
+    pub backend: String,
+    /// Server URL, e.g. http://127.0.0.1:30000 (overrides --host/--port).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Default: 30000 (SGLang), 8000 (vllm backends), 23333 (lmdeploy).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Model name or path (default: the first model the server lists in /v1/models).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Model name sent in requests when it differs from --model.
+    #[arg(long)]
+    pub served_model_name: Option<String>,
+    /// tokenizer.json file or a folder with one (default: --model when it is such a folder, else the built-in
+    /// SmolLM2 tokenizer, with a warning).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// random | random-ids | sharegpt | custom.
+    #[arg(long, default_value = "sharegpt")]
+    pub dataset_name: String,
+    /// ShareGPT JSON (sharegpt; text source for random) or JSONL (custom).
+    #[arg(long)]
+    pub dataset_path: Option<PathBuf>,
+    #[arg(long, default_value_t = 1000)]
+    pub num_prompts: usize,
+    /// Fixed output length for sharegpt (default: each conversation's own).
+    #[arg(long)]
+    pub sharegpt_output_len: Option<u64>,
+    /// Skip sharegpt conversations longer than this (prompt + output).
+    #[arg(long)]
+    pub sharegpt_context_len: Option<u64>,
+    #[arg(long, alias = "random-input", default_value_t = 1024)]
+    pub random_input_len: u64,
+    #[arg(long, alias = "random-output", default_value_t = 1024)]
+    pub random_output_len: u64,
+    /// Lengths ~ U[max(floor(L*r),1), L] (SGLang's rule; see --range-rule).
+    #[arg(long, default_value_t = 0.0)]
+    pub random_range_ratio: f64,
+    /// sglang: U[L*r, L]; vllm: U[L*(1-r), L*(1+r)].
+    #[arg(long, default_value = "sglang")]
+    pub range_rule: String,
+    /// Requests per second (Poisson arrivals; gamma with --burstiness); inf = all at once.
+    #[arg(long, default_value = "inf")]
+    pub request_rate: f64,
+    /// Gamma shape of inter-arrival times (1 = Poisson; < 1 burstier).
+    #[arg(long, default_value_t = 1.0)]
+    pub burstiness: f64,
+    #[arg(long)]
+    pub max_concurrency: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Untimed requests before the run (first prompt, at most 32 output tokens).
+    #[arg(long, default_value_t = 1)]
+    pub warmup_requests: usize,
+    /// Do not open the connection pool before a closed-loop run.
+    #[arg(long)]
+    pub no_warm_connections: bool,
+    #[arg(long)]
+    pub disable_stream: bool,
+    /// Omit `ignore_eos` (strict servers such as `transformers serve` answer 422 to it).
+    #[arg(long)]
+    pub disable_ignore_eos: bool,
+    /// Do not ask for usage in streams (`stream_options`).
+    #[arg(long)]
+    pub disable_stream_usage: bool,
+    /// JSON object merged into every request body.
+    #[arg(long)]
+    pub extra_request_body: Option<String>,
+    /// Extra HTTP header K:V (repeatable).
+    #[arg(long = "header", value_name = "K:V")]
+    pub headers: Vec<String>,
+    /// Bearer token (default: $OPENAI_API_KEY). Never written to any file.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Result JSON, appended one object a line (default: {backend}_{MMDD}_{num_prompts}_{in}_{out}.jsonl).
+    #[arg(long)]
+    pub output_file: Option<PathBuf>,
+    /// Also write per-request records to <output-file stem>.details.jsonl (and SGLang's detail arrays).
+    #[arg(long)]
+    pub output_details: bool,
+    #[arg(long)]
+    pub disable_tqdm: bool,
+    /// POST /flush_cache (SGLang) and /reset_prefix_cache (vLLM) before the timed run.
+    #[arg(long)]
+    pub flush_cache: bool,
+    /// A label stored in the result.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Per-request timeout in seconds (default: none).
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// Seconds to wait for requests in flight after Ctrl-C.
+    #[arg(long, default_value_t = 5.0)]
+    pub grace: f64,
+    /// Start the built-in simulated engine in this process and test it (optional preset name).
+    #[arg(long, num_args = 0..=1, default_missing_value = "default", value_name = "PRESET")]
+    pub sim: Option<String>,
+    /// Print the result JSON on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The record sink of a bench run: counts output tokens with the tokenizer, writes details, shows progress.
+struct BenchSink {
+    tok: Arc<Tokenizer>,
+    details: Option<(PathBuf, std::io::BufWriter<std::fs::File>)>,
+    progress: Option<indicatif::ProgressBar>,
+    write_error: Option<String>,
+}
+
+impl RecordSink for BenchSink {
+    fn record(&mut self, rec: &mut RequestRecord) {
+        if rec.ok() {
+            let text = if rec.reasoning_text.is_empty() {
+                rec.generated_text.clone()
+            } else {
+                format!("{}{}", rec.reasoning_text, rec.generated_text)
+            };
+            let retok = self.tok.count(&text).ok().map(|n| n as u64);
+            rec.output_tokens_retokenized = retok;
+            if rec.output_tokens.is_none() {
+                rec.output_tokens = retok;
+                rec.output_tokens_source = if retok.is_some() {
+                    TokenSource::Tokenizer
+                } else {
+                    TokenSource::None
+                };
+            }
+        }
+        if let Some((path, w)) = &mut self.details {
+            let res = serde_json::to_writer(&mut *w, &*rec)
+                .map_err(std::io::Error::from)
+                .and_then(|_| w.write_all(b"\n"))
+                .and_then(|_| w.flush());
+            if let Err(e) = res {
+                if self.write_error.is_none() {
+                    self.write_error = Some(format!("{}: {e}", path.display()));
+                }
+            }
+        }
+        if let Some(pb) = &self.progress {
+            pb.inc(1);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(pb) = &self.progress {
+            pb.finish_and_clear();
+        }
+        if let Some(e) = &self.write_error {
+            eprintln!("warning: writing per-request records failed: {e}");
+        }
+    }
+}
+
+/// What a bench run produced.
+pub struct BenchOutcome {
+    pub result: serde_json::Value,
+    pub metrics: Metrics,
+    pub output_file: PathBuf,
+    pub details_file: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let rt = super::runtime()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nCtrl-C: no new requests; waiting for those in flight (Ctrl-C again to quit now)");
+            let _ = stop_tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    let json = args.json;
+    let out = rt.block_on(execute(args, stop_rx))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out.result)?);
+    } else {
+        print_bench_summary(&out.result, &out.metrics);
+        println!("Results appended to {}", out.output_file.display());
+        if let Some(d) = &out.details_file {
+            println!("Per-request records in {}", d.display());
+        }
+    }
+    Ok(())
+}
+
+fn default_output_file(a: &Args) -> PathBuf {
+    let now = chrono::Local::now().format("%m%d");
+    if a.dataset_name.starts_with("random") {
+        PathBuf::from(format!(
+            "{}_{}_{}_{}_{}.jsonl",
+            a.backend, now, a.num_prompts, a.random_input_len, a.random_output_len
+        ))
+    } else {
+        PathBuf::from(format!(
+            "{}_{}_{}_{}.jsonl",
+            a.backend, now, a.num_prompts, a.dataset_name
+        ))
+    }
+}
+
+/// `x.json` / `x.jsonl` → `x.details.jsonl`.
+pub fn details_path(output: &Path) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "result".into());
+    output.with_file_name(format!("{stem}.details.jsonl"))
+}
+
+fn load_tokenizer(a: &Args) -> Result<(Arc<Tokenizer>, Vec<String>)> {
+    let mut warnings = Vec::new();
+    let tok = if let Some(p) = &a.tokenizer {
+        Tokenizer::from_path(p)?
+    } else if let Some(dir) = a
+        .model
+        .as_deref()
+        .map(Path::new)
+        .filter(|p| p.join("tokenizer.json").exists())
+    {
+        Tokenizer::from_path(dir)?
+    } else {
+        if a.sim.is_none() {
+            warnings.push(
+                "no --tokenizer given: token counts use the built-in SmolLM2 tokenizer, not the served model's"
+                    .to_string(),
+            );
+        }
+        Tokenizer::builtin()?
+    };
+    Ok((Arc::new(tok), warnings))
+}
+
+fn build_workload(a: &Args, counter: &PromptCounter<'_>) -> Result<Vec<WorkItem>> {
+    let rule = match a.range_rule.as_str() {
+        "sglang" => RangeRule::Sglang,
+        "vllm" => RangeRule::Vllm,
+        other => bail!("--range-rule {other}: use sglang or vllm"),
+    };
+    if !(0.0..=1.0).contains(&a.random_range_ratio) && rule == RangeRule::Sglang {
+        bail!(
+            "--random-range-ratio {} must be in [0, 1] with SGLang's rule",
+            a.random_range_ratio
+        );
+    }
+    Ok(match a.dataset_name.as_str() {
+        "random" | "random-ids" => {
+            let text = servebench_load::corpus::corpus_text(
+                a.dataset_path.as_deref(),
+                (a.random_input_len as usize * 8).max(400_000),
+            )?;
+            dataset::random_workload(
+                counter,
+                &text,
+                &RandomSpec {
+                    num_prompts: a.num_prompts,
+                    input_len: a.random_input_len,
+                    output_len: a.random_output_len,
+                    range_ratio: a.random_range_ratio,
+                    rule,
+                    seed: a.seed,
+                    ids: a.dataset_name == "random-ids",
+                },
+            )?
+        }
+        "sharegpt" => {
+            let Some(path) = &a.dataset_path else {
+                bail!("--dataset-name sharegpt needs --dataset-path with a ShareGPT JSON file (servebench downloads nothing); or use --dataset-name random")
+            };
+            dataset::sharegpt_workload(
+                counter,
+                path,
+                &SharegptSpec {
+                    num_prompts: a.num_prompts,
+                    fixed_output_len: a.sharegpt_output_len,
+                    context_len: a.sharegpt_context_len,
+                    seed: a.seed,
+                },
+            )?
+        }
+        "custom" => {
+            let Some(path) = &a.dataset_path else {
+                bail!("--dataset-name custom needs --dataset-path with a JSONL file ({{\"prompt\": ...}} or {{\"messages\": [...]}} per line, optional \"output_len\")")
+            };
+            dataset::custom_workload(
+                counter,
+                path,
+                Some(a.num_prompts),
+                a.sharegpt_output_len.or(Some(a.random_output_len)),
+            )?
+        }
+        other => bail!("--dataset-name {other}: use random, random-ids, sharegpt or custom"),
+    })
+}
+
+fn parse_headers(h: &[String]) -> Result<Vec<(String, String)>> {
+    h.iter()
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once(':')
+                .with_context(|| format!("--header '{kv}': expected K:V"))?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+fn gen_params(a: &Args, extra: &serde_json::Map<String, serde_json::Value>, max: Option<u64>) -> GenParams {
+    GenParams {
+        max_tokens: max.map(|m| m.min(u32::MAX as u64) as u32),
+        temperature: Some(0.0),
+        ignore_eos: !a.disable_ignore_eos,
+        stream: !a.disable_stream,
+        include_usage: !a.disable_stream_usage,
+        extra: extra.clone(),
+        ..Default::default()
+    }
+}
+
+fn prepare(
+    api: Api,
+    model: &str,
+    items: &[WorkItem],
+    a: &Args,
+    extra: &serde_json::Map<String, serde_json::Value>,
+    run_id: &str,
+) -> Result<Vec<PreparedRequest>> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| {
+            let body = request_body(api, model, &it.prompt, &gen_params(a, extra, it.output_len));
+            Ok(PreparedRequest {
+                index: i as u64,
+                request_id: format!("{run_id}-{i}"),
+                body: Bytes::from(serde_json::to_vec(&body)?),
+                stream: !a.disable_stream,
+                prompt_text: it.prompt.as_text().into_owned(),
+                prompt_len_intended: it.prompt_len_intended,
+                prompt_tokens: Some(it.prompt_tokens),
+                output_len_intended: it.output_len,
+            })
+        })
+        .collect()
+}
+
+/// Runs one bench and appends its result. Used by `bench` and `sweep`.
+pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOutcome> {
+    let backend = Backend::parse(&a.backend)?;
+    if a.num_prompts == 0 {
+        bail!("--num-prompts must be at least 1");
+    }
+    if a.max_concurrency == Some(0) {
+        bail!("--max-concurrency must be at least 1");
+    }
+    // The simulator, in process.
+    let sim = match &a.sim {
+        Some(preset) => {
+            let (tok, _) = load_tokenizer(&a)?;
+            let mut cfg = servebench_sim::SimConfig::preset(preset)?;
+            cfg.prompt_counter = Some(Arc::new(crate::sim_counter::TokenizerCounter(tok)));
+            if let Some(m) = &a.model {
+                cfg.model = m.clone();
+            }
+            let server = servebench_sim::SimServer::start(cfg, "127.0.0.1:0".parse()?).await?;
+            a.base_url = Some(server.base_url());
+            Some(server)
+        }
+        None => None,
+    };
+    let base_url = match &a.base_url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => format!(
+            "http://{}:{}",
+            a.host,
+            a.port.unwrap_or_else(|| backend.default_port())
+        ),
+    };
+    let extra: serde_json::Map<String, serde_json::Value> = match &a.extra_request_body {
+        Some(s) => serde_json::from_str(s)
+            .with_context(|| format!("--extra-request-body is not a JSON object: {s}"))?,
+        None => Default::default(),
+    };
+    let mut cc = ClientConfig::new(&base_url, backend.clone());
+    cc.api_key = a.api_key.clone().filter(|k| !k.is_empty());
+    cc.headers = parse_headers(&a.headers)?;
+    cc.timeout = a.timeout.map(Duration::from_secs_f64);
+    cc.keep_text = true;
+    let client = Client::new(cc)?;
+
+    let model = match (&a.served_model_name, &a.model) {
+        (Some(s), _) => s.clone(),
+        (None, Some(m)) => m.clone(),
+        (None, None) => client
+            .get_json("/v1/models")
+            .await
+            .and_then(|v| v["data"][0]["id"].as_str().map(str::to_string))
+            .with_context(|| {
+                format!("no --model given and {base_url}/v1/models lists none: pass --model, and check --base-url/--host/--port")
+            })?,
+    };
+
+    let a2 = a.clone();
+    let (tok, mut warnings, items, method) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let (tok, warnings) = load_tokenizer(&a2)?;
+        let counter = PromptCounter {
+            tok: &tok,
+            api: backend.api,
+        };
+        let items = build_workload(&a2, &counter)?;
+        let method = if a2.dataset_name == "random-ids" && backend.api != Api::Chat {
+            CountMethod::TokenIds
+        } else {
+            counter.method()
+        };
+        Ok((tok.clone(), warnings, items, method))
+    })
+    .await??;
+    if backend.api == Api::Chat && tok.chat_template.is_none() {
+        warnings.push("the tokenizer has no chat template: chat prompt tokens are counted without it".into());
+    }
+
+    let run_id = format!("sb{}", chrono::Local::now().format("%H%M%S%3f"));
+    let requests = prepare(backend.api, &model, &items, &a, &extra, &run_id)?;
+    let server_info = redact_secrets(
+        if backend.api == Api::SglangGenerate || a.backend.starts_with("sglang") {
+            client.get_json("/get_server_info").await
+        } else {
+            None
+        }
+        .or(client.get_json("/v1/models").await)
+        .unwrap_or(serde_json::Value::Null),
+    );
+
+    // Warm-up.
+    if a.warmup_requests > 0 {
+        let first = &items[0];
+        let warm_items: Vec<WorkItem> = (0..a.warmup_requests)
+            .map(|_| WorkItem {
+                output_len: Some(first.output_len.unwrap_or(32).min(32)),
+                ..first.clone()
+            })
+            .collect();
+        let mut warm = prepare(backend.api, &model, &warm_items, &a, &extra, &format!("{run_id}-warmup"))?;
+        for w in &mut warm {
+            w.index = u64::MAX;
+        }
+        runner::warmup(&client, &warm).await?;
+    }
+    if a.flush_cache {
+        for path in ["/flush_cache", "/reset_prefix_cache"] {
+            let _ = client
+                .http()
+                .post(format!("{base_url}{path}"))
+                .send()
+                .await;
+        }
+    }
+
+    let output_file = a.output_file.clone().unwrap_or_else(|| default_output_file(&a));
+    let details_file = a.output_details.then(|| details_path(&output_file));
+    let details = match &details_file {
+        Some(p) => {
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("cannot open {} for writing", p.display()))?;
+            Some((p.clone(), std::io::BufWriter::new(f)))
+        }
+        None => None,
+    };
+    let progress = output::progress_bar(a.num_prompts as u64, a.disable_tqdm || a.json);
+    let sink = BenchSink {
+        tok: tok.clone(),
+        details,
+        progress,
+        write_error: None,
+    };
+    let max_conc = a.max_concurrency;
+    let run_cfg = RunConfig {
+        max_concurrency: max_conc,
+        request_rate: a.request_rate,
+        burstiness: a.burstiness,
+        seed: a.seed,
+        warm_connections: if a.no_warm_connections {
+            0
+        } else {
+            max_conc.unwrap_or(a.num_prompts).min(a.num_prompts)
+        },
+        grace: Duration::from_secs_f64(a.grace.max(0.0)),
+    };
+    let started_at = chrono::Local::now().to_rfc3339();
+    let out = runner::run(&client, requests, &run_cfg, Box::new(sink), stop).await?;
+    if let Some(s) = sim {
+        s.shutdown().await;
+    }
+
+    let metrics = compute(&out.records, out.duration_s);
+    if out.client_saturated {
+        warnings.push(format!(
+            "the client itself was saturated (event-loop lag p99 {:.1} ms): latencies include client delay; use fewer concurrent requests per client or more cores",
+            out.client_lag.p99.unwrap_or(0.0)
+        ));
+    }
+    if metrics.output_token_sources.contains_key("tokenizer") {
+        warnings.push("the server sent no usage: output tokens were counted with the tokenizer".into());
+    }
+    if out.interrupted {
+        warnings.push(format!(
+            "interrupted: {} of {} requests finished",
+            out.records.len(),
+            a.num_prompts
+        ));
+    }
+    let simulated = a.sim.is_some() || server_info.get("simulated").and_then(|v| v.as_bool()) == Some(true);
+    let accept_length = server_info
+        .pointer("/internal_states/0/avg_spec_accept_length")
+        .and_then(|v| v.as_f64());
+    let info = RunInfo {
+        backend: a.backend.clone(),
+        dataset_name: a.dataset_name.clone(),
+        request_rate: a.request_rate,
+        burstiness: a.burstiness,
+        max_concurrency: a.max_concurrency.map(|c| c as u64),
+        num_prompts: a.num_prompts as u64,
+        sharegpt_output_len: a.sharegpt_output_len,
+        random_input_len: Some(a.random_input_len),
+        random_output_len: Some(a.random_output_len),
+        random_range_ratio: Some(a.random_range_ratio),
+        seed: a.seed,
+        model,
+        base_url: base_url.clone(),
+        tokenizer: tok.source.clone(),
+        prompt_token_method: method.as_str().into(),
+        server_info,
+        simulated,
+        accept_length,
+        tag: a.tag.clone(),
+        command_line: command_line_redacted(),
+        started_at,
+        interrupted: out.interrupted,
+        warmup_requests: a.warmup_requests as u64,
+        warmup_connections: out.warmup_connections,
+        connect: out.connect,
+        client_lag: out.client_lag,
+        client_saturated: out.client_saturated,
+        warnings,
+    };
+    let mut result = result_json(&info, &metrics);
+    if let Some(obj) = result.as_object_mut() {
+        obj.insert("client_cpu_s".into(), serde_json::json!(out.client_cpu_s));
+        obj.insert("not_finished".into(), serde_json::json!(out.not_finished));
+        if a.output_details {
+            output::add_sglang_details(obj, &out.records);
+        }
+    }
+    output::append_result(&output_file, &result)?;
+    Ok(BenchOutcome {
+        result,
+        metrics,
+        output_file,
+        details_file,
+    })
 }

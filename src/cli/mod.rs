@@ -5,7 +5,9 @@ pub mod compare;
 pub mod env;
 pub mod eval;
 pub mod grade;
+pub mod output;
 pub mod report;
+pub mod secrets;
 pub mod sim;
 pub mod sweep;
 

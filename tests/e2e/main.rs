@@ -1,1 +1,5 @@
-fn main() {}
+//! End-to-end tests: one test binary (it links once). Each module starts the built-in simulator on an
+//! ephemeral loopback port and drives servebench against it.
+
+mod bench;
+mod common;

@@ -1,0 +1,144 @@
+//! Terminal output shared by the commands: progress bars, the bench summary table, result files.
+
+use anyhow::{Context, Result};
+use serde_json::{json, Map, Value};
+use servebench_core::metrics::Metrics;
+use servebench_core::record::RequestRecord;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+/// A progress bar on a terminal (stderr), none in logs or when disabled.
+pub fn progress_bar(total: u64, disabled: bool) -> Option<indicatif::ProgressBar> {
+    if disabled || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(total);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} requests ({per_sec}, ETA {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(pb)
+}
+
+/// Appends one result object as a line (creating folders), flushed.
+pub fn append_result(path: &Path, result: &Value) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open {} for appending", path.display()))?;
+    let mut line = serde_json::to_vec(result)?;
+    line.push(b'\n');
+    f.write_all(&line)
+        .and_then(|_| f.flush())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// SGLang's `--output-details` arrays (seconds, in request order; zeros for failures).
+pub fn add_sglang_details(obj: &mut Map<String, Value>, records: &[RequestRecord]) {
+    let recs: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
+    obj.insert("input_lens".into(), json!(recs.iter().map(|r| r.prompt_tokens.unwrap_or(0)).collect::<Vec<_>>()));
+    obj.insert(
+        "output_lens".into(),
+        json!(recs.iter().map(|r| if r.ok() { r.output_tokens.unwrap_or(0) } else { 0 }).collect::<Vec<_>>()),
+    );
+    obj.insert("ttfts".into(), json!(recs.iter().map(|r| r.ttft_ms.unwrap_or(0.0) / 1000.0).collect::<Vec<_>>()));
+    obj.insert(
+        "itls".into(),
+        json!(recs.iter().map(|r| r.itl_ms().map(|x| x / 1000.0).collect::<Vec<_>>()).collect::<Vec<_>>()),
+    );
+    obj.insert("generated_texts".into(), json!(recs.iter().map(|r| r.generated_text.as_str()).collect::<Vec<_>>()));
+    obj.insert(
+        "errors".into(),
+        json!(recs.iter().map(|r| r.error.clone().unwrap_or_default()).collect::<Vec<_>>()),
+    );
+}
+
+fn f(v: &Value, k: &str) -> String {
+    match v.get(k) {
+        Some(Value::Number(n)) => n.as_f64().map(|x| format!("{x:.2}")).unwrap_or_default(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "n/a".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn line(label: &str, value: impl std::fmt::Display) {
+    println!("{label:<40} {value:<10}");
+}
+
+/// Prints the summary in SGLang's layout, with failures and warnings after it.
+pub fn print_bench_summary(r: &Value, m: &Metrics) {
+    println!("\n{:=^50}", " Serving Benchmark Result ");
+    if r.get("simulated") == Some(&json!(true)) {
+        line("Engine:", "SIMULATED (servebench sim)");
+    }
+    line("Backend:", f(r, "backend"));
+    line("Traffic request rate:", f(r, "request_rate"));
+    line(
+        "Max request concurrency:",
+        r.get("max_concurrency").and_then(|v| v.as_u64()).map(|c| c.to_string()).unwrap_or_else(|| "not set".into()),
+    );
+    line("Successful requests:", m.completed);
+    line("Failed requests:", m.failed);
+    line("Benchmark duration (s):", format!("{:.2}", m.duration_s));
+    line("Total input tokens:", m.total_input);
+    line("Total generated tokens:", m.total_output);
+    line("Total generated tokens (retokenized):", m.total_output_retokenized);
+    line("Request throughput (req/s):", format!("{:.2}", m.request_throughput));
+    line("Input token throughput (tok/s):", format!("{:.2}", m.input_throughput));
+    line("Output token throughput (tok/s):", format!("{:.2}", m.output_throughput));
+    line("Total token throughput (tok/s):", format!("{:.2}", m.total_throughput));
+    line("Concurrency:", format!("{:.2}", m.concurrency));
+    if let Some(a) = r.get("accept_length").and_then(|v| v.as_f64()) {
+        line("Accept length:", format!("{a:.2}"));
+    }
+    for (title, key) in [
+        ("End-to-End Latency", "e2e_latency_ms"),
+        ("Time to First Token", "ttft_ms"),
+        ("Time per Output Token (excl. 1st token)", "tpot_ms"),
+        ("Inter-Token Latency", "itl_ms"),
+    ] {
+        println!("{title:-^50}");
+        let short = match key {
+            "e2e_latency_ms" => "E2E Latency",
+            "ttft_ms" => "TTFT",
+            "tpot_ms" => "TPOT",
+            _ => "ITL",
+        };
+        for (p, name) in [("mean", "Mean"), ("median", "Median"), ("p90", "P90"), ("p99", "P99")] {
+            line(&format!("{name} {short} (ms):"), f(r, &format!("{p}_{key}")));
+        }
+        if key == "itl_ms" {
+            line("Max ITL (ms):", f(r, "max_itl_ms"));
+        }
+    }
+    if r.get("warmup_connections").and_then(|v| v.as_u64()).unwrap_or(0) > 0 {
+        println!("{:-^50}", "Client");
+        line("Warm connections opened:", f(r, "warmup_connections"));
+        line("Mean connect+request (ms):", f(r, "mean_connect_ms"));
+    }
+    if r.get("request_rate").and_then(|v| v.as_f64()).is_some() {
+        line("Median TTFT from scheduled (ms):", f(r, "median_ttft_from_scheduled_ms"));
+        line("P99 send lag (ms):", f(r, "p99_send_lag_ms"));
+    }
+    line("P99 client event-loop lag (ms):", f(r, "p99_client_lag_ms"));
+    println!("{}", "=".repeat(50));
+    if !m.failure_reasons.is_empty() {
+        println!("Failures:");
+        for (reason, n) in &m.failure_reasons {
+            println!("  {n:>6} × {reason}");
+        }
+    }
+    if let Some(w) = r.get("warnings").and_then(|v| v.as_array()) {
+        for w in w {
+            println!("warning: {}", w.as_str().unwrap_or_default());
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Plugs a real tokenizer into the simulator so its `usage.prompt_tokens` is exact.
+
+use servebench_sim::prompt::{ChatMessage, PromptCounter};
+use servebench_tokenize::Tokenizer;
+use std::sync::Arc;
+
+/// A [`PromptCounter`] backed by a `tokenizer.json` (and its chat template for chat requests).
+pub struct TokenizerCounter(pub Arc<Tokenizer>);
+
+impl PromptCounter for TokenizerCounter {
+    fn count_text(&self, text: &str) -> usize {
+        self.0.count(text).unwrap_or(0)
+    }
+
+    fn count_chat(&self, messages: &[ChatMessage]) -> usize {
+        let msgs: Vec<serde_json::Value> = messages
+            .iter()
+            .map(|m| serde_json::json!({"role": m.role, "content": m.content}))
+            .collect();
+        match &self.0.chat_template {
+            Some(t) => t
+                .render(&msgs, true)
+                .ok()
+                .and_then(|s| self.0.count(&s).ok())
+                .unwrap_or(0),
+            None => messages.iter().map(|m| self.count_text(&m.content)).sum(),
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! `servebench bench` against the simulator.
+
+use crate::common::*;
+use servebench::core::result::SGLANG_RESULT_KEYS;
+
+fn f(v: &serde_json::Value, k: &str) -> f64 {
+    v[k].as_f64().unwrap_or_else(|| panic!("{k} is not a number: {}", v[k]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_token_totals_and_every_sglang_key() {
+    let sim = start_sim("fast", |_| {}).await;
+    let dir = tempdir();
+    let out = dir.path().join("r.json");
+    let url = sim.base_url();
+    let args = bench_args(&[
+        "--backend", "sglang", "--base-url", &url, "--dataset-name", "random",
+        "--random-input", "512", "--random-output", "128", "--random-range-ratio", "1.0",
+        "--num-prompts", "100", "--max-concurrency", "16", "--output-file", out.to_str().unwrap(),
+        "--output-details", "--disable-tqdm",
+    ]);
+    let r = run_bench(args).await;
+    assert_eq!(r["completed"], 100);
+    assert_eq!(r["failed"], 0);
+    assert_eq!(r["total_input_tokens"], 100 * 512);
+    assert_eq!(r["total_output_tokens"], 100 * 128);
+    assert_eq!(r["total_output_tokens_retokenized"], 100 * 128, "sim words re-tokenize 1:1");
+    assert_eq!(r["prompt_token_mismatches"], 0, "sim counted prompts with the same tokenizer");
+    assert_eq!(r["output_token_sources"]["usage"], 100);
+    for k in SGLANG_RESULT_KEYS {
+        assert!(r.get(*k).is_some(), "missing key {k}");
+    }
+    assert_eq!(r["max_concurrency"], 16);
+    assert_eq!(r["simulated"], true);
+    assert!(f(&r, "concurrency") > 1.0 && f(&r, "concurrency") <= 16.5);
+    // The file: one strict JSON line, and 100 per-request records.
+    let lines = read_lines(&out);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["completed"], 100);
+    assert_eq!(lines[0]["input_lens"].as_array().unwrap().len(), 100);
+    let details = read_lines(&dir.path().join("r.details.jsonl"));
+    assert_eq!(details.len(), 100);
+    for d in &details {
+        assert_eq!(d["prompt_tokens"], 512);
+        assert_eq!(d["output_tokens"], 128);
+        assert_eq!(d["chunk_ms"].as_array().unwrap().len(), 128);
+        assert!(d["prompt"].as_str().unwrap().len() > 1000);
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latencies_match_the_simulators_fixed_timing() {
+    // mock preset: TTFT 50 ms, ITL 10 ms per request, no batching effects.
+    let sim = start_sim("mock", |_| {}).await;
+    let dir = tempdir();
+    let out = dir.path().join("r.json");
+    let url = sim.base_url();
+    let r = run_bench(bench_args(&[
+        "--backend", "sglang-oai-chat", "--base-url", &url, "--dataset-name", "random",
+        "--random-input-len", "200", "--random-output-len", "21", "--random-range-ratio", "1",
+        "--num-prompts", "40", "--max-concurrency", "8", "--output-file", out.to_str().unwrap(),
+        "--disable-tqdm",
+    ]))
+    .await;
+    assert_eq!(r["completed"], 40);
+    let ttft = f(&r, "median_ttft_ms");
+    let tpot = f(&r, "median_tpot_ms");
+    let itl = f(&r, "median_itl_ms");
+    assert!((ttft - 50.0).abs() < 8.0, "median TTFT {ttft} vs 50");
+    assert!((tpot - 10.0).abs() < 1.5, "median TPOT {tpot} vs 10");
+    assert!((itl - 10.0).abs() < 1.5, "median ITL {itl} vs 10");
+    // 20 gaps per request
+    assert_eq!(r["itl_count"], 40 * 20);
+    let e2e = f(&r, "median_e2e_latency_ms");
+    assert!((e2e - 250.0).abs() < 20.0, "E2E {e2e} vs 50 + 20×10");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_failures_are_counted_and_the_run_goes_on() {
+    let sim = start_sim("fast", |c| {
+        c.faults.fail_rate = 0.2;
+        c.faults.disconnect_rate = 0.1;
+        c.faults.malformed_rate = 0.1;
+    })
+    .await;
+    let dir = tempdir();
+    let out = dir.path().join("r.json");
+    let url = sim.base_url();
+    let r = run_bench(bench_args(&[
+        "--backend", "vllm", "--base-url", &url, "--dataset-name", "random",
+        "--random-input-len", "64", "--random-output-len", "16", "--num-prompts", "200",
+        "--max-concurrency", "8", "--warmup-requests", "0", "--output-file", out.to_str().unwrap(),
+        "--disable-tqdm",
+    ]))
+    .await;
+    let completed = r["completed"].as_u64().unwrap();
+    let failed = r["failed"].as_u64().unwrap();
+    assert_eq!(completed + failed, 200);
+    // ~ 1 - 0.8*0.9*0.9 = 35% fail
+    assert!((40..=110).contains(&failed), "failed {failed}");
+    let reasons = r["failure_reasons"].as_object().unwrap();
+    assert!(reasons.keys().any(|k| k.starts_with("HTTP 500")), "{reasons:?}");
+    assert!(reasons.keys().any(|k| k.contains("malformed")), "{reasons:?}");
+    assert!(reasons.keys().any(|k| k.contains("stream")), "{reasons:?}");
+    // Latency statistics only from successes.
+    assert_eq!(r["itl_count"].as_u64().unwrap(), completed * 15);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_server_needs_ignore_eos_omitted_and_counts_come_from_the_tokenizer() {
+    let sim = start_sim("fast", |c| c.strict_openai = true).await;
+    let dir = tempdir();
+    let url = sim.base_url();
+    let out = dir.path().join("a.json");
+    // With ignore_eos every request is refused (422); the warm-up says so.
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let err = servebench::cli::bench::execute(
+        bench_args(&[
+            "--backend", "openai", "--base-url", &url, "--dataset-name", "random",
+            "--random-input-len", "32", "--random-output-len", "8", "--num-prompts", "4",
+            "--output-file", out.to_str().unwrap(), "--disable-tqdm",
+        ]),
+        rx,
+    )
+    .await
+    .err()
+    .expect("422 everywhere");
+    assert!(format!("{err:#}").contains("422"), "{err:#}");
+    let r = run_bench(bench_args(&[
+        "--backend", "openai", "--base-url", &url, "--dataset-name", "random",
+        "--random-input-len", "32", "--random-output-len", "8", "--random-range-ratio", "1",
+        "--num-prompts", "10", "--disable-ignore-eos", "--output-file", out.to_str().unwrap(),
+        "--disable-tqdm",
+    ]))
+    .await;
+    assert_eq!(r["completed"], 10);
+    assert_eq!(r["output_token_sources"]["tokenizer"], 10);
+    assert_eq!(r["total_output_tokens"], 80);
+    assert!(r["warnings"].to_string().contains("no usage"));
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reused_connections_closed_by_the_server_are_retried() {
+    let sim = start_sim("fast", |c| c.faults.close_keepalive = true).await;
+    let dir = tempdir();
+    let out = dir.path().join("r.json");
+    let url = sim.base_url();
+    let r = run_bench(bench_args(&[
+        "--backend", "sglang", "--base-url", &url, "--dataset-name", "random",
+        "--random-input-len", "32", "--random-output-len", "4", "--num-prompts", "30",
+        "--max-concurrency", "2", "--output-file", out.to_str().unwrap(), "--disable-tqdm",
+    ]))
+    .await;
+    assert_eq!(r["failed"], 0, "{}", r["failure_reasons"]);
+    assert_eq!(r["completed"], 30);
+    assert!(r["retries"].as_u64().unwrap() > 0, "the server closed reused connections");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_rate_is_kept_and_lag_is_reported() {
+    let sim = start_sim("fast", |_| {}).await;
+    let dir = tempdir();
+    let out = dir.path().join("r.json");
+    let url = sim.base_url();
+    let r = run_bench(bench_args(&[
+        "--backend", "sglang", "--base-url", &url, "--dataset-name", "random",
+        "--random-input-len", "32", "--random-output-len", "4", "--num-prompts", "60",
+        "--request-rate", "60", "--seed", "3", "--output-file", out.to_str().unwrap(), "--disable-tqdm",
+    ]))
+    .await;
+    assert_eq!(r["completed"], 60);
+    assert_eq!(r["request_rate"], 60.0);
+    let d = f(&r, "duration");
+    assert!(d > 0.5 && d < 2.0, "60 requests at 60/s took {d} s");
+    assert!(f(&r, "p99_send_lag_ms") < 50.0);
+    assert!(r.get("median_ttft_from_scheduled_ms").is_some());
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_timestamps_are_close_to_the_simulators_truth() {
+    let sim = start_sim("mock", |_| {}).await;
+    let dir = tempdir();
+    let out = dir.path().join("r.json");
+    let url = sim.base_url();
+    let args = bench_args(&[
+        "--backend", "sglang-oai", "--base-url", &url, "--dataset-name", "random",
+        "--random-input-len", "64", "--random-output-len", "10", "--random-range-ratio", "1",
+        "--num-prompts", "20", "--max-concurrency", "4", "--output-file", out.to_str().unwrap(),
+        "--output-details", "--disable-tqdm",
+    ]);
+    run_bench(args).await;
+    let details = read_lines(&dir.path().join("r.details.jsonl"));
+    let traces = sim.traces();
+    let mut errors = Vec::new();
+    for d in &details {
+        let id = d["request_id"].as_str().unwrap();
+        let t = traces
+            .iter()
+            .find(|t| t.id == id)
+            .unwrap_or_else(|| panic!("trace of {id}"));
+        let send = d["send_unix_ns"].as_u64().unwrap() as f64;
+        let chunks = d["chunk_ms"].as_array().unwrap();
+        assert_eq!(chunks.len(), t.chunk_ns.len());
+        for (c, truth) in chunks.iter().zip(&t.chunk_ns) {
+            let client_ns = send + c.as_f64().unwrap() * 1e6;
+            errors.push((client_ns - *truth as f64) / 1e6);
+        }
+    }
+    errors.sort_by(|a, b| a.total_cmp(b));
+    let median = errors[errors.len() / 2];
+    // The client sees a chunk after the server wrote it: error ≥ ~0 and small on loopback.
+    assert!(median > -1.0 && median < 5.0, "median client-vs-truth error {median} ms");
+    sim.shutdown().await;
+}
