@@ -40,6 +40,8 @@ pub struct RunConfig {
     pub warm_connections: usize,
     /// How long to wait for requests in flight after a stop.
     pub grace: Duration,
+    /// Stop sending after this long (requests in flight finish; not an interruption).
+    pub max_duration: Option<Duration>,
 }
 
 impl Default for RunConfig {
@@ -51,6 +53,7 @@ impl Default for RunConfig {
             seed: 1,
             warm_connections: 0,
             grace: Duration::from_secs(5),
+            max_duration: None,
         }
     }
 }
@@ -63,6 +66,8 @@ pub struct RunOutput {
     /// First send → last completion, seconds.
     pub duration_s: f64,
     pub interrupted: bool,
+    /// Sending stopped at `max_duration`.
+    pub duration_limited: bool,
     /// Requests never sent or cut off by a stop.
     pub not_finished: u64,
     pub warmup_connections: u64,
@@ -157,6 +162,10 @@ pub async fn run(
         if stopped {
             break;
         }
+        if cfg.max_duration.is_some_and(|d| t0.elapsed() >= d) {
+            out.duration_limited = true;
+            break;
+        }
         let due = t0 + Duration::from_secs_f64(due_s);
         if due > Instant::now() {
             tokio::select! {
@@ -176,6 +185,10 @@ pub async fn run(
             }
             None => None,
         };
+        if cfg.max_duration.is_some_and(|d| t0.elapsed() >= d) {
+            out.duration_limited = true;
+            break;
+        }
         let queue_ms = due.elapsed().as_secs_f64() * 1000.0;
         let c = client.clone();
         let tx = tx.clone();
