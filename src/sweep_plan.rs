@@ -52,7 +52,7 @@ pub enum PlanError {
     Invalid(String),
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     pub base_url: Option<String>,
@@ -61,6 +61,18 @@ pub struct Target {
     pub backend: String,
     pub model: Option<String>,
     pub tokenizer: Option<PathBuf>,
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target {
+            base_url: None,
+            sim: None,
+            backend: default_backend(),
+            model: None,
+            tokenizer: None,
+        }
+    }
 }
 
 fn default_backend() -> String {
@@ -366,6 +378,8 @@ impl Plan {
                 "[target] needs base_url (a running server) or sim (a simulator preset)".into(),
             ));
         }
+        servebench_core::api::Backend::parse(&self.target.backend)
+            .map_err(|e| PlanError::Invalid(format!("[target] backend: {e}")))?;
         if self.axes.input_output.is_empty() || self.axes.concurrency.is_empty() {
             return Err(PlanError::Invalid(
                 "[axes] needs at least one input_output and one concurrency".into(),

@@ -111,6 +111,12 @@ pub struct Args {
     /// Also write per-request records to <output-file stem>.details.jsonl (and SGLang's detail arrays).
     #[arg(long)]
     pub output_details: bool,
+    /// Where per-request records go (implies --output-details; default <output-file stem>.details.jsonl).
+    #[arg(long)]
+    pub details_file: Option<PathBuf>,
+    /// Stop sending new requests after this many seconds (those in flight finish).
+    #[arg(long)]
+    pub duration: Option<f64>,
     #[arg(long)]
     pub disable_tqdm: bool,
     /// POST /flush_cache (SGLang) and /reset_prefix_cache (vLLM) before the timed run.
@@ -493,7 +499,10 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
     }
 
     let output_file = a.output_file.clone().unwrap_or_else(|| default_output_file(&a));
-    let details_file = a.output_details.then(|| details_path(&output_file));
+    let details_file = match &a.details_file {
+        Some(p) => Some(p.clone()),
+        None => a.output_details.then(|| details_path(&output_file)),
+    };
     let details = match &details_file {
         Some(p) => {
             if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -527,6 +536,7 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
             max_conc.unwrap_or(a.num_prompts).min(a.num_prompts)
         },
         grace: Duration::from_secs_f64(a.grace.max(0.0)),
+        max_duration: a.duration.map(|d| Duration::from_secs_f64(d.max(0.0))),
     };
     let started_at = chrono::Local::now().to_rfc3339();
     let out = runner::run(&client, requests, &run_cfg, Box::new(sink), stop).await?;
@@ -544,7 +554,7 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
     if metrics.output_token_sources.contains_key("tokenizer") {
         warnings.push("the server sent no usage: output tokens were counted with the tokenizer".into());
     }
-    if out.interrupted {
+    if out.interrupted && !out.duration_limited {
         warnings.push(format!(
             "interrupted: {} of {} requests finished",
             out.records.len(),
@@ -589,6 +599,10 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
     if let Some(obj) = result.as_object_mut() {
         obj.insert("client_cpu_s".into(), serde_json::json!(out.client_cpu_s));
         obj.insert("not_finished".into(), serde_json::json!(out.not_finished));
+        obj.insert("duration_limit_s".into(), serde_json::json!(a.duration));
+        if let Some(d) = &details_file {
+            obj.insert("details_file".into(), serde_json::json!(d.display().to_string()));
+        }
         if a.output_details {
             output::add_sglang_details(obj, &out.records);
         }

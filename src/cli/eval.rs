@@ -1,8 +1,732 @@
-//! `servebench eval` (being built).
+//! `servebench eval`: accuracy of a served model on AIME24/25, MATH-500, GPQA-Diamond, GSM8K and custom sets,
+//! through the OpenAI-compatible API. Writes per dataset `{dataset}_predictions.jsonl` (resumable),
+//! `{dataset}_settings.json` and `{dataset}_report.json` into `--output-dir`, and prints evalscope's score table.
+//! Scores are fractions in [0, 1].
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`servebench eval` is not built yet")
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::json;
+use servebench_core::api::{Api, Backend};
+use servebench_eval::dataset::{self, DataSources, Dataset, DatasetSpec, GpqaShuffle, GraderKind};
+use servebench_eval::grade::{GradeOptions, GraderMode};
+use servebench_eval::predictions::{self, OutputFiles, Prediction, PredictionWriter, RunSettings};
+use servebench_eval::prompt::PromptTemplate;
+use servebench_eval::report::{self, Report, ReportContext};
+use servebench_eval::runner::{self, Progress, RunConfig};
+use servebench_load::client::{Client, ClientConfig};
+use servebench_sim::{ReasoningMode, SimConfig, SimServer};
+use tokio::sync::watch;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Server to evaluate (OpenAI-compatible).
+    #[arg(long, default_value = "http://127.0.0.1:30000")]
+    pub base_url: String,
+    /// API shape: openai-chat (the prompt is the one user message) or openai (completions, the prompt as raw text).
+    #[arg(long, default_value = "openai-chat")]
+    pub backend: String,
+    /// Model name sent in requests (default: the first id of GET /v1/models).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// API key (sent as a Bearer token; never written to any file).
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Datasets, comma-separated: aime24, aime25, math500, gsm8k, gpqa_diamond.
+    #[arg(long, value_delimiter = ',')]
+    pub datasets: Vec<String>,
+    /// Folder with the datasets: aime24/test.jsonl, math500/test.jsonl, …, gpqa_diamond.csv.
+    #[arg(long, env = "SERVEBENCH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Explicit file (or folder) for a dataset: NAME=PATH, repeatable (e.g. gpqa_diamond=/secure/gpqa_diamond.csv).
+    #[arg(long = "dataset-path", value_name = "NAME=PATH")]
+    pub dataset_paths: Vec<String>,
+    /// A custom JSONL set (`question` or `problem`, `answer`, optional `id`): [NAME=]PATH, repeatable.
+    #[arg(long = "custom", value_name = "[NAME=]PATH")]
+    pub custom: Vec<String>,
+    /// Grader of custom sets: math (equivalence), mcq (a letter A-D), exact (string equality).
+    #[arg(long, default_value = "math", value_parser = ["math", "mcq", "exact"])]
+    pub custom_grader: String,
+    /// Fetch missing public datasets from the Hugging Face Hub into its local cache (needs network).
+    #[arg(long)]
+    pub download: bool,
+    /// max_tokens of each request (default: not sent, the server's limit applies).
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    /// top_p (default: not sent).
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// Sampling seed sent with requests; with temperature > 0 sample s gets SEED + s.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Samples per question (n > 1 reports avg@n, pass@k and maj@n).
+    #[arg(long, default_value_t = 1)]
+    pub n: u32,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Per-request timeout in seconds (reasoning runs take minutes).
+    #[arg(long, default_value_t = 10_800.0)]
+    pub timeout: f64,
+    /// Re-sends of a failed request (connection errors, timeouts, HTTP 408/429/5xx), with exponential backoff.
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
+    /// Delay before the first re-send, seconds (doubles each time, at most 60).
+    #[arg(long, default_value_t = 2.0)]
+    pub retry_backoff: f64,
+    /// Only the first N questions of each dataset.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long, default_value = "eval-results")]
+    pub output_dir: PathBuf,
+    /// Math prompt: deepseek-math (Qwen2.5-Math's) or boxed (problem + boxed instruction). GPQA always uses
+    /// evalscope's prompt.
+    #[arg(long, default_value = "deepseek-math", value_parser = ["deepseek-math", "boxed"])]
+    pub prompt_template: String,
+    /// GPQA option order: seeded (deterministic per-question shuffle) or none (correct answer is (A)).
+    #[arg(long, default_value = "seeded", value_parser = ["seeded", "none"])]
+    pub gpqa_shuffle: String,
+    /// Math equivalence rules: servebench or qwen (Qwen2.5-Math's math_equal).
+    #[arg(long, default_value = "servebench", value_parser = ["servebench", "qwen"])]
+    pub grader: String,
+    /// Resume from the predictions already in --output-dir (the default).
+    #[arg(long, conflicts_with = "fresh")]
+    pub resume: bool,
+    /// Move existing predictions aside (NAME.bak-TIME) and start over.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Send requests without streaming.
+    #[arg(long)]
+    pub disable_stream: bool,
+    /// Print the reports as JSON on stdout (no table, no progress bar).
+    #[arg(long)]
+    pub json: bool,
+    /// Evaluate the built-in simulator in answer-key mode (started in process; PRESET default fast).
+    #[arg(long, value_name = "PRESET", num_args = 0..=1, default_missing_value = "fast")]
+    pub sim: Option<String>,
+    /// Simulator: share of questions answered with the gold answer.
+    #[arg(long, default_value_t = 0.9)]
+    pub sim_accuracy: f64,
+    /// Simulator: where reasoning goes: inline (<think> in the content), field (reasoning_content) or none.
+    #[arg(long, default_value = "inline", value_parser = ["inline", "field", "none"])]
+    pub sim_reasoning: String,
+    /// Simulator: seed of its answers.
+    #[arg(long, default_value_t = 0)]
+    pub sim_seed: u64,
+}
+
+/// What an eval produced.
+#[derive(Debug, Clone)]
+pub struct EvalOutcome {
+    pub reports: Vec<Report>,
+    /// Report file of each dataset, in the order of `reports`.
+    pub report_files: Vec<PathBuf>,
+    /// Stopped early (Ctrl-C): the predictions so far are kept; rerunning resumes.
+    pub interrupted: bool,
+    /// Re-sends after failures, over all datasets.
+    pub retries: u64,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let rt = super::runtime()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\nCtrl-C: stopping; finished samples are saved (rerun the same command to resume)"
+            );
+            let _ = stop_tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    let json = args.json;
+    let out = rt.block_on(execute(args, stop_rx))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out.reports)?);
+    } else {
+        println!("{}", report::table(&out.reports));
+        for (r, f) in out.reports.iter().zip(&out.report_files) {
+            for line in report::notes(r, &f.display().to_string()) {
+                println!("{line}");
+            }
+        }
+        if out.reports.iter().any(|r| r.simulated) {
+            println!("Scores are fractions (1.0 = 100%). SIMULATED: answers came from servebench's simulator.");
+        } else {
+            println!("Scores are fractions (1.0 = 100%), ± one standard error.");
+        }
+        for f in &out.report_files {
+            println!("Report: {}", f.display());
+        }
+    }
+    if out.interrupted {
+        eprintln!("interrupted: rerun the same command to finish");
+    }
+    Ok(())
+}
+
+/// Parsed and checked settings.
+struct Plan {
+    specs: Vec<DatasetSpec>,
+    sources: DataSources,
+    template: PromptTemplate,
+    shuffle: GpqaShuffle,
+    grade: GradeOptions,
+    backend: Backend,
+}
+
+fn plan(a: &Args) -> Result<Plan> {
+    let backend = Backend::parse(&a.backend)?;
+    if backend.api == Api::SglangGenerate {
+        bail!(
+            "--backend {}: eval speaks the OpenAI API; use openai-chat (default) or openai",
+            a.backend
+        );
+    }
+    if a.n == 0 {
+        bail!("--n must be at least 1");
+    }
+    if a.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    if !(a.temperature.is_finite() && a.temperature >= 0.0) {
+        bail!("--temperature must be a number >= 0");
+    }
+    if a.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
+        bail!("--top-p must be in (0, 1]");
+    }
+    let times_ok = a.timeout.is_finite()
+        && a.timeout > 0.0
+        && a.retry_backoff.is_finite()
+        && a.retry_backoff >= 0.0;
+    if !times_ok {
+        bail!("--timeout must be > 0 and --retry-backoff >= 0 (seconds)");
+    }
+    if a.limit == Some(0) {
+        bail!("--limit must be at least 1");
+    }
+    let mut specs = Vec::new();
+    for name in a
+        .datasets
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
+        let b = dataset::Builtin::parse(name).ok_or_else(|| {
+            anyhow!("unknown dataset '{name}': use aime24, aime25, math500, gsm8k, gpqa_diamond, or --custom FILE")
+        })?;
+        if !specs.contains(&DatasetSpec::Builtin(b)) {
+            specs.push(DatasetSpec::Builtin(b));
+        }
+    }
+    let grader = GraderKind::parse_custom(&a.custom_grader)?;
+    for c in &a.custom {
+        let (name, path) = match c.split_once('=') {
+            Some((n, p)) if !n.is_empty() && !n.contains(['/', '\\']) => {
+                (n.to_string(), PathBuf::from(p))
+            }
+            _ => {
+                let p = PathBuf::from(c);
+                let stem = p
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("custom")
+                    .to_string();
+                (stem, p)
+            }
+        };
+        if dataset::Builtin::parse(&name).is_some() || specs.iter().any(|s| s.name() == name) {
+            bail!("--custom {c}: the name '{name}' is already used; name it explicitly with NAME=PATH");
+        }
+        specs.push(DatasetSpec::Custom { name, path, grader });
+    }
+    if specs.is_empty() {
+        bail!("no dataset: pass --datasets (aime24,aime25,math500,gsm8k,gpqa_diamond) and/or --custom FILE");
+    }
+    let mut paths = BTreeMap::new();
+    for p in &a.dataset_paths {
+        let (name, path) = p
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--dataset-path {p}: expected NAME=PATH"))?;
+        let b = dataset::Builtin::parse(name).ok_or_else(|| {
+            anyhow!("--dataset-path {p}: unknown dataset '{name}' (custom sets use --custom)")
+        })?;
+        paths.insert(b.name().to_string(), PathBuf::from(path));
+    }
+    let mode = if a.grader == "qwen" {
+        GraderMode::Qwen
+    } else {
+        GraderMode::Servebench
+    };
+    Ok(Plan {
+        specs,
+        sources: DataSources {
+            data_dir: a.data_dir.clone(),
+            paths,
+            download: a.download,
+            hf_cache: None,
+        },
+        template: PromptTemplate::parse(&a.prompt_template)?,
+        shuffle: GpqaShuffle::parse(&a.gpqa_shuffle)?,
+        grade: GradeOptions {
+            mode,
+            ..GradeOptions::default()
+        },
+        backend,
+    })
+}
+
+/// Progress bar of one dataset with the accuracy so far.
+struct Bar {
+    bar: Option<indicatif::ProgressBar>,
+    correct: AtomicU64,
+    valid: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Bar {
+    fn new(quiet: bool) -> Bar {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let pb = indicatif::ProgressBar::new(0);
+            pb.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix:>12} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} (ETA {eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            pb
+        });
+        Bar {
+            bar,
+            correct: AtomicU64::new(0),
+            valid: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        }
+    }
+
+    fn message(&self) -> String {
+        let v = self.valid.load(Ordering::Relaxed);
+        let c = self.correct.load(Ordering::Relaxed);
+        let e = self.errors.load(Ordering::Relaxed);
+        let acc = if v > 0 {
+            format!("acc {:.1}%", 100.0 * c as f64 / v as f64)
+        } else {
+            "acc -".into()
+        };
+        if e > 0 {
+            format!("{acc}, {e} errors")
+        } else {
+            acc
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn begin(&self, dataset: &str, total: u64, done: u64, correct: u64) {
+        self.valid.store(done, Ordering::Relaxed);
+        self.correct.store(correct, Ordering::Relaxed);
+        if let Some(b) = &self.bar {
+            b.set_prefix(dataset.to_string());
+            b.set_length(total);
+            b.set_position(done);
+            b.set_message(self.message());
+        }
+    }
+
+    fn sample(&self, p: &Prediction) {
+        if p.is_error() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.valid.fetch_add(1, Ordering::Relaxed);
+            if p.correct {
+                self.correct.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Some(b) = &self.bar {
+            b.inc(1);
+            b.set_message(self.message());
+        }
+    }
+
+    fn end(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+            eprintln!(
+                "{}: {}/{} samples, {}",
+                b.prefix(),
+                b.position(),
+                b.length().unwrap_or(0),
+                self.message()
+            );
+        }
+    }
+}
+
+/// Writes an answer key for the simulator from the loaded items (so it answers exactly what is asked, including
+/// GPQA options as cleaned and shuffled here). Files go to `dir`.
+fn write_sim_key(datasets: &[Dataset], dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut files = Vec::new();
+    for ds in datasets {
+        let gpqa = ds.items.iter().any(|i| i.choices.is_some());
+        let path = dir.join(format!(
+            "{}.{}",
+            ds.name,
+            if gpqa { "csv" } else { "jsonl" }
+        ));
+        let mut text = String::new();
+        if gpqa {
+            let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+            text.push_str("Question,Correct Answer\n");
+            for item in &ds.items {
+                let k = item
+                    .gold
+                    .bytes()
+                    .next()
+                    .map_or(0, |b| b.saturating_sub(b'A') as usize)
+                    .min(3);
+                let correct = item.choices.as_ref().map_or("", |c| c[k].as_str());
+                text.push_str(&format!("{},{}\n", q(&item.question), q(correct)));
+            }
+        } else {
+            for item in &ds.items {
+                text.push_str(&serde_json::to_string(
+                    &json!({"question": item.question, "answer": item.gold}),
+                )?);
+                text.push('\n');
+            }
+        }
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        files.push(path);
+    }
+    Ok(files)
+}
+
+/// Runs the eval. Used by `servebench eval` and the end-to-end tests.
+pub async fn execute(a: Args, stop: watch::Receiver<bool>) -> Result<EvalOutcome> {
+    let p = plan(&a)?;
+    // Datasets first: a missing file fails before any request.
+    let (specs, sources, shuffle) = (p.specs.clone(), p.sources.clone(), p.shuffle);
+    let datasets: Vec<Dataset> = tokio::task::spawn_blocking(move || {
+        specs
+            .iter()
+            .map(|s| dataset::load(s, &sources, shuffle))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await??;
+
+    // The simulator, in process, answering from the loaded items.
+    let key_dir = std::env::temp_dir().join(format!(
+        "servebench-eval-key-{}-{}",
+        std::process::id(),
+        unique()
+    ));
+    let sim = match &a.sim {
+        Some(preset) => {
+            let mut cfg = SimConfig::preset(preset)?;
+            cfg.answer_key_files = write_sim_key(&datasets, &key_dir)?;
+            cfg.accuracy = a.sim_accuracy;
+            cfg.seed = a.sim_seed;
+            cfg.reasoning = ReasoningMode::parse(&a.sim_reasoning)?;
+            match SimServer::start(cfg, "127.0.0.1:0".parse()?).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&key_dir);
+                    return Err(e.into());
+                }
+            }
+        }
+        None => None,
+    };
+    let base_url = sim.as_ref().map_or(a.base_url.clone(), |s| s.base_url());
+    let result = evaluate(&a, &p, &datasets, &base_url, stop).await;
+    if let Some(s) = sim {
+        s.shutdown().await;
+        let _ = std::fs::remove_dir_all(&key_dir);
+    }
+    result
+}
+
+fn unique() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64)
+}
+
+async fn evaluate(
+    a: &Args,
+    p: &Plan,
+    datasets: &[Dataset],
+    base_url: &str,
+    mut stop: watch::Receiver<bool>,
+) -> Result<EvalOutcome> {
+    let mut ccfg = ClientConfig::new(base_url, p.backend.clone());
+    ccfg.api_key = a.api_key.clone().filter(|k| !k.is_empty());
+    ccfg.timeout = Some(Duration::from_secs_f64(a.timeout));
+    let client = Client::new(ccfg)?;
+    let model = match &a.model {
+        Some(m) => m.clone(),
+        None => {
+            let models = client.get_json("/v1/models").await.ok_or_else(|| {
+                anyhow!("cannot reach {base_url}/v1/models to find the model name: is the server up? (or pass --model)")
+            })?;
+            models["data"][0]["id"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| anyhow!("{base_url}/v1/models lists no model: pass --model"))?
+        }
+    };
+    let simulated = a.sim.is_some()
+        || client
+            .get_json("/get_server_info")
+            .await
+            .is_some_and(|v| v["simulated"] == json!(true));
+    let quiet = a.json;
+    if !quiet {
+        eprintln!(
+            "eval: model {model} at {base_url}{}",
+            if simulated { " (SIMULATED)" } else { "" }
+        );
+        if a.n > 1 && a.temperature == 0.0 {
+            eprintln!("warning: --n {} with --temperature 0: the samples of a question will be (nearly) identical", a.n);
+        }
+    }
+    let cfg = RunConfig {
+        model: model.clone(),
+        api: p.backend.api,
+        template: p.template,
+        max_tokens: a.max_tokens,
+        temperature: a.temperature,
+        top_p: a.top_p,
+        seed: a.seed,
+        n: a.n,
+        concurrency: a.concurrency,
+        retries: a.retries,
+        backoff: Duration::from_secs_f64(a.retry_backoff),
+        stream: !a.disable_stream,
+        grade: p.grade.clone(),
+        limit: a.limit,
+    };
+    std::fs::create_dir_all(&a.output_dir)
+        .with_context(|| format!("cannot create {}", a.output_dir.display()))?;
+    let mut out = EvalOutcome {
+        reports: Vec::new(),
+        report_files: Vec::new(),
+        interrupted: false,
+        retries: 0,
+    };
+    for ds in datasets {
+        if *stop.borrow() {
+            out.interrupted = true;
+            break;
+        }
+        let files = OutputFiles::new(&a.output_dir, &ds.name);
+        let settings = RunSettings {
+            dataset: ds.name.clone(),
+            model: model.clone(),
+            api: match p.backend.api {
+                Api::Chat => "chat".into(),
+                _ => "completions".into(),
+            },
+            prompt_template: if ds.grader == GraderKind::Choice
+                && ds.items.iter().any(|i| i.choices.is_some())
+            {
+                "gpqa-evalscope".into()
+            } else {
+                p.template.as_str().into()
+            },
+            max_tokens: a.max_tokens,
+            temperature: a.temperature,
+            top_p: a.top_p,
+            seed: a.seed,
+            grader: ds.grader.as_str().into(),
+            grader_mode: a.grader.clone(),
+            gpqa_shuffle: ds
+                .items
+                .iter()
+                .any(|i| i.choices.is_some())
+                .then(|| p.shuffle.as_str().to_string()),
+            data_sha256: ds.source_sha256.clone(),
+        };
+        let prepared = predictions::prepare(&files, &settings, a.fresh)?;
+        for m in &prepared.moved {
+            eprintln!("{}: moved the old file aside to {}", ds.name, m.display());
+        }
+        if let Some(line) = prepared.log.torn_line {
+            eprintln!(
+                "{}: ignored a damaged last line ({}:{line}, a run killed mid-write); it will be redone",
+                ds.name,
+                files.predictions.display()
+            );
+        }
+        let finished = prepared.log.finished();
+        let jobs = runner::plan(ds, &cfg, &finished);
+        let items = cfg.item_count(ds);
+        let total = items as u64 * u64::from(a.n);
+        let selected: std::collections::HashSet<&str> =
+            ds.items[..items].iter().map(|i| i.id.as_str()).collect();
+        let done_rows: Vec<&Prediction> = prepared
+            .log
+            .rows
+            .iter()
+            .filter(|r| !r.is_error() && r.sample < a.n && selected.contains(r.id.as_str()))
+            .collect();
+        let bar = Bar::new(quiet);
+        bar.begin(
+            &ds.name,
+            total,
+            done_rows.len() as u64,
+            done_rows.iter().filter(|r| r.correct).count() as u64,
+        );
+        let mut writer = PredictionWriter::open(&files.predictions, &prepared.log)?;
+        if !jobs.is_empty() {
+            tokio::select! {
+                r = runner::run(&client, ds, &cfg, jobs, &mut writer, &bar) => {
+                    out.retries += r?.retries;
+                }
+                _ = stop.wait_for(|s| *s) => {
+                    out.interrupted = true;
+                }
+            }
+        }
+        bar.end();
+        drop(writer);
+        let log = predictions::read_log(&files.predictions)?;
+        let run_settings = json!({
+            "run": serde_json::to_value(&settings)?,
+            "n": a.n,
+            "limit": a.limit,
+            "concurrency": a.concurrency,
+            "retries": a.retries,
+            "timeout_s": a.timeout,
+            "stream": !a.disable_stream,
+            "backend": a.backend,
+            "base_url": base_url,
+        });
+        let ctx = ReportContext {
+            model: &model,
+            n: a.n,
+            items,
+            simulated,
+            settings: run_settings,
+            grade: &p.grade,
+            predictions_file: files.predictions.display().to_string(),
+        };
+        let rep = report::build(ds, &log.rows, &ctx);
+        let text = serde_json::to_string_pretty(&rep)?;
+        std::fs::write(&files.report, text + "\n")
+            .with_context(|| format!("cannot write {}", files.report.display()))?;
+        out.reports.push(rep);
+        out.report_files.push(files.report.clone());
+        if out.interrupted {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> Args {
+        let mut argv = vec!["servebench", "eval"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).expect("valid flags").command {
+            Command::Eval(a) => *a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn flags_parse_into_a_plan() {
+        let a = args(&[
+            "--datasets",
+            "gpqa_diamond,aime24,math500",
+            "--data-dir",
+            "/data",
+            "--dataset-path",
+            "gpqa_diamond=/secure/g.csv",
+            "--custom",
+            "mine=/tmp/set.jsonl",
+            "--custom-grader",
+            "exact",
+            "--max-tokens",
+            "20480",
+            "--n",
+            "8",
+            "--temperature",
+            "0.6",
+            "--top-p",
+            "0.95",
+            "--prompt-template",
+            "boxed",
+            "--gpqa-shuffle",
+            "none",
+            "--grader",
+            "qwen",
+        ]);
+        let p = plan(&a).unwrap();
+        let names: Vec<String> = p.specs.iter().map(DatasetSpec::name).collect();
+        assert_eq!(names, ["gpqa_diamond", "aime24", "math500", "mine"]);
+        assert_eq!(
+            p.sources.paths["gpqa_diamond"],
+            PathBuf::from("/secure/g.csv")
+        );
+        assert_eq!(p.template, PromptTemplate::Boxed);
+        assert_eq!(p.shuffle, GpqaShuffle::None);
+        assert_eq!(p.grade.mode, GraderMode::Qwen);
+        assert!(matches!(
+            &p.specs[3],
+            DatasetSpec::Custom {
+                grader: GraderKind::Exact,
+                ..
+            }
+        ));
+        assert_eq!(
+            args(&["--datasets", "math500", "--sim"]).sim.as_deref(),
+            Some("fast")
+        );
+    }
+
+    #[test]
+    fn bad_flags_are_explained() {
+        let e = plan(&args(&["--datasets", "mmlu"]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("unknown dataset 'mmlu'"), "{e}");
+        let e = plan(&args(&[])).err().unwrap().to_string();
+        assert!(e.contains("no dataset"), "{e}");
+        let e = plan(&args(&["--datasets", "aime24", "--n", "0"]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("--n"), "{e}");
+        let e = plan(&args(&["--datasets", "aime24", "--backend", "sglang"]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("OpenAI API"), "{e}");
+        let e = plan(&args(&["--datasets", "aime24", "--dataset-path", "x"]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("NAME=PATH"), "{e}");
+        let e = plan(&args(&["--custom", "aime24=/x.jsonl"]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("already used"), "{e}");
+    }
 }

@@ -62,6 +62,7 @@ pub fn add_sglang_details(obj: &mut Map<String, Value>, records: &[RequestRecord
 
 fn f(v: &Value, k: &str) -> String {
     match v.get(k) {
+        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => n.to_string(),
         Some(Value::Number(n)) => n.as_f64().map(|x| format!("{x:.2}")).unwrap_or_default(),
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => "n/a".into(),

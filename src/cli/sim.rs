@@ -1,8 +1,266 @@
-//! `servebench sim` (being built).
+//! `servebench sim`: the simulated engine as an HTTP server (OpenAI API + SGLang `/generate`).
 
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use servebench_sim::{FixedLatency, ReasoningMode, SimConfig, SimServer};
+use servebench_tokenize::Tokenizer;
+
+use crate::sim_counter::TokenizerCounter;
+
+/// Flags of `servebench sim`. Every engine parameter starts from `--preset` and can be overridden.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 30000)]
+    pub port: u16,
+    /// Model name served in /v1/models (requests may name any model; it is echoed back).
+    #[arg(long, default_value = "servebench-sim")]
+    pub model: String,
+    /// default | h200-dsr1 | slow | fast | firehose | mock.
+    #[arg(long, default_value = "default")]
+    pub preset: String,
+    /// Prompt token counting: a tokenizer.json file or a folder with one, `builtin` (the built-in SmolLM2
+    /// tokenizer, as `servebench bench` uses by default) or `heuristic` (no tokenizer: words and punctuation runs).
+    #[arg(long, default_value = "builtin")]
+    pub tokenizer: String,
+    /// Seed of every random choice (output words, EOS, answer-key verdicts, faults).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Longest prompt + output accepted.
+    #[arg(long)]
+    pub max_model_len: Option<u32>,
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`servebench sim` is not built yet")
+    /// Sequences decoding at once; more requests queue.
+    #[arg(long)]
+    pub max_running: Option<usize>,
+    /// KV-cache capacity in tokens (a request is admitted when its prompt + output fit).
+    #[arg(long)]
+    pub kv_capacity_tokens: Option<u64>,
+    /// Prompt tokens processed per engine step.
+    #[arg(long)]
+    pub chunked_prefill_size: Option<u32>,
+    #[arg(long)]
+    pub prefill_us_per_token: Option<f64>,
+    /// Decode step = base + per_seq × batch + per_ctx × context tokens.
+    #[arg(long)]
+    pub decode_base_ms: Option<f64>,
+    #[arg(long)]
+    pub decode_per_seq_us: Option<f64>,
+    #[arg(long)]
+    pub decode_per_ctx_token_ns: Option<f64>,
+    /// Tokens per streamed chunk (as with speculative decoding).
+    #[arg(long)]
+    pub tokens_per_chunk: Option<u32>,
+    /// Busy-wait this long before each step deadline for sub-millisecond step times (costs CPU).
+    #[arg(long)]
+    pub timer_spin_us: Option<u64>,
+    /// Fixed time to first chunk per request (switches to fixed-latency mode, no batching).
+    #[arg(long)]
+    pub ttft_ms: Option<f64>,
+    /// Fixed gap between chunks per request (switches to fixed-latency mode, no batching).
+    #[arg(long)]
+    pub itl_ms: Option<f64>,
+    /// Probability per token of an EOS (finish_reason "stop"); 0 = outputs run to max_tokens.
+    #[arg(long)]
+    pub eos_prob: Option<f64>,
+    /// Output length of a chat request without max_tokens.
+    #[arg(long)]
+    pub default_max_tokens: Option<u32>,
+
+    /// Imitate `transformers serve`: HTTP 422 on fields outside the OpenAI schema, no usage in streams.
+    #[arg(long)]
+    pub strict_openai: bool,
+    /// Share of requests answered HTTP 500.
+    #[arg(long)]
+    pub fail_rate: Option<f64>,
+    /// Share of responses whose connection is dropped midway.
+    #[arg(long)]
+    pub disconnect_rate: Option<f64>,
+    /// Share of streams with one malformed event.
+    #[arg(long)]
+    pub malformed_rate: Option<f64>,
+    /// Serve one request per connection; a further request on it is dropped unanswered.
+    #[arg(long)]
+    pub close_keepalive: bool,
+    /// Close keep-alive connections idle for this long.
+    #[arg(long)]
+    pub close_idle_after_ms: Option<u64>,
+    /// Largest request body accepted (HTTP 413 beyond).
+    #[arg(long)]
+    pub max_body_bytes: Option<usize>,
+
+    /// Answer known questions from this file (JSONL with problem/question + answer, or GPQA CSV); repeatable.
+    #[arg(long = "answer-key")]
+    pub answer_key: Vec<PathBuf>,
+    /// Probability of answering a known question correctly.
+    #[arg(long)]
+    pub accuracy: Option<f64>,
+    /// Share of wrong answers that are well-formed (a wrong \boxed{}); the rest have no boxed answer.
+    #[arg(long)]
+    pub wrong_share: Option<f64>,
+    /// Where answer-key reasoning goes: inline (<think>…</think>), field (reasoning_content) or none.
+    #[arg(long)]
+    pub reasoning: Option<String>,
+    /// Filler words of reasoning before an answer-key answer.
+    #[arg(long)]
+    pub reasoning_tokens: Option<u32>,
+
+    /// Request traces kept for /sim/traces (0 disables tracing).
+    #[arg(long)]
+    pub trace_capacity: Option<usize>,
+    /// Chunk timestamps kept over all traces.
+    #[arg(long)]
+    pub trace_chunk_budget: Option<usize>,
+}
+
+/// The configuration these flags describe.
+pub fn config(a: &Args) -> Result<SimConfig> {
+    let mut c = SimConfig::preset(&a.preset)?;
+    c.model = a.model.clone();
+    macro_rules! set {
+        ($($field:ident),*) => { $( if let Some(v) = a.$field.clone() { c.$field = v; } )* };
+    }
+    set!(
+        seed, max_model_len, max_running, kv_capacity_tokens, chunked_prefill_size, prefill_us_per_token,
+        decode_base_ms, decode_per_seq_us, decode_per_ctx_token_ns, tokens_per_chunk, timer_spin_us, eos_prob,
+        default_max_tokens, max_body_bytes, accuracy, wrong_share, reasoning_tokens, trace_capacity,
+        trace_chunk_budget
+    );
+    if a.ttft_ms.is_some() || a.itl_ms.is_some() {
+        let base = c.fixed_latency.unwrap_or(FixedLatency { ttft_ms: 0.0, itl_ms: 0.0 });
+        c.fixed_latency = Some(FixedLatency {
+            ttft_ms: a.ttft_ms.unwrap_or(base.ttft_ms),
+            itl_ms: a.itl_ms.unwrap_or(base.itl_ms),
+        });
+    }
+    c.strict_openai |= a.strict_openai;
+    if let Some(v) = a.fail_rate {
+        c.faults.fail_rate = v;
+    }
+    if let Some(v) = a.disconnect_rate {
+        c.faults.disconnect_rate = v;
+    }
+    if let Some(v) = a.malformed_rate {
+        c.faults.malformed_rate = v;
+    }
+    c.faults.close_keepalive |= a.close_keepalive;
+    if a.close_idle_after_ms.is_some() {
+        c.faults.close_idle_after_ms = a.close_idle_after_ms;
+    }
+    if let Some(r) = &a.reasoning {
+        c.reasoning = ReasoningMode::parse(r)?;
+    }
+    c.answer_key_files = a.answer_key.clone();
+    c.prompt_counter = match a.tokenizer.as_str() {
+        "heuristic" => None,
+        "builtin" => Some(Arc::new(TokenizerCounter(Arc::new(Tokenizer::builtin()?)))),
+        path => {
+            let tok = Tokenizer::from_path(path).with_context(|| format!("--tokenizer {path}"))?;
+            Some(Arc::new(TokenizerCounter(Arc::new(tok))))
+        }
+    };
+    c.validate()?;
+    Ok(c)
+}
+
+/// One line describing the timing of a configuration at low load.
+pub fn describe(c: &SimConfig) -> String {
+    let e = c.expected_latency(512, 128);
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    match c.fixed_latency {
+        Some(f) if f.ttft_ms == 0.0 && f.itl_ms == 0.0 => "zero compute: chunks as fast as clients read".to_string(),
+        Some(f) => format!("fixed TTFT {} ms, ITL {} ms", f.ttft_ms, f.itl_ms),
+        None => format!(
+            "one 512-token prompt alone: TTFT {:.1} ms, TPOT {:.1} ms; max running {}, KV {} tokens",
+            ms(e.ttft),
+            ms(e.tpot),
+            c.max_running,
+            c.kv_capacity_tokens
+        ),
+    }
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let cfg = config(&args)?;
+    let ip: IpAddr = match args.host.as_str() {
+        "localhost" => IpAddr::from([127, 0, 0, 1]),
+        h => h.parse().with_context(|| format!("--host {h:?} is not an IP address"))?,
+    };
+    if args.preset == "firehose" && cfg.trace_capacity > 0 {
+        tracing::info!("firehose with tracing on: pass --trace-capacity 0 for the cheapest chunks");
+    }
+    let rt = crate::cli::runtime()?;
+    rt.block_on(async move {
+        let line = describe(&cfg);
+        let preset = cfg.preset.clone();
+        let model = cfg.model.clone();
+        let keys = cfg.answer_key_files.len();
+        let server = SimServer::start(cfg, SocketAddr::new(ip, args.port)).await?;
+        let keyed = if keys > 0 { format!(", answer keys: {keys} file(s)") } else { String::new() };
+        println!(
+            "servebench sim (simulated engine) ready at {} — preset {preset}, model {model}{keyed}; {line}",
+            server.base_url()
+        );
+        if tokio::signal::ctrl_c().await.is_err() {
+            bail!("cannot listen for Ctrl-C");
+        }
+        eprintln!("stopping");
+        server.shutdown().await;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct T {
+        #[command(flatten)]
+        a: Args,
+    }
+
+    fn cfg(args: &[&str]) -> Result<SimConfig> {
+        let mut argv = vec!["sim", "--tokenizer", "heuristic"];
+        argv.extend_from_slice(args);
+        config(&T::try_parse_from(argv)?.a)
+    }
+
+    #[test]
+    fn flags_override_the_preset() {
+        let c = cfg(&["--preset", "slow", "--max-running", "7", "--decode-base-ms", "3.5", "--fail-rate", "0.1",
+            "--answer-key", "a.jsonl", "--answer-key", "b.csv", "--reasoning", "field", "--seed", "9"])
+        .unwrap();
+        assert_eq!(c.preset, "slow");
+        assert_eq!((c.max_running, c.decode_base_ms, c.seed), (7, 3.5, 9));
+        assert_eq!(c.prefill_us_per_token, SimConfig::preset("slow").unwrap().prefill_us_per_token);
+        assert_eq!(c.faults.fail_rate, 0.1);
+        assert_eq!(c.answer_key_files.len(), 2);
+        assert_eq!(c.reasoning, ReasoningMode::Field);
+        assert_eq!(c.model, "servebench-sim");
+        assert!(c.prompt_counter.is_none());
+    }
+
+    #[test]
+    fn latency_flags_switch_to_fixed_mode() {
+        let c = cfg(&["--itl-ms", "5"]).unwrap();
+        assert_eq!(c.fixed_latency, Some(FixedLatency { ttft_ms: 0.0, itl_ms: 5.0 }));
+        let m = cfg(&["--preset", "mock", "--ttft-ms", "7"]).unwrap();
+        assert_eq!(m.fixed_latency, Some(FixedLatency { ttft_ms: 7.0, itl_ms: 10.0 }));
+        assert!(describe(&m).contains("fixed TTFT 7 ms"));
+        assert!(describe(&cfg(&[]).unwrap()).contains("TTFT 20.5 ms"));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(cfg(&["--preset", "nope"]).is_err());
+        assert!(cfg(&["--accuracy", "2"]).unwrap_err().to_string().contains("accuracy"));
+        assert!(cfg(&["--reasoning", "maybe"]).is_err());
+    }
 }

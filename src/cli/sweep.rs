@@ -236,6 +236,7 @@ pub fn saturated(rule: &StopRule, prev: &Value, cur: &Value) -> bool {
 }
 
 async fn healthy(base_url: &str, api_key: Option<&str>) -> bool {
+    servebench_load::ensure_tls_provider();
     let http = reqwest::Client::new();
     for _ in 0..60 {
         for path in ["/health", "/v1/models"] {

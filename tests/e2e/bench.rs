@@ -44,7 +44,7 @@ async fn exact_token_totals_and_every_sglang_key() {
         assert_eq!(d["prompt_tokens"], 512);
         assert_eq!(d["output_tokens"], 128);
         assert_eq!(d["chunk_ms"].as_array().unwrap().len(), 128);
-        assert!(d["prompt"].as_str().unwrap().len() > 1000);
+        assert!(d["prompt"].as_str().unwrap().len() >= 512, "at least a character a token");
     }
     sim.shutdown().await;
 }
@@ -67,7 +67,8 @@ async fn latencies_match_the_simulators_fixed_timing() {
     let ttft = f(&r, "median_ttft_ms");
     let tpot = f(&r, "median_tpot_ms");
     let itl = f(&r, "median_itl_ms");
-    assert!((ttft - 50.0).abs() < 8.0, "median TTFT {ttft} vs 50");
+    // The simulator starts its 50 ms after counting the prompt (a tokenizer call, slow in debug builds).
+    assert!((49.5..75.0).contains(&ttft), "median TTFT {ttft} vs 50");
     assert!((tpot - 10.0).abs() < 1.5, "median TPOT {tpot} vs 10");
     assert!((itl - 10.0).abs() < 1.5, "median ITL {itl} vs 10");
     // 20 gaps per request
@@ -90,7 +91,7 @@ async fn injected_failures_are_counted_and_the_run_goes_on() {
     let url = sim.base_url();
     let r = run_bench(bench_args(&[
         "--backend", "vllm", "--base-url", &url, "--dataset-name", "random",
-        "--random-input-len", "64", "--random-output-len", "16", "--num-prompts", "200",
+        "--random-input-len", "64", "--random-output-len", "16", "--random-range-ratio", "1", "--num-prompts", "200",
         "--max-concurrency", "8", "--warmup-requests", "0", "--output-file", out.to_str().unwrap(),
         "--disable-tqdm",
     ]))
@@ -216,5 +217,46 @@ async fn client_timestamps_are_close_to_the_simulators_truth() {
     let median = errors[errors.len() / 2];
     // The client sees a chunk after the server wrote it: error ≥ ~0 and small on loopback.
     assert!(median > -1.0 && median < 5.0, "median client-vs-truth error {median} ms");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_keeps_what_finished() {
+    let sim = start_sim("mock", |_| {}).await;
+    let dir = tempdir();
+    let out = dir.path().join("r.json");
+    let url = sim.base_url();
+    let args = bench_args(&[
+        "--backend", "sglang", "--base-url", &url, "--dataset-name", "random",
+        "--random-input-len", "32", "--random-output-len", "50", "--random-range-ratio", "1",
+        "--num-prompts", "200", "--max-concurrency", "4", "--grace", "0.2",
+        "--output-file", out.to_str().unwrap(), "--output-details", "--disable-tqdm",
+    ]);
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let traces_url = format!("{url}/sim/traces");
+    tokio::spawn(async move {
+        // Stop once the timed run has finished a few requests (warm-up is 1 request).
+        servebench::load::ensure_tls_provider();
+        let http = reqwest::Client::new();
+        loop {
+            let n = match http.get(&traces_url).send().await {
+                Ok(r) => r.text().await.unwrap_or_default().lines().count(),
+                Err(_) => 0,
+            };
+            if n >= 6 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let _ = tx.send(true);
+    });
+    let r = servebench::cli::bench::execute(args, rx).await.unwrap().result;
+    // Each request takes ~50 + 49×10 ms = 0.54 s, 4 at a time: the stop comes after ~5 finished.
+    let done = r["completed"].as_u64().unwrap();
+    assert!((4..=16).contains(&done), "completed {done}");
+    assert_eq!(r["interrupted"], true);
+    assert_eq!(r["failed"], 0, "requests cut by the stop are not failures");
+    assert_eq!(read_lines(&out).len(), 1, "the result is still written");
+    assert_eq!(read_lines(&dir.path().join("r.details.jsonl")).len() as u64, done);
     sim.shutdown().await;
 }

@@ -2,4 +2,11 @@
 //! ephemeral loopback port and drives servebench against it.
 
 mod bench;
+mod cli;
 mod common;
+mod eval;
+mod grade;
+mod report_browser;
+mod sim;
+mod sweep;
+mod tokens;

@@ -112,7 +112,7 @@ fn ms(d: Duration) -> f64 {
 
 impl Client {
     pub fn new(config: ClientConfig) -> Result<Client, LoadError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::ensure_tls_provider();
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(key) = &config.api_key {

@@ -14,6 +14,11 @@ pub mod dataset;
 pub mod monitor;
 pub mod runner;
 
+/// Installs the TLS crypto provider (ring) once; every HTTP client needs it before it is built.
+pub fn ensure_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("invalid setting: {0}")]

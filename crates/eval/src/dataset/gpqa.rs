@@ -1,0 +1,318 @@
+//! GPQA (CSV in the published layout: `Question`, `Correct Answer`, `Incorrect Answer 1..3`, optional `Record ID`).
+//!
+//! Options are cleaned as evalscope's GPQA adapter does (trim; ` [title]` → `. `; `[…]` on one line removed;
+//! double spaces → single) and presented in a deterministic per-question order:
+//!
+//! 1. start from `[correct, incorrect 1, incorrect 2, incorrect 3]`;
+//! 2. seed = the first 8 bytes (big-endian) of SHA-256 of the `Question` cell exactly as in the file (UTF-8);
+//! 3. RNG = SplitMix64 (Steele, Lea & Flood 2014; the constants of `java.util.SplittableRandom`) from that seed;
+//! 4. Fisher–Yates: for i = 3, 2, 1: j = next() mod (i + 1), swap positions i and j.
+//!
+//! The gold is the letter where the correct answer lands. `--gpqa-shuffle none` keeps step 1's order, so the
+//! correct answer is always (A). evalscope shuffles with Python's unseeded global `random`, so its order (and score)
+//! varies run to run; ours is the same on every run and machine.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::{sha256_hex, Item};
+use crate::error::EvalError;
+
+/// How GPQA options are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GpqaShuffle {
+    /// Deterministic per-question shuffle (see the module docs).
+    #[default]
+    Seeded,
+    /// Correct answer first: always (A).
+    None,
+}
+
+impl GpqaShuffle {
+    pub fn parse(s: &str) -> Result<GpqaShuffle, EvalError> {
+        match s {
+            "seeded" => Ok(GpqaShuffle::Seeded),
+            "none" => Ok(GpqaShuffle::None),
+            other => Err(EvalError::Config(format!(
+                "unknown --gpqa-shuffle '{other}': use seeded or none"
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GpqaShuffle::Seeded => "seeded",
+            GpqaShuffle::None => "none",
+        }
+    }
+}
+
+/// SplitMix64: a tiny, fully specified 64-bit generator (same output on every platform and Rust version).
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// The shuffle seed of a question: the first 8 bytes of SHA-256 of its text, big-endian.
+pub fn question_seed(question: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(question.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_be_bytes(b)
+}
+
+/// The presentation order: `order[k]` is the index (0 = correct, 1..3 = incorrect 1..3) of the option shown as
+/// letter k.
+pub fn option_order(question: &str, shuffle: GpqaShuffle) -> [usize; 4] {
+    let mut order = [0, 1, 2, 3];
+    if shuffle == GpqaShuffle::Seeded {
+        let mut rng = SplitMix64::new(question_seed(question));
+        for i in (1..4).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+    }
+    order
+}
+
+/// evalscope's option clean-up.
+pub fn clean_option(text: &str) -> String {
+    let t = text.trim().replace(" [title]", ". ");
+    let t = remove_bracketed(&t);
+    t.replace("  ", " ")
+}
+
+/// Removes each `[…]` that closes on the same line (as Python's `re.sub(r'\[.*?\]', '', s)`).
+fn remove_bracketed(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let line_end = after.find('\n').unwrap_or(after.len());
+        match after[..line_end].find(']') {
+            Some(close) => rest = &after[close + 1..],
+            None => {
+                out.push('[');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+const REQUIRED: [&str; 5] = [
+    "Question",
+    "Correct Answer",
+    "Incorrect Answer 1",
+    "Incorrect Answer 2",
+    "Incorrect Answer 3",
+];
+
+/// Parses a GPQA-layout CSV into items with shuffled options and a letter gold.
+pub fn parse_csv(path: &Path, bytes: &[u8], shuffle: GpqaShuffle) -> Result<Vec<Item>, EvalError> {
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
+    let headers = reader
+        .headers()
+        .map_err(|e| EvalError::data(path, Some(1), format!("cannot read the CSV header: {e}")))?
+        .clone();
+    let col = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let mut cols = [0usize; 5];
+    for (k, name) in REQUIRED.iter().enumerate() {
+        cols[k] = col(name).ok_or_else(|| {
+            EvalError::data(
+                path,
+                Some(1),
+                format!(
+                    "no '{name}' column: a GPQA CSV needs the columns {}",
+                    REQUIRED.join(", ")
+                ),
+            )
+        })?;
+    }
+    let id_col = col("Record ID");
+    let mut items = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for rec in reader.records() {
+        let rec = rec.map_err(|e| {
+            let line = e.position().map(|p| p.line() as usize);
+            EvalError::data(path, line, format!("malformed CSV record: {e}"))
+        })?;
+        let line = rec.position().map(|p| p.line() as usize);
+        let cell = |i: usize| rec.get(i).unwrap_or("");
+        let question = cell(cols[0]).to_string();
+        if question.trim().is_empty() {
+            return Err(EvalError::data(path, line, "empty 'Question' cell"));
+        }
+        let mut options: [String; 4] = Default::default();
+        for k in 0..4 {
+            let o = clean_option(cell(cols[k + 1]));
+            if o.is_empty() {
+                return Err(EvalError::data(
+                    path,
+                    line,
+                    format!("empty '{}' cell", REQUIRED[k + 1]),
+                ));
+            }
+            options[k] = o;
+        }
+        let order = option_order(&question, shuffle);
+        let choices: [String; 4] = std::array::from_fn(|k| options[order[k]].clone());
+        let gold_pos = order.iter().position(|&o| o == 0).unwrap_or(0);
+        let gold = char::from(b'A' + gold_pos as u8).to_string();
+        let id = match id_col.map(|c| cell(c).trim()) {
+            Some(rid) if !rid.is_empty() => rid.to_string(),
+            _ => format!("q-{}", &sha256_hex(question.as_bytes())[..12]),
+        };
+        if let Some(first) = seen.insert(id.clone(), line.unwrap_or(0)) {
+            return Err(EvalError::data(
+                path,
+                line,
+                format!(
+                    "id '{id}' already used by the record on line {first}: duplicate question?"
+                ),
+            ));
+        }
+        items.push(Item {
+            id,
+            question,
+            choices: Some(choices),
+            gold,
+        });
+    }
+    if items.is_empty() {
+        return Err(EvalError::data(
+            path,
+            None,
+            "no questions: the CSV has a header but no records",
+        ));
+    }
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CSV: &str = "Record ID,Question,Correct Answer,Incorrect Answer 1,Incorrect Answer 2,Incorrect Answer 3,Subdomain\n\
+recA,What colour is a synthetic zorb?,Blue,Red,Green,Yellow,Zorbology\n\
+,\"How many legs, on a synthetic glimp?\",\"Four [note]\",Three,Two,One,Glimpology\n";
+
+    #[test]
+    fn splitmix64_reference_values() {
+        // First outputs for seed 0 (as java.util.SplittableRandom / the reference C implementation give them).
+        let mut r = SplitMix64::new(0);
+        assert_eq!(r.next_u64(), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(r.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+        assert_eq!(r.next_u64(), 0x06C4_5D18_8009_454F);
+    }
+
+    #[test]
+    fn order_is_a_permutation_and_deterministic() {
+        for q in ["a", "b", "What is 2+2?", "ünïcödé"] {
+            let o = option_order(q, GpqaShuffle::Seeded);
+            let mut s = o;
+            s.sort_unstable();
+            assert_eq!(s, [0, 1, 2, 3]);
+            assert_eq!(o, option_order(q, GpqaShuffle::Seeded));
+        }
+        assert_eq!(option_order("anything", GpqaShuffle::None), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn correct_letter_is_roughly_uniform() {
+        // 4000 synthetic questions: each letter expected 1000 times, sd ~27; allow ±4 sd.
+        let mut counts = [0usize; 4];
+        for i in 0..4000 {
+            let o = option_order(
+                &format!("Synthetic question number {i}?"),
+                GpqaShuffle::Seeded,
+            );
+            counts[o.iter().position(|&x| x == 0).unwrap()] += 1;
+        }
+        for c in counts {
+            assert!((890..=1110).contains(&c), "{counts:?}");
+        }
+        // Every one of the 24 permutations shows up.
+        let mut perms = std::collections::HashSet::new();
+        for i in 0..400 {
+            perms.insert(option_order(&format!("q{i}"), GpqaShuffle::Seeded));
+        }
+        assert_eq!(perms.len(), 24);
+    }
+
+    #[test]
+    fn options_are_cleaned_like_evalscope() {
+        assert_eq!(clean_option("  Four [note] legs "), "Four legs");
+        assert_eq!(clean_option("A [title] B"), "A. B");
+        assert_eq!(clean_option("[a [b] c"), " c");
+        assert_eq!(clean_option("keep [open\nline] x"), "keep [open\nline] x");
+    }
+
+    #[test]
+    fn parses_layout_with_ids_and_gold_letters() {
+        let items = parse_csv(Path::new("g.csv"), CSV.as_bytes(), GpqaShuffle::Seeded).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].id, "recA");
+        assert!(
+            items[1].id.starts_with("q-") && items[1].id.len() == 14,
+            "{}",
+            items[1].id
+        );
+        for (item, correct) in items.iter().zip(["Blue", "Four "]) {
+            // evalscope trims before removing "[note]", so a space stays behind.
+            let ch = item.choices.as_ref().unwrap();
+            let k = (item.gold.as_bytes()[0] - b'A') as usize;
+            assert_eq!(ch[k], correct);
+        }
+        assert_eq!(items[1].question, "How many legs, on a synthetic glimp?");
+        let none = parse_csv(Path::new("g.csv"), CSV.as_bytes(), GpqaShuffle::None).unwrap();
+        assert!(none.iter().all(|i| i.gold == "A"));
+        assert_eq!(
+            none[0].choices.as_ref().unwrap(),
+            &["Blue", "Red", "Green", "Yellow"].map(String::from)
+        );
+    }
+
+    #[test]
+    fn layout_errors_name_file_and_line() {
+        let e = parse_csv(
+            Path::new("g.csv"),
+            b"Question,Correct Answer\nq,a\n",
+            GpqaShuffle::Seeded,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("g.csv:1: no 'Incorrect Answer 1' column"),
+            "{e}"
+        );
+        let bad = "Question,Correct Answer,Incorrect Answer 1,Incorrect Answer 2,Incorrect Answer 3\nq,a,b,c,d\nr,a,,c,d\n";
+        let e = parse_csv(Path::new("g.csv"), bad.as_bytes(), GpqaShuffle::Seeded).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("g.csv:3: empty 'Incorrect Answer 1' cell"),
+            "{e}"
+        );
+        let ragged = "Question,Correct Answer,Incorrect Answer 1,Incorrect Answer 2,Incorrect Answer 3\nq,a,b\n";
+        let e = parse_csv(Path::new("g.csv"), ragged.as_bytes(), GpqaShuffle::Seeded).unwrap_err();
+        assert!(
+            e.to_string().contains("g.csv:2: malformed CSV record"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,972 @@
+//! Recursive-descent parser from cleaned tokens to [`Expr`].
+//!
+//! Precedence, lowest first: comma list; relations (`=`, `<`, `\le`, `\in`, …); set operators (`\cup`, `\cap`,
+//! `\setminus`); `+ - \pm`; `* / \cdot \times \div` and juxtaposition; unary minus; `^`; postfix `! % _`.
+
+use num_bigint::BigInt;
+use num_rational::BigRational;
+use num_traits::{One, Zero};
+
+use super::ast::{Expr, Func, RelOp, SetOp};
+use super::lexer::{lex, Tok};
+
+/// Parse failure (the answer is then compared as text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ParseError;
+
+type PResult<T> = Result<T, ParseError>;
+
+/// What the parser found.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Parsed {
+    pub expr: Expr,
+    /// A word of three or more letters that is not a known name occurred: the answer is prose (`Evelyn`, `east`).
+    pub has_text: bool,
+}
+
+/// Parser settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Syntax {
+    /// Accept ASCII names (`sqrt(2)`, `pi`, `sin x`) as a person would; false reads them letter by letter, as a
+    /// LaTeX parser does (`pi` = p·i), which is what Qwen2.5-Math's `latex2sympy` path does.
+    pub ascii_names: bool,
+}
+
+const MAX_DEPTH: usize = 120;
+const MAX_TOKENS: usize = 4000;
+
+pub(crate) fn parse(cleaned: &str, syntax: Syntax) -> PResult<Parsed> {
+    let (toks, spaced) = lex(cleaned);
+    if toks.is_empty() || toks.len() > MAX_TOKENS {
+        return Err(ParseError);
+    }
+    let mut p = Parser { toks, spaced, pos: 0, depth: 0, abs_open: 0, has_text: false, syntax };
+    let expr = p.top()?;
+    if p.pos != p.toks.len() {
+        return Err(ParseError);
+    }
+    Ok(Parsed { expr, has_text: p.has_text })
+}
+
+struct Parser {
+    toks: Vec<Tok>,
+    spaced: Vec<bool>,
+    pos: usize,
+    depth: usize,
+    abs_open: usize,
+    has_text: bool,
+    syntax: Syntax,
+}
+
+fn int(n: i64) -> Expr {
+    Expr::Int(BigInt::from(n))
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos)
+    }
+
+    fn peek_at(&self, k: usize) -> Option<&Tok> {
+        self.toks.get(self.pos + k)
+    }
+
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.pos).cloned();
+        if t.is_some() {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn is_sym(&self, c: char) -> bool {
+        matches!(self.peek(), Some(Tok::Sym(x)) if *x == c)
+    }
+
+    fn is_cmd(&self, name: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Cmd(x)) if x == name)
+    }
+
+    fn is_word(&self, name: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Word(x)) if x == name)
+    }
+
+    fn expect_sym(&mut self, c: char) -> PResult<()> {
+        if self.is_sym(c) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(ParseError)
+        }
+    }
+
+    fn enter(&mut self) -> PResult<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            Err(ParseError)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    /// Top level: a bare comma list is a `List`.
+    fn top(&mut self) -> PResult<Expr> {
+        let items = self.comma_items()?;
+        Ok(if items.len() == 1 { items.into_iter().next().ok_or(ParseError)? } else { Expr::List(items) })
+    }
+
+    fn at_separator(&self) -> bool {
+        self.is_sym(',') || self.is_sym(';') || self.is_word("and") || self.is_word("or")
+    }
+
+    fn comma_items(&mut self) -> PResult<Vec<Expr>> {
+        let mut items = vec![self.relation()?];
+        while self.at_separator() {
+            self.pos += 1;
+            if self.peek().is_none() {
+                break; // trailing comma
+            }
+            items.push(self.relation()?);
+        }
+        Ok(items)
+    }
+
+    fn rel_op(&self) -> Option<(RelOp, usize)> {
+        match (self.peek()?, self.peek_at(1)) {
+            (Tok::Sym('='), _) => Some((RelOp::Eq, 1)),
+            (Tok::Sym('<'), Some(Tok::Sym('='))) => Some((RelOp::Le, 2)),
+            (Tok::Sym('>'), Some(Tok::Sym('='))) => Some((RelOp::Ge, 2)),
+            (Tok::Sym('!'), Some(Tok::Sym('='))) => Some((RelOp::Ne, 2)),
+            (Tok::Sym('<'), _) => Some((RelOp::Lt, 1)),
+            (Tok::Sym('>'), _) => Some((RelOp::Gt, 1)),
+            (Tok::Cmd(c), _) => match c.as_str() {
+                "le" | "leqq" => Some((RelOp::Le, 1)),
+                "ge" | "geqq" => Some((RelOp::Ge, 1)),
+                "lt" => Some((RelOp::Lt, 1)),
+                "gt" => Some((RelOp::Gt, 1)),
+                "ne" => Some((RelOp::Ne, 1)),
+                "in" => Some((RelOp::In, 1)),
+                "to" | "rightarrow" | "longrightarrow" => Some((RelOp::To, 1)),
+                "approx" | "simeq" => Some((RelOp::Approx, 1)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn relation(&mut self) -> PResult<Expr> {
+        let first = self.set_expr()?;
+        let mut operands = vec![first];
+        let mut ops = Vec::new();
+        while let Some((op, len)) = self.rel_op() {
+            self.pos += len;
+            ops.push(op);
+            operands.push(self.set_expr()?);
+        }
+        Ok(if ops.is_empty() { operands.pop().ok_or(ParseError)? } else { Expr::Rel(operands, ops) })
+    }
+
+    fn set_op(&self) -> Option<SetOp> {
+        match self.peek()? {
+            Tok::Cmd(c) => match c.as_str() {
+                "cup" | "bigcup" => Some(SetOp::Union),
+                "cap" | "bigcap" => Some(SetOp::Intersect),
+                "setminus" | "backslash" => Some(SetOp::Minus),
+                _ => None,
+            },
+            Tok::Word(w) if w == "U" => Some(SetOp::Union),
+            _ => None,
+        }
+    }
+
+    fn set_expr(&mut self) -> PResult<Expr> {
+        let mut left = self.additive()?;
+        while let Some(op) = self.set_op() {
+            self.pos += 1;
+            let right = self.additive()?;
+            left = Expr::SetOp(op, Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn additive(&mut self) -> PResult<Expr> {
+        self.enter()?;
+        let first = self.unary()?;
+        let mut terms = vec![first];
+        let mut pm: Option<(Expr, bool)> = None;
+        loop {
+            if self.is_sym('+') {
+                self.pos += 1;
+                terms.push(self.term_after_sign()?);
+            } else if self.is_sym('-') {
+                self.pos += 1;
+                let t = self.term_after_sign()?;
+                terms.push(Expr::Neg(Box::new(t)));
+            } else if self.is_cmd("pm") || self.is_cmd("mp") {
+                self.pos += 1;
+                let t = self.term()?;
+                // `a ± b ± c` is rare; the first ± wins, later terms are added to b
+                match pm.take() {
+                    None => {
+                        let base = std::mem::take(&mut terms);
+                        pm = Some((sum(base), true));
+                        terms.push(t);
+                    }
+                    Some(x) => {
+                        pm = Some(x);
+                        terms.push(t);
+                    }
+                }
+            } else {
+                break;
+            }
+        }
+        self.leave();
+        Ok(match pm {
+            None => sum(terms),
+            Some((base, _)) => Expr::PlusMinus(Box::new(base), Box::new(sum(terms))),
+        })
+    }
+
+    fn unary(&mut self) -> PResult<Expr> {
+        if self.is_sym('-') {
+            self.pos += 1;
+            let t = self.term_after_sign()?;
+            return Ok(Expr::Neg(Box::new(t)));
+        }
+        if self.is_sym('+') {
+            self.pos += 1;
+            return self.term_after_sign();
+        }
+        if self.is_cmd("pm") || self.is_cmd("mp") {
+            self.pos += 1;
+            let t = self.term_after_sign()?;
+            return Ok(Expr::PlusMinus(Box::new(int(0)), Box::new(t)));
+        }
+        self.term()
+    }
+
+    fn term_after_sign(&mut self) -> PResult<Expr> {
+        self.enter()?;
+        let r = self.unary_or_term();
+        self.leave();
+        r
+    }
+
+    fn unary_or_term(&mut self) -> PResult<Expr> {
+        if self.is_sym('-') || self.is_sym('+') {
+            self.unary()
+        } else {
+            self.term()
+        }
+    }
+
+    /// Products, quotients and juxtaposition.
+    fn term(&mut self) -> PResult<Expr> {
+        self.enter()?;
+        let mut acc = self.power()?;
+        loop {
+            if self.is_sym('*') || self.is_cmd("cdot") || self.is_cmd("times") || self.is_cmd("ast") {
+                self.pos += 1;
+                let r = self.signed_power()?;
+                acc = mul(acc, r);
+            } else if self.is_sym('/') || self.is_cmd("div") {
+                self.pos += 1;
+                let r = self.signed_power()?;
+                acc = Expr::Div(Box::new(acc), Box::new(r));
+            } else if self.starts_factor() {
+                let r = self.power()?;
+                acc = match mixed_number(&acc, &r) {
+                    Some(m) => m,
+                    None => mul(acc, r),
+                };
+            } else {
+                break;
+            }
+        }
+        self.leave();
+        Ok(acc)
+    }
+
+    fn signed_power(&mut self) -> PResult<Expr> {
+        if self.is_sym('-') {
+            self.pos += 1;
+            let p = self.signed_power()?;
+            return Ok(Expr::Neg(Box::new(p)));
+        }
+        if self.is_sym('+') {
+            self.pos += 1;
+        }
+        self.power()
+    }
+
+    /// Can the next token begin a factor multiplied by juxtaposition?
+    fn starts_factor(&self) -> bool {
+        match self.peek() {
+            Some(Tok::Num(_)) | Some(Tok::Word(_)) => !self.at_separator(),
+            Some(Tok::Sym('(')) => true,
+            Some(Tok::Sym('|')) => self.abs_open == 0,
+            Some(Tok::Cmd(c)) => {
+                !matches!(
+                    c.as_str(),
+                    "cdot" | "times" | "div" | "pm" | "mp" | "cup" | "cap" | "setminus" | "le" | "ge" | "lt" | "gt" | "ne"
+                        | "in" | "to" | "rightarrow" | "longrightarrow" | "approx" | "simeq" | "}" | "end" | "rfloor"
+                        | "rceil" | "%" | "ast" | "backslash" | "bigcup" | "bigcap" | "leqq" | "geqq"
+                )
+            }
+            _ => false,
+        }
+    }
+
+    fn power(&mut self) -> PResult<Expr> {
+        self.enter()?;
+        let base = self.postfix()?;
+        let r = if self.is_sym('^') {
+            self.pos += 1;
+            let exp = self.exponent()?;
+            let mut e = Expr::Pow(Box::new(base), Box::new(exp));
+            // postfix after a power: `x^2!` is rare; percent is not
+            while self.is_sym('%') || self.is_cmd("%") {
+                self.pos += 1;
+                e = Expr::Percent(Box::new(e));
+            }
+            e
+        } else {
+            base
+        };
+        self.leave();
+        Ok(r)
+    }
+
+    /// The exponent after `^`: a braced group, or one token (`x^2`, `x^-1`, `2^\pi`), right-associative.
+    fn exponent(&mut self) -> PResult<Expr> {
+        if self.is_sym('{') {
+            return self.group();
+        }
+        if self.is_sym('-') {
+            self.pos += 1;
+            let e = self.exponent()?;
+            return Ok(Expr::Neg(Box::new(e)));
+        }
+        let atom = self.single_token_arg()?;
+        if self.is_sym('^') {
+            self.pos += 1;
+            let e = self.exponent()?;
+            return Ok(Expr::Pow(Box::new(atom), Box::new(e)));
+        }
+        Ok(atom)
+    }
+
+    fn postfix(&mut self) -> PResult<Expr> {
+        let mut e = self.primary()?;
+        loop {
+            if self.is_sym('!') && !matches!(self.peek_at(1), Some(Tok::Sym('='))) {
+                self.pos += 1;
+                e = Expr::Call(Func::Factorial, vec![e]);
+            } else if self.is_sym('%') || self.is_cmd("%") {
+                self.pos += 1;
+                e = Expr::Percent(Box::new(e));
+            } else if self.is_sym('_') {
+                self.pos += 1;
+                let sub = self.subscript_text()?;
+                e = match e {
+                    Expr::Int(n) => Expr::Based(n.to_string(), sub),
+                    Expr::Var(v) => Expr::Var(format!("{v}_{sub}")),
+                    Expr::Based(d, b) => Expr::Based(d, format!("{b}_{sub}")),
+                    _ => return Err(ParseError),
+                };
+            } else if self.is_sym('\'') {
+                self.pos += 1;
+                e = match e {
+                    Expr::Var(v) => Expr::Var(format!("{v}'")),
+                    _ => return Err(ParseError),
+                };
+            } else {
+                break;
+            }
+        }
+        Ok(e)
+    }
+
+    /// The text of a subscript: `_8`, `_{10}`, `_n`, `_{n+1}` (tokens concatenated).
+    fn subscript_text(&mut self) -> PResult<String> {
+        match self.next() {
+            Some(Tok::Sym('{')) => {
+                let mut depth = 1;
+                let mut out = String::new();
+                while let Some(t) = self.next() {
+                    match &t {
+                        Tok::Sym('{') => depth += 1,
+                        Tok::Sym('}') => {
+                            depth -= 1;
+                            if depth == 0 {
+                                return Ok(out);
+                            }
+                        }
+                        _ => {}
+                    }
+                    out.push_str(&tok_text(&t));
+                }
+                Err(ParseError)
+            }
+            Some(Tok::Num(n)) => {
+                // `_10` in LaTeX is `_1` then `0`; a base is written `_{10}`, but models write `52_10` too
+                Ok(n)
+            }
+            Some(Tok::Word(w)) => {
+                let mut chars = w.chars();
+                let first = chars.next().ok_or(ParseError)?;
+                let rest: String = chars.collect();
+                if !rest.is_empty() {
+                    self.pos -= 1;
+                    self.toks[self.pos] = Tok::Word(rest);
+                }
+                Ok(first.to_string())
+            }
+            Some(Tok::Cmd(c)) => Ok(format!("\\{c}")),
+            _ => Err(ParseError),
+        }
+    }
+
+    /// `{ … }` as a group (a list inside braces is a set-like list: `{1, 2}`).
+    fn group(&mut self) -> PResult<Expr> {
+        self.expect_sym('{')?;
+        self.enter()?;
+        if self.is_sym('}') {
+            self.pos += 1;
+            self.leave();
+            return Ok(Expr::EmptySet);
+        }
+        let items = self.comma_items()?;
+        self.expect_sym('}')?;
+        self.leave();
+        Ok(if items.len() == 1 { items.into_iter().next().ok_or(ParseError)? } else { Expr::Set(items) })
+    }
+
+    /// The argument of `\frac`, `\sqrt`, `\binom` without braces: one character of a number or word, or one command.
+    fn single_token_arg(&mut self) -> PResult<Expr> {
+        match self.peek().cloned() {
+            Some(Tok::Sym('{')) => self.group(),
+            Some(Tok::Num(n)) => {
+                let mut chars = n.chars();
+                let first = chars.next().ok_or(ParseError)?;
+                let rest: String = chars.collect();
+                if first == '.' || rest.is_empty() {
+                    self.pos += 1;
+                    return number(&n);
+                }
+                self.toks[self.pos] = Tok::Num(rest);
+                self.spaced[self.pos] = false;
+                number(&first.to_string())
+            }
+            Some(Tok::Word(w)) => {
+                let mut chars = w.chars();
+                let first = chars.next().ok_or(ParseError)?;
+                let rest: String = chars.collect();
+                if rest.is_empty() {
+                    self.pos += 1;
+                } else {
+                    self.toks[self.pos] = Tok::Word(rest);
+                }
+                Ok(letter(first))
+            }
+            Some(Tok::Cmd(_)) => self.primary(),
+            _ => Err(ParseError),
+        }
+    }
+
+    fn primary(&mut self) -> PResult<Expr> {
+        self.enter()?;
+        let r = self.primary_inner();
+        self.leave();
+        r
+    }
+
+    fn primary_inner(&mut self) -> PResult<Expr> {
+        let tok = self.next().ok_or(ParseError)?;
+        match tok {
+            Tok::Num(n) => self.number_with_repeat(&n),
+            Tok::Word(w) => self.word(w),
+            Tok::Sym('(') => self.bracketed('('),
+            Tok::Sym('[') => self.bracketed('['),
+            Tok::Sym('{') => {
+                self.pos -= 1;
+                self.group()
+            }
+            Tok::Sym('|') => {
+                self.abs_open += 1;
+                let inner = self.additive();
+                self.abs_open -= 1;
+                let inner = inner?;
+                self.expect_sym('|')?;
+                Ok(Expr::Call(Func::Abs, vec![inner]))
+            }
+            Tok::Cmd(c) => self.command(&c),
+            _ => Err(ParseError),
+        }
+    }
+
+    /// `0.\overline{3}` = 1/3.
+    fn number_with_repeat(&mut self, n: &str) -> PResult<Expr> {
+        // `0.\overline{3}`: the lexer left the `.` apart because no digit follows it
+        let mut n = n.to_string();
+        if self.is_sym('.')
+            && matches!(self.peek_at(1), Some(Tok::Cmd(c)) if c == "overline")
+            && !n.contains(['.', 'e', 'E'])
+        {
+            self.pos += 1;
+            n.push('.');
+        }
+        let n = n.as_str();
+        if self.is_cmd("overline") {
+            if let Some(Tok::Sym('{')) = self.peek_at(1) {
+                if let (Some(Tok::Num(rep)), Some(Tok::Sym('}'))) = (self.peek_at(2).cloned(), self.peek_at(3)) {
+                    if rep.chars().all(|c| c.is_ascii_digit()) && !n.contains(['e', 'E']) {
+                        self.pos += 4;
+                        return repeating(n, &rep);
+                    }
+                }
+            }
+        }
+        number(n)
+    }
+
+    fn word(&mut self, w: String) -> PResult<Expr> {
+        if self.syntax.ascii_names {
+            match w.as_str() {
+                "pi" => return Ok(Expr::Pi),
+                "infty" | "infinity" | "inf" => return Ok(Expr::Infinity),
+                "sqrt" => return self.ascii_call(Func::Sqrt),
+                "sin" | "cos" | "tan" | "cot" | "sec" | "csc" | "log" | "ln" | "exp" | "arcsin" | "arccos" | "arctan"
+                | "sinh" | "cosh" | "tanh" | "abs" => {
+                    if let Some(f) = func_by_name(&w) {
+                        return self.ascii_call(f);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if w.len() == 1 {
+            return Ok(letter(w.chars().next().ok_or(ParseError)?));
+        }
+        if w.len() >= 3 {
+            self.has_text = true;
+        }
+        // juxtaposed letters multiply: `ab` = a·b
+        let factors: Vec<Expr> = w.chars().map(letter).collect();
+        Ok(Expr::Mul(factors))
+    }
+
+    /// `sqrt(2)`, `sqrt 2`, `sin(x)`.
+    fn ascii_call(&mut self, f: Func) -> PResult<Expr> {
+        let arg = if self.is_sym('(') {
+            self.pos += 1;
+            let e = self.additive()?;
+            self.expect_sym(')')?;
+            e
+        } else {
+            self.power()?
+        };
+        Ok(call1(f, arg))
+    }
+
+    /// After `(` or `[`: a group, a tuple or an interval.
+    fn bracketed(&mut self, open: char) -> PResult<Expr> {
+        self.enter()?;
+        let saved_abs = self.abs_open;
+        self.abs_open = 0;
+        let items = self.comma_items();
+        self.abs_open = saved_abs;
+        let items = items?;
+        let close = match self.next() {
+            Some(Tok::Sym(c @ (')' | ']'))) => c,
+            _ => return Err(ParseError),
+        };
+        self.leave();
+        let mut items = items;
+        if open == '(' && close == ')' {
+            return Ok(if items.len() == 1 { items.pop().ok_or(ParseError)? } else { Expr::Tuple(items) });
+        }
+        if items.len() == 2 {
+            let hi = items.pop().ok_or(ParseError)?;
+            let lo = items.pop().ok_or(ParseError)?;
+            return Ok(Expr::Interval(open == '[', Box::new(lo), Box::new(hi), close == ']'));
+        }
+        if open == '[' && close == ']' {
+            return Ok(if items.len() == 1 { items.pop().ok_or(ParseError)? } else { Expr::Tuple(items) });
+        }
+        Err(ParseError)
+    }
+
+    fn command(&mut self, c: &str) -> PResult<Expr> {
+        match c {
+            "frac" => {
+                let a = self.single_token_arg()?;
+                let b = self.single_token_arg()?;
+                Ok(Expr::Div(Box::new(a), Box::new(b)))
+            }
+            "binom" => {
+                let a = self.single_token_arg()?;
+                let b = self.single_token_arg()?;
+                Ok(Expr::Call(Func::Binom, vec![a, b]))
+            }
+            "sqrt" => {
+                if self.is_sym('[') {
+                    self.pos += 1;
+                    let n = self.additive()?;
+                    self.expect_sym(']')?;
+                    let x = self.single_token_arg()?;
+                    return Ok(Expr::Call(Func::Root, vec![n, x]));
+                }
+                let x = self.single_token_arg()?;
+                Ok(call1(Func::Sqrt, x))
+            }
+            "pi" => Ok(Expr::Pi),
+            "infty" | "infin" => Ok(Expr::Infinity),
+            "emptyset" | "varnothing" => Ok(Expr::EmptySet),
+            "{" => {
+                if self.is_cmd("}") {
+                    self.pos += 1;
+                    return Ok(Expr::EmptySet);
+                }
+                self.enter()?;
+                let items = self.comma_items()?;
+                if !self.is_cmd("}") {
+                    return Err(ParseError);
+                }
+                self.pos += 1;
+                self.leave();
+                Ok(Expr::Set(items))
+            }
+            "mathbb" => {
+                let inner = self.subscript_text_braced()?;
+                match inner.as_str() {
+                    "R" => Ok(Expr::Reals),
+                    _ => Ok(Expr::Var(format!("\\mathbb{{{inner}}}"))),
+                }
+            }
+            "lfloor" | "lceil" => {
+                let inner = self.additive()?;
+                let close = if c == "lfloor" { "rfloor" } else { "rceil" };
+                if !self.is_cmd(close) {
+                    return Err(ParseError);
+                }
+                self.pos += 1;
+                Ok(call1(if c == "lfloor" { Func::Floor } else { Func::Ceil }, inner))
+            }
+            "begin" => self.environment(),
+            "log" | "lg" => {
+                let base = if self.is_sym('_') {
+                    self.pos += 1;
+                    self.single_token_arg()?
+                } else {
+                    int(10)
+                };
+                let arg = self.func_arg()?;
+                Ok(Expr::Call(Func::Log, vec![base, arg]))
+            }
+            "exp" => {
+                let arg = self.func_arg()?;
+                Ok(call1(Func::Exp, arg))
+            }
+            "overline" | "bar" | "hat" | "vec" | "tilde" | "widehat" | "overrightarrow" => {
+                // decorated symbol: keep as a named variable
+                let inner = self.single_token_arg()?;
+                Ok(Expr::Var(format!("\\{c}{{{inner:?}}}")))
+            }
+            _ => {
+                if let Some(f) = func_by_name(c) {
+                    // `\sin^2 x`
+                    let power = if self.is_sym('^') {
+                        self.pos += 1;
+                        Some(self.exponent()?)
+                    } else {
+                        None
+                    };
+                    let arg = self.func_arg()?;
+                    let call = call1(f, arg);
+                    return Ok(match power {
+                        Some(Expr::Neg(one)) if *one == int(1) => inverse(f).map_or(
+                            Expr::Pow(Box::new(call.clone()), Box::new(Expr::Neg(Box::new(int(1))))),
+                            |inv| call1(inv, first_arg(&call)),
+                        ),
+                        Some(p) => Expr::Pow(Box::new(call), Box::new(p)),
+                        None => call,
+                    });
+                }
+                if c.chars().all(|ch| ch.is_ascii_alphabetic()) && !is_structural(c) {
+                    // Greek letters and other symbols are names
+                    return Ok(Expr::Var(format!("\\{c}")));
+                }
+                Err(ParseError)
+            }
+        }
+    }
+
+    fn subscript_text_braced(&mut self) -> PResult<String> {
+        if !self.is_sym('{') {
+            return match self.next() {
+                Some(Tok::Word(w)) => Ok(w),
+                _ => Err(ParseError),
+            };
+        }
+        self.pos += 1;
+        let mut out = String::new();
+        loop {
+            match self.next() {
+                Some(Tok::Sym('}')) => return Ok(out),
+                Some(t) => out.push_str(&tok_text(&t)),
+                None => return Err(ParseError),
+            }
+        }
+    }
+
+    /// Argument of `\sin`, `\log`: parenthesised, braced, or a juxtaposed product (`\sin 2x`).
+    fn func_arg(&mut self) -> PResult<Expr> {
+        if self.is_sym('(') || self.is_sym('{') {
+            return self.power();
+        }
+        let mut acc = self.power()?;
+        while matches!(self.peek(), Some(Tok::Num(_)) | Some(Tok::Word(_))) && !self.at_separator() {
+            let r = self.power()?;
+            acc = mul(acc, r);
+        }
+        Ok(acc)
+    }
+
+    /// `\begin{pmatrix} … \end{pmatrix}` (also bmatrix, vmatrix as its entries, smallmatrix, array).
+    fn environment(&mut self) -> PResult<Expr> {
+        let name = self.subscript_text_braced()?;
+        if name == "array" && self.is_sym('{') {
+            self.subscript_text_braced()?; // column spec
+        }
+        if !matches!(name.as_str(), "pmatrix" | "bmatrix" | "Bmatrix" | "matrix" | "smallmatrix" | "array" | "vmatrix") {
+            return Err(ParseError);
+        }
+        self.enter()?;
+        let mut rows = Vec::new();
+        let mut row = Vec::new();
+        loop {
+            if self.is_cmd("end") {
+                self.pos += 1;
+                let end = self.subscript_text_braced()?;
+                if end != name {
+                    return Err(ParseError);
+                }
+                if !row.is_empty() {
+                    rows.push(std::mem::take(&mut row));
+                }
+                break;
+            }
+            if matches!(self.peek(), Some(Tok::RowSep)) {
+                self.pos += 1;
+                if !row.is_empty() {
+                    rows.push(std::mem::take(&mut row));
+                }
+                continue;
+            }
+            if self.is_sym('&') {
+                self.pos += 1;
+                continue;
+            }
+            if self.peek().is_none() {
+                return Err(ParseError);
+            }
+            row.push(self.relation()?);
+        }
+        self.leave();
+        if rows.is_empty() || rows.iter().any(|r| r.len() != rows[0].len()) {
+            return Err(ParseError);
+        }
+        Ok(Expr::Matrix(rows))
+    }
+}
+
+fn is_structural(c: &str) -> bool {
+    matches!(c, "end" | "begin" | "frac" | "sqrt" | "left" | "right" | "cdots" | "ldots" | "dots" | "vdots" | "ddots" | "quad")
+}
+
+fn func_by_name(name: &str) -> Option<Func> {
+    Some(match name {
+        "sin" => Func::Sin,
+        "cos" => Func::Cos,
+        "tan" => Func::Tan,
+        "cot" => Func::Cot,
+        "sec" => Func::Sec,
+        "csc" => Func::Csc,
+        "arcsin" => Func::Asin,
+        "arccos" => Func::Acos,
+        "arctan" => Func::Atan,
+        "sinh" => Func::Sinh,
+        "cosh" => Func::Cosh,
+        "tanh" => Func::Tanh,
+        "ln" => Func::Ln,
+        "log" => Func::Log,
+        "exp" => Func::Exp,
+        "abs" => Func::Abs,
+        _ => return None,
+    })
+}
+
+fn inverse(f: Func) -> Option<Func> {
+    match f {
+        Func::Sin => Some(Func::Asin),
+        Func::Cos => Some(Func::Acos),
+        Func::Tan => Some(Func::Atan),
+        _ => None,
+    }
+}
+
+fn first_arg(call: &Expr) -> Expr {
+    match call {
+        Expr::Call(_, args) => args.last().cloned().unwrap_or(Expr::Int(BigInt::zero())),
+        other => other.clone(),
+    }
+}
+
+/// A one-argument call; `Log` gets base 10.
+fn call1(f: Func, arg: Expr) -> Expr {
+    match f {
+        Func::Log => Expr::Call(Func::Log, vec![int(10), arg]),
+        _ => Expr::Call(f, vec![arg]),
+    }
+}
+
+fn letter(c: char) -> Expr {
+    match c {
+        'e' => Expr::E,
+        'i' => Expr::I,
+        _ => Expr::Var(c.to_string()),
+    }
+}
+
+fn sum(mut terms: Vec<Expr>) -> Expr {
+    if terms.len() == 1 {
+        terms.pop().unwrap_or(Expr::Int(BigInt::zero()))
+    } else {
+        Expr::Add(terms)
+    }
+}
+
+fn mul(a: Expr, b: Expr) -> Expr {
+    match a {
+        Expr::Mul(mut v) => {
+            v.push(b);
+            Expr::Mul(v)
+        }
+        a => Expr::Mul(vec![a, b]),
+    }
+}
+
+/// `2\frac{1}{3}` = 2 + 1/3 when both parts are integer literals and the fraction is proper.
+fn mixed_number(whole: &Expr, frac: &Expr) -> Option<Expr> {
+    let Expr::Int(w) = whole else { return None };
+    let Expr::Div(n, d) = frac else { return None };
+    let (Expr::Int(n), Expr::Int(d)) = (n.as_ref(), d.as_ref()) else { return None };
+    if n < d && !d.is_zero() && *n > BigInt::zero() {
+        Some(Expr::Add(vec![whole.clone(), frac.clone()])).filter(|_| *w >= BigInt::zero())
+    } else {
+        None
+    }
+}
+
+/// A numeric literal: integers stay `Int`; decimals and exponents become exact `Dec`.
+pub(crate) fn number(s: &str) -> PResult<Expr> {
+    let (mantissa, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], s[i + 1..].parse::<i64>().map_err(|_| ParseError)?),
+        None => (s, 0),
+    };
+    if exp.abs() > 400 {
+        return Err(ParseError);
+    }
+    let (int_part, frac_part) = match mantissa.find('.') {
+        Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
+        None => (mantissa, ""),
+    };
+    if !mantissa.contains('.') && exp == 0 {
+        let n: BigInt = int_part.parse().map_err(|_| ParseError)?;
+        return Ok(Expr::Int(n));
+    }
+    let digits = format!("{int_part}{frac_part}");
+    let digits = if digits.is_empty() { "0".to_string() } else { digits };
+    let n: BigInt = digits.parse().map_err(|_| ParseError)?;
+    let scale = exp - frac_part.len() as i64;
+    let ten = BigInt::from(10);
+    let value = if scale >= 0 {
+        BigRational::from_integer(n * num_traits::pow(ten, scale as usize))
+    } else {
+        BigRational::new(n, num_traits::pow(ten, (-scale) as usize))
+    };
+    Ok(Expr::Dec(value))
+}
+
+/// `0.1\overline{6}` = 1/6.
+fn repeating(n: &str, rep: &str) -> PResult<Expr> {
+    let (int_part, frac_part) = match n.find('.') {
+        Some(i) => (&n[..i], &n[i + 1..]),
+        None => (n, ""),
+    };
+    let ten = BigInt::from(10);
+    let whole: BigInt = if int_part.is_empty() { BigInt::zero() } else { int_part.parse().map_err(|_| ParseError)? };
+    let fixed: BigInt = if frac_part.is_empty() { BigInt::zero() } else { frac_part.parse().map_err(|_| ParseError)? };
+    let r: BigInt = rep.parse().map_err(|_| ParseError)?;
+    let k = frac_part.len();
+    let m = rep.len();
+    if k + m > 200 {
+        return Err(ParseError);
+    }
+    let pk = num_traits::pow(ten.clone(), k);
+    let pm = num_traits::pow(ten, m);
+    // value = whole + fixed/10^k + r / (10^k (10^m - 1))
+    let v = BigRational::from_integer(whole)
+        + BigRational::new(fixed, pk.clone())
+        + BigRational::new(r, pk * (pm - BigInt::one()));
+    Ok(Expr::Dec(v))
+}
+
+fn tok_text(t: &Tok) -> String {
+    match t {
+        Tok::Num(s) | Tok::Word(s) => s.clone(),
+        Tok::Cmd(c) => format!("\\{c}"),
+        Tok::Sym(c) => c.to_string(),
+        Tok::RowSep => "\\\\".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Syntax = Syntax { ascii_names: true };
+
+    fn p(s: &str) -> Expr {
+        parse(s, S).unwrap().expr
+    }
+
+    #[test]
+    fn basics() {
+        assert_eq!(p("\\frac12"), Expr::Div(Box::new(int(1)), Box::new(int(2))));
+        assert_eq!(p("2\\frac{1}{3}"), Expr::Add(vec![int(2), Expr::Div(Box::new(int(1)), Box::new(int(3)))]));
+        assert_eq!(p("52_8"), Expr::Based("52".into(), "8".into()));
+        assert_eq!(p("52_{8}"), Expr::Based("52".into(), "8".into()));
+        assert!(matches!(p("[2,5)"), Expr::Interval(true, _, _, false)));
+        assert!(matches!(p("(1,2)"), Expr::Tuple(_)));
+        assert!(matches!(p("1, -2"), Expr::List(_)));
+        assert!(matches!(p("\\{1,2\\}"), Expr::Set(_)));
+        assert!(matches!(p("x \\in [2,5)"), Expr::Rel(_, _)));
+        assert!(matches!(p("1 \\pm \\sqrt{19}"), Expr::PlusMinus(..)));
+        assert!(matches!(p("\\begin{pmatrix}1\\\\2\\end{pmatrix}"), Expr::Matrix(_)));
+        assert!(matches!(p("(0,9) \\cup (9,36)"), Expr::SetOp(SetOp::Union, ..)));
+        assert!(matches!(p("10\\%"), Expr::Percent(_)));
+        assert!(matches!(p("sqrt(3)"), Expr::Call(Func::Sqrt, _)));
+        assert_eq!(p("0.\\overline{3}"), Expr::Dec(BigRational::new(1.into(), 3.into())));
+        assert!(parse("Evelyn", S).unwrap().has_text);
+        assert!(!parse("2ab", S).unwrap().has_text);
+        assert!(parse("\\frac{1}{", S).is_err());
+        assert!(parse(&"{".repeat(1000), S).is_err());
+    }
+}

@@ -1,0 +1,146 @@
+//! Per-request records (`*.details.jsonl`): one object per request with at least `ttft_ms`,
+//! `e2e_ms` and `error`; used for the TTFT and E2E distributions of one point.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::error::ReportError;
+use crate::lenient_json::{as_f64, parse_values};
+
+/// File-name suffix of per-request record files.
+pub const DETAILS_SUFFIX: &str = ".details.jsonl";
+
+/// Latencies of the successful requests of one run, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestSamples {
+    pub ttft_ms: Vec<f64>,
+    pub e2e_ms: Vec<f64>,
+    /// Requests with an error (left out of the latencies).
+    pub failed: usize,
+    /// Where the samples came from, for captions.
+    pub source: String,
+}
+
+fn error_is_set(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Bool(b)) => *b,
+        Some(_) => true,
+    }
+}
+
+/// Reads a per-request records file. Lines that are not JSON are skipped; their count goes
+/// into `notes`.
+pub fn read_details(path: &Path, notes: &mut Vec<String>) -> Result<RequestSamples, ReportError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ReportError::read(path, e))?;
+    let parsed = parse_values(&text);
+    for p in &parsed.problems {
+        notes.push(format!("{}: {p}", path.display()));
+    }
+    let mut samples = RequestSamples {
+        source: path.display().to_string(),
+        ..Default::default()
+    };
+    for lv in &parsed.values {
+        let Some(obj) = lv.value.as_object() else {
+            continue;
+        };
+        if error_is_set(obj.get("error")) {
+            samples.failed += 1;
+            continue;
+        }
+        let num = |keys: &[&str]| keys.iter().find_map(|k| obj.get(*k).and_then(as_f64));
+        if let Some(t) = num(&["ttft_ms"]).filter(|v| v.is_finite()) {
+            samples.ttft_ms.push(t);
+        }
+        if let Some(e) = num(&["e2e_ms", "e2e_latency_ms", "latency_ms"]).filter(|v| v.is_finite())
+        {
+            samples.e2e_ms.push(e);
+        }
+    }
+    Ok(samples)
+}
+
+/// How a details file names the run it belongs to: the result file's stem, optionally
+/// followed by a concurrency tag (`_c64`, `-c64`, `.c64`, `_conc64`, `_concurrency64`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetailsName {
+    pub path: PathBuf,
+    pub stem: String,
+    pub concurrency: Option<f64>,
+}
+
+impl DetailsName {
+    /// `None` when `path` is not a `*.details.jsonl` file.
+    pub fn parse(path: &Path) -> Option<Self> {
+        let name = path.file_name()?.to_str()?;
+        let base = name.strip_suffix(DETAILS_SUFFIX)?;
+        for sep in ['_', '-', '.'] {
+            if let Some(idx) = base.rfind(sep) {
+                let tag = &base[idx + 1..];
+                let number = ["concurrency", "conc", "c"]
+                    .iter()
+                    .find_map(|p| tag.strip_prefix(p))
+                    .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+                    .and_then(|n| n.parse::<f64>().ok());
+                if let Some(c) = number {
+                    return Some(DetailsName {
+                        path: path.to_path_buf(),
+                        stem: base[..idx].to_string(),
+                        concurrency: Some(c),
+                    });
+                }
+            }
+        }
+        Some(DetailsName {
+            path: path.to_path_buf(),
+            stem: base.to_string(),
+            concurrency: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_names() {
+        let d =
+            DetailsName::parse(Path::new("/r/tp1_in100_out10_ratio0.5_c64.details.jsonl")).unwrap();
+        assert_eq!(d.stem, "tp1_in100_out10_ratio0.5");
+        assert_eq!(d.concurrency, Some(64.0));
+        let d = DetailsName::parse(Path::new("run.details.jsonl")).unwrap();
+        assert_eq!(d.stem, "run");
+        assert_eq!(d.concurrency, None);
+        let d = DetailsName::parse(Path::new("tp1_in100_out10_ratio0.5.details.jsonl")).unwrap();
+        assert_eq!(d.stem, "tp1_in100_out10_ratio0.5");
+        assert_eq!(d.concurrency, None);
+        let d = DetailsName::parse(Path::new("a-concurrency8.details.jsonl")).unwrap();
+        assert_eq!((d.stem.as_str(), d.concurrency), ("a", Some(8.0)));
+        assert!(DetailsName::parse(Path::new("a.jsonl")).is_none());
+    }
+
+    #[test]
+    fn reads_samples_and_skips_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.details.jsonl");
+        std::fs::write(
+            &p,
+            "{\"ttft_ms\": 10.5, \"e2e_ms\": 100.0, \"error\": null}\n\
+             {\"ttft_ms\": null, \"e2e_ms\": null, \"error\": \"timeout\"}\n\
+             {\"ttft_ms\": 12.0, \"e2e_ms\": 120.0, \"error\": \"\"}\n\
+             {\"ttft_ms\": 13\n",
+        )
+        .unwrap();
+        let mut notes = Vec::new();
+        let s = read_details(&p, &mut notes).unwrap();
+        assert_eq!(s.ttft_ms, vec![10.5, 12.0]);
+        assert_eq!(s.e2e_ms, vec![100.0, 120.0]);
+        assert_eq!(s.failed, 1);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("line 4"), "{}", notes[0]);
+    }
+}

@@ -1,0 +1,372 @@
+//! The listener: accepts TCP connections (TCP_NODELAY on each), serves HTTP/1.1 with hyper, and applies the
+//! connection-level faults (`close_keepalive`, `close_idle_after_ms`).
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, Response};
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use crate::answer_key::AnswerKey;
+use crate::config::SimConfig;
+use crate::metrics::{FaultKind, Metrics};
+use crate::prompt::HeuristicCounter;
+use crate::state::{sim_id, Shared, SimRequestNo};
+use crate::trace::{now_ns, RequestTrace, TraceStatus, TraceStore};
+use crate::{handlers, scheduler, RequestTrace as PubTrace, SimError};
+
+/// Fixed-latency presets with `max_running` at or above this run without a concurrency limit.
+const UNLIMITED_RUNNING: usize = 1 << 28;
+
+/// A running simulator. Dropping it stops it too (abruptly); [`SimServer::shutdown`] lets responses finish for up to
+/// a second.
+pub struct SimServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    accept: Option<JoinHandle<()>>,
+    engine: Option<JoinHandle<()>>,
+}
+
+impl SimServer {
+    /// Validate `config`, load the answer keys, bind `addr` (port 0 picks a free port), start serving and return.
+    pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimServer, SimError> {
+        config.validate()?;
+        let key = if config.answer_key_files.is_empty() {
+            None
+        } else {
+            let mut k = AnswerKey::new();
+            for path in &config.answer_key_files {
+                let n = k.load_file(path)?;
+                tracing::info!("answer key {}: {n} questions", path.display());
+            }
+            Some(k)
+        };
+        let listener = TcpListener::bind(addr).await.map_err(|e| SimError::Bind {
+            addr: addr.to_string(),
+            message: e.to_string(),
+        })?;
+        let local = listener.local_addr().map_err(|e| SimError::Bind {
+            addr: addr.to_string(),
+            message: e.to_string(),
+        })?;
+        let metrics = Arc::new(Metrics::default());
+        let (engine_tx, engine) = if config.fixed_latency.is_none() {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let spin = Duration::from_micros(config.timer_spin_us);
+            let handle = tokio::spawn(scheduler::run(
+                config.engine_params(),
+                spin,
+                rx,
+                metrics.clone(),
+            ));
+            (Some(tx), Some(handle))
+        } else {
+            (None, None)
+        };
+        let permits = (config.fixed_latency.is_some() && config.max_running < UNLIMITED_RUNNING)
+            .then(|| Arc::new(tokio::sync::Semaphore::new(config.max_running)));
+        let counter = config
+            .prompt_counter
+            .clone()
+            .unwrap_or_else(|| Arc::new(HeuristicCounter));
+        let shared = Arc::new(Shared {
+            traces: TraceStore::new(config.trace_capacity, config.trace_chunk_budget),
+            cfg: config,
+            metrics,
+            key,
+            engine: engine_tx,
+            permits,
+            counter,
+            next_id: AtomicU64::new(1),
+            started_unix: now_ns() / 1_000_000_000,
+        });
+        let router = handlers::router(shared.clone());
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let accept = tokio::spawn(accept_loop(listener, router, shared.clone(), shutdown_rx));
+        Ok(SimServer {
+            addr: local,
+            shared,
+            shutdown,
+            accept: Some(accept),
+            engine,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://HOST:PORT` to reach the server (loopback when bound to an unspecified address).
+    pub fn base_url(&self) -> String {
+        let ip = self.addr.ip();
+        let host = if ip.is_unspecified() {
+            if ip.is_ipv4() {
+                "127.0.0.1".to_string()
+            } else {
+                "[::1]".to_string()
+            }
+        } else if ip.is_ipv6() {
+            format!("[{ip}]")
+        } else {
+            ip.to_string()
+        };
+        format!("http://{host}:{}", self.addr.port())
+    }
+
+    /// The configuration being served.
+    pub fn config(&self) -> &SimConfig {
+        &self.shared.cfg
+    }
+
+    /// Ground truth of finished requests, oldest first (the data of `GET /sim/traces`).
+    pub fn traces(&self) -> Vec<PubTrace> {
+        self.shared.traces.all()
+    }
+
+    /// The trace of one request by its `x-request-id` (or sim id), if finished and still kept.
+    pub fn trace(&self, id: &str) -> Option<PubTrace> {
+        self.shared.traces.get(id)
+    }
+
+    /// Stop accepting, let in-flight responses finish for up to a second, then stop everything.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.await;
+        }
+        if let Some(engine) = self.engine.take() {
+            engine.abort();
+        }
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(a) = self.accept.take() {
+            a.abort();
+        }
+        if let Some(e) = self.engine.take() {
+            e.abort();
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    conns.spawn(serve_connection(stream, router.clone(), shared.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off briefly instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            _ = shutdown.changed() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let drain = async { while conns.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+    conns.abort_all();
+}
+
+/// Per-connection bookkeeping for the connection-level faults.
+struct ConnState {
+    requests: AtomicU32,
+    in_flight: AtomicU32,
+    /// Milliseconds since `base` of the last request start or response end.
+    last_activity_ms: AtomicU64,
+    base: Instant,
+}
+
+impl ConnState {
+    fn touch(&self) {
+        self.last_activity_ms
+            .store(self.base.elapsed().as_millis() as u64, Relaxed);
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    router: Router,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let conn_state = Arc::new(ConnState {
+        requests: AtomicU32::new(0),
+        in_flight: AtomicU32::new(0),
+        last_activity_ms: AtomicU64::new(0),
+        base: Instant::now(),
+    });
+    let idle_limit = shared
+        .cfg
+        .faults
+        .close_idle_after_ms
+        .map(Duration::from_millis);
+    let st = conn_state.clone();
+    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+        handle(
+            req,
+            router.clone(),
+            shared.clone(),
+            st.clone(),
+            idle_limit.is_some(),
+        )
+    });
+    let conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+    let mut conn = std::pin::pin!(conn);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => break,
+            _ = shutdown.changed(), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = idle_expired(&conn_state, idle_limit), if idle_limit.is_some() && !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// Resolves once the connection has had no request in flight for `limit`.
+async fn idle_expired(st: &ConnState, limit: Option<Duration>) {
+    let Some(limit) = limit else {
+        return std::future::pending().await;
+    };
+    let limit_ms = limit.as_millis() as u64;
+    let tick = (limit / 4).clamp(Duration::from_millis(1), Duration::from_millis(50));
+    loop {
+        tokio::time::sleep(tick).await;
+        let idle_ms = (st.base.elapsed().as_millis() as u64)
+            .saturating_sub(st.last_activity_ms.load(Relaxed));
+        if st.in_flight.load(Relaxed) == 0 && idle_ms >= limit_ms {
+            return;
+        }
+    }
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    mut router: Router,
+    shared: Arc<Shared>,
+    conn: Arc<ConnState>,
+    track_idle: bool,
+) -> Result<Response<Body>, std::io::Error> {
+    let nth = conn.requests.fetch_add(1, Relaxed);
+    let client_id = req.headers().get("x-request-id").cloned();
+    if shared.cfg.faults.close_keepalive && nth >= 1 {
+        // Drop the request unanswered: hyper closes the connection when the service fails.
+        shared.metrics.fault(FaultKind::KeepaliveDrop);
+        let no = shared.next_request_no();
+        let sid = sim_id(no);
+        let id = client_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| sid.clone(), str::to_string);
+        let now = now_ns();
+        let mut t = RequestTrace::new(
+            id,
+            sid,
+            req.uri().path().trim_start_matches('/'),
+            false,
+            now,
+        );
+        t.status = TraceStatus::KeepaliveDropped;
+        t.end_ns = Some(now);
+        shared.traces.push(t);
+        return Err(std::io::Error::other(
+            "request dropped by --close-keepalive",
+        ));
+    }
+    if track_idle {
+        conn.in_flight.fetch_add(1, Relaxed);
+        conn.touch();
+    }
+    let no = shared.next_request_no();
+    let mut req = req.map(Body::new);
+    req.extensions_mut().insert(SimRequestNo(no));
+    let mut resp = match tower_service::Service::call(&mut router, req).await {
+        Ok(r) => r,
+        Err(e) => match e {},
+    };
+    if let Ok(v) = HeaderValue::from_str(&sim_id(no)) {
+        resp.headers_mut().insert("x-sim-request-id", v);
+    }
+    if let Some(v) = client_id {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    if track_idle {
+        let (parts, body) = resp.into_parts();
+        let tracked = TrackedBody {
+            inner: body,
+            _guard: InFlight(conn),
+        };
+        resp = Response::from_parts(parts, Body::new(tracked));
+    }
+    Ok(resp)
+}
+
+/// Marks the end of a response on its connection when dropped.
+struct InFlight(Arc<ConnState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Relaxed);
+    }
+}
+
+/// A response body that reports its end to the connection (for `close_idle_after_ms`).
+struct TrackedBody {
+    inner: Body,
+    _guard: InFlight,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,80 @@
+//! `servebench sweep` against the simulator: 2 lengths × 6 concurrencies × 2 ratios, killed and resumed.
+
+use crate::common::*;
+use clap::Parser;
+use servebench::cli::sweep::{finished_result, plan_of, sweep};
+use servebench::cli::{Cli, Command};
+
+fn sweep_args(argv: &[&str]) -> servebench::cli::sweep::Args {
+    let mut v = vec!["servebench", "sweep"];
+    v.extend_from_slice(argv);
+    match Cli::try_parse_from(v).unwrap().command {
+        Command::Sweep(a) => *a,
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_resumes_after_a_stop_and_every_point_is_written_once() {
+    let dir = tempdir();
+    let out = dir.path().join("sweep");
+    let args = sweep_args(&[
+        "--sim", "fast", "--input-output", "128:32,256:16", "--concurrency", "1,2,4,8,12,16",
+        "--range-ratio", "0.7,0.8", "--tp", "8", "--output-dir", out.to_str().unwrap(),
+    ]);
+    let plan = plan_of(&args).unwrap();
+    let points = plan.points().unwrap();
+    assert_eq!(points.len(), 24);
+
+    // First run: stopped part-way (as a kill would).
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stopper = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        let _ = tx.send(true);
+    });
+    let first = sweep(&plan, &points, false, None, rx).await.unwrap();
+    stopper.await.unwrap();
+    assert!(first.interrupted, "the stop was seen");
+    let done_first = points.iter().filter(|p| finished_result(p).is_some()).count();
+    assert!(done_first < 24, "stopped before the end ({done_first} done)");
+
+    // Second run: resumes, skips what is done.
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let second = sweep(&plan, &points, false, None, rx).await.unwrap();
+    assert_eq!(second.done, done_first);
+    assert_eq!(second.run + second.done, 24);
+    assert_eq!(second.failed, 0);
+    // Each result file holds one finished line per concurrency.
+    for f in ["tp8_in128_out32_ratio0.7.json", "tp8_in256_out16_ratio0.8.json"] {
+        let lines: Vec<_> = read_lines(&out.join(f))
+            .into_iter()
+            .filter(|l| l["interrupted"] == false)
+            .collect();
+        let mut concs: Vec<u64> = lines.iter().map(|l| l["max_concurrency"].as_u64().unwrap()).collect();
+        concs.sort();
+        assert_eq!(concs, vec![1, 2, 4, 8, 12, 16], "{f}");
+        for l in &lines {
+            assert_eq!(l["completed"], l["max_concurrency"], "num_prompts = concurrency, as the seed");
+        }
+    }
+    assert!(out.join("tp8_in128_out32_ratio0.7_c4.details.jsonl").exists());
+}
+
+#[test]
+fn dry_run_lists_the_seed_matrix() {
+    let dir = tempdir();
+    let plan = dir.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        "[target]\nbase_url = \"http://127.0.0.1:1\"\n[axes]\ninput_output = [\"3500:1500\", \"3000:400\"]\nconcurrency = [1, 4, 8, 16, 32, 64, 80, 128, 256, 350, 512]\nrange_ratio = [0.7, 0.8]\n[run]\ntp = 8\n",
+    )
+    .unwrap();
+    let out = assert_cmd::Command::cargo_bin("servebench")
+        .unwrap()
+        .args(["sweep", plan.to_str().unwrap(), "--dry-run"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert_eq!(text.lines().count(), 44);
+    assert!(text.contains("tp8_in3000_out400_ratio0.8.json"));
+}
