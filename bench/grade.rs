@@ -22,8 +22,10 @@ fn load() -> Result<(Vec<(String, String)>, Vec<bool>), String> {
     let mut pairs = Vec::new();
     for name in ["math500_gpt_answers.json", "math500_qwen3_answers.json"] {
         let path = fixtures().join(name);
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let recs: Vec<Value> = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let recs: Vec<Value> =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         for r in recs {
             let gold = r["answer"].as_str().unwrap_or_default().to_string();
             let pred = r["prediction"].as_str().unwrap_or_default().to_string();
@@ -54,13 +56,27 @@ fn main() {
             std::process::exit(1);
         }
     };
-    println!("grading {} real MATH-500 answer pairs, {RUNS} runs each, one thread\n", pairs.len());
-    println!("| grader | equal | agree with math-verify | disagree | median time (ms) | per pair (µs) |");
+    println!(
+        "grading {} real MATH-500 answer pairs, {RUNS} runs each, one thread\n",
+        pairs.len()
+    );
+    println!(
+        "| grader | equal | agree with math-verify | disagree | median time (ms) | per pair (µs) |"
+    );
     println!("|---|---:|---:|---:|---:|---:|");
-    for (name, mode) in [("servebench", GraderMode::Servebench), ("servebench --grader qwen", GraderMode::Qwen)] {
-        let opts = GradeOptions { mode, ..GradeOptions::default() };
+    for (name, mode) in [
+        ("servebench", GraderMode::Servebench),
+        ("servebench --grader qwen", GraderMode::Qwen),
+    ] {
+        let opts = GradeOptions {
+            mode,
+            ..GradeOptions::default()
+        };
         // warm-up (also builds the Qwen mode's patterns once)
-        let verdicts: Vec<bool> = pairs.iter().map(|(g, p)| grade_prediction(p, g, &opts).1.equal).collect();
+        let verdicts: Vec<bool> = pairs
+            .iter()
+            .map(|(g, p)| grade_prediction(p, g, &opts).1.equal)
+            .collect();
         let mut times = Vec::with_capacity(RUNS);
         for _ in 0..RUNS {
             let t = Instant::now();
@@ -82,7 +98,10 @@ fn main() {
         );
     }
     let timing_path = fixtures().join("math_verify_timing.json");
-    match std::fs::read_to_string(&timing_path).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) {
+    match std::fs::read_to_string(&timing_path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+    {
         Some(t) => {
             let secs = t["seconds_median"].as_f64().unwrap_or(f64::NAN);
             let equal = mv.iter().filter(|v| **v).count();
@@ -90,12 +109,17 @@ fn main() {
                 "| math-verify {} (Python {}, from {}) | {equal} | {} | 0 | {:.1} | {:.1} |",
                 t["version"].as_str().unwrap_or("?"),
                 t["python"].as_str().unwrap_or("?"),
-                timing_path.file_name().and_then(|f| f.to_str()).unwrap_or("timing file"),
+                timing_path
+                    .file_name()
+                    .and_then(|f| f.to_str())
+                    .unwrap_or("timing file"),
                 mv.len(),
                 secs * 1e3,
                 secs * 1e6 / mv.len().max(1) as f64
             );
         }
-        None => println!("| math-verify | (run tests/compat/math_verify.sh for its timing) | | | | |"),
+        None => {
+            println!("| math-verify | (run tests/compat/math_verify.sh for its timing) | | | | |")
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod sim_counter;
+pub mod sim_thread;
 pub mod sweep_plan;
 
 pub use servebench_core as core;

@@ -329,13 +329,21 @@ fn parse_io(s: &str) -> Result<(u64, u64), PlanError> {
     let (i, o) = s
         .split_once(':')
         .or_else(|| s.split_once(' '))
-        .ok_or_else(|| PlanError::Invalid(format!("input_output {s:?}: expected \"IN:OUT\", e.g. \"3500:1500\"")))?;
+        .ok_or_else(|| {
+            PlanError::Invalid(format!(
+                "input_output {s:?}: expected \"IN:OUT\", e.g. \"3500:1500\""
+            ))
+        })?;
     let p = |x: &str| {
         x.trim()
             .parse::<u64>()
             .ok()
             .filter(|n| *n > 0)
-            .ok_or_else(|| PlanError::Invalid(format!("input_output {s:?}: lengths must be positive integers")))
+            .ok_or_else(|| {
+                PlanError::Invalid(format!(
+                    "input_output {s:?}: lengths must be positive integers"
+                ))
+            })
     };
     Ok((p(i)?, p(o)?))
 }
@@ -386,7 +394,9 @@ impl Plan {
             ));
         }
         if self.axes.concurrency.contains(&0) {
-            return Err(PlanError::Invalid("concurrency values must be at least 1".into()));
+            return Err(PlanError::Invalid(
+                "concurrency values must be at least 1".into(),
+            ));
         }
         let prompts = parse_prompts(&self.run.num_prompts)?;
         let ratios = if self.axes.range_ratio.is_empty() {
@@ -396,7 +406,9 @@ impl Plan {
         };
         for r in &ratios {
             if !(0.0..=1.0).contains(r) {
-                return Err(PlanError::Invalid(format!("range_ratio {r} must be in [0, 1]")));
+                return Err(PlanError::Invalid(format!(
+                    "range_ratio {r} must be in [0, 1]"
+                )));
             }
         }
         let rates: Vec<f64> = if self.axes.request_rate.is_empty() {
@@ -439,13 +451,19 @@ impl Plan {
                     for &c in &concs {
                         let (num_prompts, duration_s) = match prompts {
                             Prompts::Fixed(n) => (n, None),
-                            Prompts::TimesConcurrency(f) => (((c as f64) * f).ceil().max(1.0) as usize, None),
+                            Prompts::TimesConcurrency(f) => {
+                                (((c as f64) * f).ceil().max(1.0) as usize, None)
+                            }
                             Prompts::Duration { seconds } => (
                                 self.run.max_prompts.unwrap_or((c * 10).max(100)),
                                 Some(seconds),
                             ),
                         };
-                        let rate_s = if rate.is_finite() { format!("{rate}") } else { "inf".into() };
+                        let rate_s = if rate.is_finite() {
+                            format!("{rate}")
+                        } else {
+                            "inf".into()
+                        };
                         let name = self
                             .run
                             .file_pattern
@@ -462,7 +480,11 @@ impl Plan {
                             .unwrap_or(name.clone());
                         let details_file = self.run.output_dir.join(format!(
                             "{stem}_c{c}{}.details.jsonl",
-                            if rate.is_finite() { format!("_r{rate_s}") } else { String::new() }
+                            if rate.is_finite() {
+                                format!("_r{rate_s}")
+                            } else {
+                                String::new()
+                            }
                         ));
                         points.push(Point {
                             input_len,
@@ -511,32 +533,58 @@ output_dir = "out"
         assert_eq!(pts.len(), 44);
         assert_eq!(pts[0].concurrency, 1);
         assert_eq!(pts[10].concurrency, 512);
-        assert_eq!(pts[0].num_prompts, 1, "num_prompts tied to concurrency like the seed");
+        assert_eq!(
+            pts[0].num_prompts, 1,
+            "num_prompts tied to concurrency like the seed"
+        );
         assert_eq!(pts[10].num_prompts, 512);
-        assert_eq!(pts[0].file, PathBuf::from("out/tp8_in3500_out1500_ratio0.7.json"));
-        assert_eq!(pts[11].file, PathBuf::from("out/tp8_in3500_out1500_ratio0.8.json"));
-        assert_eq!(pts[0].details_file, PathBuf::from("out/tp8_in3500_out1500_ratio0.7_c1.details.jsonl"));
+        assert_eq!(
+            pts[0].file,
+            PathBuf::from("out/tp8_in3500_out1500_ratio0.7.json")
+        );
+        assert_eq!(
+            pts[11].file,
+            PathBuf::from("out/tp8_in3500_out1500_ratio0.8.json")
+        );
+        assert_eq!(
+            pts[0].details_file,
+            PathBuf::from("out/tp8_in3500_out1500_ratio0.7_c1.details.jsonl")
+        );
         assert_eq!(pts[43].input_len, 3000);
         assert_eq!(pts.iter().map(|p| p.group).max(), Some(3));
     }
 
     #[test]
     fn prompt_specs() {
-        assert_eq!(parse_prompts(&PromptsSpec::Fixed(7)).unwrap(), Prompts::Fixed(7));
-        assert_eq!(parse_prompts(&PromptsSpec::Text("4x".into())).unwrap(), Prompts::TimesConcurrency(4.0));
-        assert_eq!(parse_prompts(&PromptsSpec::Text("60s".into())).unwrap(), Prompts::Duration { seconds: 60.0 });
+        assert_eq!(
+            parse_prompts(&PromptsSpec::Fixed(7)).unwrap(),
+            Prompts::Fixed(7)
+        );
+        assert_eq!(
+            parse_prompts(&PromptsSpec::Text("4x".into())).unwrap(),
+            Prompts::TimesConcurrency(4.0)
+        );
+        assert_eq!(
+            parse_prompts(&PromptsSpec::Text("60s".into())).unwrap(),
+            Prompts::Duration { seconds: 60.0 }
+        );
         assert!(parse_prompts(&PromptsSpec::Text("lots".into())).is_err());
         assert!(parse_prompts(&PromptsSpec::Fixed(0)).is_err());
     }
 
     #[test]
     fn bad_plans_say_what_is_wrong() {
-        let e = Plan::from_toml("[axes]\ninput_output=[\"1:1\"]\nconcurrency=[1]\n").unwrap().points().unwrap_err();
-        assert!(e.to_string().contains("base_url"), "{e}");
-        let e = Plan::from_toml("[target]\nsim=\"fast\"\n[axes]\ninput_output=[\"10\"]\nconcurrency=[1]\n")
+        let e = Plan::from_toml("[axes]\ninput_output=[\"1:1\"]\nconcurrency=[1]\n")
             .unwrap()
             .points()
             .unwrap_err();
+        assert!(e.to_string().contains("base_url"), "{e}");
+        let e = Plan::from_toml(
+            "[target]\nsim=\"fast\"\n[axes]\ninput_output=[\"10\"]\nconcurrency=[1]\n",
+        )
+        .unwrap()
+        .points()
+        .unwrap_err();
         assert!(e.to_string().contains("IN:OUT"), "{e}");
         let e = Plan::from_toml("[target]\nbase_ur=\"x\"\n").unwrap_err();
         assert!(e.to_string().contains("base_ur"), "{e}");

@@ -205,7 +205,9 @@ pub fn run(args: Args) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     rt.spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nCtrl-C: no new requests; waiting for those in flight (Ctrl-C again to quit now)");
+            eprintln!(
+                "\nCtrl-C: no new requests; waiting for those in flight (Ctrl-C again to quit now)"
+            );
             let _ = stop_tx.send(true);
             if tokio::signal::ctrl_c().await.is_ok() {
                 std::process::exit(130);
@@ -346,7 +348,11 @@ fn parse_headers(h: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn gen_params(a: &Args, extra: &serde_json::Map<String, serde_json::Value>, max: Option<u64>) -> GenParams {
+fn gen_params(
+    a: &Args,
+    extra: &serde_json::Map<String, serde_json::Value>,
+    max: Option<u64>,
+) -> GenParams {
     GenParams {
         max_tokens: max.map(|m| m.min(u32::MAX as u64) as u32),
         temperature: Some(0.0),
@@ -403,8 +409,8 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
             if let Some(m) = &a.model {
                 cfg.model = m.clone();
             }
-            let server = servebench_sim::SimServer::start(cfg, "127.0.0.1:0".parse()?).await?;
-            a.base_url = Some(server.base_url());
+            let server = crate::sim_thread::SimThread::start(cfg, 1)?;
+            a.base_url = Some(server.base_url().to_string());
             Some(server)
         }
         None => None,
@@ -458,7 +464,9 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
     })
     .await??;
     if backend.api == Api::Chat && tok.chat_template.is_none() {
-        warnings.push("the tokenizer has no chat template: chat prompt tokens are counted without it".into());
+        warnings.push(
+            "the tokenizer has no chat template: chat prompt tokens are counted without it".into(),
+        );
     }
 
     let run_id = format!("sb{}", chrono::Local::now().format("%H%M%S%3f"));
@@ -482,7 +490,14 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
                 ..first.clone()
             })
             .collect();
-        let mut warm = prepare(backend.api, &model, &warm_items, &a, &extra, &format!("{run_id}-warmup"))?;
+        let mut warm = prepare(
+            backend.api,
+            &model,
+            &warm_items,
+            &a,
+            &extra,
+            &format!("{run_id}-warmup"),
+        )?;
         for w in &mut warm {
             w.index = u64::MAX;
         }
@@ -490,15 +505,14 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
     }
     if a.flush_cache {
         for path in ["/flush_cache", "/reset_prefix_cache"] {
-            let _ = client
-                .http()
-                .post(format!("{base_url}{path}"))
-                .send()
-                .await;
+            let _ = client.http().post(format!("{base_url}{path}")).send().await;
         }
     }
 
-    let output_file = a.output_file.clone().unwrap_or_else(|| default_output_file(&a));
+    let output_file = a
+        .output_file
+        .clone()
+        .unwrap_or_else(|| default_output_file(&a));
     let details_file = match &a.details_file {
         Some(p) => Some(p.clone()),
         None => a.output_details.then(|| details_path(&output_file)),
@@ -506,7 +520,8 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
     let details = match &details_file {
         Some(p) => {
             if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
             }
             let f = std::fs::OpenOptions::new()
                 .create(true)
@@ -541,7 +556,7 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
     let started_at = chrono::Local::now().to_rfc3339();
     let out = runner::run(&client, requests, &run_cfg, Box::new(sink), stop).await?;
     if let Some(s) = sim {
-        s.shutdown().await;
+        s.stop();
     }
 
     let metrics = compute(&out.records, out.duration_s);
@@ -552,7 +567,8 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
         ));
     }
     if metrics.output_token_sources.contains_key("tokenizer") {
-        warnings.push("the server sent no usage: output tokens were counted with the tokenizer".into());
+        warnings
+            .push("the server sent no usage: output tokens were counted with the tokenizer".into());
     }
     if out.interrupted && !out.duration_limited {
         warnings.push(format!(
@@ -561,7 +577,8 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
             a.num_prompts
         ));
     }
-    let simulated = a.sim.is_some() || server_info.get("simulated").and_then(|v| v.as_bool()) == Some(true);
+    let simulated =
+        a.sim.is_some() || server_info.get("simulated").and_then(|v| v.as_bool()) == Some(true);
     let accept_length = server_info
         .pointer("/internal_states/0/avg_spec_accept_length")
         .and_then(|v| v.as_f64());
@@ -601,7 +618,10 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
         obj.insert("not_finished".into(), serde_json::json!(out.not_finished));
         obj.insert("duration_limit_s".into(), serde_json::json!(a.duration));
         if let Some(d) = &details_file {
-            obj.insert("details_file".into(), serde_json::json!(d.display().to_string()));
+            obj.insert(
+                "details_file".into(),
+                serde_json::json!(d.display().to_string()),
+            );
         }
         if a.output_details {
             output::add_sglang_details(obj, &out.records);

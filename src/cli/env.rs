@@ -116,15 +116,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    println!("OS:        {} (kernel {}, {})", s("os"), s("kernel"), s("arch"));
+    println!(
+        "OS:        {} (kernel {}, {})",
+        s("os"),
+        s("kernel"),
+        s("arch")
+    );
     println!("CPU:       {} × {}", s("cpus"), s("cpu_model"));
     println!("Memory:    {} GiB", s("memory_gib"));
     if facts["gpu_count"] == 0 {
-        println!("GPUs:      none found (nvidia-smi {})", if facts["nvidia_smi"] == true { "lists none" } else { "not available" });
+        println!(
+            "GPUs:      none found (nvidia-smi {})",
+            if facts["nvidia_smi"] == true {
+                "lists none"
+            } else {
+                "not available"
+            }
+        );
     } else {
         println!("GPUs:      {} (CUDA {})", s("gpu_count"), s("cuda_version"));
         for g in facts["gpus"].as_array().into_iter().flatten() {
-            println!("  [{}] {} {} driver {}", g["index"], g["name"].as_str().unwrap_or(""), g["memory_total"].as_str().unwrap_or(""), g["driver_version"].as_str().unwrap_or(""));
+            println!(
+                "  [{}] {} {} driver {}",
+                g["index"],
+                g["name"].as_str().unwrap_or(""),
+                g["memory_total"].as_str().unwrap_or(""),
+                g["driver_version"].as_str().unwrap_or("")
+            );
         }
         if let Some(t) = facts["gpu_topology"].as_str() {
             println!("Topology:\n{t}");
@@ -144,7 +162,8 @@ mod tests {
         assert_eq!(g.len(), 2);
         assert_eq!(g[1]["name"], "NVIDIA H200");
         assert_eq!(g[0]["index"], 0);
-        let banner = "| NVIDIA-SMI 570.124.06   Driver Version: 570.124.06   CUDA Version: 12.8     |";
+        let banner =
+            "| NVIDIA-SMI 570.124.06   Driver Version: 570.124.06   CUDA Version: 12.8     |";
         assert_eq!(parse_cuda_version(banner).as_deref(), Some("12.8"));
     }
 
@@ -156,12 +175,18 @@ mod tests {
             assert!(f["memory_gib"].as_f64().unwrap() > 0.0);
             assert!(f["cpu_model"].is_string() || f["arch"] != "x86_64");
         }
-        assert_eq!(f["gpu_count"].as_u64().unwrap() as usize, f["gpus"].as_array().unwrap().len());
+        assert_eq!(
+            f["gpu_count"].as_u64().unwrap() as usize,
+            f["gpus"].as_array().unwrap().len()
+        );
     }
 
     #[test]
     fn meminfo_and_os_release() {
         assert_eq!(mem_total_gib("MemTotal:       24576000 kB\n"), Some(23.4));
-        assert_eq!(os_name("NAME=x\nPRETTY_NAME=\"Debian GNU/Linux 12\"\n").as_deref(), Some("Debian GNU/Linux 12"));
+        assert_eq!(
+            os_name("NAME=x\nPRETTY_NAME=\"Debian GNU/Linux 12\"\n").as_deref(),
+            Some("Debian GNU/Linux 12")
+        );
     }
 }

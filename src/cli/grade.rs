@@ -16,10 +16,20 @@ use servebench_eval::grade::{grade_prediction, GradeOptions, GraderMode, Verdict
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The gold answer (LaTeX or ASCII).
-    #[arg(long, requires = "pred", conflicts_with = "pairs", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        requires = "pred",
+        conflicts_with = "pairs",
+        allow_hyphen_values = true
+    )]
     pub gold: Option<String>,
     /// The predicted answer, or a response containing it.
-    #[arg(long, requires = "gold", conflicts_with = "pairs", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        requires = "gold",
+        conflicts_with = "pairs",
+        allow_hyphen_values = true
+    )]
     pub pred: Option<String>,
     /// A JSON array or JSONL file of records with `answer`/`gold` and `prediction`/`pred`.
     #[arg(long, value_name = "FILE", required_unless_present = "gold")]
@@ -58,7 +68,10 @@ fn options(args: &Args) -> anyhow::Result<GradeOptions> {
         bail!("--rel-tol must be in [0, 1), got {}", args.rel_tol);
     }
     if !(args.timeout > 0.0 && args.timeout <= 3600.0) {
-        bail!("--timeout must be between 0 and 3600 seconds, got {}", args.timeout);
+        bail!(
+            "--timeout must be between 0 and 3600 seconds, got {}",
+            args.timeout
+        );
     }
     Ok(GradeOptions {
         mode: match args.grader {
@@ -84,7 +97,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn single(gold: &str, pred: &str, opts: &GradeOptions, as_json: bool) -> anyhow::Result<()> {
     let (extracted, v) = grade_prediction(pred, gold, opts);
     if as_json {
-        println!("{}", json!({"equal": v.equal, "rule": v.rule, "timeout": v.timeout, "extracted": extracted}));
+        println!(
+            "{}",
+            json!({"equal": v.equal, "rule": v.rule, "timeout": v.timeout, "extracted": extracted})
+        );
     } else {
         if let Some(e) = &extracted {
             println!("extracted: {e}");
@@ -111,10 +127,19 @@ fn place(path: &Path, index: usize, line: Option<usize>) -> String {
     }
 }
 
-fn text_field(rec: &Value, names: [&str; 2], path: &Path, index: usize, line: Option<usize>) -> anyhow::Result<String> {
-    let obj = rec
-        .as_object()
-        .with_context(|| format!("{}: expected a JSON object, found {rec}", place(path, index, line)))?;
+fn text_field(
+    rec: &Value,
+    names: [&str; 2],
+    path: &Path,
+    index: usize,
+    line: Option<usize>,
+) -> anyhow::Result<String> {
+    let obj = rec.as_object().with_context(|| {
+        format!(
+            "{}: expected a JSON object, found {rec}",
+            place(path, index, line)
+        )
+    })?;
     let Some((name, value)) = names.iter().find_map(|n| obj.get(*n).map(|v| (*n, v))) else {
         bail!(
             "{}: missing field `{}` (or `{}`); each record needs the gold answer (`answer` or `gold`) and the prediction (`prediction` or `pred`)",
@@ -127,12 +152,16 @@ fn text_field(rec: &Value, names: [&str; 2], path: &Path, index: usize, line: Op
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
         Value::Null => Ok(String::new()),
-        other => bail!("{}: field `{name}` must be a string or a number, found {other}", place(path, index, line)),
+        other => bail!(
+            "{}: field `{name}` must be a string or a number, found {other}",
+            place(path, index, line)
+        ),
     }
 }
 
 fn read_pairs(path: &Path) -> anyhow::Result<Vec<Pair>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read pairs file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read pairs file {}", path.display()))?;
     let mut out = Vec::new();
     if text.trim_start().starts_with('[') {
         let all: Vec<Value> = serde_json::from_str(&text)
@@ -148,8 +177,9 @@ fn read_pairs(path: &Path) -> anyhow::Result<Vec<Pair>> {
                 continue;
             }
             let index = out.len();
-            let rec: Value = serde_json::from_str(line)
-                .with_context(|| format!("{}: not valid JSON", place(path, index, Some(lineno + 1))))?;
+            let rec: Value = serde_json::from_str(line).with_context(|| {
+                format!("{}: not valid JSON", place(path, index, Some(lineno + 1)))
+            })?;
             let gold = text_field(&rec, ["answer", "gold"], path, index, Some(lineno + 1))?;
             let pred = text_field(&rec, ["prediction", "pred"], path, index, Some(lineno + 1))?;
             out.push(Pair { index, gold, pred });
@@ -166,7 +196,8 @@ fn pairs(path: &Path, out: Option<&Path>, opts: &GradeOptions) -> anyhow::Result
     let records = read_pairs(path)?;
     let mut sink: Box<dyn Write> = match out {
         Some(p) => Box::new(BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create output file {}", p.display()))?,
+            std::fs::File::create(p)
+                .with_context(|| format!("cannot create output file {}", p.display()))?,
         )),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
@@ -183,7 +214,10 @@ fn pairs(path: &Path, out: Option<&Path>, opts: &GradeOptions) -> anyhow::Result
         writeln!(sink, "{}", verdict_line(r.index, &v)).context("cannot write verdicts")?;
     }
     sink.flush().context("cannot write verdicts")?;
-    eprintln!("{} pairs: {equal} equal, {unequal} not equal, {timeouts} timeouts", records.len());
+    eprintln!(
+        "{} pairs: {equal} equal, {unequal} not equal, {timeouts} timeouts",
+        records.len()
+    );
     Ok(())
 }
 
@@ -200,22 +234,40 @@ mod tests {
 
     #[test]
     fn reads_json_array_and_jsonl() {
-        let (_d, p) = write("a.json", r#"[{"answer": "\\frac{14}{3}", "prediction": "\\boxed{14/3}"}, {"gold": 5, "pred": "x=5"}]"#);
+        let (_d, p) = write(
+            "a.json",
+            r#"[{"answer": "\\frac{14}{3}", "prediction": "\\boxed{14/3}"}, {"gold": 5, "pred": "x=5"}]"#,
+        );
         let r = read_pairs(&p).unwrap();
-        assert_eq!((r.len(), r[1].gold.as_str(), r[1].pred.as_str()), (2, "5", "x=5"));
-        let (_d, p) = write("a.jsonl", "{\"gold\": \"1\", \"pred\": \"2\"}\n\n{\"answer\": \"3\", \"prediction\": \"3\"}\n");
+        assert_eq!(
+            (r.len(), r[1].gold.as_str(), r[1].pred.as_str()),
+            (2, "5", "x=5")
+        );
+        let (_d, p) = write(
+            "a.jsonl",
+            "{\"gold\": \"1\", \"pred\": \"2\"}\n\n{\"answer\": \"3\", \"prediction\": \"3\"}\n",
+        );
         let r = read_pairs(&p).unwrap();
         assert_eq!((r.len(), r[1].index, r[1].gold.as_str()), (2, 1, "3"));
     }
 
     #[test]
     fn errors_name_file_line_and_field() {
-        let (_d, p) = write("bad.jsonl", "{\"gold\": \"1\", \"pred\": \"2\"}\n{\"gold\": \"1\"}\n");
+        let (_d, p) = write(
+            "bad.jsonl",
+            "{\"gold\": \"1\", \"pred\": \"2\"}\n{\"gold\": \"1\"}\n",
+        );
         let e = format!("{:#}", read_pairs(&p).err().unwrap());
-        assert!(e.contains("bad.jsonl:2 (record 1)") && e.contains("`prediction`"), "{e}");
+        assert!(
+            e.contains("bad.jsonl:2 (record 1)") && e.contains("`prediction`"),
+            "{e}"
+        );
         let (_d, p) = write("bad.json", r#"[{"answer": "1", "prediction": ["x"]}]"#);
         let e = format!("{:#}", read_pairs(&p).err().unwrap());
-        assert!(e.contains("bad.json (record 0)") && e.contains("field `prediction`"), "{e}");
+        assert!(
+            e.contains("bad.json (record 0)") && e.contains("field `prediction`"),
+            "{e}"
+        );
         let (_d, p) = write("broken.jsonl", "{not json}\n");
         let e = format!("{:#}", read_pairs(&p).err().unwrap());
         assert!(e.contains("broken.jsonl:1"), "{e}");
@@ -223,7 +275,14 @@ mod tests {
 
     #[test]
     fn verdict_lines() {
-        let v = Verdict { equal: true, rule: "exact", timeout: false };
-        assert_eq!(verdict_line(3, &v), r#"{"index":3,"equal":true,"rule":"exact","timeout":false}"#);
+        let v = Verdict {
+            equal: true,
+            rule: "exact",
+            timeout: false,
+        };
+        assert_eq!(
+            verdict_line(3, &v),
+            r#"{"index":3,"equal":true,"rule":"exact","timeout":false}"#
+        );
     }
 }

@@ -43,20 +43,51 @@ pub fn append_result(path: &Path, result: &Value) -> Result<()> {
 /// SGLang's `--output-details` arrays (seconds, in request order; zeros for failures).
 pub fn add_sglang_details(obj: &mut Map<String, Value>, records: &[RequestRecord]) {
     let recs: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
-    obj.insert("input_lens".into(), json!(recs.iter().map(|r| r.prompt_tokens.unwrap_or(0)).collect::<Vec<_>>()));
+    obj.insert(
+        "input_lens".into(),
+        json!(recs
+            .iter()
+            .map(|r| r.prompt_tokens.unwrap_or(0))
+            .collect::<Vec<_>>()),
+    );
     obj.insert(
         "output_lens".into(),
-        json!(recs.iter().map(|r| if r.ok() { r.output_tokens.unwrap_or(0) } else { 0 }).collect::<Vec<_>>()),
+        json!(recs
+            .iter()
+            .map(|r| if r.ok() {
+                r.output_tokens.unwrap_or(0)
+            } else {
+                0
+            })
+            .collect::<Vec<_>>()),
     );
-    obj.insert("ttfts".into(), json!(recs.iter().map(|r| r.ttft_ms.unwrap_or(0.0) / 1000.0).collect::<Vec<_>>()));
+    obj.insert(
+        "ttfts".into(),
+        json!(recs
+            .iter()
+            .map(|r| r.ttft_ms.unwrap_or(0.0) / 1000.0)
+            .collect::<Vec<_>>()),
+    );
     obj.insert(
         "itls".into(),
-        json!(recs.iter().map(|r| r.itl_ms().map(|x| x / 1000.0).collect::<Vec<_>>()).collect::<Vec<_>>()),
+        json!(recs
+            .iter()
+            .map(|r| r.itl_ms().map(|x| x / 1000.0).collect::<Vec<_>>())
+            .collect::<Vec<_>>()),
     );
-    obj.insert("generated_texts".into(), json!(recs.iter().map(|r| r.generated_text.as_str()).collect::<Vec<_>>()));
+    obj.insert(
+        "generated_texts".into(),
+        json!(recs
+            .iter()
+            .map(|r| r.generated_text.as_str())
+            .collect::<Vec<_>>()),
+    );
     obj.insert(
         "errors".into(),
-        json!(recs.iter().map(|r| r.error.clone().unwrap_or_default()).collect::<Vec<_>>()),
+        json!(recs
+            .iter()
+            .map(|r| r.error.clone().unwrap_or_default())
+            .collect::<Vec<_>>()),
     );
 }
 
@@ -84,18 +115,36 @@ pub fn print_bench_summary(r: &Value, m: &Metrics) {
     line("Traffic request rate:", f(r, "request_rate"));
     line(
         "Max request concurrency:",
-        r.get("max_concurrency").and_then(|v| v.as_u64()).map(|c| c.to_string()).unwrap_or_else(|| "not set".into()),
+        r.get("max_concurrency")
+            .and_then(|v| v.as_u64())
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "not set".into()),
     );
     line("Successful requests:", m.completed);
     line("Failed requests:", m.failed);
     line("Benchmark duration (s):", format!("{:.2}", m.duration_s));
     line("Total input tokens:", m.total_input);
     line("Total generated tokens:", m.total_output);
-    line("Total generated tokens (retokenized):", m.total_output_retokenized);
-    line("Request throughput (req/s):", format!("{:.2}", m.request_throughput));
-    line("Input token throughput (tok/s):", format!("{:.2}", m.input_throughput));
-    line("Output token throughput (tok/s):", format!("{:.2}", m.output_throughput));
-    line("Total token throughput (tok/s):", format!("{:.2}", m.total_throughput));
+    line(
+        "Total generated tokens (retokenized):",
+        m.total_output_retokenized,
+    );
+    line(
+        "Request throughput (req/s):",
+        format!("{:.2}", m.request_throughput),
+    );
+    line(
+        "Input token throughput (tok/s):",
+        format!("{:.2}", m.input_throughput),
+    );
+    line(
+        "Output token throughput (tok/s):",
+        format!("{:.2}", m.output_throughput),
+    );
+    line(
+        "Total token throughput (tok/s):",
+        format!("{:.2}", m.total_throughput),
+    );
     line("Concurrency:", format!("{:.2}", m.concurrency));
     if let Some(a) = r.get("accept_length").and_then(|v| v.as_f64()) {
         line("Accept length:", format!("{a:.2}"));
@@ -113,20 +162,35 @@ pub fn print_bench_summary(r: &Value, m: &Metrics) {
             "tpot_ms" => "TPOT",
             _ => "ITL",
         };
-        for (p, name) in [("mean", "Mean"), ("median", "Median"), ("p90", "P90"), ("p99", "P99")] {
-            line(&format!("{name} {short} (ms):"), f(r, &format!("{p}_{key}")));
+        for (p, name) in [
+            ("mean", "Mean"),
+            ("median", "Median"),
+            ("p90", "P90"),
+            ("p99", "P99"),
+        ] {
+            line(
+                &format!("{name} {short} (ms):"),
+                f(r, &format!("{p}_{key}")),
+            );
         }
         if key == "itl_ms" {
             line("Max ITL (ms):", f(r, "max_itl_ms"));
         }
     }
-    if r.get("warmup_connections").and_then(|v| v.as_u64()).unwrap_or(0) > 0 {
+    if r.get("warmup_connections")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0)
+        > 0
+    {
         println!("{:-^50}", "Client");
         line("Warm connections opened:", f(r, "warmup_connections"));
         line("Mean connect+request (ms):", f(r, "mean_connect_ms"));
     }
     if r.get("request_rate").and_then(|v| v.as_f64()).is_some() {
-        line("Median TTFT from scheduled (ms):", f(r, "median_ttft_from_scheduled_ms"));
+        line(
+            "Median TTFT from scheduled (ms):",
+            f(r, "median_ttft_from_scheduled_ms"),
+        );
         line("P99 send lag (ms):", f(r, "p99_send_lag_ms"));
     }
     line("P99 client event-loop lag (ms):", f(r, "p99_client_lag_ms"));

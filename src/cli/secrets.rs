@@ -3,12 +3,24 @@
 use serde_json::Value;
 
 /// Keys whose values are never written (matched case-insensitively as substrings).
-const SECRET_KEYS: &[&str] = &["api_key", "apikey", "api-key", "token", "secret", "password", "authorization"];
+const SECRET_KEYS: &[&str] = &[
+    "api_key",
+    "apikey",
+    "api-key",
+    "token",
+    "secret",
+    "password",
+    "authorization",
+];
 
 fn is_secret_key(k: &str) -> bool {
     let k = k.to_ascii_lowercase();
     // Token *counts* are not secrets.
-    if k.ends_with("_tokens") || k.contains("tokens_") || k.starts_with("max_") || k.contains("tokenizer") {
+    if k.ends_with("_tokens")
+        || k.contains("tokens_")
+        || k.starts_with("max_")
+        || k.contains("tokenizer")
+    {
         return false;
     }
     SECRET_KEYS.iter().any(|s| k.contains(s))
@@ -83,9 +95,20 @@ mod tests {
     #[test]
     fn api_key_never_in_command_line() {
         let s = redact_args(
-            ["servebench", "bench", "--api-key", "sk-secret", "--header", "Authorization: Bearer x", "--api-key=sk-2"]
-                .map(String::from),
+            [
+                "servebench",
+                "bench",
+                "--api-key",
+                "sk-secret",
+                "--header",
+                "Authorization: Bearer x",
+                "--api-key=sk-2",
+            ]
+            .map(String::from),
         );
-        assert!(!s.contains("sk-secret") && !s.contains("sk-2") && !s.contains("Bearer x"), "{s}");
+        assert!(
+            !s.contains("sk-secret") && !s.contains("sk-2") && !s.contains("Bearer x"),
+            "{s}"
+        );
     }
 }

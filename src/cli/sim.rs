@@ -126,13 +126,31 @@ pub fn config(a: &Args) -> Result<SimConfig> {
         ($($field:ident),*) => { $( if let Some(v) = a.$field.clone() { c.$field = v; } )* };
     }
     set!(
-        seed, max_model_len, max_running, kv_capacity_tokens, chunked_prefill_size, prefill_us_per_token,
-        decode_base_ms, decode_per_seq_us, decode_per_ctx_token_ns, tokens_per_chunk, timer_spin_us, eos_prob,
-        default_max_tokens, max_body_bytes, accuracy, wrong_share, reasoning_tokens, trace_capacity,
+        seed,
+        max_model_len,
+        max_running,
+        kv_capacity_tokens,
+        chunked_prefill_size,
+        prefill_us_per_token,
+        decode_base_ms,
+        decode_per_seq_us,
+        decode_per_ctx_token_ns,
+        tokens_per_chunk,
+        timer_spin_us,
+        eos_prob,
+        default_max_tokens,
+        max_body_bytes,
+        accuracy,
+        wrong_share,
+        reasoning_tokens,
+        trace_capacity,
         trace_chunk_budget
     );
     if a.ttft_ms.is_some() || a.itl_ms.is_some() {
-        let base = c.fixed_latency.unwrap_or(FixedLatency { ttft_ms: 0.0, itl_ms: 0.0 });
+        let base = c.fixed_latency.unwrap_or(FixedLatency {
+            ttft_ms: 0.0,
+            itl_ms: 0.0,
+        });
         c.fixed_latency = Some(FixedLatency {
             ttft_ms: a.ttft_ms.unwrap_or(base.ttft_ms),
             itl_ms: a.itl_ms.unwrap_or(base.itl_ms),
@@ -189,7 +207,9 @@ pub fn run(args: Args) -> Result<()> {
     let cfg = config(&args)?;
     let ip: IpAddr = match args.host.as_str() {
         "localhost" => IpAddr::from([127, 0, 0, 1]),
-        h => h.parse().with_context(|| format!("--host {h:?} is not an IP address"))?,
+        h => h
+            .parse()
+            .with_context(|| format!("--host {h:?} is not an IP address"))?,
     };
     if args.preset == "firehose" && cfg.trace_capacity > 0 {
         tracing::info!("firehose with tracing on: pass --trace-capacity 0 for the cheapest chunks");
@@ -234,12 +254,31 @@ mod tests {
 
     #[test]
     fn flags_override_the_preset() {
-        let c = cfg(&["--preset", "slow", "--max-running", "7", "--decode-base-ms", "3.5", "--fail-rate", "0.1",
-            "--answer-key", "a.jsonl", "--answer-key", "b.csv", "--reasoning", "field", "--seed", "9"])
+        let c = cfg(&[
+            "--preset",
+            "slow",
+            "--max-running",
+            "7",
+            "--decode-base-ms",
+            "3.5",
+            "--fail-rate",
+            "0.1",
+            "--answer-key",
+            "a.jsonl",
+            "--answer-key",
+            "b.csv",
+            "--reasoning",
+            "field",
+            "--seed",
+            "9",
+        ])
         .unwrap();
         assert_eq!(c.preset, "slow");
         assert_eq!((c.max_running, c.decode_base_ms, c.seed), (7, 3.5, 9));
-        assert_eq!(c.prefill_us_per_token, SimConfig::preset("slow").unwrap().prefill_us_per_token);
+        assert_eq!(
+            c.prefill_us_per_token,
+            SimConfig::preset("slow").unwrap().prefill_us_per_token
+        );
         assert_eq!(c.faults.fail_rate, 0.1);
         assert_eq!(c.answer_key_files.len(), 2);
         assert_eq!(c.reasoning, ReasoningMode::Field);
@@ -250,9 +289,21 @@ mod tests {
     #[test]
     fn latency_flags_switch_to_fixed_mode() {
         let c = cfg(&["--itl-ms", "5"]).unwrap();
-        assert_eq!(c.fixed_latency, Some(FixedLatency { ttft_ms: 0.0, itl_ms: 5.0 }));
+        assert_eq!(
+            c.fixed_latency,
+            Some(FixedLatency {
+                ttft_ms: 0.0,
+                itl_ms: 5.0
+            })
+        );
         let m = cfg(&["--preset", "mock", "--ttft-ms", "7"]).unwrap();
-        assert_eq!(m.fixed_latency, Some(FixedLatency { ttft_ms: 7.0, itl_ms: 10.0 }));
+        assert_eq!(
+            m.fixed_latency,
+            Some(FixedLatency {
+                ttft_ms: 7.0,
+                itl_ms: 10.0
+            })
+        );
         assert!(describe(&m).contains("fixed TTFT 7 ms"));
         assert!(describe(&cfg(&[]).unwrap()).contains("TTFT 20.5 ms"));
     }
@@ -260,7 +311,10 @@ mod tests {
     #[test]
     fn bad_values_are_refused() {
         assert!(cfg(&["--preset", "nope"]).is_err());
-        assert!(cfg(&["--accuracy", "2"]).unwrap_err().to_string().contains("accuracy"));
+        assert!(cfg(&["--accuracy", "2"])
+            .unwrap_err()
+            .to_string()
+            .contains("accuracy"));
         assert!(cfg(&["--reasoning", "maybe"]).is_err());
     }
 }

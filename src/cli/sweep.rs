@@ -78,7 +78,10 @@ fn list<T: std::str::FromStr>(s: &str, what: &str) -> Result<Vec<T>> {
     s.split(',')
         .map(|x| x.trim())
         .filter(|x| !x.is_empty())
-        .map(|x| x.parse::<T>().map_err(|_| anyhow::anyhow!("--{what}: cannot read {x:?}")))
+        .map(|x| {
+            x.parse::<T>()
+                .map_err(|_| anyhow::anyhow!("--{what}: cannot read {x:?}"))
+        })
         .collect()
 }
 
@@ -89,7 +92,11 @@ pub fn plan_of(a: &Args) -> Result<Plan> {
         None => Plan::default(),
     };
     if let Some(s) = &a.input_output {
-        plan.axes.input_output = s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+        plan.axes.input_output = s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect();
     }
     if let Some(s) = &a.concurrency {
         plan.axes.concurrency = list(s, "concurrency")?;
@@ -102,7 +109,10 @@ pub fn plan_of(a: &Args) -> Result<Plan> {
             .split(',')
             .map(|x| match x.trim() {
                 "inf" => Ok(Rate::Text("inf".into())),
-                n => n.parse().map(Rate::Num).map_err(|_| anyhow::anyhow!("--request-rate: cannot read {n:?}")),
+                n => n
+                    .parse()
+                    .map(Rate::Num)
+                    .map_err(|_| anyhow::anyhow!("--request-rate: cannot read {n:?}")),
             })
             .collect::<Result<_>>()?;
     }
@@ -186,7 +196,11 @@ pub fn bench_argv(plan: &Plan, p: &Point, base_url: &str) -> Vec<String> {
     push("--max-concurrency", p.concurrency.to_string());
     push(
         "--request-rate",
-        if p.request_rate.is_finite() { p.request_rate.to_string() } else { "inf".into() },
+        if p.request_rate.is_finite() {
+            p.request_rate.to_string()
+        } else {
+            "inf".into()
+        },
     );
     push("--seed", plan.dataset.seed.to_string());
     push("--warmup-requests", plan.run.warmup_requests.to_string());
@@ -213,7 +227,9 @@ pub fn finished_result(p: &Point) -> Option<Value> {
         let same = v["max_concurrency"].as_u64() == Some(p.concurrency as u64)
             && v["random_input_len"].as_u64() == Some(p.input_len)
             && v["random_output_len"].as_u64() == Some(p.output_len)
-            && v["random_range_ratio"].as_f64().is_some_and(|r| (r - p.range_ratio).abs() < 1e-9)
+            && v["random_range_ratio"]
+                .as_f64()
+                .is_some_and(|r| (r - p.range_ratio).abs() < 1e-9)
             && match v["request_rate"].as_f64() {
                 Some(r) => (r - p.request_rate).abs() < 1e-9,
                 None => !p.request_rate.is_finite(),
@@ -226,13 +242,19 @@ pub fn finished_result(p: &Point) -> Option<Value> {
 
 /// True when the stop rule says the series is past its knee.
 pub fn saturated(rule: &StopRule, prev: &Value, cur: &Value) -> bool {
-    let (Some(t0), Some(t1)) = (prev["output_throughput"].as_f64(), cur["output_throughput"].as_f64()) else {
+    let (Some(t0), Some(t1)) = (
+        prev["output_throughput"].as_f64(),
+        cur["output_throughput"].as_f64(),
+    ) else {
         return false;
     };
     let (Some(l0), Some(l1)) = (prev["p99_ttft_ms"].as_f64(), cur["p99_ttft_ms"].as_f64()) else {
         return false;
     };
-    t0 > 0.0 && l0 > 0.0 && (t1 - t0) / t0 * 100.0 < rule.min_throughput_gain_pct && l1 > rule.ttft_p99_factor * l0
+    t0 > 0.0
+        && l0 > 0.0
+        && (t1 - t0) / t0 * 100.0 < rule.min_throughput_gain_pct
+        && l1 > rule.ttft_p99_factor * l0
 }
 
 async fn healthy(base_url: &str, api_key: Option<&str>) -> bool {
@@ -240,7 +262,9 @@ async fn healthy(base_url: &str, api_key: Option<&str>) -> bool {
     let http = reqwest::Client::new();
     for _ in 0..60 {
         for path in ["/health", "/v1/models"] {
-            let mut req = http.get(format!("{base_url}{path}")).timeout(Duration::from_secs(5));
+            let mut req = http
+                .get(format!("{base_url}{path}"))
+                .timeout(Duration::from_secs(5));
             if let Some(k) = api_key {
                 req = req.bearer_auth(k);
             }
@@ -258,7 +282,11 @@ async fn healthy(base_url: &str, api_key: Option<&str>) -> bool {
 fn log_failure(dir: &Path, p: &Point, err: &str) {
     let line = json!({"point": p.label(), "file": p.file.display().to_string(), "concurrency": p.concurrency,
                       "error": err, "time": chrono::Local::now().to_rfc3339()});
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("sweep_failures.jsonl")) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("sweep_failures.jsonl"))
+    {
         let _ = writeln!(f, "{line}");
     }
 }
@@ -268,7 +296,14 @@ pub fn run(a: Args) -> Result<()> {
     let points = plan.points()?;
     if a.dry_run {
         for (i, p) in points.iter().enumerate() {
-            println!("[{}/{}] {} → {} ({} prompts)", i + 1, points.len(), p.label(), p.file.display(), p.num_prompts);
+            println!(
+                "[{}/{}] {} → {} ({} prompts)",
+                i + 1,
+                points.len(),
+                p.label(),
+                p.file.display(),
+                p.num_prompts
+            );
         }
         return Ok(());
     }
@@ -285,7 +320,13 @@ pub fn run(a: Args) -> Result<()> {
             }
         }
     });
-    let summary = rt.block_on(sweep(&plan, &points, a.force, a.api_key.as_deref(), stop_rx))?;
+    let summary = rt.block_on(sweep(
+        &plan,
+        &points,
+        a.force,
+        a.api_key.as_deref(),
+        stop_rx,
+    ))?;
     println!(
         "sweep: {} points run, {} already done, {} skipped by the stop rule, {} failed",
         summary.run, summary.done, summary.skipped, summary.failed
@@ -333,7 +374,9 @@ pub async fn sweep(
                 Some(t) => servebench_tokenize::Tokenizer::from_path(t)?,
                 None => servebench_tokenize::Tokenizer::builtin()?,
             };
-            cfg.prompt_counter = Some(std::sync::Arc::new(crate::sim_counter::TokenizerCounter(std::sync::Arc::new(tok))));
+            cfg.prompt_counter = Some(std::sync::Arc::new(crate::sim_counter::TokenizerCounter(
+                std::sync::Arc::new(tok),
+            )));
             if let Some(m) = &plan.target.model {
                 cfg.model = m.clone();
             }
@@ -373,7 +416,9 @@ pub async fn sweep(
             tokio::time::sleep(Duration::from_secs_f64(plan.run.pause_s)).await;
         }
         if plan.run.health_check && !healthy(&base_url, api_key).await {
-            let e = format!("server at {base_url} not healthy (no 200 from /health or /v1/models within 60 s)");
+            let e = format!(
+                "server at {base_url} not healthy (no 200 from /health or /v1/models within 60 s)"
+            );
             println!("{tag}: FAILED: {e}");
             log_failure(&plan.run.output_dir, p, &e);
             s.failed += 1;
@@ -382,7 +427,10 @@ pub async fn sweep(
         let _ = std::fs::remove_file(&p.details_file);
         let argv = bench_argv(plan, p, &base_url);
         let args = match <super::Cli as clap::Parser>::try_parse_from(&argv) {
-            Ok(super::Cli { command: super::Command::Bench(b), .. }) => {
+            Ok(super::Cli {
+                command: super::Command::Bench(b),
+                ..
+            }) => {
                 let mut b = *b;
                 if b.api_key.is_none() {
                     b.api_key = api_key.map(str::to_string);
@@ -435,11 +483,26 @@ mod tests {
 
     #[test]
     fn stop_rule_needs_both_flat_throughput_and_exploding_ttft() {
-        let rule = StopRule { min_throughput_gain_pct: 5.0, ttft_p99_factor: 2.0 };
+        let rule = StopRule {
+            min_throughput_gain_pct: 5.0,
+            ttft_p99_factor: 2.0,
+        };
         let a = json!({"output_throughput": 1000.0, "p99_ttft_ms": 100.0});
-        assert!(saturated(&rule, &a, &json!({"output_throughput": 1020.0, "p99_ttft_ms": 250.0})));
-        assert!(!saturated(&rule, &a, &json!({"output_throughput": 1200.0, "p99_ttft_ms": 250.0})));
-        assert!(!saturated(&rule, &a, &json!({"output_throughput": 1020.0, "p99_ttft_ms": 150.0})));
+        assert!(saturated(
+            &rule,
+            &a,
+            &json!({"output_throughput": 1020.0, "p99_ttft_ms": 250.0})
+        ));
+        assert!(!saturated(
+            &rule,
+            &a,
+            &json!({"output_throughput": 1200.0, "p99_ttft_ms": 250.0})
+        ));
+        assert!(!saturated(
+            &rule,
+            &a,
+            &json!({"output_throughput": 1020.0, "p99_ttft_ms": 150.0})
+        ));
     }
 
     #[test]
@@ -451,8 +514,14 @@ mod tests {
         let p = &plan.points().unwrap()[0];
         let v = bench_argv(&plan, p, "http://x");
         let s = v.join(" ");
-        assert!(s.contains("--random-input-len 64 --random-output-len 8 --random-range-ratio 0.5"), "{s}");
-        assert!(s.contains("--max-concurrency 2") && s.contains("--num-prompts 2"), "{s}");
+        assert!(
+            s.contains("--random-input-len 64 --random-output-len 8 --random-range-ratio 0.5"),
+            "{s}"
+        );
+        assert!(
+            s.contains("--max-concurrency 2") && s.contains("--num-prompts 2"),
+            "{s}"
+        );
         assert!(s.ends_with("--disable-ignore-eos"), "{s}");
     }
 }

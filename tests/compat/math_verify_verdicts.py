@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-import math_verify
+from importlib.metadata import version
+
 from math_verify import parse, verify
 
 REAL_FILES = ["math500_gpt_answers.json", "math500_qwen3_answers.json"]
@@ -83,7 +84,7 @@ def main() -> int:
         times.append(time.perf_counter() - t0)
     timing = {
         "tool": "math-verify",
-        "version": getattr(math_verify, "__version__", "unknown"),
+        "version": version("math-verify"),
         "python": sys.version.split()[0],
         "pairs": len(real),
         "runs": args.runs,

@@ -4,7 +4,8 @@ use crate::common::*;
 use servebench::core::result::SGLANG_RESULT_KEYS;
 
 fn f(v: &serde_json::Value, k: &str) -> f64 {
-    v[k].as_f64().unwrap_or_else(|| panic!("{k} is not a number: {}", v[k]))
+    v[k].as_f64()
+        .unwrap_or_else(|| panic!("{k} is not a number: {}", v[k]))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -14,18 +15,41 @@ async fn exact_token_totals_and_every_sglang_key() {
     let out = dir.path().join("r.json");
     let url = sim.base_url();
     let args = bench_args(&[
-        "--backend", "sglang", "--base-url", &url, "--dataset-name", "random",
-        "--random-input", "512", "--random-output", "128", "--random-range-ratio", "1.0",
-        "--num-prompts", "100", "--max-concurrency", "16", "--output-file", out.to_str().unwrap(),
-        "--output-details", "--disable-tqdm",
+        "--backend",
+        "sglang",
+        "--base-url",
+        &url,
+        "--dataset-name",
+        "random",
+        "--random-input",
+        "512",
+        "--random-output",
+        "128",
+        "--random-range-ratio",
+        "1.0",
+        "--num-prompts",
+        "100",
+        "--max-concurrency",
+        "16",
+        "--output-file",
+        out.to_str().unwrap(),
+        "--output-details",
+        "--disable-tqdm",
     ]);
     let r = run_bench(args).await;
     assert_eq!(r["completed"], 100);
     assert_eq!(r["failed"], 0);
     assert_eq!(r["total_input_tokens"], 100 * 512);
     assert_eq!(r["total_output_tokens"], 100 * 128);
-    assert_eq!(r["total_output_tokens_retokenized"], 100 * 128, "sim words re-tokenize 1:1");
-    assert_eq!(r["prompt_token_mismatches"], 0, "sim counted prompts with the same tokenizer");
+    assert_eq!(
+        r["total_output_tokens_retokenized"],
+        100 * 128,
+        "sim words re-tokenize 1:1"
+    );
+    assert_eq!(
+        r["prompt_token_mismatches"], 0,
+        "sim counted prompts with the same tokenizer"
+    );
     assert_eq!(r["output_token_sources"]["usage"], 100);
     for k in SGLANG_RESULT_KEYS {
         assert!(r.get(*k).is_some(), "missing key {k}");
@@ -44,7 +68,10 @@ async fn exact_token_totals_and_every_sglang_key() {
         assert_eq!(d["prompt_tokens"], 512);
         assert_eq!(d["output_tokens"], 128);
         assert_eq!(d["chunk_ms"].as_array().unwrap().len(), 128);
-        assert!(d["prompt"].as_str().unwrap().len() >= 512, "at least a character a token");
+        assert!(
+            d["prompt"].as_str().unwrap().len() >= 512,
+            "at least a character a token"
+        );
     }
     sim.shutdown().await;
 }
@@ -57,9 +84,24 @@ async fn latencies_match_the_simulators_fixed_timing() {
     let out = dir.path().join("r.json");
     let url = sim.base_url();
     let r = run_bench(bench_args(&[
-        "--backend", "sglang-oai-chat", "--base-url", &url, "--dataset-name", "random",
-        "--random-input-len", "200", "--random-output-len", "21", "--random-range-ratio", "1",
-        "--num-prompts", "40", "--max-concurrency", "8", "--output-file", out.to_str().unwrap(),
+        "--backend",
+        "sglang-oai-chat",
+        "--base-url",
+        &url,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        "200",
+        "--random-output-len",
+        "21",
+        "--random-range-ratio",
+        "1",
+        "--num-prompts",
+        "40",
+        "--max-concurrency",
+        "8",
+        "--output-file",
+        out.to_str().unwrap(),
         "--disable-tqdm",
     ]))
     .await;
@@ -90,9 +132,26 @@ async fn injected_failures_are_counted_and_the_run_goes_on() {
     let out = dir.path().join("r.json");
     let url = sim.base_url();
     let r = run_bench(bench_args(&[
-        "--backend", "vllm", "--base-url", &url, "--dataset-name", "random",
-        "--random-input-len", "64", "--random-output-len", "16", "--random-range-ratio", "1", "--num-prompts", "200",
-        "--max-concurrency", "8", "--warmup-requests", "0", "--output-file", out.to_str().unwrap(),
+        "--backend",
+        "vllm",
+        "--base-url",
+        &url,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        "64",
+        "--random-output-len",
+        "16",
+        "--random-range-ratio",
+        "1",
+        "--num-prompts",
+        "200",
+        "--max-concurrency",
+        "8",
+        "--warmup-requests",
+        "0",
+        "--output-file",
+        out.to_str().unwrap(),
         "--disable-tqdm",
     ]))
     .await;
@@ -102,8 +161,14 @@ async fn injected_failures_are_counted_and_the_run_goes_on() {
     // ~ 1 - 0.8*0.9*0.9 = 35% fail
     assert!((40..=110).contains(&failed), "failed {failed}");
     let reasons = r["failure_reasons"].as_object().unwrap();
-    assert!(reasons.keys().any(|k| k.starts_with("HTTP 500")), "{reasons:?}");
-    assert!(reasons.keys().any(|k| k.contains("malformed")), "{reasons:?}");
+    assert!(
+        reasons.keys().any(|k| k.starts_with("HTTP 500")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.keys().any(|k| k.contains("malformed")),
+        "{reasons:?}"
+    );
     assert!(reasons.keys().any(|k| k.contains("stream")), "{reasons:?}");
     // Latency statistics only from successes.
     assert_eq!(r["itl_count"].as_u64().unwrap(), completed * 15);
@@ -120,9 +185,21 @@ async fn strict_server_needs_ignore_eos_omitted_and_counts_come_from_the_tokeniz
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let err = servebench::cli::bench::execute(
         bench_args(&[
-            "--backend", "openai", "--base-url", &url, "--dataset-name", "random",
-            "--random-input-len", "32", "--random-output-len", "8", "--num-prompts", "4",
-            "--output-file", out.to_str().unwrap(), "--disable-tqdm",
+            "--backend",
+            "openai",
+            "--base-url",
+            &url,
+            "--dataset-name",
+            "random",
+            "--random-input-len",
+            "32",
+            "--random-output-len",
+            "8",
+            "--num-prompts",
+            "4",
+            "--output-file",
+            out.to_str().unwrap(),
+            "--disable-tqdm",
         ]),
         rx,
     )
@@ -131,9 +208,23 @@ async fn strict_server_needs_ignore_eos_omitted_and_counts_come_from_the_tokeniz
     .expect("422 everywhere");
     assert!(format!("{err:#}").contains("422"), "{err:#}");
     let r = run_bench(bench_args(&[
-        "--backend", "openai", "--base-url", &url, "--dataset-name", "random",
-        "--random-input-len", "32", "--random-output-len", "8", "--random-range-ratio", "1",
-        "--num-prompts", "10", "--disable-ignore-eos", "--output-file", out.to_str().unwrap(),
+        "--backend",
+        "openai",
+        "--base-url",
+        &url,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        "32",
+        "--random-output-len",
+        "8",
+        "--random-range-ratio",
+        "1",
+        "--num-prompts",
+        "10",
+        "--disable-ignore-eos",
+        "--output-file",
+        out.to_str().unwrap(),
         "--disable-tqdm",
     ]))
     .await;
@@ -151,14 +242,31 @@ async fn reused_connections_closed_by_the_server_are_retried() {
     let out = dir.path().join("r.json");
     let url = sim.base_url();
     let r = run_bench(bench_args(&[
-        "--backend", "sglang", "--base-url", &url, "--dataset-name", "random",
-        "--random-input-len", "32", "--random-output-len", "4", "--num-prompts", "30",
-        "--max-concurrency", "2", "--output-file", out.to_str().unwrap(), "--disable-tqdm",
+        "--backend",
+        "sglang",
+        "--base-url",
+        &url,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        "32",
+        "--random-output-len",
+        "4",
+        "--num-prompts",
+        "30",
+        "--max-concurrency",
+        "2",
+        "--output-file",
+        out.to_str().unwrap(),
+        "--disable-tqdm",
     ]))
     .await;
     assert_eq!(r["failed"], 0, "{}", r["failure_reasons"]);
     assert_eq!(r["completed"], 30);
-    assert!(r["retries"].as_u64().unwrap() > 0, "the server closed reused connections");
+    assert!(
+        r["retries"].as_u64().unwrap() > 0,
+        "the server closed reused connections"
+    );
     sim.shutdown().await;
 }
 
@@ -169,9 +277,25 @@ async fn open_loop_rate_is_kept_and_lag_is_reported() {
     let out = dir.path().join("r.json");
     let url = sim.base_url();
     let r = run_bench(bench_args(&[
-        "--backend", "sglang", "--base-url", &url, "--dataset-name", "random",
-        "--random-input-len", "32", "--random-output-len", "4", "--num-prompts", "60",
-        "--request-rate", "60", "--seed", "3", "--output-file", out.to_str().unwrap(), "--disable-tqdm",
+        "--backend",
+        "sglang",
+        "--base-url",
+        &url,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        "32",
+        "--random-output-len",
+        "4",
+        "--num-prompts",
+        "60",
+        "--request-rate",
+        "60",
+        "--seed",
+        "3",
+        "--output-file",
+        out.to_str().unwrap(),
+        "--disable-tqdm",
     ]))
     .await;
     assert_eq!(r["completed"], 60);
@@ -190,10 +314,26 @@ async fn client_timestamps_are_close_to_the_simulators_truth() {
     let out = dir.path().join("r.json");
     let url = sim.base_url();
     let args = bench_args(&[
-        "--backend", "sglang-oai", "--base-url", &url, "--dataset-name", "random",
-        "--random-input-len", "64", "--random-output-len", "10", "--random-range-ratio", "1",
-        "--num-prompts", "20", "--max-concurrency", "4", "--output-file", out.to_str().unwrap(),
-        "--output-details", "--disable-tqdm",
+        "--backend",
+        "sglang-oai",
+        "--base-url",
+        &url,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        "64",
+        "--random-output-len",
+        "10",
+        "--random-range-ratio",
+        "1",
+        "--num-prompts",
+        "20",
+        "--max-concurrency",
+        "4",
+        "--output-file",
+        out.to_str().unwrap(),
+        "--output-details",
+        "--disable-tqdm",
     ]);
     run_bench(args).await;
     let details = read_lines(&dir.path().join("r.details.jsonl"));
@@ -216,7 +356,10 @@ async fn client_timestamps_are_close_to_the_simulators_truth() {
     errors.sort_by(|a, b| a.total_cmp(b));
     let median = errors[errors.len() / 2];
     // The client sees a chunk after the server wrote it: error ≥ ~0 and small on loopback.
-    assert!(median > -1.0 && median < 5.0, "median client-vs-truth error {median} ms");
+    assert!(
+        median > -1.0 && median < 5.0,
+        "median client-vs-truth error {median} ms"
+    );
     sim.shutdown().await;
 }
 
@@ -227,10 +370,28 @@ async fn a_stop_keeps_what_finished() {
     let out = dir.path().join("r.json");
     let url = sim.base_url();
     let args = bench_args(&[
-        "--backend", "sglang", "--base-url", &url, "--dataset-name", "random",
-        "--random-input-len", "32", "--random-output-len", "50", "--random-range-ratio", "1",
-        "--num-prompts", "200", "--max-concurrency", "4", "--grace", "0.2",
-        "--output-file", out.to_str().unwrap(), "--output-details", "--disable-tqdm",
+        "--backend",
+        "sglang",
+        "--base-url",
+        &url,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        "32",
+        "--random-output-len",
+        "50",
+        "--random-range-ratio",
+        "1",
+        "--num-prompts",
+        "200",
+        "--max-concurrency",
+        "4",
+        "--grace",
+        "0.2",
+        "--output-file",
+        out.to_str().unwrap(),
+        "--output-details",
+        "--disable-tqdm",
     ]);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let traces_url = format!("{url}/sim/traces");
@@ -250,13 +411,19 @@ async fn a_stop_keeps_what_finished() {
         }
         let _ = tx.send(true);
     });
-    let r = servebench::cli::bench::execute(args, rx).await.unwrap().result;
+    let r = servebench::cli::bench::execute(args, rx)
+        .await
+        .unwrap()
+        .result;
     // Each request takes ~50 + 49×10 ms = 0.54 s, 4 at a time: the stop comes after ~5 finished.
     let done = r["completed"].as_u64().unwrap();
     assert!((4..=16).contains(&done), "completed {done}");
     assert_eq!(r["interrupted"], true);
     assert_eq!(r["failed"], 0, "requests cut by the stop are not failures");
     assert_eq!(read_lines(&out).len(), 1, "the result is still written");
-    assert_eq!(read_lines(&dir.path().join("r.details.jsonl")).len() as u64, done);
+    assert_eq!(
+        read_lines(&dir.path().join("r.details.jsonl")).len() as u64,
+        done
+    );
     sim.shutdown().await;
 }

@@ -14,8 +14,19 @@ fn readme_first_command_runs_a_load_test_against_the_builtin_simulator() {
     // The README's command with fewer requests (same flags otherwise).
     let assert = servebench()
         .args([
-            "bench", "--sim", "--dataset-name", "random", "--random-input", "512", "--random-output", "128",
-            "--num-prompts", "200", "--max-concurrency", "64", "--output-file",
+            "bench",
+            "--sim",
+            "--dataset-name",
+            "random",
+            "--random-input",
+            "512",
+            "--random-output",
+            "128",
+            "--num-prompts",
+            "200",
+            "--max-concurrency",
+            "64",
+            "--output-file",
         ])
         .arg(&out)
         .assert()
@@ -31,7 +42,14 @@ fn readme_first_command_runs_a_load_test_against_the_builtin_simulator() {
 #[test]
 fn bad_input_says_what_to_do() {
     let assert = servebench()
-        .args(["bench", "--sim", "--dataset-name", "sharegpt", "--num-prompts", "3"])
+        .args([
+            "bench",
+            "--sim",
+            "--dataset-name",
+            "sharegpt",
+            "--num-prompts",
+            "3",
+        ])
         .assert()
         .failure();
     let err = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
@@ -41,7 +59,10 @@ fn bad_input_says_what_to_do() {
         .assert()
         .failure();
     let err = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-    assert!(err.contains("unknown backend") && err.contains("vllm-chat"), "{err}");
+    assert!(
+        err.contains("unknown backend") && err.contains("vllm-chat"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -50,8 +71,20 @@ fn api_key_is_never_written() {
     let out = dir.path().join("r.jsonl");
     servebench()
         .args([
-            "bench", "--sim", "fast", "--dataset-name", "random", "--random-input-len", "16",
-            "--random-output-len", "4", "--num-prompts", "5", "--api-key", "sk-VERYSECRET", "--output-details",
+            "bench",
+            "--sim",
+            "fast",
+            "--dataset-name",
+            "random",
+            "--random-input-len",
+            "16",
+            "--random-output-len",
+            "4",
+            "--num-prompts",
+            "5",
+            "--api-key",
+            "sk-VERYSECRET",
+            "--output-details",
             "--output-file",
         ])
         .arg(&out)

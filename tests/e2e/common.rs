@@ -20,7 +20,10 @@ pub fn tempdir() -> tempfile::TempDir {
 pub fn bench_args(args: &[&str]) -> servebench::cli::bench::Args {
     let mut argv = vec!["servebench", "bench"];
     argv.extend_from_slice(args);
-    match Cli::try_parse_from(argv).expect("valid bench flags").command {
+    match Cli::try_parse_from(argv)
+        .expect("valid bench flags")
+        .command
+    {
         Command::Bench(a) => *a,
         _ => unreachable!(),
     }

@@ -26,7 +26,9 @@ fn start(args: &[&str]) -> (Server, String, String) {
     let mut server = Server(child);
     let stdout = server.0.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("a ready line");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("a ready line");
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -54,13 +56,19 @@ fn http(url: &str, method: &str, path: &str, body: &str) -> String {
 #[test]
 fn sim_command_serves_the_openai_and_sglang_apis() {
     let (_server, url, line) = start(&["--preset", "fast", "--model", "demo-model", "--seed", "3"]);
-    assert!(line.contains("preset fast") && line.contains("demo-model"), "{line}");
+    assert!(
+        line.contains("preset fast") && line.contains("demo-model"),
+        "{line}"
+    );
     let models = http(&url, "GET", "/v1/models", "");
     assert!(models.starts_with("HTTP/1.1 200"), "{models}");
     assert!(models.contains("x-sim-request-id: sim-"), "{models}");
     assert!(models.contains("\"id\":\"demo-model\""), "{models}");
     let info = http(&url, "GET", "/get_server_info", "");
-    assert!(info.contains("\"simulated\":true") && info.contains("\"seed\":3"), "{info}");
+    assert!(
+        info.contains("\"simulated\":true") && info.contains("\"seed\":3"),
+        "{info}"
+    );
     let body = r#"{"text": "Hello world", "stream": true, "sampling_params": {"max_new_tokens": 6, "ignore_eos": true}}"#;
     let stream = http(&url, "POST", "/generate", body);
     assert!(stream.contains("text/event-stream"), "{stream}");
@@ -78,5 +86,8 @@ fn sim_command_refuses_bad_flags() {
         .expect("servebench runs");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown preset") && err.contains("firehose"), "{err}");
+    assert!(
+        err.contains("unknown preset") && err.contains("firehose"),
+        "{err}"
+    );
 }

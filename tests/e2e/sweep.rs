@@ -19,8 +19,18 @@ async fn sweep_resumes_after_a_stop_and_every_point_is_written_once() {
     let dir = tempdir();
     let out = dir.path().join("sweep");
     let args = sweep_args(&[
-        "--sim", "fast", "--input-output", "128:32,256:16", "--concurrency", "1,2,4,8,12,16",
-        "--range-ratio", "0.7,0.8", "--tp", "8", "--output-dir", out.to_str().unwrap(),
+        "--sim",
+        "fast",
+        "--input-output",
+        "128:32,256:16",
+        "--concurrency",
+        "1,2,4,8,12,16",
+        "--range-ratio",
+        "0.7,0.8",
+        "--tp",
+        "8",
+        "--output-dir",
+        out.to_str().unwrap(),
     ]);
     let plan = plan_of(&args).unwrap();
     let points = plan.points().unwrap();
@@ -35,8 +45,14 @@ async fn sweep_resumes_after_a_stop_and_every_point_is_written_once() {
     let first = sweep(&plan, &points, false, None, rx).await.unwrap();
     stopper.await.unwrap();
     assert!(first.interrupted, "the stop was seen");
-    let done_first = points.iter().filter(|p| finished_result(p).is_some()).count();
-    assert!(done_first < 24, "stopped before the end ({done_first} done)");
+    let done_first = points
+        .iter()
+        .filter(|p| finished_result(p).is_some())
+        .count();
+    assert!(
+        done_first < 24,
+        "stopped before the end ({done_first} done)"
+    );
 
     // Second run: resumes, skips what is done.
     let (_tx, rx) = tokio::sync::watch::channel(false);
@@ -45,19 +61,30 @@ async fn sweep_resumes_after_a_stop_and_every_point_is_written_once() {
     assert_eq!(second.run + second.done, 24);
     assert_eq!(second.failed, 0);
     // Each result file holds one finished line per concurrency.
-    for f in ["tp8_in128_out32_ratio0.7.json", "tp8_in256_out16_ratio0.8.json"] {
+    for f in [
+        "tp8_in128_out32_ratio0.7.json",
+        "tp8_in256_out16_ratio0.8.json",
+    ] {
         let lines: Vec<_> = read_lines(&out.join(f))
             .into_iter()
             .filter(|l| l["interrupted"] == false)
             .collect();
-        let mut concs: Vec<u64> = lines.iter().map(|l| l["max_concurrency"].as_u64().unwrap()).collect();
+        let mut concs: Vec<u64> = lines
+            .iter()
+            .map(|l| l["max_concurrency"].as_u64().unwrap())
+            .collect();
         concs.sort();
         assert_eq!(concs, vec![1, 2, 4, 8, 12, 16], "{f}");
         for l in &lines {
-            assert_eq!(l["completed"], l["max_concurrency"], "num_prompts = concurrency, as the seed");
+            assert_eq!(
+                l["completed"], l["max_concurrency"],
+                "num_prompts = concurrency, as the seed"
+            );
         }
     }
-    assert!(out.join("tp8_in128_out32_ratio0.7_c4.details.jsonl").exists());
+    assert!(out
+        .join("tp8_in128_out32_ratio0.7_c4.details.jsonl")
+        .exists());
 }
 
 #[test]

@@ -33,7 +33,14 @@ fn check_exact(tok: &Tokenizer, text: &str, api: Api, input_len: u64, n: usize) 
             exact += 1;
         }
     }
-    assert_eq!(exact, items.len(), "{} of {} prompts exact with {} ({api:?})", exact, items.len(), tok.source);
+    assert_eq!(
+        exact,
+        items.len(),
+        "{} of {} prompts exact with {} ({api:?})",
+        exact,
+        items.len(),
+        tok.source
+    );
 }
 
 #[test]
@@ -72,7 +79,11 @@ fn real_tokenizers_match_their_published_ids() {
         ("smollm2", vec![19556, 905, 28, 451, 314, 253, 1028, 30]),
     ] {
         let tok = Tokenizer::from_path(shared.join("tokenizers").join(name)).unwrap();
-        assert_eq!(tok.encode("Hello world, this is a test.").unwrap(), ids, "{name}");
+        assert_eq!(
+            tok.encode("Hello world, this is a test.").unwrap(),
+            ids,
+            "{name}"
+        );
     }
     // Qwen2's ChatML template, rendered as transformers renders it.
     let tok = Tokenizer::from_path(shared.join("tokenizers/qwen2")).unwrap();
@@ -80,13 +91,21 @@ fn real_tokenizers_match_their_published_ids() {
         .chat_template
         .as_ref()
         .unwrap()
-        .render(&[serde_json::json!({"role": "user", "content": "Hi"})], true)
+        .render(
+            &[serde_json::json!({"role": "user", "content": "Hi"})],
+            true,
+        )
         .unwrap();
     assert_eq!(
         rendered,
         "<|im_start|>system\nYou are a helpful assistant<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
     );
     let p = Prompt::Text("Hi".into());
-    let n = PromptCounter { tok: &tok, api: Api::Chat }.count(&p).unwrap();
+    let n = PromptCounter {
+        tok: &tok,
+        api: Api::Chat,
+    }
+    .count(&p)
+    .unwrap();
     assert_eq!(n as usize, tok.count(&rendered).unwrap());
 }

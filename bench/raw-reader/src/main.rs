@@ -58,8 +58,12 @@ fn parse_opts() -> Result<Opts, String> {
                 let p = val()?;
                 body = Some(std::fs::read(&p).map_err(|e| format!("--body-file {p}: {e}"))?)
             }
-            "--concurrency" => concurrency = val()?.parse().map_err(|e| format!("--concurrency: {e}"))?,
-            "--requests" => requests = Some(val()?.parse().map_err(|e| format!("--requests: {e}"))?),
+            "--concurrency" => {
+                concurrency = val()?.parse().map_err(|e| format!("--concurrency: {e}"))?
+            }
+            "--requests" => {
+                requests = Some(val()?.parse().map_err(|e| format!("--requests: {e}"))?)
+            }
             "--trace" => trace = Some(val()?),
             "--id-prefix" => id_prefix = val()?,
             "--read-buf" => read_buf = val()?.parse().map_err(|e| format!("--read-buf: {e}"))?,
@@ -68,7 +72,9 @@ fn parse_opts() -> Result<Opts, String> {
         }
     }
     let url = url.ok_or("--url is required")?;
-    let rest = url.strip_prefix("http://").ok_or("--url must start with http://")?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("--url must start with http://")?;
     let (host_port, path) = match rest.find('/') {
         Some(i) => (rest[..i].to_string(), rest[i..].to_string()),
         None => (rest.to_string(), "/".to_string()),
@@ -78,18 +84,37 @@ fn parse_opts() -> Result<Opts, String> {
     if concurrency == 0 || requests == 0 {
         return Err("--concurrency and --requests must be at least 1".into());
     }
-    Ok(Opts { host_port, path, body, concurrency, requests, trace, id_prefix, read_buf })
+    Ok(Opts {
+        host_port,
+        path,
+        body,
+        concurrency,
+        requests,
+        trace,
+        id_prefix,
+        read_buf,
+    })
 }
 
 fn unix_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return f64::NAN };
-    let Some(i) = stat.rfind(')') else { return f64::NAN };
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    let Some(i) = stat.rfind(')') else {
+        return f64::NAN;
+    };
     let f: Vec<&str> = stat[i + 2..].split_whitespace().collect();
-    let t = |k: usize| f.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let t = |k: usize| {
+        f.get(k)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
     (t(11) + t(12)) / 100.0
 }
 
@@ -128,7 +153,12 @@ struct Shared {
 
 /// Payload bytes: count `\n\n` (SSE event ends); `prev_nl` carries the last byte across calls.
 #[inline]
-fn count_events(payload: &[u8], prev_nl: &mut bool, t_ns: u64, marks: Option<&mut Vec<u64>>) -> u64 {
+fn count_events(
+    payload: &[u8],
+    prev_nl: &mut bool,
+    t_ns: u64,
+    marks: Option<&mut Vec<u64>>,
+) -> u64 {
     let mut n = 0u64;
     let mut p = *prev_nl;
     for &b in payload {
@@ -138,7 +168,7 @@ fn count_events(payload: &[u8], prev_nl: &mut bool, t_ns: u64, marks: Option<&mu
     }
     *prev_nl = p;
     if let Some(m) = marks {
-        m.extend(std::iter::repeat(t_ns).take(n as usize));
+        m.extend(std::iter::repeat_n(t_ns, n as usize));
     }
     n
 }
@@ -159,13 +189,16 @@ fn parse_head(head: &[u8]) -> Result<(u16, Framing, bool), String> {
     let mut framing = Framing::Close;
     let mut close = false;
     for l in lines {
-        let Some((k, v)) = l.split_once(':') else { continue };
+        let Some((k, v)) = l.split_once(':') else {
+            continue;
+        };
         let v = v.trim();
         if k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked") {
             framing = Framing::Chunked(Chunked::Size { val: 0, ext: false });
         } else if k.eq_ignore_ascii_case("content-length") {
             if !matches!(framing, Framing::Chunked(_)) {
-                framing = Framing::Length(v.parse().map_err(|_| format!("bad content-length {v:?}"))?);
+                framing =
+                    Framing::Length(v.parse().map_err(|_| format!("bad content-length {v:?}"))?);
             }
         } else if k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close") {
             close = true;
@@ -190,12 +223,12 @@ fn feed_body(
             bytes += take as u64;
             events += count_events(&data[..take], prev_nl, t_ns, marks);
             *rem -= take;
-            return (bytes, events, *rem == 0);
+            (bytes, events, *rem == 0)
         }
         Framing::Close => {
             bytes += data.len() as u64;
             events += count_events(data, prev_nl, t_ns, marks);
-            return (bytes, events, false);
+            (bytes, events, false)
         }
         Framing::Chunked(st) => {
             while !data.is_empty() {
@@ -205,7 +238,11 @@ fn feed_body(
                         data = &data[1..];
                         match b {
                             b'\n' => {
-                                *st = if *val == 0 { Chunked::Trailer { line_len: 0 } } else { Chunked::Data(*val) }
+                                *st = if *val == 0 {
+                                    Chunked::Trailer { line_len: 0 }
+                                } else {
+                                    Chunked::Data(*val)
+                                }
                             }
                             b'\r' => {}
                             b';' => *ext = true,
@@ -282,11 +319,15 @@ async fn worker(opts: Rc<Opts>, shared: Rc<RefCell<Shared>>, t0: Instant, t0_uni
         req.extend_from_slice(&opts.body);
         let result = async {
             if conn.is_none() {
-                let s = TcpStream::connect(&opts.host_port).await.map_err(|e| format!("connect: {e}"))?;
+                let s = TcpStream::connect(&opts.host_port)
+                    .await
+                    .map_err(|e| format!("connect: {e}"))?;
                 s.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
                 conn = Some(s);
             }
-            let Some(s) = conn.as_mut() else { return Err("no connection".to_string()) };
+            let Some(s) = conn.as_mut() else {
+                return Err("no connection".to_string());
+            };
             let send = Instant::now();
             {
                 let mut sh = shared.borrow_mut();
@@ -305,7 +346,11 @@ async fn worker(opts: Rc<Opts>, shared: Rc<RefCell<Shared>>, t0: Instant, t0_uni
             let mut status = 0u16;
             loop {
                 let n = s.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
-                let t_ns = if tracing { t0_unix + t0.elapsed().as_nanos() as u64 } else { 0 };
+                let t_ns = if tracing {
+                    t0_unix + t0.elapsed().as_nanos() as u64
+                } else {
+                    0
+                };
                 if n == 0 {
                     if matches!(framing, Some(Framing::Close)) {
                         close = true;
@@ -313,16 +358,20 @@ async fn worker(opts: Rc<Opts>, shared: Rc<RefCell<Shared>>, t0: Instant, t0_uni
                     }
                     return Err("connection closed mid-response".into());
                 }
-                let mut data = &buf[..n];
+                let data = &buf[..n];
                 if framing.is_none() {
                     head.extend_from_slice(data);
-                    let Some(end) = find_head_end(&head) else { continue };
+                    let Some(end) = find_head_end(&head) else {
+                        continue;
+                    };
                     let (st, fr, cl) = parse_head(&head[..end])?;
                     status = st;
                     framing = Some(fr);
                     close = cl;
                     let rest = head.split_off(end);
-                    let Some(fr) = framing.as_mut() else { unreachable!() };
+                    let Some(fr) = framing.as_mut() else {
+                        unreachable!()
+                    };
                     let (b, e, done) =
                         feed_body(fr, &rest, &mut prev_nl, t_ns, tracing.then_some(&mut marks));
                     bytes += b;
@@ -332,10 +381,11 @@ async fn worker(opts: Rc<Opts>, shared: Rc<RefCell<Shared>>, t0: Instant, t0_uni
                     }
                     continue;
                 }
-                let Some(fr) = framing.as_mut() else { unreachable!() };
-                let (b, e, done) = feed_body(fr, data, &mut prev_nl, t_ns, tracing.then_some(&mut marks));
-                data = &[];
-                let _ = data;
+                let Some(fr) = framing.as_mut() else {
+                    unreachable!()
+                };
+                let (b, e, done) =
+                    feed_body(fr, data, &mut prev_nl, t_ns, tracing.then_some(&mut marks));
                 bytes += b;
                 events += e;
                 if done {
@@ -402,7 +452,10 @@ fn main() {
         },
         None => None,
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("raw-reader: cannot start the runtime: {e}");
@@ -410,7 +463,11 @@ fn main() {
         }
     };
     let opts = Rc::new(opts);
-    let shared = Rc::new(RefCell::new(Shared { next: 0, totals: Totals::default(), trace }));
+    let shared = Rc::new(RefCell::new(Shared {
+        next: 0,
+        totals: Totals::default(),
+        trace,
+    }));
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
     let t0_unix = unix_ns();
@@ -418,7 +475,12 @@ fn main() {
     local.block_on(&rt, async {
         let mut handles = Vec::new();
         for _ in 0..opts.concurrency.min(opts.requests) {
-            handles.push(tokio::task::spawn_local(worker(opts.clone(), shared.clone(), t0, t0_unix)));
+            handles.push(tokio::task::spawn_local(worker(
+                opts.clone(),
+                shared.clone(),
+                t0,
+                t0_unix,
+            )));
         }
         for h in handles {
             let _ = h.await;
@@ -489,7 +551,10 @@ mod tests {
 
     #[test]
     fn head_parsing() {
-        let (s, f, c) = parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").unwrap();
+        let (s, f, c) = parse_head(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
         assert_eq!(s, 200);
         assert!(matches!(f, Framing::Chunked(_)));
         assert!(c);

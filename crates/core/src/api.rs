@@ -584,8 +584,10 @@ mod tests {
         assert_eq!((d.text.as_str(), d.reasoning.as_str()), ("x", "r"));
         assert_eq!(d.usage.completion_tokens, Some(9));
         let mut d = StreamDecoder::new(Api::SglangGenerate);
-        d.on_full_body(br#"{"text":"hello","meta_info":{"prompt_tokens":3,"completion_tokens":2}}"#)
-            .unwrap();
+        d.on_full_body(
+            br#"{"text":"hello","meta_info":{"prompt_tokens":3,"completion_tokens":2}}"#,
+        )
+        .unwrap();
         assert_eq!(d.text, "hello");
         assert_eq!(d.usage.completion_tokens, Some(2));
     }

@@ -100,7 +100,10 @@ pub fn result_json(info: &RunInfo, m: &Metrics) -> Value {
     o.insert("dataset_name".into(), json!(info.dataset_name));
     o.insert("request_rate".into(), num(info.request_rate));
     o.insert("max_concurrency".into(), json!(info.max_concurrency));
-    o.insert("sharegpt_output_len".into(), json!(info.sharegpt_output_len));
+    o.insert(
+        "sharegpt_output_len".into(),
+        json!(info.sharegpt_output_len),
+    );
     o.insert("random_input_len".into(), json!(info.random_input_len));
     o.insert("random_output_len".into(), json!(info.random_output_len));
     o.insert("random_range_ratio".into(), opt(info.random_range_ratio));
@@ -117,9 +120,24 @@ pub fn result_json(info: &RunInfo, m: &Metrics) -> Value {
     o.insert("input_throughput".into(), num(m.input_throughput));
     o.insert("output_throughput".into(), num(m.output_throughput));
     o.insert("total_throughput".into(), num(m.total_throughput));
-    put_summary(&mut o, "e2e_latency_ms", &m.e2e, &["mean", "median", "std", "p90", "p99"]);
-    put_summary(&mut o, "ttft_ms", &m.ttft, &["mean", "median", "std", "p90", "p99"]);
-    put_summary(&mut o, "tpot_ms", &m.tpot, &["mean", "median", "std", "p90", "p99"]);
+    put_summary(
+        &mut o,
+        "e2e_latency_ms",
+        &m.e2e,
+        &["mean", "median", "std", "p90", "p99"],
+    );
+    put_summary(
+        &mut o,
+        "ttft_ms",
+        &m.ttft,
+        &["mean", "median", "std", "p90", "p99"],
+    );
+    put_summary(
+        &mut o,
+        "tpot_ms",
+        &m.tpot,
+        &["mean", "median", "std", "p90", "p99"],
+    );
     put_summary(
         &mut o,
         "itl_ms",
@@ -138,7 +156,10 @@ pub fn result_json(info: &RunInfo, m: &Metrics) -> Value {
     o.insert("model".into(), json!(info.model));
     o.insert("base_url".into(), json!(info.base_url));
     o.insert("tokenizer".into(), json!(info.tokenizer));
-    o.insert("prompt_token_method".into(), json!(info.prompt_token_method));
+    o.insert(
+        "prompt_token_method".into(),
+        json!(info.prompt_token_method),
+    );
     o.insert("simulated".into(), json!(info.simulated));
     o.insert("started_at".into(), json!(info.started_at));
     o.insert("command_line".into(), json!(info.command_line));
@@ -169,9 +190,18 @@ pub fn result_json(info: &RunInfo, m: &Metrics) -> Value {
     o.insert("client_saturated".into(), json!(info.client_saturated));
     o.insert("retries".into(), json!(m.retries));
     o.insert("output_token_sources".into(), json!(m.output_token_sources));
-    o.insert("prompt_token_mismatches".into(), json!(m.prompt_token_mismatches));
-    o.insert("prompt_token_mean_diff".into(), opt(m.prompt_token_mean_diff));
-    o.insert("output_len_mismatches".into(), json!(m.output_len_mismatches));
+    o.insert(
+        "prompt_token_mismatches".into(),
+        json!(m.prompt_token_mismatches),
+    );
+    o.insert(
+        "prompt_token_mean_diff".into(),
+        opt(m.prompt_token_mean_diff),
+    );
+    o.insert(
+        "output_len_mismatches".into(),
+        json!(m.output_len_mismatches),
+    );
     o.insert("finish_reasons".into(), json!(m.finish_reasons));
     o.insert("failure_reasons".into(), json!(m.failure_reasons));
     o.insert("warnings".into(), json!(info.warnings));

@@ -193,7 +193,8 @@ mod tests {
 
     #[test]
     fn several_events_in_one_read_and_other_fields() {
-        let ev = events_of(&[b"event: message\nid: 3\ndata: 1\n\nretry: 10\ndata: 2\n\ndata: 3\n\n"]);
+        let ev =
+            events_of(&[b"event: message\nid: 3\ndata: 1\n\nretry: 10\ndata: 2\n\ndata: 3\n\n"]);
         assert_eq!(ev, vec!["1", "2", "3"]);
     }
 

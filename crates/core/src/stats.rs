@@ -86,7 +86,10 @@ mod tests {
     #[test]
     fn population_std() {
         // np.std([2,4,4,4,5,5,7,9]) -> 2.0
-        assert_eq!(std_pop(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]), Some(2.0));
+        assert_eq!(
+            std_pop(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]),
+            Some(2.0)
+        );
     }
 
     #[test]

@@ -171,8 +171,8 @@ pub(crate) fn last_number(text: &str) -> Option<String> {
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
-        let starts_number =
-            c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()));
+        let starts_number = c.is_ascii_digit()
+            || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()));
         if !starts_number {
             i += 1;
             continue;
@@ -188,7 +188,8 @@ pub(crate) fn last_number(text: &str) -> Option<String> {
             let d = chars[j];
             if d.is_ascii_digit() {
                 num.push(d);
-            } else if d == ',' && chars.get(j + 1).is_some_and(|x| x.is_ascii_digit()) && !seen_dot {
+            } else if d == ',' && chars.get(j + 1).is_some_and(|x| x.is_ascii_digit()) && !seen_dot
+            {
                 // thousands separator only when followed by exactly three digits
                 let three = (1..=3).all(|k| chars.get(j + k).is_some_and(|x| x.is_ascii_digit()));
                 let fourth = chars.get(j + 4).is_some_and(|x| x.is_ascii_digit());
@@ -197,7 +198,8 @@ pub(crate) fn last_number(text: &str) -> Option<String> {
                     continue;
                 }
                 break;
-            } else if d == '.' && !seen_dot && chars.get(j + 1).is_some_and(|x| x.is_ascii_digit()) {
+            } else if d == '.' && !seen_dot && chars.get(j + 1).is_some_and(|x| x.is_ascii_digit())
+            {
                 seen_dot = true;
                 num.push(d);
             } else {
@@ -225,7 +227,11 @@ pub(crate) fn last_number(text: &str) -> Option<String> {
 /// last standalone A–D in the final text (after any `<think>` reasoning).
 pub fn extract_choice(text: &str) -> Option<char> {
     let (_, final_text) = strip_reasoning(text);
-    let scope = if final_text.trim().is_empty() { text } else { final_text.as_str() };
+    let scope = if final_text.trim().is_empty() {
+        text
+    } else {
+        final_text.as_str()
+    };
     if let Some(b) = last_boxed(scope) {
         if let Some(c) = leading_choice(&b) {
             return Some(c);
@@ -241,7 +247,9 @@ pub fn extract_choice(text: &str) -> Option<char> {
 /// word (`B) 42`, `(B)`, `\textbf{B}`, `B.`).
 pub(crate) fn leading_choice(s: &str) -> Option<char> {
     let mut t = s.to_string();
-    for w in ["\\textbf", "\\text", "\\mathrm", "\\mathbf", "\\mbox", "\\textrm"] {
+    for w in [
+        "\\textbf", "\\text", "\\mathrm", "\\mathbf", "\\mbox", "\\textrm",
+    ] {
         t = t.replace(w, "");
     }
     let t: String = t
@@ -292,7 +300,9 @@ fn last_standalone_choice(text: &str) -> Option<char> {
         }
         let prev = i.checked_sub(1).map(|k| chars[k]);
         let next = chars.get(i + 1).copied();
-        if prev.is_some_and(|p| p.is_alphanumeric() || p == '\\') || next.is_some_and(char::is_alphanumeric) {
+        if prev.is_some_and(|p| p.is_alphanumeric() || p == '\\')
+            || next.is_some_and(char::is_alphanumeric)
+        {
             continue;
         }
         // "A cat": the article, not a choice.
@@ -319,10 +329,16 @@ pub fn strip_reasoning(text: &str) -> (Option<String>, String) {
             None => before,
         };
         let final_text = &text[close + CLOSE.len()..];
-        return (Some(reasoning.trim().to_string()), final_text.trim().to_string());
+        return (
+            Some(reasoning.trim().to_string()),
+            final_text.trim().to_string(),
+        );
     }
     if let Some(open) = text.find(OPEN) {
-        return (Some(text[open + OPEN.len()..].trim().to_string()), String::new());
+        return (
+            Some(text[open + OPEN.len()..].trim().to_string()),
+            String::new(),
+        );
     }
     (None, text.trim().to_string())
 }
@@ -334,7 +350,10 @@ mod tests {
     #[test]
     fn boxed_simple_nested_and_multiple() {
         assert_eq!(last_boxed("so \\boxed{5}."), Some("5".into()));
-        assert_eq!(last_boxed("\\boxed{\\frac{1}{2}}"), Some("\\frac{1}{2}".into()));
+        assert_eq!(
+            last_boxed("\\boxed{\\frac{1}{2}}"),
+            Some("\\frac{1}{2}".into())
+        );
         assert_eq!(last_boxed("\\boxed{1} then \\boxed{ 2 }"), Some("2".into()));
         assert_eq!(last_boxed("\\boxed{\\{1,2\\}}"), Some("\\{1,2\\}".into()));
         assert_eq!(last_boxed("\\fbox{7}"), Some("7".into()));
@@ -349,14 +368,29 @@ mod tests {
 
     #[test]
     fn math_answer_fallbacks() {
-        assert_eq!(extract_math_answer("The answer is $\\frac{3}{4}$."), Some("\\frac{3}{4}".into()));
-        assert_eq!(extract_math_answer("So the final answer is 42. Done"), Some("42".into()));
-        assert_eq!(extract_math_answer("we get 3 apples and then 1,234.5 pears"), Some("1234.5".into()));
+        assert_eq!(
+            extract_math_answer("The answer is $\\frac{3}{4}$."),
+            Some("\\frac{3}{4}".into())
+        );
+        assert_eq!(
+            extract_math_answer("So the final answer is 42. Done"),
+            Some("42".into())
+        );
+        assert_eq!(
+            extract_math_answer("we get 3 apples and then 1,234.5 pears"),
+            Some("1234.5".into())
+        );
         assert_eq!(extract_math_answer("it is -7 degrees"), Some("-7".into()));
         assert_eq!(extract_math_answer("ratio 3/4"), Some("3/4".into()));
-        assert_eq!(extract_math_answer("the answer is 3.14. yes"), Some("3.14".into()));
+        assert_eq!(
+            extract_math_answer("the answer is 3.14. yes"),
+            Some("3.14".into())
+        );
         assert_eq!(extract_math_answer("no numbers"), None);
-        assert_eq!(extract_math_answer("\\boxed{9} the answer is 3"), Some("9".into()));
+        assert_eq!(
+            extract_math_answer("\\boxed{9} the answer is 3"),
+            Some("9".into())
+        );
     }
 
     #[test]
@@ -376,9 +410,18 @@ mod tests {
 
     #[test]
     fn reasoning_split() {
-        assert_eq!(strip_reasoning("<think>r</think> f"), (Some("r".into()), "f".into()));
-        assert_eq!(strip_reasoning("r</think>f"), (Some("r".into()), "f".into()));
-        assert_eq!(strip_reasoning("<think>r still"), (Some("r still".into()), String::new()));
+        assert_eq!(
+            strip_reasoning("<think>r</think> f"),
+            (Some("r".into()), "f".into())
+        );
+        assert_eq!(
+            strip_reasoning("r</think>f"),
+            (Some("r".into()), "f".into())
+        );
+        assert_eq!(
+            strip_reasoning("<think>r still"),
+            (Some("r still".into()), String::new())
+        );
         assert_eq!(strip_reasoning("plain"), (None, "plain".into()));
     }
 }

@@ -1,9 +1,9 @@
 //! servebench-eval
 
-pub mod extract;
-pub mod grade;
 pub mod dataset;
 pub mod error;
+pub mod extract;
+pub mod grade;
 pub mod judge;
 pub mod predictions;
 pub mod prompt;

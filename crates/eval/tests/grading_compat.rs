@@ -16,16 +16,22 @@ fn fixtures() -> PathBuf {
 }
 
 fn read_jsonl(path: &PathBuf) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), i + 1)))
+        .map(|(i, l)| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), i + 1))
+        })
         .collect()
 }
 
 fn servebench_verdict(gold: &str, pred: &str, mode: GraderMode) -> (bool, &'static str) {
-    let opts = GradeOptions { mode, ..GradeOptions::default() };
+    let opts = GradeOptions {
+        mode,
+        ..GradeOptions::default()
+    };
     if pred.contains("\\boxed") || pred.contains("\\fbox") {
         let (_, v) = grade_response(pred, gold, &opts);
         (v.equal, v.rule)
@@ -36,13 +42,19 @@ fn servebench_verdict(gold: &str, pred: &str, mode: GraderMode) -> (bool, &'stat
 }
 
 fn s(v: &Value, k: &str) -> String {
-    v[k].as_str().unwrap_or_else(|| panic!("field {k} missing in {v}")).to_string()
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("field {k} missing in {v}"))
+        .to_string()
 }
 
 #[test]
 fn agrees_with_math_verify_or_disagreement_is_listed() {
     let verdicts = read_jsonl(&fixtures().join("grading/math_verify_verdicts.jsonl"));
-    assert!(verdicts.len() >= 1000, "expected the 1,000 real pairs plus unit pairs, got {}", verdicts.len());
+    assert!(
+        verdicts.len() >= 1000,
+        "expected the 1,000 real pairs plus unit pairs, got {}",
+        verdicts.len()
+    );
     let listed_path = fixtures().join("grading_disagreements.jsonl");
     let listed: BTreeMap<(String, u64), Value> = read_jsonl(&listed_path)
         .into_iter()
@@ -52,7 +64,8 @@ fn agrees_with_math_verify_or_disagreement_is_listed() {
     let dump = std::env::var("GRADING_DUMP").is_ok();
     let mut problems = Vec::new();
     let mut seen = Vec::new();
-    let (mut real, mut real_agree, mut mv_right, mut mv_right_agree) = (0usize, 0usize, 0usize, 0usize);
+    let (mut real, mut real_agree, mut mv_right, mut mv_right_agree) =
+        (0usize, 0usize, 0usize, 0usize);
     for rec in &verdicts {
         let file = s(rec, "file");
         let index = rec["index"].as_u64().expect("index");
@@ -90,7 +103,10 @@ fn agrees_with_math_verify_or_disagreement_is_listed() {
     }
     for key in listed.keys() {
         if !seen.contains(key) {
-            problems.push(format!("listed disagreement {}#{} no longer disagrees: remove it", key.0, key.1));
+            problems.push(format!(
+                "listed disagreement {}#{} no longer disagrees: remove it",
+                key.0, key.1
+            ));
         }
     }
     let rate = mv_right_agree as f64 / mv_right.max(1) as f64;
@@ -98,8 +114,17 @@ fn agrees_with_math_verify_or_disagreement_is_listed() {
         "real pairs: {real}, agree {real_agree}; where math-verify is right: {mv_right}, agree {mv_right_agree} ({:.2}%)",
         rate * 100.0
     );
-    assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
-    assert!(rate >= 0.99, "agreement {:.2}% < 99% where math-verify is right", rate * 100.0);
+    assert!(
+        problems.is_empty(),
+        "{} problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    assert!(
+        rate >= 0.99,
+        "agreement {:.2}% < 99% where math-verify is right",
+        rate * 100.0
+    );
 }
 
 /// The unit pairs' own expected verdicts (what a careful human says) hold.
@@ -112,12 +137,17 @@ fn unit_pairs_match_their_expected_verdicts() {
         let expected = p["equal"].as_bool().expect("equal");
         let (ours, rule) = servebench_verdict(&gold, &pred, GraderMode::Servebench);
         if ours != expected {
-            wrong.push(format!("gold {gold:?} pred {pred:?}: expected {expected}, got {ours} ({rule}) [{}]", s(p, "note")));
+            wrong.push(format!(
+                "gold {gold:?} pred {pred:?}: expected {expected}, got {ours} ({rule}) [{}]",
+                s(p, "note")
+            ));
         }
         if let Some(q) = p.get("qwen").and_then(Value::as_bool) {
             let (qv, qrule) = servebench_verdict(&gold, &pred, GraderMode::Qwen);
             if qv != q {
-                wrong.push(format!("qwen mode: gold {gold:?} pred {pred:?}: expected {q}, got {qv} ({qrule})"));
+                wrong.push(format!(
+                    "qwen mode: gold {gold:?} pred {pred:?}: expected {q}, got {qv} ({qrule})"
+                ));
             }
         }
     }

@@ -52,7 +52,10 @@ mod tests {
         let mean_gap = s[20000] / 20000.0;
         assert!((mean_gap - 0.02).abs() < 0.0006, "mean gap {mean_gap}");
         assert!(s.windows(2).all(|w| w[1] >= w[0]));
-        assert_eq!(schedule(5, 50.0, 1.0, 7).unwrap(), schedule(5, 50.0, 1.0, 7).unwrap());
+        assert_eq!(
+            schedule(5, 50.0, 1.0, 7).unwrap(),
+            schedule(5, 50.0, 1.0, 7).unwrap()
+        );
     }
 
     #[test]

@@ -116,16 +116,19 @@ impl Client {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(key) = &config.api_key {
-            let mut v = HeaderValue::from_str(&format!("Bearer {key}"))
-                .map_err(|_| LoadError::Config("the API key has characters not allowed in an HTTP header".into()))?;
+            let mut v = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+                LoadError::Config("the API key has characters not allowed in an HTTP header".into())
+            })?;
             v.set_sensitive(true);
             headers.insert(AUTHORIZATION, v);
         }
         for (k, v) in &config.headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| LoadError::Config(format!("--header '{k}': not a valid header name")))?;
-            let value = HeaderValue::from_str(v)
-                .map_err(|_| LoadError::Config(format!("--header '{k}': value is not a valid header value")))?;
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+                LoadError::Config(format!("--header '{k}': not a valid header name"))
+            })?;
+            let value = HeaderValue::from_str(v).map_err(|_| {
+                LoadError::Config(format!("--header '{k}': value is not a valid header value"))
+            })?;
             headers.insert(name, value);
         }
         let mut b = reqwest::Client::builder()
@@ -213,7 +216,9 @@ impl Client {
                 .await;
             let resp = match sent {
                 Ok(r) => r,
-                Err(e) if attempt < self.config.max_connection_retries && connection_failure(&e) => {
+                Err(e)
+                    if attempt < self.config.max_connection_retries && connection_failure(&e) =>
+                {
                     attempt += 1;
                     rec.retries = attempt;
                     continue;
@@ -231,7 +236,8 @@ impl Client {
                     };
                 }
             };
-            self.read_response(resp, req.stream, send_instant, &mut rec).await;
+            self.read_response(resp, req.stream, send_instant, &mut rec)
+                .await;
             return Outcome {
                 record: rec,
                 send_instant,
@@ -295,8 +301,9 @@ impl Client {
                                     }
                                     rec.chunk_ms.push(now);
                                     if sglang {
-                                        rec.chunk_tokens
-                                            .push(eff.tokens.unwrap_or(1).min(u32::MAX as u64) as u32);
+                                        rec.chunk_tokens.push(
+                                            eff.tokens.unwrap_or(1).min(u32::MAX as u64) as u32,
+                                        );
                                     }
                                 }
                             }
@@ -308,7 +315,11 @@ impl Client {
                     }
                 }
                 Err(e) => {
-                    err = Some(format!("stream broken after {:.0} ms: {}", now, error_chain(&e)));
+                    err = Some(format!(
+                        "stream broken after {:.0} ms: {}",
+                        now,
+                        error_chain(&e)
+                    ));
                     break;
                 }
             }

@@ -87,10 +87,12 @@ impl PromptCounter<'_> {
     pub fn count(&self, prompt: &Prompt) -> Result<u64, LoadError> {
         Ok(match prompt {
             Prompt::Ids(ids) => ids.len() as u64,
-            Prompt::Text(t) if self.api == Api::Chat => self.count(&Prompt::Messages(vec![Message {
-                role: "user".into(),
-                content: t.clone(),
-            }]))?,
+            Prompt::Text(t) if self.api == Api::Chat => {
+                self.count(&Prompt::Messages(vec![Message {
+                    role: "user".into(),
+                    content: t.clone(),
+                }]))?
+            }
             Prompt::Text(t) => self.tok.count(t)? as u64,
             Prompt::Messages(m) => match (&self.tok.chat_template, self.api) {
                 (Some(tmpl), Api::Chat) => self.tok.count(&tmpl.render(m, true)?)? as u64,
@@ -138,12 +140,19 @@ impl TextSource {
     }
 
     fn window(&self, start: usize, len: usize) -> Vec<u32> {
-        (0..len).map(|i| self.ids[(start + i) % self.ids.len()]).collect()
+        (0..len)
+            .map(|i| self.ids[(start + i) % self.ids.len()])
+            .collect()
     }
 
     /// Text of exactly `target` tokens (re-tokenized) starting near token `start`. Tries nearby starts when
     /// decode/encode boundary effects make one start miss. Returns the text and its token count.
-    pub fn exact(&self, tok: &Tokenizer, start: usize, target: usize) -> Result<(String, usize), LoadError> {
+    pub fn exact(
+        &self,
+        tok: &Tokenizer,
+        start: usize,
+        target: usize,
+    ) -> Result<(String, usize), LoadError> {
         let mut best: Option<(String, usize)> = None;
         for shift in 0..8 {
             let s = (start + shift * 7) % self.ids.len();
@@ -239,7 +248,8 @@ pub fn random_workload(
                             let mut measured = counter.count(&prompt)?;
                             if overhead > 0 && measured != il {
                                 // Template boundary effects: correct once by the difference.
-                                let t2 = (content_target as i64 + il as i64 - measured as i64).max(1);
+                                let t2 =
+                                    (content_target as i64 + il as i64 - measured as i64).max(1);
                                 let (t, _) = source.exact(tok, starts[idx], t2 as usize)?;
                                 text = t;
                                 prompt = Prompt::Text(text.clone());
@@ -259,8 +269,9 @@ pub fn random_workload(
         handles
             .into_iter()
             .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(LoadError::Config("prompt builder thread panicked".into())))
+                h.join().unwrap_or_else(|_| {
+                    Err(LoadError::Config("prompt builder thread panicked".into()))
+                })
             })
             .collect()
     });
@@ -307,7 +318,9 @@ pub fn sharegpt_workload(
         }
         match spec.context_len {
             Some(ctx) if plen + olen > ctx => continue,
-            None if spec.fixed_output_len.is_none() && (plen > 1024 || plen + olen > 2048) => continue,
+            None if spec.fixed_output_len.is_none() && (plen > 1024 || plen + olen > 2048) => {
+                continue
+            }
             _ => {}
         }
         out.push(WorkItem {
@@ -358,7 +371,10 @@ pub fn custom_workload(
             )
         } else if let Some(m) = v.get("messages") {
             let msgs: Vec<Message> = serde_json::from_value(m.clone()).map_err(|e| {
-                err(ln, format!("field `messages` must be a list of {{role, content}} strings: {e}"))
+                err(
+                    ln,
+                    format!("field `messages` must be a list of {{role, content}} strings: {e}"),
+                )
             })?;
             if counter.api == Api::Chat {
                 Prompt::Messages(msgs)
@@ -366,15 +382,18 @@ pub fn custom_workload(
                 Prompt::Text(Prompt::Messages(msgs).as_text().into_owned())
             }
         } else {
-            return Err(err(ln, "needs a `prompt` (string) or `messages` (list) field".into()));
+            return Err(err(
+                ln,
+                "needs a `prompt` (string) or `messages` (list) field".into(),
+            ));
         };
-        let output_len = match v.get("output_len") {
-            None | Some(Value::Null) => default_output_len,
-            Some(x) => Some(
-                x.as_u64()
-                    .ok_or_else(|| err(ln, "field `output_len` must be a positive integer".into()))?,
-            ),
-        };
+        let output_len =
+            match v.get("output_len") {
+                None | Some(Value::Null) => default_output_len,
+                Some(x) => Some(x.as_u64().ok_or_else(|| {
+                    err(ln, "field `output_len` must be a positive integer".into())
+                })?),
+            };
         let prompt_tokens = counter.count(&prompt)?;
         items.push(WorkItem {
             prompt,
@@ -409,7 +428,10 @@ mod tests {
     #[test]
     fn random_prompts_are_token_exact_and_seeded() {
         let t = tok();
-        let counter = PromptCounter { tok: &t, api: Api::Completions };
+        let counter = PromptCounter {
+            tok: &t,
+            api: Api::Completions,
+        };
         let spec = RandomSpec {
             num_prompts: 40,
             input_len: 300,
@@ -425,7 +447,9 @@ mod tests {
             let il = it.prompt_len_intended.unwrap();
             assert!((150..=300).contains(&il));
             assert!((25..=50).contains(&it.output_len.unwrap()));
-            let Prompt::Text(text) = &it.prompt else { panic!() };
+            let Prompt::Text(text) = &it.prompt else {
+                panic!()
+            };
             assert_eq!(t.count(text).unwrap() as u64, il, "re-tokenized length");
             assert_eq!(it.prompt_tokens, il);
         }
@@ -436,10 +460,16 @@ mod tests {
     #[test]
     fn chat_prompts_count_the_template() {
         let t = tok();
-        let counter = PromptCounter { tok: &t, api: Api::Chat };
+        let counter = PromptCounter {
+            tok: &t,
+            api: Api::Chat,
+        };
         assert_eq!(counter.method(), CountMethod::ChatTemplate);
         let overhead = counter.chat_overhead().unwrap();
-        assert!(overhead > 5, "SmolLM2's template adds a system prompt: {overhead}");
+        assert!(
+            overhead > 5,
+            "SmolLM2's template adds a system prompt: {overhead}"
+        );
         let spec = RandomSpec {
             num_prompts: 10,
             input_len: 200,
@@ -457,7 +487,10 @@ mod tests {
     #[test]
     fn random_ids_are_ids_for_completions() {
         let t = tok();
-        let counter = PromptCounter { tok: &t, api: Api::SglangGenerate };
+        let counter = PromptCounter {
+            tok: &t,
+            api: Api::SglangGenerate,
+        };
         let spec = RandomSpec {
             num_prompts: 3,
             input_len: 64,
@@ -468,7 +501,9 @@ mod tests {
             ids: true,
         };
         for it in random_workload(&counter, "", &spec).unwrap() {
-            let Prompt::Ids(ids) = &it.prompt else { panic!() };
+            let Prompt::Ids(ids) = &it.prompt else {
+                panic!()
+            };
             assert_eq!(ids.len(), 64);
             assert!(ids.iter().all(|&i| !t.is_special(i)));
         }
@@ -477,8 +512,12 @@ mod tests {
     #[test]
     fn sharegpt_fixture_loads_with_filters() {
         let t = tok();
-        let counter = PromptCounter { tok: &t, api: Api::Completions };
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/sharegpt/sharegpt_small.json");
+        let counter = PromptCounter {
+            tok: &t,
+            api: Api::Completions,
+        };
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/sharegpt/sharegpt_small.json");
         let spec = SharegptSpec {
             num_prompts: 10,
             fixed_output_len: Some(32),
@@ -487,8 +526,13 @@ mod tests {
         };
         let items = sharegpt_workload(&counter, &path, &spec).unwrap();
         assert_eq!(items.len(), 10);
-        assert!(items.iter().all(|i| i.output_len == Some(32) && i.prompt_tokens >= 2));
-        let spec = SharegptSpec { num_prompts: 100_000, ..spec };
+        assert!(items
+            .iter()
+            .all(|i| i.output_len == Some(32) && i.prompt_tokens >= 2));
+        let spec = SharegptSpec {
+            num_prompts: 100_000,
+            ..spec
+        };
         let e = sharegpt_workload(&counter, &path, &spec).unwrap_err();
         assert!(e.to_string().contains("lower --num-prompts"), "{e}");
     }
@@ -496,7 +540,10 @@ mod tests {
     #[test]
     fn custom_jsonl_errors_name_the_line() {
         let t = tok();
-        let counter = PromptCounter { tok: &t, api: Api::Chat };
+        let counter = PromptCounter {
+            tok: &t,
+            api: Api::Chat,
+        };
         let dir = std::env::temp_dir().join(format!("sb-custom-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let good = dir.join("good.jsonl");
@@ -512,7 +559,9 @@ mod tests {
         assert!(matches!(items[1].prompt, Prompt::Messages(_)));
         let bad = dir.join("bad.jsonl");
         std::fs::write(&bad, "{\"prompt\": \"ok\"}\n{\"text\": 1}\n").unwrap();
-        let e = custom_workload(&counter, &bad, None, None).unwrap_err().to_string();
+        let e = custom_workload(&counter, &bad, None, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bad.jsonl:2") && e.contains("`prompt`"), "{e}");
     }
 }

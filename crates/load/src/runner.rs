@@ -99,7 +99,8 @@ pub async fn warmup(client: &Client, reqs: &[PreparedRequest]) -> Result<(), Loa
         return Ok(());
     }
     let mut set = JoinSet::new();
-    for r in reqs.iter().cloned() {
+    for r in reqs {
+        let r = r.clone();
         let c = client.clone();
         set.spawn(async move { c.execute(&r, Instant::now()).await.record });
     }
@@ -149,7 +150,9 @@ pub async fn run(
         kept
     });
 
-    let sem = cfg.max_concurrency.map(|c| Arc::new(Semaphore::new(c.max(1))));
+    let sem = cfg
+        .max_concurrency
+        .map(|c| Arc::new(Semaphore::new(c.max(1))));
     let lag = LagMonitor::start();
     let cpu0 = crate::monitor::process_cpu_seconds();
     let t0 = Instant::now();

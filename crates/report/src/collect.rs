@@ -183,22 +183,35 @@ fn walk(dir: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), ReportError> {
 }
 
 /// Gives each details file to its run: same folder, same stem; with a concurrency tag in the
-/// name, the run with that `max_concurrency`; otherwise the file's only run, or its last one.
+/// name, the run with that `max_concurrency` (and request rate, with a rate tag); otherwise the
+/// file's only run, or its last one.
 fn attach_details(runs: &mut [RunSummary], details: Vec<DetailsName>, notes: &mut Vec<String>) {
+    let named: Vec<PathBuf> = runs.iter().filter_map(|r| r.details.clone()).collect();
+    let same = |a: &Path, b: &Path| {
+        a == b
+            || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
+    };
     for d in details {
+        // Already named by its result's `details_file`.
+        if named.iter().any(|n| same(n, &d.path)) {
+            continue;
+        }
         let dir = d.path.parent().map(Path::to_path_buf).unwrap_or_default();
         let candidates: Vec<usize> = runs
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.file.parent() == Some(dir.as_path()) && file_stem(&r.file) == d.stem)
+            .filter(|(_, r)| {
+                r.details.is_none()
+                    && r.file.parent() == Some(dir.as_path())
+                    && file_stem(&r.file) == d.stem
+            })
             .map(|(i, _)| i)
             .collect();
         let chosen = match d.concurrency {
-            Some(c) => candidates
-                .iter()
-                .rev()
-                .copied()
-                .find(|&i| runs[i].max_concurrency == Some(c)),
+            Some(c) => candidates.iter().rev().copied().find(|&i| {
+                runs[i].max_concurrency == Some(c)
+                    && (d.rate.is_none() || runs[i].request_rate == d.rate)
+            }),
             None => {
                 if candidates.len() > 1 {
                     notes.push(format!(
@@ -289,6 +302,43 @@ mod tests {
             c.notes
         );
         assert!(!c.notes.iter().any(|n| n.contains(".hidden")));
+    }
+
+    #[test]
+    fn details_with_rate_tags_go_to_the_open_loop_run() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "tp1_in10_out5_ratio1.json",
+            "{\"max_concurrency\": 8, \"request_rate\": 2.5, \"output_throughput\": 1}\n\
+             {\"max_concurrency\": 8, \"request_rate\": 5, \"output_throughput\": 2}\n\
+             {\"max_concurrency\": 8, \"request_rate\": \"inf\", \"output_throughput\": 3}\n",
+        );
+        write(
+            d.path(),
+            "tp1_in10_out5_ratio1_c8_r2.5.details.jsonl",
+            "{}\n",
+        );
+        write(d.path(), "tp1_in10_out5_ratio1_c8.details.jsonl", "{}\n");
+        let c = collect(&[d.path().to_path_buf()]).unwrap();
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
+        let names: Vec<_> = c
+            .runs
+            .iter()
+            .map(|r| {
+                r.details
+                    .as_ref()
+                    .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                Some("tp1_in10_out5_ratio1_c8_r2.5.details.jsonl".to_string()),
+                None,
+                Some("tp1_in10_out5_ratio1_c8.details.jsonl".to_string()),
+            ]
+        );
     }
 
     #[test]

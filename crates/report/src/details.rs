@@ -70,36 +70,62 @@ pub struct DetailsName {
     pub path: PathBuf,
     pub stem: String,
     pub concurrency: Option<f64>,
+    /// Request rate tag (`_r{rate}`), for open-loop points.
+    pub rate: Option<f64>,
 }
 
 impl DetailsName {
-    /// `None` when `path` is not a `*.details.jsonl` file.
+    /// `None` when `path` is not a `*.details.jsonl` file. Understands the names
+    /// `servebench sweep` gives: `{stem}_c{conc}.details.jsonl` and, for open-loop points,
+    /// `{stem}_c{conc}_r{rate}.details.jsonl`.
     pub fn parse(path: &Path) -> Option<Self> {
         let name = path.file_name()?.to_str()?;
         let base = name.strip_suffix(DETAILS_SUFFIX)?;
+        let plain = DetailsName {
+            path: path.to_path_buf(),
+            stem: base.to_string(),
+            concurrency: None,
+            rate: None,
+        };
+        let (rest, rate) = match base.rfind('_') {
+            Some(i) => match rate_tag(&base[i + 1..]) {
+                Some(r) => (&base[..i], Some(r)),
+                None => (base, None),
+            },
+            None => (base, None),
+        };
         for sep in ['_', '-', '.'] {
-            if let Some(idx) = base.rfind(sep) {
-                let tag = &base[idx + 1..];
-                let number = ["concurrency", "conc", "c"]
-                    .iter()
-                    .find_map(|p| tag.strip_prefix(p))
-                    .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-                    .and_then(|n| n.parse::<f64>().ok());
-                if let Some(c) = number {
+            if let Some(idx) = rest.rfind(sep) {
+                if let Some(c) = concurrency_tag(&rest[idx + 1..]) {
                     return Some(DetailsName {
-                        path: path.to_path_buf(),
-                        stem: base[..idx].to_string(),
+                        stem: rest[..idx].to_string(),
                         concurrency: Some(c),
+                        rate,
+                        ..plain
                     });
                 }
             }
         }
-        Some(DetailsName {
-            path: path.to_path_buf(),
-            stem: base.to_string(),
-            concurrency: None,
-        })
+        Some(plain)
     }
+}
+
+/// `c64`, `conc64`, `concurrency64` → 64.
+fn concurrency_tag(tag: &str) -> Option<f64> {
+    ["concurrency", "conc", "c"]
+        .iter()
+        .find_map(|p| tag.strip_prefix(p))
+        .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        .and_then(|n| n.parse::<f64>().ok())
+}
+
+/// `r2.5` → 2.5 (a request rate in requests per second).
+fn rate_tag(tag: &str) -> Option<f64> {
+    let n = tag.strip_prefix('r')?;
+    if n.is_empty() || !n.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    n.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
 #[cfg(test)]
@@ -121,6 +147,18 @@ mod tests {
         let d = DetailsName::parse(Path::new("a-concurrency8.details.jsonl")).unwrap();
         assert_eq!((d.stem.as_str(), d.concurrency), ("a", Some(8.0)));
         assert!(DetailsName::parse(Path::new("a.jsonl")).is_none());
+        let d = DetailsName::parse(Path::new(
+            "tp8_in3500_out1500_ratio0.7_c32_r2.5.details.jsonl",
+        ))
+        .unwrap();
+        assert_eq!(d.stem, "tp8_in3500_out1500_ratio0.7");
+        assert_eq!((d.concurrency, d.rate), (Some(32.0), Some(2.5)));
+        // A rate tag without a concurrency tag is just part of the stem.
+        let d = DetailsName::parse(Path::new("x_r2.details.jsonl")).unwrap();
+        assert_eq!(
+            (d.stem.as_str(), d.concurrency, d.rate),
+            ("x_r2", None, None)
+        );
     }
 
     #[test]

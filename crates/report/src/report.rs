@@ -197,6 +197,32 @@ fn dist_charts(
     Ok(images)
 }
 
+/// One note per distinct warning the runs recorded, naming the runs (all, or up to five).
+pub(crate) fn warning_notes(runs: &[RunSummary]) -> Vec<String> {
+    let mut by_text: Vec<(String, Vec<String>)> = Vec::new();
+    for r in runs {
+        for w in &r.warnings {
+            match by_text.iter_mut().find(|(t, _)| t == w) {
+                Some((_, names)) => names.push(r.point_name()),
+                None => by_text.push((w.clone(), vec![r.point_name()])),
+            }
+        }
+    }
+    by_text
+        .into_iter()
+        .map(|(text, names)| {
+            let which = if names.len() == runs.len() && runs.len() > 1 {
+                format!("all {} runs", runs.len())
+            } else if names.len() > 5 {
+                format!("{} and {} more", names[..5].join(", "), names.len() - 5)
+            } else {
+                names.join(", ")
+            };
+            format!("warning ({which}): {text}")
+        })
+        .collect()
+}
+
 fn write_file(path: &Path, text: &str, files: &mut Vec<PathBuf>) -> Result<(), ReportError> {
     std::fs::write(path, text).map_err(|e| ReportError::write(path, e))?;
     files.push(path.to_path_buf());
@@ -230,6 +256,7 @@ pub fn write_report(c: &Collection, opts: &ReportOptions) -> Result<ReportOutput
     let mut files = Vec::new();
     let mut runs = c.runs.clone();
     sort_runs(&mut runs, opts.sort);
+    notes.extend(warning_notes(&runs));
     // Checked before anything is written: an unknown --point fails the whole command.
     let chosen = dist_points(&runs, opts, &mut notes)?;
     std::fs::create_dir_all(out).map_err(|e| ReportError::write(out, e))?;
@@ -360,6 +387,28 @@ pub fn write_report(c: &Collection, opts: &ReportOptions) -> Result<ReportOutput
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warnings_are_grouped_by_text() {
+        let run = |name: &str, w: &[&str]| RunSummary {
+            file: PathBuf::from(format!("{name}.json")),
+            runs_in_file: 1,
+            warnings: w.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        let runs = vec![
+            run("a", &["tok", "sat"]),
+            run("b", &["tok"]),
+            run("c", &["tok", "sat"]),
+        ];
+        assert_eq!(
+            warning_notes(&runs),
+            vec![
+                "warning (all 3 runs): tok".to_string(),
+                "warning (a, c): sat".to_string()
+            ]
+        );
+    }
 
     #[test]
     fn sanitizes_chart_names() {

@@ -91,6 +91,9 @@ pub struct RunSummary {
     pub embedded: Option<EmbeddedSamples>,
     /// Per-request records file (`*.details.jsonl`) attached by [`crate::collect`].
     pub details: Option<PathBuf>,
+    /// Warnings the benchmark recorded in its result (servebench's `warnings`), and a note when
+    /// the run was interrupted.
+    pub warnings: Vec<String>,
 }
 
 /// Keys whose presence marks an object as a benchmark result.
@@ -306,7 +309,8 @@ impl RunSummary {
             tpot: f.dist(&["tpot"]),
             itl: f.dist(&["itl"]),
             embedded: embedded_samples(obj),
-            details: None,
+            details: named_details(obj, file),
+            warnings: run_warnings(obj),
         })
     }
 
@@ -348,6 +352,34 @@ impl RunSummary {
             .filter(|t| *t > 0.0 && t.is_finite())
             .map(|t| 1000.0 / t)
     }
+}
+
+/// The per-request records file a result names (servebench's `details_file`), if it exists
+/// as written or, when the folder was moved, under the same name next to the result.
+fn named_details(obj: &Map<String, Value>, file: &Path) -> Option<PathBuf> {
+    let named = PathBuf::from(obj.get("details_file")?.as_str()?);
+    if named.is_file() {
+        return Some(named);
+    }
+    let beside = file.parent()?.join(named.file_name()?);
+    beside.is_file().then_some(beside)
+}
+
+fn run_warnings(obj: &Map<String, Value>) -> Vec<String> {
+    let mut out: Vec<String> = obj
+        .get("warnings")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if matches!(obj.get("interrupted"), Some(Value::Bool(true))) {
+        out.push("the run was interrupted before all requests finished".to_string());
+    }
+    out
 }
 
 /// A file's name without `.json`/`.jsonl`.
@@ -519,6 +551,32 @@ mod tests {
         assert_eq!(r.ttft.p999, Some(19.0));
         assert_eq!(r.request_rate, Some(f64::INFINITY));
         assert_eq!(r.line, 3);
+    }
+
+    #[test]
+    fn details_file_key_and_warnings_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let result = dir.path().join("r.json");
+        std::fs::write(dir.path().join("custom.details.jsonl"), "{}\n").unwrap();
+        // Written on another machine: the absolute path is gone, the file sits next to the result.
+        let o = obj(
+            r#"{"output_throughput": 1, "details_file": "/elsewhere/custom.details.jsonl",
+            "warnings": ["client saturated"], "interrupted": true}"#,
+        );
+        let r = RunSummary::from_object(&o, &result, 1).unwrap();
+        assert_eq!(r.details, Some(dir.path().join("custom.details.jsonl")));
+        assert_eq!(
+            r.warnings,
+            vec![
+                "client saturated".to_string(),
+                "the run was interrupted before all requests finished".to_string()
+            ]
+        );
+        let o = obj(r#"{"output_throughput": 1, "details_file": "/elsewhere/none.details.jsonl"}"#);
+        assert_eq!(
+            RunSummary::from_object(&o, &result, 1).unwrap().details,
+            None
+        );
     }
 
     #[test]

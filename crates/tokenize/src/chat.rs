@@ -150,7 +150,10 @@ mod tests {
         let out = t
             .render(&[json!({"role": "user", "content": " hi "})], true)
             .unwrap();
-        assert_eq!(out, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+        assert_eq!(
+            out,
+            "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+        );
     }
 
     #[test]

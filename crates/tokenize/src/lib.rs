@@ -19,7 +19,9 @@ pub enum TokenizeError {
     },
     #[error("{path} is not a valid tokenizer.json: {message}")]
     Parse { path: String, message: String },
-    #[error("no tokenizer.json in folder {0}: pass the file itself or a Hugging Face model folder")]
+    #[error(
+        "no tokenizer.json in folder {0}: pass the file itself or a Hugging Face model folder"
+    )]
     NoTokenizerInFolder(String),
     #[error("tokenizing failed: {0}")]
     Encode(String),

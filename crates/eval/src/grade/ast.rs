@@ -107,16 +107,31 @@ impl Expr {
                 }
             }
             Expr::Neg(a) | Expr::Percent(a) => a.vars(out),
-            Expr::Add(v) | Expr::Mul(v) | Expr::Tuple(v) | Expr::Set(v) | Expr::List(v) | Expr::Call(_, v) => {
-                v.iter().for_each(|e| e.vars(out))
-            }
-            Expr::Div(a, b) | Expr::Pow(a, b) | Expr::PlusMinus(a, b) | Expr::Interval(_, a, b, _) | Expr::SetOp(_, a, b) => {
+            Expr::Add(v)
+            | Expr::Mul(v)
+            | Expr::Tuple(v)
+            | Expr::Set(v)
+            | Expr::List(v)
+            | Expr::Call(_, v) => v.iter().for_each(|e| e.vars(out)),
+            Expr::Div(a, b)
+            | Expr::Pow(a, b)
+            | Expr::PlusMinus(a, b)
+            | Expr::Interval(_, a, b, _)
+            | Expr::SetOp(_, a, b) => {
                 a.vars(out);
                 b.vars(out);
             }
             Expr::Matrix(rows) => rows.iter().flatten().for_each(|e| e.vars(out)),
             Expr::Rel(v, _) => v.iter().for_each(|e| e.vars(out)),
-            Expr::Int(_) | Expr::Dec(_) | Expr::Pi | Expr::E | Expr::I | Expr::Infinity | Expr::Based(..) | Expr::Reals | Expr::EmptySet => {}
+            Expr::Int(_)
+            | Expr::Dec(_)
+            | Expr::Pi
+            | Expr::E
+            | Expr::I
+            | Expr::Infinity
+            | Expr::Based(..)
+            | Expr::Reals
+            | Expr::EmptySet => {}
         }
     }
 

@@ -5,10 +5,59 @@ use crate::extract::matching_brace;
 
 /// Unit words (singular; a plural `s`/`es` is accepted too) that are dropped after a number.
 const UNIT_WORDS: &[&str] = &[
-    "cm", "mm", "km", "meter", "metre", "centimeter", "centimetre", "millimeter", "kilometer", "inch", "inche", "foot",
-    "feet", "ft", "yard", "yd", "mile", "mph", "square", "sq", "cubic", "cu", "unit", "degree", "deg", "radian",
-    "dollar", "cent", "hour", "hr", "minute", "second", "day", "week", "month", "year", "gram", "kg", "pound", "lb",
-    "ounce", "oz", "liter", "litre", "gallon", "ml", "people", "student", "point", "page", "marble", "coin", "grade",
+    "cm",
+    "mm",
+    "km",
+    "meter",
+    "metre",
+    "centimeter",
+    "centimetre",
+    "millimeter",
+    "kilometer",
+    "inch",
+    "inche",
+    "foot",
+    "feet",
+    "ft",
+    "yard",
+    "yd",
+    "mile",
+    "mph",
+    "square",
+    "sq",
+    "cubic",
+    "cu",
+    "unit",
+    "degree",
+    "deg",
+    "radian",
+    "dollar",
+    "cent",
+    "hour",
+    "hr",
+    "minute",
+    "second",
+    "day",
+    "week",
+    "month",
+    "year",
+    "gram",
+    "kg",
+    "pound",
+    "lb",
+    "ounce",
+    "oz",
+    "liter",
+    "litre",
+    "gallon",
+    "ml",
+    "people",
+    "student",
+    "point",
+    "page",
+    "marble",
+    "coin",
+    "grade",
 ];
 
 /// Single-letter units, dropped only after a plain number and a space (`5 m`).
@@ -16,14 +65,32 @@ const UNIT_LETTERS: &[&str] = &["m", "g", "s", "h", "L"];
 
 /// Wrappers whose content is kept as is.
 const TEXT_WRAPPERS: &[&str] = &[
-    "\\text", "\\textbf", "\\textit", "\\textrm", "\\texttt", "\\textsf", "\\textup", "\\mathrm", "\\mathbf", "\\mathit",
-    "\\mathsf", "\\mathtt", "\\mbox", "\\hbox", "\\operatorname", "\\boldsymbol", "\\bm", "\\mathnormal", "\\emph",
+    "\\text",
+    "\\textbf",
+    "\\textit",
+    "\\textrm",
+    "\\texttt",
+    "\\textsf",
+    "\\textup",
+    "\\mathrm",
+    "\\mathbf",
+    "\\mathit",
+    "\\mathsf",
+    "\\mathtt",
+    "\\mbox",
+    "\\hbox",
+    "\\operatorname",
+    "\\boldsymbol",
+    "\\bm",
+    "\\mathnormal",
+    "\\emph",
 ];
 
 /// Cleaned form of an answer, ready for [`super::lexer::lex`].
 pub(crate) fn clean(input: &str) -> String {
     let mut s = input.trim().to_string();
     s = strip_math_delimiters(&s);
+    s = unwrap_box(&s);
     s = replace_all(&s, &DROP);
     s = drop_sizing(&s);
     s = thousands(&s);
@@ -35,7 +102,12 @@ pub(crate) fn clean(input: &str) -> String {
     s = unwrap_text(&s);
     s = drop_ordinal(&s);
     s = drop_trailing_units(&s);
-    let t = s.trim().trim_end_matches(['.', ',', ';']).trim().trim_start_matches(':').trim();
+    let t = s
+        .trim()
+        .trim_end_matches(['.', ',', ';'])
+        .trim()
+        .trim_start_matches(':')
+        .trim();
     t.to_string()
 }
 
@@ -72,6 +144,20 @@ fn strip_math_delimiters(s: &str) -> String {
         i += 1;
     }
     out
+}
+
+/// A whole answer written as `\boxed{…}` or `\fbox{…}` → its content.
+fn unwrap_box(s: &str) -> String {
+    let t = s.trim();
+    for cmd in ["\\boxed", "\\fbox"] {
+        if let Some(rest) = t.strip_prefix(cmd) {
+            let rest = rest.trim_start();
+            if rest.starts_with('{') && matching_brace(rest) == Some(rest.len() - 1) {
+                return rest[1..rest.len() - 1].trim().to_string();
+            }
+        }
+    }
+    t.to_string()
 }
 
 /// Replacements applied in order.
@@ -135,8 +221,16 @@ fn drop_spacing(s: &str) -> String {
                 }
                 Some('q') => {
                     let rest: String = chars[i + 1..chars.len().min(i + 7)].iter().collect();
-                    let word = if rest.starts_with("qquad") { 5 } else if rest.starts_with("quad") { 4 } else { 0 };
-                    let glued = chars.get(i + 1 + word).is_some_and(|c| c.is_ascii_alphabetic());
+                    let word = if rest.starts_with("qquad") {
+                        5
+                    } else if rest.starts_with("quad") {
+                        4
+                    } else {
+                        0
+                    };
+                    let glued = chars
+                        .get(i + 1 + word)
+                        .is_some_and(|c| c.is_ascii_alphabetic());
                     if word > 0 && !glued {
                         out.push(' ');
                         i += 1 + word;
@@ -164,7 +258,10 @@ fn unglue_environments(s: &str) -> String {
         while let Some(off) = t[from..].find(w) {
             let i = from + off;
             let rest = &t[i + w.len()..];
-            let word: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+            let word: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .collect();
             if !word.is_empty() && is_unit_phrase(&word) {
                 t = format!("{}{}{{{}}}{}", &t[..i], w, word, &rest[word.len()..]);
             }
@@ -194,12 +291,18 @@ fn replace_all(s: &str, table: &[(&str, &str)]) -> String {
 
 /// Replaces `from` except where it is the prefix of a longer command name (`\left` in `\leftarrow`).
 fn replace_command(s: &str, from: &str, to: &str) -> String {
-    let is_word_cmd = from.starts_with('\\') && from[1..].chars().all(|c| c.is_ascii_alphabetic()) && from.len() > 1;
+    let is_word_cmd = from.starts_with('\\')
+        && from[1..].chars().all(|c| c.is_ascii_alphabetic())
+        && from.len() > 1;
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(pos) = rest.find(from) {
         let after = &rest[pos + from.len()..];
-        let continues = is_word_cmd && after.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+        let continues = is_word_cmd
+            && after
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic());
         out.push_str(&rest[..pos]);
         if continues {
             out.push_str(from);
@@ -215,7 +318,10 @@ fn replace_command(s: &str, from: &str, to: &str) -> String {
 /// `\big(`, `\Bigr)`, … keep the delimiter.
 fn drop_sizing(s: &str) -> String {
     let mut t = s.to_string();
-    for cmd in ["\\Biggl", "\\Biggr", "\\biggl", "\\biggr", "\\Bigl", "\\Bigr", "\\bigl", "\\bigr", "\\Bigg", "\\bigg", "\\Big", "\\big"] {
+    for cmd in [
+        "\\Biggl", "\\Biggr", "\\biggl", "\\biggr", "\\Bigl", "\\Bigr", "\\bigl", "\\bigr",
+        "\\Bigg", "\\bigg", "\\Big", "\\big",
+    ] {
         if t.contains(cmd) {
             t = replace_command(&t, cmd, "");
         }
@@ -250,7 +356,10 @@ pub(crate) fn join_thousands(s: &str) -> String {
         }
         // at a digit run start not preceded by a digit, letter or '.'
         let starts = c.is_ascii_digit()
-            && (i == 0 || !(chars[i - 1].is_ascii_alphanumeric() || chars[i - 1] == '.' || chars[i - 1] == '_'));
+            && (i == 0
+                || !(chars[i - 1].is_ascii_alphanumeric()
+                    || chars[i - 1] == '.'
+                    || chars[i - 1] == '_'));
         if starts && depth <= 0 {
             let mut j = i;
             while j < chars.len() && chars[j].is_ascii_digit() {
@@ -267,7 +376,10 @@ pub(crate) fn join_thousands(s: &str) -> String {
                 groups.push(k + 1);
                 k += 4;
             }
-            if lead <= 3 && !groups.is_empty() && (groups.len() >= 2 || !is_list_context(&chars, i, k)) {
+            if lead <= 3
+                && !groups.is_empty()
+                && (groups.len() >= 2 || !is_list_context(&chars, i, k))
+            {
                 out.extend(&chars[i..j]);
                 for g in groups {
                     out.extend(&chars[g..g + 3]);
@@ -295,7 +407,16 @@ fn is_list_context(chars: &[char], start: usize, end: usize) -> bool {
 /// `^\circ`, `^{\circ}`, `°`, `\degree` are dropped (degrees are the unit of the number).
 fn drop_degrees(s: &str) -> String {
     let mut t = s.to_string();
-    for pat in ["^{\\circ}", "^{ \\circ }", "^{\\circ }", "^\\circ", "^{\\degree}", "^\\degree", "\\degree", "°"] {
+    for pat in [
+        "^{\\circ}",
+        "^{ \\circ }",
+        "^{\\circ }",
+        "^\\circ",
+        "^{\\degree}",
+        "^\\degree",
+        "\\degree",
+        "°",
+    ] {
         if t.contains(pat) {
             t = t.replace(pat, "");
         }
@@ -313,8 +434,12 @@ fn is_unit_phrase(words: &str) -> bool {
         && parts.iter().all(|w| {
             let w = w.trim_end_matches('.');
             let lower = w.to_ascii_lowercase();
-            let singular = lower.strip_suffix("es").filter(|s| UNIT_WORDS.contains(s)).or_else(|| lower.strip_suffix('s'));
-            UNIT_WORDS.contains(&lower.as_str()) || singular.is_some_and(|s| UNIT_WORDS.contains(&s))
+            let singular = lower
+                .strip_suffix("es")
+                .filter(|s| UNIT_WORDS.contains(s))
+                .or_else(|| lower.strip_suffix('s'));
+            UNIT_WORDS.contains(&lower.as_str())
+                || singular.is_some_and(|s| UNIT_WORDS.contains(&s))
         })
 }
 
@@ -326,7 +451,9 @@ fn drop_unit_text(s: &str) -> String {
         while let Some(off) = t[from..].find(&format!("{w}{{")) {
             let i = from + off;
             let open = i + w.len();
-            let Some(end) = matching_brace(&t[open..]) else { break };
+            let Some(end) = matching_brace(&t[open..]) else {
+                break;
+            };
             let inner = &t[open + 1..open + end];
             let before = t[..i].trim();
             if is_unit_phrase(inner) && !before.is_empty() {
@@ -419,7 +546,10 @@ fn drop_ordinal(s: &str) -> String {
 fn drop_trailing_units(s: &str) -> String {
     let t = s.trim_end();
     let core = t;
-    let pow = ["^{2}", "^{3}", "^2", "^3"].iter().find(|p| core.ends_with(**p)).map_or(0, |p| p.len());
+    let pow = ["^{2}", "^{3}", "^2", "^3"]
+        .iter()
+        .find(|p| core.ends_with(**p))
+        .map_or(0, |p| p.len());
     let body = &core[..core.len() - pow];
     // longest trailing run of letters, spaces and dots
     let tail_start = body
@@ -428,7 +558,9 @@ fn drop_trailing_units(s: &str) -> String {
         .take_while(|(_, c)| c.is_ascii_alphabetic() || *c == ' ' || *c == '.')
         .last()
         .map(|(i, _)| i);
-    let Some(start) = tail_start else { return s.to_string() };
+    let Some(start) = tail_start else {
+        return s.to_string();
+    };
     // the tail may begin with words that are not units (`12 fish cm`): only drop a run of unit words at the end
     let tail = &body[start..];
     let words: Vec<&str> = tail.split_whitespace().collect();
@@ -444,7 +576,9 @@ fn drop_trailing_units(s: &str) -> String {
         return head.to_string();
     }
     let spaced = body[start..].starts_with(' ');
-    let plain_number = head.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-' || c == ',');
+    let plain_number = head
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '.' || c == '-' || c == ',');
     if words.len() == 1 && spaced && plain_number && UNIT_LETTERS.contains(&words[0]) {
         return head.to_string();
     }
@@ -457,7 +591,10 @@ mod tests {
 
     #[test]
     fn cleans() {
-        assert_eq!(clean("$\\left( 3, \\dfrac{\\pi}{2} \\right)$"), "( 3, \\frac{\\pi}{2} )");
+        assert_eq!(
+            clean("$\\left( 3, \\dfrac{\\pi}{2} \\right)$"),
+            "( 3, \\frac{\\pi}{2} )"
+        );
         assert_eq!(clean("90^\\circ"), "90");
         assert_eq!(clean("\\text{Evelyn}"), "Evelyn");
         assert_eq!(clean("11,\\! 111,\\! 111,\\! 100"), "11111111100");
@@ -478,8 +615,13 @@ mod tests {
         assert_eq!(clean("\\leftarrow"), "\\leftarrow");
         assert_eq!(clean("x \\geq 2."), "x \\ge 2");
         assert_eq!(clean("1 \\\\ 2\\,3\\quad 4"), "1 \\\\ 2 3  4");
-        assert_eq!(clean("\\beginpmatrix1\\\\2\\endpmatrix"), "\\begin{pmatrix}1\\\\2\\end{pmatrix}");
+        assert_eq!(
+            clean("\\beginpmatrix1\\\\2\\endpmatrix"),
+            "\\begin{pmatrix}1\\\\2\\end{pmatrix}"
+        );
         assert_eq!(clean("864\\mboxinches^2"), "864");
         assert_eq!(clean("\\textbf{x}"), "x");
+        assert_eq!(clean("$\\boxed{5}$"), "5");
+        assert_eq!(clean("\\boxed{1}+\\boxed{2}"), "\\boxed{1}+\\boxed{2}");
     }
 }

@@ -44,7 +44,11 @@ fn lone_var(e: &Expr) -> bool {
 /// `x = 5` → `5`; `x \in [1,2]` → `[1,2]`; otherwise None.
 pub(crate) fn rhs_of_definition(e: &Expr) -> Option<&Expr> {
     match e {
-        Expr::Rel(operands, ops) if ops.len() == 1 && matches!(ops[0], RelOp::Eq | RelOp::In) && lone_var(&operands[0]) => {
+        Expr::Rel(operands, ops)
+            if ops.len() == 1
+                && matches!(ops[0], RelOp::Eq | RelOp::In)
+                && lone_var(&operands[0]) =>
+        {
             operands.get(1)
         }
         _ => None,
@@ -65,8 +69,12 @@ impl Rules {
         self.check_time()?;
         // definitions: `x = 5` vs `5`, `x \in [2,5)` vs `[2,5)`
         match (rhs_of_definition(g), rhs_of_definition(p)) {
-            (Some(gr), None) if !matches!(p, Expr::Rel(..)) => return self.equal(gr, p).map(|r| r.map(|_| "equation_rhs")),
-            (None, Some(pr)) if !matches!(g, Expr::Rel(..)) => return self.equal(g, pr).map(|r| r.map(|_| "equation_rhs")),
+            (Some(gr), None) if !matches!(p, Expr::Rel(..)) => {
+                return self.equal(gr, p).map(|r| r.map(|_| "equation_rhs"))
+            }
+            (None, Some(pr)) if !matches!(g, Expr::Rel(..)) => {
+                return self.equal(g, pr).map(|r| r.map(|_| "equation_rhs"))
+            }
             _ => {}
         }
         if let (Expr::Rel(go, gops), Expr::Rel(po, pops)) = (g, p) {
@@ -82,12 +90,13 @@ impl Rules {
             return self.as_sets(g, p);
         }
         match (g, p) {
-            (Expr::Tuple(a), Expr::Tuple(b)) | (Expr::Tuple(a), Expr::List(b)) | (Expr::List(a), Expr::Tuple(b)) => {
-                self.ordered(a, b, "tuple")
-            }
-            (Expr::Set(a), Expr::Set(b)) | (Expr::Set(a), Expr::List(b)) | (Expr::List(a), Expr::Set(b)) | (Expr::List(a), Expr::List(b)) => {
-                self.unordered(a, b, "set")
-            }
+            (Expr::Tuple(a), Expr::Tuple(b))
+            | (Expr::Tuple(a), Expr::List(b))
+            | (Expr::List(a), Expr::Tuple(b)) => self.ordered(a, b, "tuple"),
+            (Expr::Set(a), Expr::Set(b))
+            | (Expr::Set(a), Expr::List(b))
+            | (Expr::List(a), Expr::Set(b))
+            | (Expr::List(a), Expr::List(b)) => self.unordered(a, b, "set"),
             (Expr::Matrix(a), Expr::Matrix(b)) => {
                 if a.len() != b.len() || a.iter().zip(b).any(|(x, y)| x.len() != y.len()) {
                     return Ok(None);
@@ -96,10 +105,12 @@ impl Rules {
                 let fb: Vec<Expr> = b.iter().flatten().cloned().collect();
                 self.ordered(&fa, &fb, "matrix")
             }
-            (Expr::Matrix(m), Expr::Tuple(t)) | (Expr::Tuple(t), Expr::Matrix(m)) => match vector_entries(m) {
-                Some(v) => self.ordered(&v, t, "vector"),
-                None => Ok(None),
-            },
+            (Expr::Matrix(m), Expr::Tuple(t)) | (Expr::Tuple(t), Expr::Matrix(m)) => {
+                match vector_entries(m) {
+                    Some(v) => self.ordered(&v, t, "vector"),
+                    None => Ok(None),
+                }
+            }
             (Expr::Set(a), x) | (Expr::List(a), x) if x.is_scalar() && !x.has_plus_minus() => {
                 if a.len() == 1 {
                     self.equal(&a[0], x)
@@ -114,7 +125,9 @@ impl Rules {
                     Ok(None)
                 }
             }
-            (Expr::Based(gd, gb), Expr::Based(pd, pb)) => Ok(based_equal(gd, gb, pd, pb).then_some("base")),
+            (Expr::Based(gd, gb), Expr::Based(pd, pb)) => {
+                Ok(based_equal(gd, gb, pd, pb).then_some("base"))
+            }
             (Expr::Based(_, b), _) | (_, Expr::Based(_, b)) if b != "10" => Ok(None),
             _ if g.has_plus_minus() || p.has_plus_minus() => {
                 let items = |e: &Expr| match e {
@@ -165,7 +178,9 @@ impl Rules {
             let mut env_p = Env::new(&point, self.deadline);
             let (vg, vp) = match (eval(&dg, &mut env_g), eval(&dp, &mut env_p)) {
                 (Ok(a), Ok(b)) => (a, b),
-                (Err(EvalError::Timeout), _) | (_, Err(EvalError::Timeout)) => return Err(EvalError::Timeout),
+                (Err(EvalError::Timeout), _) | (_, Err(EvalError::Timeout)) => {
+                    return Err(EvalError::Timeout)
+                }
                 _ => continue,
             };
             let zero = Value::Exact(BigRational::from_integer(BigInt::from(0)));
@@ -280,11 +295,17 @@ impl Rules {
             let mut ep = Env::new(&[], self.deadline);
             let (vg, vp) = match (eval(g, &mut eg), eval(p, &mut ep)) {
                 (Ok(a), Ok(b)) => (a, b),
-                (Err(EvalError::Timeout), _) | (_, Err(EvalError::Timeout)) => return Err(EvalError::Timeout),
+                (Err(EvalError::Timeout), _) | (_, Err(EvalError::Timeout)) => {
+                    return Err(EvalError::Timeout)
+                }
                 _ => return Ok(None),
             };
             let exact = self.exact_rationals && !eg.inexact && !ep.inexact;
-            let rule = if exact && matches!((&vg, &vp), (Value::Exact(_), Value::Exact(_))) { "exact_value" } else { "numeric" };
+            let rule = if exact && matches!((&vg, &vp), (Value::Exact(_), Value::Exact(_))) {
+                "exact_value"
+            } else {
+                "numeric"
+            };
             return Ok(values_equal(&vg, &vp, self.rel_tol, exact).then_some(rule));
         }
         // symbolic: equal at several seeded random points
@@ -301,7 +322,9 @@ impl Rules {
                     }
                     agreed += 1;
                 }
-                (Err(EvalError::Timeout), _) | (_, Err(EvalError::Timeout)) => return Err(EvalError::Timeout),
+                (Err(EvalError::Timeout), _) | (_, Err(EvalError::Timeout)) => {
+                    return Err(EvalError::Timeout)
+                }
                 (Ok(_), Err(_)) | (Err(_), Ok(_)) => continue,
                 (Err(_), Err(_)) => continue,
             }
@@ -371,7 +394,11 @@ fn expand_into(e: &Expr, out: &mut Vec<Expr>) {
             for x in expand_pm(&v[i]) {
                 let mut w = v.clone();
                 w[i] = x;
-                let rebuilt = if matches!(e, Expr::Add(_)) { Expr::Add(w) } else { Expr::Mul(w) };
+                let rebuilt = if matches!(e, Expr::Add(_)) {
+                    Expr::Add(w)
+                } else {
+                    Expr::Mul(w)
+                };
                 out.extend(expand_pm(&rebuilt));
             }
         }

@@ -34,7 +34,12 @@ pub(crate) struct Env<'a> {
 
 impl<'a> Env<'a> {
     pub fn new(vars: &'a [(String, BigRational)], deadline: Instant) -> Self {
-        Env { vars, deadline, inexact: false, steps: 0 }
+        Env {
+            vars,
+            deadline,
+            inexact: false,
+            steps: 0,
+        }
     }
 
     fn tick(&mut self) -> Result<(), EvalError> {
@@ -93,7 +98,10 @@ pub(crate) fn eval(e: &Expr, env: &mut Env) -> R {
             let y = eval(b, env)?;
             pow(x, y)
         }
-        Expr::Percent(a) => div(eval(a, env)?, Value::Exact(BigRational::from_integer(100.into()))),
+        Expr::Percent(a) => div(
+            eval(a, env)?,
+            Value::Exact(BigRational::from_integer(100.into())),
+        ),
         Expr::Call(f, args) => call(*f, args, env),
         Expr::Based(digits, base) if base == "10" => {
             let n: BigInt = digits.parse().map_err(|_| EvalError::Undefined)?;
@@ -137,7 +145,11 @@ fn div(a: Value, b: Value) -> R {
                 Ok(Value::Exact(x / y))
             }
         }
-        (x, y) => x.to_c().div(y.to_c()).map(Value::Approx).ok_or(EvalError::Undefined),
+        (x, y) => x
+            .to_c()
+            .div(y.to_c())
+            .map(Value::Approx)
+            .ok_or(EvalError::Undefined),
     }
 }
 
@@ -158,7 +170,10 @@ fn pow(a: Value, b: Value) -> R {
             // rational exponent: exact when the root is exact (`8^{2/3}` = 4)
             if d <= 64 && n.unsigned_abs() <= 64 {
                 if let Some(root) = exact_root(x, d) {
-                    return pow(Value::Exact(root), Value::Exact(BigRational::from_integer(n.into())));
+                    return pow(
+                        Value::Exact(root),
+                        Value::Exact(BigRational::from_integer(n.into())),
+                    );
                 }
             }
         }
@@ -259,8 +274,14 @@ fn call(f: Func, args: &[Expr], env: &mut Env) -> R {
             v => real_fn(&v, f64::ceil),
         },
         Func::Factorial => {
-            let Value::Exact(r) = x else { return Err(EvalError::Undefined) };
-            let n = r.is_integer().then(|| r.to_integer().to_u64()).flatten().ok_or(EvalError::Undefined)?;
+            let Value::Exact(r) = x else {
+                return Err(EvalError::Undefined);
+            };
+            let n = r
+                .is_integer()
+                .then(|| r.to_integer().to_u64())
+                .flatten()
+                .ok_or(EvalError::Undefined)?;
             if n > 2000 {
                 return Err(EvalError::Undefined);
             }
@@ -271,9 +292,19 @@ fn call(f: Func, args: &[Expr], env: &mut Env) -> R {
             Ok(Value::Exact(BigRational::from_integer(acc)))
         }
         Func::Binom => {
-            let (Some(Value::Exact(n)), Value::Exact(k)) = (vals.first(), &x) else { return Err(EvalError::Undefined) };
-            let n = n.is_integer().then(|| n.to_integer().to_i64()).flatten().ok_or(EvalError::Undefined)?;
-            let k = k.is_integer().then(|| k.to_integer().to_i64()).flatten().ok_or(EvalError::Undefined)?;
+            let (Some(Value::Exact(n)), Value::Exact(k)) = (vals.first(), &x) else {
+                return Err(EvalError::Undefined);
+            };
+            let n = n
+                .is_integer()
+                .then(|| n.to_integer().to_i64())
+                .flatten()
+                .ok_or(EvalError::Undefined)?;
+            let k = k
+                .is_integer()
+                .then(|| k.to_integer().to_i64())
+                .flatten()
+                .ok_or(EvalError::Undefined)?;
             if !(0..=n).contains(&k) || n > 5000 {
                 return if k < 0 || (n >= 0 && k > n) {
                     Ok(Value::Exact(BigRational::zero()))
@@ -349,7 +380,9 @@ mod tests {
 
     #[test]
     fn huge_powers_do_not_hang() {
-        let e = parse("2^{10^{9}}", Syntax { ascii_names: true }).unwrap().expr;
+        let e = parse("2^{10^{9}}", Syntax { ascii_names: true })
+            .unwrap()
+            .expr;
         let far = Instant::now() + std::time::Duration::from_secs(5);
         assert!(eval(&e, &mut Env::new(&[], far)).is_err());
     }

@@ -31,7 +31,9 @@ pub(crate) fn lex(s: &str) -> (Vec<Tok>, Vec<bool>) {
             continue;
         }
         let start = i;
-        let tok = if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        let tok = if c.is_ascii_digit()
+            || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             i = scan_number(&chars, i);
             Tok::Num(chars[start..i].iter().collect())
         } else if c.is_ascii_alphabetic() {
@@ -138,10 +140,27 @@ mod tests {
                 Tok::Word("x".into()),
             ]
         );
-        assert_eq!(sp, vec![false, false, false, false, false, false, false, true, true, false]);
+        assert_eq!(
+            sp,
+            vec![false, false, false, false, false, false, false, true, true, false]
+        );
         assert_eq!(lex("1.2e-3").0, vec![Tok::Num("1.2e-3".into())]);
-        assert_eq!(lex("2e").0, vec![Tok::Num("2".into()), Tok::Word("e".into())]);
-        assert_eq!(lex("a\\\\b\\{").0, vec![Tok::Word("a".into()), Tok::RowSep, Tok::Word("b".into()), Tok::Cmd("{".into())]);
-        assert_eq!(lex("√π").0, vec![Tok::Cmd("sqrt".into()), Tok::Cmd("pi".into())]);
+        assert_eq!(
+            lex("2e").0,
+            vec![Tok::Num("2".into()), Tok::Word("e".into())]
+        );
+        assert_eq!(
+            lex("a\\\\b\\{").0,
+            vec![
+                Tok::Word("a".into()),
+                Tok::RowSep,
+                Tok::Word("b".into()),
+                Tok::Cmd("{".into())
+            ]
+        );
+        assert_eq!(
+            lex("√π").0,
+            vec![Tok::Cmd("sqrt".into()), Tok::Cmd("pi".into())]
+        );
     }
 }

@@ -67,13 +67,25 @@ pub struct Verdict {
 
 impl Verdict {
     pub(crate) fn yes(rule: &'static str) -> Self {
-        Verdict { equal: true, rule, timeout: false }
+        Verdict {
+            equal: true,
+            rule,
+            timeout: false,
+        }
     }
     pub(crate) fn no(rule: &'static str) -> Self {
-        Verdict { equal: false, rule, timeout: false }
+        Verdict {
+            equal: false,
+            rule,
+            timeout: false,
+        }
     }
     pub(crate) fn timed_out() -> Self {
-        Verdict { equal: false, rule: "timeout", timeout: true }
+        Verdict {
+            equal: false,
+            rule: "timeout",
+            timeout: true,
+        }
     }
 }
 
@@ -93,9 +105,17 @@ pub fn grade(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
 
 /// Extracts the final answer of a response (after any `<think>` reasoning; from the reasoning when nothing follows
 /// it) and grades it. No answer found → not equal, rule `no_answer`.
-pub fn grade_response(response: &str, gold: &str, opts: &GradeOptions) -> (Option<String>, Verdict) {
+pub fn grade_response(
+    response: &str,
+    gold: &str,
+    opts: &GradeOptions,
+) -> (Option<String>, Verdict) {
     let (reasoning, final_text) = extract::strip_reasoning(response);
-    let scope = if final_text.trim().is_empty() { reasoning.unwrap_or_default() } else { final_text };
+    let scope = if final_text.trim().is_empty() {
+        reasoning.unwrap_or_default()
+    } else {
+        final_text
+    };
     match extract::extract_math_answer(&scope) {
         Some(ans) => {
             let v = grade(&ans, gold, opts);
@@ -117,7 +137,16 @@ pub fn grade_prediction(pred: &str, gold: &str, opts: &GradeOptions) -> (Option<
 
 fn looks_like_response(text: &str) -> bool {
     let lower = text.to_ascii_lowercase();
-    ["\\boxed", "\\fbox", "<think>", "</think>", "answer is", "final answer"].iter().any(|m| lower.contains(m))
+    [
+        "\\boxed",
+        "\\fbox",
+        "<think>",
+        "</think>",
+        "answer is",
+        "final answer",
+    ]
+    .iter()
+    .any(|m| lower.contains(m))
 }
 
 /// Grades a multiple-choice prediction (`B`, `(B)`, `\text{(B)}`, `B) 42`, or a whole response) against a letter.

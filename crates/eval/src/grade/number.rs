@@ -16,23 +16,38 @@ impl C {
         C { re, im: 0.0 }
     }
     pub fn add(self, o: C) -> C {
-        C { re: self.re + o.re, im: self.im + o.im }
+        C {
+            re: self.re + o.re,
+            im: self.im + o.im,
+        }
     }
     pub fn sub(self, o: C) -> C {
-        C { re: self.re - o.re, im: self.im - o.im }
+        C {
+            re: self.re - o.re,
+            im: self.im - o.im,
+        }
     }
     pub fn mul(self, o: C) -> C {
-        C { re: self.re * o.re - self.im * o.im, im: self.re * o.im + self.im * o.re }
+        C {
+            re: self.re * o.re - self.im * o.im,
+            im: self.re * o.im + self.im * o.re,
+        }
     }
     pub fn div(self, o: C) -> Option<C> {
         let d = o.re * o.re + o.im * o.im;
         if d == 0.0 || !d.is_finite() {
             return None;
         }
-        Some(C { re: (self.re * o.re + self.im * o.im) / d, im: (self.im * o.re - self.re * o.im) / d })
+        Some(C {
+            re: (self.re * o.re + self.im * o.im) / d,
+            im: (self.im * o.re - self.re * o.im) / d,
+        })
     }
     pub fn neg(self) -> C {
-        C { re: -self.re, im: -self.im }
+        C {
+            re: -self.re,
+            im: -self.im,
+        }
     }
     pub fn abs(self) -> f64 {
         self.re.hypot(self.im)
@@ -45,15 +60,25 @@ impl C {
         if r == 0.0 {
             return None;
         }
-        Some(C { re: r.ln(), im: self.im.atan2(self.re) })
+        Some(C {
+            re: r.ln(),
+            im: self.im.atan2(self.re),
+        })
     }
     pub fn exp(self) -> C {
         let m = self.re.exp();
-        C { re: m * self.im.cos(), im: m * self.im.sin() }
+        C {
+            re: m * self.im.cos(),
+            im: m * self.im.sin(),
+        }
     }
     pub fn pow(self, e: C) -> Option<C> {
         if self.re == 0.0 && self.im == 0.0 {
-            return if e.re > 0.0 && e.im == 0.0 { Some(C::real(0.0)) } else { None };
+            return if e.re > 0.0 && e.im == 0.0 {
+                Some(C::real(0.0))
+            } else {
+                None
+            };
         }
         if self.im == 0.0 && e.im == 0.0 && (self.re > 0.0 || e.re.fract() == 0.0) {
             return Some(C::real(self.re.powf(e.re)));
@@ -66,14 +91,22 @@ impl C {
         }
         let r = self.abs();
         let re = ((r + self.re) / 2.0).sqrt();
-        let im = ((r - self.re) / 2.0).sqrt().copysign(if self.im == 0.0 { 1.0 } else { self.im });
+        let im = ((r - self.re) / 2.0)
+            .sqrt()
+            .copysign(if self.im == 0.0 { 1.0 } else { self.im });
         C { re, im }
     }
     pub fn sin(self) -> C {
-        C { re: self.re.sin() * self.im.cosh(), im: self.re.cos() * self.im.sinh() }
+        C {
+            re: self.re.sin() * self.im.cosh(),
+            im: self.re.cos() * self.im.sinh(),
+        }
     }
     pub fn cos(self) -> C {
-        C { re: self.re.cos() * self.im.cosh(), im: -self.re.sin() * self.im.sinh() }
+        C {
+            re: self.re.cos() * self.im.cosh(),
+            im: -self.re.sin() * self.im.sinh(),
+        }
     }
 }
 
@@ -152,7 +185,10 @@ pub(crate) fn values_equal(a: &Value, b: &Value, rel_tol: f64, exact: bool) -> b
         // |x - y| <= tol * max(|x|, |y|), in exact arithmetic so huge numbers compare correctly
         let diff = (x - y).abs();
         let scale = if x.abs() > y.abs() { x.abs() } else { y.abs() };
-        let tol = BigRational::new(BigInt::from((rel_tol * 1e12).round() as i64), BigInt::from(1_000_000_000_000i64));
+        let tol = BigRational::new(
+            BigInt::from((rel_tol * 1e12).round() as i64),
+            BigInt::from(1_000_000_000_000i64),
+        );
         return diff <= tol * scale;
     }
     let (x, y) = (a.to_c(), b.to_c());
@@ -176,10 +212,30 @@ mod tests {
         assert_eq!(exact_root(&q(8, 27), 3), Some(q(2, 3)));
         assert_eq!(exact_root(&q(2, 1), 2), None);
         assert_eq!(exact_root(&q(-8, 1), 3), Some(q(-2, 1)));
-        assert!(values_equal(&Value::Exact(q(1, 3)), &Value::Exact(q(33333, 100000)), 1e-4, false));
-        assert!(!values_equal(&Value::Exact(q(1, 3)), &Value::Exact(q(333, 1000)), 1e-4, false));
-        assert!(!values_equal(&Value::Exact(q(11111111100, 1)), &Value::Exact(q(11111111101, 1)), 1e-4, true));
-        assert!(values_equal(&Value::Approx(C::real(1e-17)), &Value::Exact(q(0, 1)), 1e-4, false));
+        assert!(values_equal(
+            &Value::Exact(q(1, 3)),
+            &Value::Exact(q(33333, 100000)),
+            1e-4,
+            false
+        ));
+        assert!(!values_equal(
+            &Value::Exact(q(1, 3)),
+            &Value::Exact(q(333, 1000)),
+            1e-4,
+            false
+        ));
+        assert!(!values_equal(
+            &Value::Exact(q(11111111100, 1)),
+            &Value::Exact(q(11111111101, 1)),
+            1e-4,
+            true
+        ));
+        assert!(values_equal(
+            &Value::Approx(C::real(1e-17)),
+            &Value::Exact(q(0, 1)),
+            1e-4,
+            false
+        ));
         let big = BigRational::from_integer(BigInt::from(10).pow(400));
         assert!((rat_to_f64(&(big.clone() / (big * BigInt::from(4)))) - 0.25).abs() < 1e-12);
         let s = C { re: -4.0, im: 0.0 }.sqrt();

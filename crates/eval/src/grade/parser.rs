@@ -40,12 +40,23 @@ pub(crate) fn parse(cleaned: &str, syntax: Syntax) -> PResult<Parsed> {
     if toks.is_empty() || toks.len() > MAX_TOKENS {
         return Err(ParseError);
     }
-    let mut p = Parser { toks, spaced, pos: 0, depth: 0, abs_open: 0, has_text: false, syntax };
+    let mut p = Parser {
+        toks,
+        spaced,
+        pos: 0,
+        depth: 0,
+        abs_open: 0,
+        has_text: false,
+        syntax,
+    };
     let expr = p.top()?;
     if p.pos != p.toks.len() {
         return Err(ParseError);
     }
-    Ok(Parsed { expr, has_text: p.has_text })
+    Ok(Parsed {
+        expr,
+        has_text: p.has_text,
+    })
 }
 
 struct Parser {
@@ -116,7 +127,11 @@ impl Parser {
     /// Top level: a bare comma list is a `List`.
     fn top(&mut self) -> PResult<Expr> {
         let items = self.comma_items()?;
-        Ok(if items.len() == 1 { items.into_iter().next().ok_or(ParseError)? } else { Expr::List(items) })
+        Ok(if items.len() == 1 {
+            items.into_iter().next().ok_or(ParseError)?
+        } else {
+            Expr::List(items)
+        })
     }
 
     fn at_separator(&self) -> bool {
@@ -167,7 +182,11 @@ impl Parser {
             ops.push(op);
             operands.push(self.set_expr()?);
         }
-        Ok(if ops.is_empty() { operands.pop().ok_or(ParseError)? } else { Expr::Rel(operands, ops) })
+        Ok(if ops.is_empty() {
+            operands.pop().ok_or(ParseError)?
+        } else {
+            Expr::Rel(operands, ops)
+        })
     }
 
     fn set_op(&self) -> Option<SetOp> {
@@ -270,7 +289,8 @@ impl Parser {
         self.enter()?;
         let mut acc = self.power()?;
         loop {
-            if self.is_sym('*') || self.is_cmd("cdot") || self.is_cmd("times") || self.is_cmd("ast") {
+            if self.is_sym('*') || self.is_cmd("cdot") || self.is_cmd("times") || self.is_cmd("ast")
+            {
                 self.pos += 1;
                 let r = self.signed_power()?;
                 acc = mul(acc, r);
@@ -295,8 +315,10 @@ impl Parser {
     fn signed_power(&mut self) -> PResult<Expr> {
         if self.is_sym('-') {
             self.pos += 1;
-            let p = self.signed_power()?;
-            return Ok(Expr::Neg(Box::new(p)));
+            self.enter()?;
+            let p = self.signed_power();
+            self.leave();
+            return Ok(Expr::Neg(Box::new(p?)));
         }
         if self.is_sym('+') {
             self.pos += 1;
@@ -310,14 +332,39 @@ impl Parser {
             Some(Tok::Num(_)) | Some(Tok::Word(_)) => !self.at_separator(),
             Some(Tok::Sym('(')) => true,
             Some(Tok::Sym('|')) => self.abs_open == 0,
-            Some(Tok::Cmd(c)) => {
-                !matches!(
-                    c.as_str(),
-                    "cdot" | "times" | "div" | "pm" | "mp" | "cup" | "cap" | "setminus" | "le" | "ge" | "lt" | "gt" | "ne"
-                        | "in" | "to" | "rightarrow" | "longrightarrow" | "approx" | "simeq" | "}" | "end" | "rfloor"
-                        | "rceil" | "%" | "ast" | "backslash" | "bigcup" | "bigcap" | "leqq" | "geqq"
-                )
-            }
+            Some(Tok::Cmd(c)) => !matches!(
+                c.as_str(),
+                "cdot"
+                    | "times"
+                    | "div"
+                    | "pm"
+                    | "mp"
+                    | "cup"
+                    | "cap"
+                    | "setminus"
+                    | "le"
+                    | "ge"
+                    | "lt"
+                    | "gt"
+                    | "ne"
+                    | "in"
+                    | "to"
+                    | "rightarrow"
+                    | "longrightarrow"
+                    | "approx"
+                    | "simeq"
+                    | "}"
+                    | "end"
+                    | "rfloor"
+                    | "rceil"
+                    | "%"
+                    | "ast"
+                    | "backslash"
+                    | "bigcup"
+                    | "bigcap"
+                    | "leqq"
+                    | "geqq"
+            ),
             _ => false,
         }
     }
@@ -344,6 +391,13 @@ impl Parser {
 
     /// The exponent after `^`: a braced group, or one token (`x^2`, `x^-1`, `2^\pi`), right-associative.
     fn exponent(&mut self) -> PResult<Expr> {
+        self.enter()?;
+        let r = self.exponent_inner();
+        self.leave();
+        r
+    }
+
+    fn exponent_inner(&mut self) -> PResult<Expr> {
         if self.is_sym('{') {
             return self.group();
         }
@@ -444,7 +498,11 @@ impl Parser {
         let items = self.comma_items()?;
         self.expect_sym('}')?;
         self.leave();
-        Ok(if items.len() == 1 { items.into_iter().next().ok_or(ParseError)? } else { Expr::Set(items) })
+        Ok(if items.len() == 1 {
+            items.into_iter().next().ok_or(ParseError)?
+        } else {
+            Expr::Set(items)
+        })
     }
 
     /// The argument of `\frac`, `\sqrt`, `\binom` without braces: one character of a number or word, or one command.
@@ -524,7 +582,9 @@ impl Parser {
         let n = n.as_str();
         if self.is_cmd("overline") {
             if let Some(Tok::Sym('{')) = self.peek_at(1) {
-                if let (Some(Tok::Num(rep)), Some(Tok::Sym('}'))) = (self.peek_at(2).cloned(), self.peek_at(3)) {
+                if let (Some(Tok::Num(rep)), Some(Tok::Sym('}'))) =
+                    (self.peek_at(2).cloned(), self.peek_at(3))
+                {
                     if rep.chars().all(|c| c.is_ascii_digit()) && !n.contains(['e', 'E']) {
                         self.pos += 4;
                         return repeating(n, &rep);
@@ -541,8 +601,8 @@ impl Parser {
                 "pi" => return Ok(Expr::Pi),
                 "infty" | "infinity" | "inf" => return Ok(Expr::Infinity),
                 "sqrt" => return self.ascii_call(Func::Sqrt),
-                "sin" | "cos" | "tan" | "cot" | "sec" | "csc" | "log" | "ln" | "exp" | "arcsin" | "arccos" | "arctan"
-                | "sinh" | "cosh" | "tanh" | "abs" => {
+                "sin" | "cos" | "tan" | "cot" | "sec" | "csc" | "log" | "ln" | "exp" | "arcsin"
+                | "arccos" | "arctan" | "sinh" | "cosh" | "tanh" | "abs" => {
                     if let Some(f) = func_by_name(&w) {
                         return self.ascii_call(f);
                     }
@@ -589,15 +649,28 @@ impl Parser {
         self.leave();
         let mut items = items;
         if open == '(' && close == ')' {
-            return Ok(if items.len() == 1 { items.pop().ok_or(ParseError)? } else { Expr::Tuple(items) });
+            return Ok(if items.len() == 1 {
+                items.pop().ok_or(ParseError)?
+            } else {
+                Expr::Tuple(items)
+            });
         }
         if items.len() == 2 {
             let hi = items.pop().ok_or(ParseError)?;
             let lo = items.pop().ok_or(ParseError)?;
-            return Ok(Expr::Interval(open == '[', Box::new(lo), Box::new(hi), close == ']'));
+            return Ok(Expr::Interval(
+                open == '[',
+                Box::new(lo),
+                Box::new(hi),
+                close == ']',
+            ));
         }
         if open == '[' && close == ']' {
-            return Ok(if items.len() == 1 { items.pop().ok_or(ParseError)? } else { Expr::Tuple(items) });
+            return Ok(if items.len() == 1 {
+                items.pop().ok_or(ParseError)?
+            } else {
+                Expr::Tuple(items)
+            });
         }
         Err(ParseError)
     }
@@ -656,7 +729,14 @@ impl Parser {
                     return Err(ParseError);
                 }
                 self.pos += 1;
-                Ok(call1(if c == "lfloor" { Func::Floor } else { Func::Ceil }, inner))
+                Ok(call1(
+                    if c == "lfloor" {
+                        Func::Floor
+                    } else {
+                        Func::Ceil
+                    },
+                    inner,
+                ))
             }
             "begin" => self.environment(),
             "log" | "lg" => {
@@ -691,7 +771,10 @@ impl Parser {
                     let call = call1(f, arg);
                     return Ok(match power {
                         Some(Expr::Neg(one)) if *one == int(1) => inverse(f).map_or(
-                            Expr::Pow(Box::new(call.clone()), Box::new(Expr::Neg(Box::new(int(1))))),
+                            Expr::Pow(
+                                Box::new(call.clone()),
+                                Box::new(Expr::Neg(Box::new(int(1)))),
+                            ),
                             |inv| call1(inv, first_arg(&call)),
                         ),
                         Some(p) => Expr::Pow(Box::new(call), Box::new(p)),
@@ -731,7 +814,8 @@ impl Parser {
             return self.power();
         }
         let mut acc = self.power()?;
-        while matches!(self.peek(), Some(Tok::Num(_)) | Some(Tok::Word(_))) && !self.at_separator() {
+        while matches!(self.peek(), Some(Tok::Num(_)) | Some(Tok::Word(_))) && !self.at_separator()
+        {
             let r = self.power()?;
             acc = mul(acc, r);
         }
@@ -744,7 +828,10 @@ impl Parser {
         if name == "array" && self.is_sym('{') {
             self.subscript_text_braced()?; // column spec
         }
-        if !matches!(name.as_str(), "pmatrix" | "bmatrix" | "Bmatrix" | "matrix" | "smallmatrix" | "array" | "vmatrix") {
+        if !matches!(
+            name.as_str(),
+            "pmatrix" | "bmatrix" | "Bmatrix" | "matrix" | "smallmatrix" | "array" | "vmatrix"
+        ) {
             return Err(ParseError);
         }
         self.enter()?;
@@ -787,7 +874,21 @@ impl Parser {
 }
 
 fn is_structural(c: &str) -> bool {
-    matches!(c, "end" | "begin" | "frac" | "sqrt" | "left" | "right" | "cdots" | "ldots" | "dots" | "vdots" | "ddots" | "quad")
+    matches!(
+        c,
+        "end"
+            | "begin"
+            | "frac"
+            | "sqrt"
+            | "left"
+            | "right"
+            | "cdots"
+            | "ldots"
+            | "dots"
+            | "vdots"
+            | "ddots"
+            | "quad"
+    )
 }
 
 fn func_by_name(name: &str) -> Option<Func> {
@@ -866,7 +967,9 @@ fn mul(a: Expr, b: Expr) -> Expr {
 fn mixed_number(whole: &Expr, frac: &Expr) -> Option<Expr> {
     let Expr::Int(w) = whole else { return None };
     let Expr::Div(n, d) = frac else { return None };
-    let (Expr::Int(n), Expr::Int(d)) = (n.as_ref(), d.as_ref()) else { return None };
+    let (Expr::Int(n), Expr::Int(d)) = (n.as_ref(), d.as_ref()) else {
+        return None;
+    };
     if n < d && !d.is_zero() && *n > BigInt::zero() {
         Some(Expr::Add(vec![whole.clone(), frac.clone()])).filter(|_| *w >= BigInt::zero())
     } else {
@@ -892,7 +995,11 @@ pub(crate) fn number(s: &str) -> PResult<Expr> {
         return Ok(Expr::Int(n));
     }
     let digits = format!("{int_part}{frac_part}");
-    let digits = if digits.is_empty() { "0".to_string() } else { digits };
+    let digits = if digits.is_empty() {
+        "0".to_string()
+    } else {
+        digits
+    };
     let n: BigInt = digits.parse().map_err(|_| ParseError)?;
     let scale = exp - frac_part.len() as i64;
     let ten = BigInt::from(10);
@@ -911,8 +1018,16 @@ fn repeating(n: &str, rep: &str) -> PResult<Expr> {
         None => (n, ""),
     };
     let ten = BigInt::from(10);
-    let whole: BigInt = if int_part.is_empty() { BigInt::zero() } else { int_part.parse().map_err(|_| ParseError)? };
-    let fixed: BigInt = if frac_part.is_empty() { BigInt::zero() } else { frac_part.parse().map_err(|_| ParseError)? };
+    let whole: BigInt = if int_part.is_empty() {
+        BigInt::zero()
+    } else {
+        int_part.parse().map_err(|_| ParseError)?
+    };
+    let fixed: BigInt = if frac_part.is_empty() {
+        BigInt::zero()
+    } else {
+        frac_part.parse().map_err(|_| ParseError)?
+    };
     let r: BigInt = rep.parse().map_err(|_| ParseError)?;
     let k = frac_part.len();
     let m = rep.len();
@@ -950,7 +1065,10 @@ mod tests {
     #[test]
     fn basics() {
         assert_eq!(p("\\frac12"), Expr::Div(Box::new(int(1)), Box::new(int(2))));
-        assert_eq!(p("2\\frac{1}{3}"), Expr::Add(vec![int(2), Expr::Div(Box::new(int(1)), Box::new(int(3)))]));
+        assert_eq!(
+            p("2\\frac{1}{3}"),
+            Expr::Add(vec![int(2), Expr::Div(Box::new(int(1)), Box::new(int(3)))])
+        );
         assert_eq!(p("52_8"), Expr::Based("52".into(), "8".into()));
         assert_eq!(p("52_{8}"), Expr::Based("52".into(), "8".into()));
         assert!(matches!(p("[2,5)"), Expr::Interval(true, _, _, false)));
@@ -959,14 +1077,25 @@ mod tests {
         assert!(matches!(p("\\{1,2\\}"), Expr::Set(_)));
         assert!(matches!(p("x \\in [2,5)"), Expr::Rel(_, _)));
         assert!(matches!(p("1 \\pm \\sqrt{19}"), Expr::PlusMinus(..)));
-        assert!(matches!(p("\\begin{pmatrix}1\\\\2\\end{pmatrix}"), Expr::Matrix(_)));
-        assert!(matches!(p("(0,9) \\cup (9,36)"), Expr::SetOp(SetOp::Union, ..)));
+        assert!(matches!(
+            p("\\begin{pmatrix}1\\\\2\\end{pmatrix}"),
+            Expr::Matrix(_)
+        ));
+        assert!(matches!(
+            p("(0,9) \\cup (9,36)"),
+            Expr::SetOp(SetOp::Union, ..)
+        ));
         assert!(matches!(p("10\\%"), Expr::Percent(_)));
         assert!(matches!(p("sqrt(3)"), Expr::Call(Func::Sqrt, _)));
-        assert_eq!(p("0.\\overline{3}"), Expr::Dec(BigRational::new(1.into(), 3.into())));
+        assert_eq!(
+            p("0.\\overline{3}"),
+            Expr::Dec(BigRational::new(1.into(), 3.into()))
+        );
         assert!(parse("Evelyn", S).unwrap().has_text);
         assert!(!parse("2ab", S).unwrap().has_text);
         assert!(parse("\\frac{1}{", S).is_err());
         assert!(parse(&"{".repeat(1000), S).is_err());
+        assert!(parse(&"2^".repeat(2000), S).is_err());
+        assert!(parse(&format!("1*{}1", "-".repeat(3000)), S).is_err());
     }
 }

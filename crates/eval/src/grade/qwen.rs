@@ -22,16 +22,138 @@ use super::{GradeOptions, Verdict};
 /// Unit and filler words Qwen2.5-Math removes when they stand between non-word characters (a `.` inside an entry is
 /// a regex wildcard there, and is kept as one here). Plurals (`+s`) are added.
 const UNITS: &[&str] = &[
-    "east", "degree", "mph", "kmph", "ft", "m sqaure", " m east", "sq m", "deg", "mile", "q .", "monkey", "prime",
-    "ratio", "profit of rs", "rd", "o", "gm", "p . m", "lb", "tile", "per", "dm", "lt", "gain", "ab", "way", "west",
-    "a .", "b .", "c .", "d .", "e .", "f .", "g .", "h .", "t", "a", "h", "no change", "men", "soldier", "pie", "bc",
-    "excess", "st", "inches", "noon", "percent", "by", "gal", "kmh", "c", "acre", "rise", "a . m", "th", "π r 2", "sq",
-    "mark", "l", "toy", "coin", "sq . m", "gallon", "° f", "profit", "minw", "yr", "women", "feet", "am", "pm", "hr",
-    "cu cm", "square", "v â € ™", "are", "rupee", "rounds", "cubic", "cc", "mtr", "s", "ohm", "number", "kmph", "day",
-    "hour", "minute", "min", "second", "man", "woman", "sec", "cube", "mt", "sq inch", "mp", "∏ cm ³", "hectare",
-    "more", "sec", "unit", "cu . m", "cm 2", "rs .", "rs", "kg", "g", "month", "km", "m", "cm", "mm", "apple", "liter",
-    "loss", "yard", "pure", "year", "increase", "decrease", "d", "less", "Surface", "litre", "pi sq m", "s .", "metre",
-    "meter", "inch",
+    "east",
+    "degree",
+    "mph",
+    "kmph",
+    "ft",
+    "m sqaure",
+    " m east",
+    "sq m",
+    "deg",
+    "mile",
+    "q .",
+    "monkey",
+    "prime",
+    "ratio",
+    "profit of rs",
+    "rd",
+    "o",
+    "gm",
+    "p . m",
+    "lb",
+    "tile",
+    "per",
+    "dm",
+    "lt",
+    "gain",
+    "ab",
+    "way",
+    "west",
+    "a .",
+    "b .",
+    "c .",
+    "d .",
+    "e .",
+    "f .",
+    "g .",
+    "h .",
+    "t",
+    "a",
+    "h",
+    "no change",
+    "men",
+    "soldier",
+    "pie",
+    "bc",
+    "excess",
+    "st",
+    "inches",
+    "noon",
+    "percent",
+    "by",
+    "gal",
+    "kmh",
+    "c",
+    "acre",
+    "rise",
+    "a . m",
+    "th",
+    "π r 2",
+    "sq",
+    "mark",
+    "l",
+    "toy",
+    "coin",
+    "sq . m",
+    "gallon",
+    "° f",
+    "profit",
+    "minw",
+    "yr",
+    "women",
+    "feet",
+    "am",
+    "pm",
+    "hr",
+    "cu cm",
+    "square",
+    "v â € ™",
+    "are",
+    "rupee",
+    "rounds",
+    "cubic",
+    "cc",
+    "mtr",
+    "s",
+    "ohm",
+    "number",
+    "kmph",
+    "day",
+    "hour",
+    "minute",
+    "min",
+    "second",
+    "man",
+    "woman",
+    "sec",
+    "cube",
+    "mt",
+    "sq inch",
+    "mp",
+    "∏ cm ³",
+    "hectare",
+    "more",
+    "sec",
+    "unit",
+    "cu . m",
+    "cm 2",
+    "rs .",
+    "rs",
+    "kg",
+    "g",
+    "month",
+    "km",
+    "m",
+    "cm",
+    "mm",
+    "apple",
+    "liter",
+    "loss",
+    "yard",
+    "pure",
+    "year",
+    "increase",
+    "decrease",
+    "d",
+    "less",
+    "Surface",
+    "litre",
+    "pi sq m",
+    "s .",
+    "metre",
+    "meter",
+    "inch",
 ];
 
 struct Patterns {
@@ -53,7 +175,10 @@ fn patterns() -> Option<&'static Patterns> {
         let mut all: Vec<String> = UNITS.iter().map(|s| s.to_string()).collect();
         all.extend(UNITS.iter().map(|s| format!("{s}s")));
         // `.` is a wildcard, as in the regex Qwen builds from these strings
-        let units = all.iter().map(|u| u.chars().map(|c| (c != '.').then_some(c)).collect()).collect();
+        let units = all
+            .iter()
+            .map(|u| u.chars().map(|c| (c != '.').then_some(c)).collect())
+            .collect();
         Some(Patterns {
             units,
             trailing_text: Regex::new(r"\\text\{.*?\}$").ok()?,
@@ -143,14 +268,24 @@ pub(crate) fn prepare() {
 
 /// Qwen2.5-Math's `strip_string`, reimplemented.
 pub(crate) fn strip_string(input: &str) -> String {
-    let Some(pt) = patterns() else { return input.trim().to_string() };
+    let Some(pt) = patterns() else {
+        return input.trim().to_string();
+    };
     let mut s = input.trim().replace('\n', "");
     s = s.trim_end_matches('.').to_string();
     s = s.replace("\\!", "");
-    s = pt.array_begin.replace_all(&s, "\\begin{pmatrix}").into_owned();
-    s = s.replace("\\end{array}", "\\end{pmatrix}").replace("bmatrix", "pmatrix");
+    s = pt
+        .array_begin
+        .replace_all(&s, "\\begin{pmatrix}")
+        .into_owned();
+    s = s
+        .replace("\\end{array}", "\\end{pmatrix}")
+        .replace("bmatrix", "pmatrix");
     s = s.replace("tfrac", "frac").replace("dfrac", "frac");
-    s = s.replace("\\neq", "\\ne").replace("\\leq", "\\le").replace("\\geq", "\\ge");
+    s = s
+        .replace("\\neq", "\\ne")
+        .replace("\\leq", "\\le")
+        .replace("\\geq", "\\ge");
     s = s.replace("\\left", "").replace("\\right", "");
     s = s.replace("\\{", "{").replace("\\}", "}");
     let t = pt.trailing_text.replace(&s, "").trim().to_string();
@@ -174,7 +309,9 @@ pub(crate) fn strip_string(input: &str) -> String {
     s = s.replace("\\(", "").replace("\\)", "");
     s = word_to_number(&s);
     s = pt.text.replace_all(&s, "${1}").into_owned();
-    for key in ["x=", "y=", "z=", "x\\in", "y\\in", "z\\in", "x\\to", "y\\to", "z\\to"] {
+    for key in [
+        "x=", "y=", "z=", "x\\in", "y\\in", "z\\in", "x\\to", "y\\to", "z\\to",
+    ] {
         s = s.replace(key, "");
     }
     s = s.replace("\\emptyset", "{}");
@@ -214,9 +351,17 @@ pub(crate) fn strip_string(input: &str) -> String {
 fn word_to_number(s: &str) -> String {
     let lowered = s.replace('-', " ").to_lowercase();
     if !lowered.is_empty() && lowered.chars().all(|c| c.is_ascii_digit()) {
-        return lowered.parse::<BigInt>().map(|n| n.to_string()).unwrap_or_else(|_| s.to_string());
+        return lowered
+            .parse::<BigInt>()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| s.to_string());
     }
-    let words: Vec<&str> = lowered.split_whitespace().filter(|w| number_word(w).is_some() || matches!(*w, "hundred" | "thousand" | "million" | "billion")).collect();
+    let words: Vec<&str> = lowered
+        .split_whitespace()
+        .filter(|w| {
+            number_word(w).is_some() || matches!(*w, "hundred" | "thousand" | "million" | "billion")
+        })
+        .collect();
     if words.is_empty() {
         return s.to_string();
     }
@@ -242,14 +387,36 @@ fn word_to_number(s: &str) -> String {
 
 fn number_word(w: &str) -> Option<u64> {
     const SMALL: [&str; 20] = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
     ];
-    const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+    const TENS: [&str; 8] = [
+        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+    ];
     if let Some(i) = SMALL.iter().position(|x| *x == w) {
         return Some(i as u64);
     }
-    TENS.iter().position(|x| *x == w).map(|i| (i as u64 + 2) * 10)
+    TENS.iter()
+        .position(|x| *x == w)
+        .map(|i| (i as u64 + 2) * 10)
 }
 
 /// `\frac12` → `\frac{1}{2}`, `\frac1{72}` → `\frac{1}{72}` (as Qwen's `_fix_fracs`).
@@ -311,7 +478,9 @@ fn python_float(x: &str) -> Option<f64> {
     if t.is_empty() {
         return None;
     }
-    let ok = t.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | '+' | '-' | '_'))
+    let ok = t
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | '+' | '-' | '_'))
         || matches!(t.trim_start_matches(['+', '-']), "inf" | "infinity" | "nan");
     if !ok {
         return None;
@@ -334,7 +503,12 @@ fn isclose(a: f64, b: f64, rel: f64) -> bool {
 }
 
 fn choice_clean(pred: &str, pt: &Patterns) -> String {
-    let p = pred.trim_matches('\n').trim_end_matches('.').trim_end_matches('/').trim_matches(' ').trim_start_matches(':');
+    let p = pred
+        .trim_matches('\n')
+        .trim_end_matches('.')
+        .trim_end_matches('/')
+        .trim_matches(' ')
+        .trim_start_matches(':');
     let upper = p.to_uppercase();
     let found: Vec<&str> = pt.choice.find_iter(&upper).map(|m| m.as_str()).collect();
     let last = match found.last() {
@@ -351,7 +525,9 @@ struct Ctx<'a> {
 }
 
 pub(crate) fn grade(pred: &str, gold: &str, opts: &GradeOptions, deadline: Instant) -> Verdict {
-    let Some(pt) = patterns() else { return Verdict::no("unavailable") };
+    let Some(pt) = patterns() else {
+        return Verdict::no("unavailable");
+    };
     // Qwen's pipeline strips the prediction twice (in extract_answer and again in run_execute), the gold once.
     let p = strip_string(&strip_string(pred));
     let g = strip_string(gold);
@@ -373,12 +549,18 @@ fn has_format(s: &str, start: char, end: char) -> bool {
 impl Ctx<'_> {
     fn math_equal(&self, pred: &str, reference: &str, depth: usize) -> Cmp {
         if depth > 8 || Instant::now() > self.deadline {
-            return if depth > 8 { Ok(None) } else { Err(EvalError::Timeout) };
+            return if depth > 8 {
+                Ok(None)
+            } else {
+                Err(EvalError::Timeout)
+            };
         }
         if pred.trim().to_lowercase() == reference.trim().to_lowercase() {
             return Ok(Some("exact"));
         }
-        if ["A", "B", "C", "D", "E"].contains(&reference) && choice_clean(pred, self.pt) == reference {
+        if ["A", "B", "C", "D", "E"].contains(&reference)
+            && choice_clean(pred, self.pt) == reference
+        {
             return Ok(Some("choice"));
         }
         if self.numerical_equal(pred, reference) {
@@ -395,11 +577,22 @@ impl Ctx<'_> {
             reference.to_string()
         };
         let (mut ps, mut rs) = (prediction.to_string(), reference.clone());
-        if (has_format(&ps, '[', ']') && !has_format(&rs, '(', ')')) || (has_format(&ps, '(', ')') && !has_format(&rs, '[', ']')) {
-            ps = ps.trim_matches(|c| matches!(c, '[' | ']' | '(' | ')')).to_string();
-            rs = rs.trim_matches(|c| matches!(c, '[' | ']' | '(' | ')')).to_string();
+        if (has_format(&ps, '[', ']') && !has_format(&rs, '(', ')'))
+            || (has_format(&ps, '(', ')') && !has_format(&rs, '[', ']'))
+        {
+            ps = ps
+                .trim_matches(|c| matches!(c, '[' | ']' | '(' | ')'))
+                .to_string();
+            rs = rs
+                .trim_matches(|c| matches!(c, '[' | ']' | '(' | ')'))
+                .to_string();
         }
-        let drop = |s: &str| s.chars().filter(|c| !matches!(c, '{' | '}' | '(' | ')')).collect::<String>().to_lowercase();
+        let drop = |s: &str| {
+            s.chars()
+                .filter(|c| !matches!(c, '{' | '}' | '(' | ')'))
+                .collect::<String>()
+                .to_lowercase()
+        };
         if drop(&ps) == drop(&rs) {
             return Ok(Some("brackets"));
         }
@@ -416,7 +609,10 @@ impl Ctx<'_> {
         }
         let pe = prediction.matches('=').count();
         let re = reference.matches('=').count();
-        let simple = |s: &str| s.matches('=').count() == 1 && s.split('=').next().map_or(0, |l| l.trim().chars().count()) <= 2;
+        let simple = |s: &str| {
+            s.matches('=').count() == 1
+                && s.split('=').next().map_or(0, |l| l.trim().chars().count()) <= 2
+        };
         if pe == 1 && re == 1 {
             return self.equations(prediction, &reference);
         } else if simple(prediction) && re == 0 {
@@ -430,9 +626,17 @@ impl Ctx<'_> {
     }
 
     fn numerical_equal(&self, pred: &str, reference: &str) -> bool {
-        let (Some(p), Some(r)) = (parse_digits(pred), parse_digits(reference)) else { return false };
-        let candidates: Vec<f64> = if self.opts.percent { vec![r / 100.0, r, r * 100.0] } else { vec![r] };
-        candidates.into_iter().any(|c| isclose(c, p, self.opts.rel_tol))
+        let (Some(p), Some(r)) = (parse_digits(pred), parse_digits(reference)) else {
+            return false;
+        };
+        let candidates: Vec<f64> = if self.opts.percent {
+            vec![r / 100.0, r, r * 100.0]
+        } else {
+            vec![r]
+        };
+        candidates
+            .into_iter()
+            .any(|c| isclose(c, p, self.opts.rel_tol))
     }
 
     fn compare_lists(&self, p: &str, r: &str, depth: usize) -> Cmp {
@@ -462,7 +666,12 @@ impl Ctx<'_> {
         let body = |s: &str| -> Vec<String> {
             let start = "\\begin{pmatrix}".len();
             let end = s.len().saturating_sub("\\end{pmatrix}".len());
-            s.get(start..end).unwrap_or("").split("\\\\").map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
+            s.get(start..end)
+                .unwrap_or("")
+                .split("\\\\")
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect()
         };
         let (pl, rl) = (body(p), body(r));
         if pl.len() != rl.len() {
@@ -492,7 +701,8 @@ impl Ctx<'_> {
             format!("{l} - ({rr})")
         };
         let (dp, dr) = (diff(p), diff(r));
-        if self.symbolic(&dp, &dr)?.is_some() || self.symbolic(&format!("-({dp})"), &dr)?.is_some() {
+        if self.symbolic(&dp, &dr)?.is_some() || self.symbolic(&format!("-({dp})"), &dr)?.is_some()
+        {
             return Ok(Some("equation"));
         }
         Ok(None)
@@ -501,7 +711,9 @@ impl Ctx<'_> {
     /// Stand-in for sympy's `symbolic_equal`: LaTeX-only parsing, then value or random-point comparison.
     fn symbolic(&self, p: &str, r: &str) -> Cmp {
         let syntax = Syntax { ascii_names: false };
-        let (Ok(a), Ok(b)) = (parse(p, syntax), parse(r, syntax)) else { return Ok(None) };
+        let (Ok(a), Ok(b)) = (parse(p, syntax), parse(r, syntax)) else {
+            return Ok(None);
+        };
         if !(a.expr.is_scalar() && b.expr.is_scalar()) {
             return Ok((a.expr == b.expr).then_some("symbolic"));
         }
@@ -526,7 +738,10 @@ fn str_to_pmatrix(s: &str) -> String {
             let m = &s[open..=close];
             if m.contains(',') {
                 let inner = m.trim_matches(|c| c == '{' || c == '}');
-                out.push(format!("\\begin{{pmatrix}}{}\\end{{pmatrix}}", inner.replace(',', "\\")));
+                out.push(format!(
+                    "\\begin{{pmatrix}}{}\\end{{pmatrix}}",
+                    inner.replace(',', "\\")
+                ));
             }
         }
     }
@@ -546,7 +761,10 @@ mod tests {
         assert_eq!(strip_string("5\\text{ cm}"), "5");
         assert_eq!(strip_string("025"), "25");
         assert_eq!(strip_string("x = 5"), "5");
-        assert_eq!(strip_string("\\left( 3, \\frac{\\pi}{2} \\right)"), "(3,\\frac{\\pi}{2})");
+        assert_eq!(
+            strip_string("\\left( 3, \\frac{\\pi}{2} \\right)"),
+            "(3,\\frac{\\pi}{2})"
+        );
         assert_eq!(strip_string("10\\%"), "10");
         assert_eq!(strip_string("3.0"), "3");
         assert_eq!(strip_string("\\sqrt3"), "\\sqrt{3}");
@@ -559,7 +777,8 @@ mod tests {
     /// Expected outputs from Python's `re.sub(r"(^|\W)" + unit + r"($|\W)", r"\1\2", text)`.
     #[test]
     fn unit_removal_matches_python_re() {
-        let u = |x: &str| -> Vec<Option<char>> { x.chars().map(|c| (c != '.').then_some(c)).collect() };
+        let u =
+            |x: &str| -> Vec<Option<char>> { x.chars().map(|c| (c != '.').then_some(c)).collect() };
         assert_eq!(remove_unit("a a a", &u("a")), " a ");
         assert_eq!(remove_unit("(a+5)(b+2)", &u("a")), "(+5)(b+2)");
         assert_eq!(remove_unit("(a + 5)(b + 2)", &u("b .")), "(a + 5)( 2)");

@@ -52,10 +52,18 @@ pub(crate) fn is_set_like(e: &Expr) -> bool {
 
 /// The variable of `x < 3`, `2 \le x < 5`, `x \ne 1` (a lone variable against bounds without it).
 fn inequality_var(operands: &[Expr], ops: &[RelOp]) -> Option<usize> {
-    if ops.iter().any(|o| matches!(o, RelOp::Eq | RelOp::In | RelOp::To | RelOp::Approx)) {
+    if ops
+        .iter()
+        .any(|o| matches!(o, RelOp::Eq | RelOp::In | RelOp::To | RelOp::Approx))
+    {
         return None;
     }
-    let vars: Vec<usize> = operands.iter().enumerate().filter(|(_, e)| matches!(e, Expr::Var(_))).map(|(i, _)| i).collect();
+    let vars: Vec<usize> = operands
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Expr::Var(_)))
+        .map(|(i, _)| i)
+        .collect();
     if vars.len() != 1 {
         return None;
     }
@@ -72,7 +80,9 @@ fn inequality_var(operands: &[Expr], ops: &[RelOp]) -> Option<usize> {
 fn end_of(e: &Expr, deadline: Instant, neg_ok: bool) -> Result<End, EvalError> {
     match e {
         Expr::Infinity => return Ok(End::PosInf),
-        Expr::Neg(inner) if matches!(inner.as_ref(), Expr::Infinity) && neg_ok => return Ok(End::NegInf),
+        Expr::Neg(inner) if matches!(inner.as_ref(), Expr::Infinity) && neg_ok => {
+            return Ok(End::NegInf)
+        }
         Expr::Add(v) if v.len() == 1 => return end_of(&v[0], deadline, neg_ok),
         _ => {}
     }
@@ -83,17 +93,37 @@ fn end_of(e: &Expr, deadline: Instant, neg_ok: bool) -> Result<End, EvalError> {
 }
 
 fn point(v: Value, f: f64) -> Piece {
-    Piece { lo: End::At(v.clone(), f), lo_closed: true, hi: End::At(v, f), hi_closed: true }
+    Piece {
+        lo: End::At(v.clone(), f),
+        lo_closed: true,
+        hi: End::At(v, f),
+        hi_closed: true,
+    }
 }
 
 /// Converts a set-like expression (or a 2-tuple read as an open interval, or a finite set) into a `RealSet`.
 pub(crate) fn to_set(e: &Expr, deadline: Instant) -> Result<RealSet, EvalError> {
     let pieces = match e {
-        Expr::Interval(lc, lo, hi, rc) => vec![Piece { lo: end_of(lo, deadline, true)?, lo_closed: *lc, hi: end_of(hi, deadline, true)?, hi_closed: *rc }],
+        Expr::Interval(lc, lo, hi, rc) => vec![Piece {
+            lo: end_of(lo, deadline, true)?,
+            lo_closed: *lc,
+            hi: end_of(hi, deadline, true)?,
+            hi_closed: *rc,
+        }],
         Expr::Tuple(items) if items.len() == 2 => {
-            vec![Piece { lo: end_of(&items[0], deadline, true)?, lo_closed: false, hi: end_of(&items[1], deadline, true)?, hi_closed: false }]
+            vec![Piece {
+                lo: end_of(&items[0], deadline, true)?,
+                lo_closed: false,
+                hi: end_of(&items[1], deadline, true)?,
+                hi_closed: false,
+            }]
         }
-        Expr::Reals => vec![Piece { lo: End::NegInf, lo_closed: false, hi: End::PosInf, hi_closed: false }],
+        Expr::Reals => vec![Piece {
+            lo: End::NegInf,
+            lo_closed: false,
+            hi: End::PosInf,
+            hi_closed: false,
+        }],
         Expr::EmptySet => vec![],
         Expr::Set(items) | Expr::List(items) => {
             let mut v = Vec::new();
@@ -128,7 +158,12 @@ pub(crate) fn to_set(e: &Expr, deadline: Instant) -> Result<RealSet, EvalError> 
 
 fn inequality(operands: &[Expr], ops: &[RelOp], deadline: Instant) -> Result<RealSet, EvalError> {
     let idx = inequality_var(operands, ops).ok_or(EvalError::Undefined)?;
-    let full = Piece { lo: End::NegInf, lo_closed: false, hi: End::PosInf, hi_closed: false };
+    let full = Piece {
+        lo: End::NegInf,
+        lo_closed: false,
+        hi: End::PosInf,
+        hi_closed: false,
+    };
     let mut set = RealSet { pieces: vec![full] };
     // each adjacent comparison involving the variable restricts the set
     for (k, op) in ops.iter().enumerate() {
@@ -144,13 +179,43 @@ fn inequality(operands: &[Expr], ops: &[RelOp], deadline: Instant) -> Result<Rea
         // normalise to "x OP b"
         let op = if var_on_left { *op } else { flip(*op) };
         let half = match op {
-            RelOp::Lt => vec![Piece { lo: End::NegInf, lo_closed: false, hi: b, hi_closed: false }],
-            RelOp::Le => vec![Piece { lo: End::NegInf, lo_closed: false, hi: b, hi_closed: true }],
-            RelOp::Gt => vec![Piece { lo: b, lo_closed: false, hi: End::PosInf, hi_closed: false }],
-            RelOp::Ge => vec![Piece { lo: b, lo_closed: true, hi: End::PosInf, hi_closed: false }],
+            RelOp::Lt => vec![Piece {
+                lo: End::NegInf,
+                lo_closed: false,
+                hi: b,
+                hi_closed: false,
+            }],
+            RelOp::Le => vec![Piece {
+                lo: End::NegInf,
+                lo_closed: false,
+                hi: b,
+                hi_closed: true,
+            }],
+            RelOp::Gt => vec![Piece {
+                lo: b,
+                lo_closed: false,
+                hi: End::PosInf,
+                hi_closed: false,
+            }],
+            RelOp::Ge => vec![Piece {
+                lo: b,
+                lo_closed: true,
+                hi: End::PosInf,
+                hi_closed: false,
+            }],
             RelOp::Ne => vec![
-                Piece { lo: End::NegInf, lo_closed: false, hi: b.clone(), hi_closed: false },
-                Piece { lo: b, lo_closed: false, hi: End::PosInf, hi_closed: false },
+                Piece {
+                    lo: End::NegInf,
+                    lo_closed: false,
+                    hi: b.clone(),
+                    hi_closed: false,
+                },
+                Piece {
+                    lo: b,
+                    lo_closed: false,
+                    hi: End::PosInf,
+                    hi_closed: false,
+                },
             ],
             _ => return Err(EvalError::Undefined),
         };
@@ -232,7 +297,12 @@ fn intersect(a: RealSet, b: RealSet) -> RealSet {
                 Ordering::Greater => (q.hi.clone(), q.hi_closed),
                 Ordering::Equal => (p.hi.clone(), p.hi_closed && q.hi_closed),
             };
-            out.push(Piece { lo, lo_closed, hi, hi_closed });
+            out.push(Piece {
+                lo,
+                lo_closed,
+                hi,
+                hi_closed,
+            });
         }
     }
     normalise(out)
@@ -245,11 +315,21 @@ fn minus(a: RealSet, b: RealSet) -> Result<RealSet, EvalError> {
     let mut lo = End::NegInf;
     let mut lo_closed = false;
     for q in &b.pieces {
-        comp.push(Piece { lo: lo.clone(), lo_closed, hi: q.lo.clone(), hi_closed: !q.lo_closed });
+        comp.push(Piece {
+            lo: lo.clone(),
+            lo_closed,
+            hi: q.lo.clone(),
+            hi_closed: !q.lo_closed,
+        });
         lo = q.hi.clone();
         lo_closed = !q.hi_closed;
     }
-    comp.push(Piece { lo, lo_closed, hi: End::PosInf, hi_closed: false });
+    comp.push(Piece {
+        lo,
+        lo_closed,
+        hi: End::PosInf,
+        hi_closed: false,
+    });
     Ok(intersect(a, normalise(comp)))
 }
 
@@ -277,7 +357,9 @@ mod tests {
     use super::*;
 
     fn set(s: &str) -> RealSet {
-        let e = parse(&super::super::clean::clean(s), Syntax { ascii_names: true }).unwrap().expr;
+        let e = parse(&super::super::clean::clean(s), Syntax { ascii_names: true })
+            .unwrap()
+            .expr;
         to_set(&e, Instant::now() + std::time::Duration::from_secs(5)).unwrap()
     }
 
@@ -295,7 +377,10 @@ mod tests {
         assert!(eq("[0,1] \\cup [1,2]", "[0,2]"));
         assert!(!eq("[0,1) \\cup (1,2]", "[0,2]"));
         assert!(!eq("(-\\infty, 0]", "(-\\infty, 0)"));
-        assert!(!eq("(-\\infty, 2) \\cup (3, \\infty)", "(-\\infty, 2] \\cup [3, \\infty)"));
+        assert!(!eq(
+            "(-\\infty, 2) \\cup (3, \\infty)",
+            "(-\\infty, 2] \\cup [3, \\infty)"
+        ));
         assert!(eq("[1,3] \\cap [2,4]", "[2,3]"));
     }
 }

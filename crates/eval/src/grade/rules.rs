@@ -39,11 +39,19 @@ pub(crate) fn grade(pred: &str, gold: &str, opts: &GradeOptions, deadline: Insta
     let (pg, pp) = match (parse(&g, syntax), parse(&p, syntax)) {
         (Ok(a), Ok(b)) => (a, b),
         _ => {
-            return if text_key(&g) == text_key(&p) { Verdict::yes("text") } else { Verdict::no("unparsed") };
+            return if text_key(&g) == text_key(&p) {
+                Verdict::yes("text")
+            } else {
+                Verdict::no("unparsed")
+            };
         }
     };
     if pg.has_text || pp.has_text {
-        return if text_key(&g) == text_key(&p) { Verdict::yes("text") } else { Verdict::no("text") };
+        return if text_key(&g) == text_key(&p) {
+            Verdict::yes("text")
+        } else {
+            Verdict::no("text")
+        };
     }
     let rules = Rules {
         rel_tol: opts.rel_tol,

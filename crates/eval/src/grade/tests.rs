@@ -11,7 +11,14 @@ fn sb(pred: &str, gold: &str) -> Verdict {
 }
 
 fn qw(pred: &str, gold: &str) -> Verdict {
-    grade(pred, gold, &GradeOptions { mode: GraderMode::Qwen, ..GradeOptions::default() })
+    grade(
+        pred,
+        gold,
+        &GradeOptions {
+            mode: GraderMode::Qwen,
+            ..GradeOptions::default()
+        },
+    )
 }
 
 #[track_caller]
@@ -29,7 +36,10 @@ fn no(pred: &str, gold: &str) {
 #[test]
 fn issue_examples() {
     assert_eq!(sb("14/3", "\\frac{14}{3}"), Verdict::yes("exact_value"));
-    assert_eq!(sb("(3,\\frac{\\pi}{2})", "\\left( 3, \\frac{\\pi}{2} \\right)"), Verdict::yes("exact"));
+    assert_eq!(
+        sb("(3,\\frac{\\pi}{2})", "\\left( 3, \\frac{\\pi}{2} \\right)"),
+        Verdict::yes("exact")
+    );
     assert_eq!(sb("90", "90^\\circ"), Verdict::yes("exact"));
     assert_eq!(sb("Evelyn", "\\text{Evelyn}"), Verdict::yes("exact"));
     assert_eq!(sb("\\frac12", "0.5"), Verdict::yes("numeric"));
@@ -37,9 +47,15 @@ fn issue_examples() {
     assert_eq!(sb("\\sqrt{117}", "3\\sqrt{13}"), Verdict::yes("numeric"));
     assert_eq!(sb("0.1", "10\\%"), Verdict::yes("numeric"));
     assert_eq!(sb("10", "10\\%"), Verdict::yes("percent"));
-    yes("\\begin{bmatrix}1\\\\2\\end{bmatrix}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}");
+    yes(
+        "\\begin{bmatrix}1\\\\2\\end{bmatrix}",
+        "\\begin{pmatrix}1\\\\2\\end{pmatrix}",
+    );
     yes("(1, 2)", "\\begin{pmatrix}1\\\\2\\end{pmatrix}");
-    no("\\begin{pmatrix}2\\\\1\\end{pmatrix}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}");
+    no(
+        "\\begin{pmatrix}2\\\\1\\end{pmatrix}",
+        "\\begin{pmatrix}1\\\\2\\end{pmatrix}",
+    );
     yes("\\dfrac{3}{4}", "\\tfrac34");
     yes("1,000", "1000");
     yes("11111111100", "11,\\! 111,\\! 111,\\! 100");
@@ -114,9 +130,19 @@ fn qwen_mode_quirks() {
 
 #[test]
 fn timeout_is_reported_as_not_equal() {
-    let opts = GradeOptions { timeout: Duration::ZERO, ..GradeOptions::default() };
+    let opts = GradeOptions {
+        timeout: Duration::ZERO,
+        ..GradeOptions::default()
+    };
     let v = grade("0.33333", "\\frac{1}{3}", &opts);
-    assert_eq!(v, Verdict { equal: false, rule: "timeout", timeout: true });
+    assert_eq!(
+        v,
+        Verdict {
+            equal: false,
+            rule: "timeout",
+            timeout: true
+        }
+    );
     // an identical string needs no evaluation
     assert!(grade("5", "5", &opts).equal);
 }
@@ -124,12 +150,19 @@ fn timeout_is_reported_as_not_equal() {
 #[test]
 fn responses_choices_and_numbers() {
     let opts = GradeOptions::default();
-    let (ans, v) = grade_response("<think>maybe 3</think>So $\\boxed{\\dfrac{14}{3}}$.", "\\frac{14}{3}", &opts);
+    let (ans, v) = grade_response(
+        "<think>maybe 3</think>So $\\boxed{\\dfrac{14}{3}}$.",
+        "\\frac{14}{3}",
+        &opts,
+    );
     assert_eq!(ans.as_deref(), Some("\\dfrac{14}{3}"));
     assert!(v.equal);
     let (ans, v) = grade_response("I could not finish", "5", &opts);
     assert_eq!((ans, v.rule), (None, "no_answer"));
-    assert_eq!(grade_choice("\\boxed{\\text{(B)}}", 'B'), Verdict::yes("choice"));
+    assert_eq!(
+        grade_choice("\\boxed{\\text{(B)}}", 'B'),
+        Verdict::yes("choice")
+    );
     assert_eq!(grade_choice("B) 42", 'b'), Verdict::yes("choice"));
     assert_eq!(grade_choice("(C)", 'B'), Verdict::no("choice"));
     assert_eq!(numeric_equal("$1,234.00", "1234"), Verdict::yes("numeric"));
@@ -138,15 +171,62 @@ fn responses_choices_and_numbers() {
     assert_eq!(numeric_equal("eighteen", "18").rule, "not_a_number");
 }
 
+/// 400 cases by default; `PROPTEST_CASES` raises it for a longer fuzzing run.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400)
+}
+
 fn latex_noise() -> impl Strategy<Value = String> {
     prop_oneof![
         ".{0,40}",
         "[\\\\{}()\\[\\]a-zA-Z0-9 ^_+*/,.=<>!%$&|-]{0,40}",
         prop::collection::vec(
             prop::sample::select(vec![
-                "\\frac", "\\sqrt", "{", "}", "(", ")", "[", "]", "\\left", "\\right", "^", "_", "\\pi", "x", "1", "23",
-                ",", "\\pm", "\\cup", "\\infty", "\\begin{pmatrix}", "\\end{pmatrix}", "\\\\", "&", "\\text{", "=", "\\le",
-                "-", "/", "\\%", "e", "i", ".", "\\{", "\\}", "\\boxed{", "|", "!", "\\log_", "\\sin", "0.", "\\overline",
+                "\\frac",
+                "\\sqrt",
+                "{",
+                "}",
+                "(",
+                ")",
+                "[",
+                "]",
+                "\\left",
+                "\\right",
+                "^",
+                "_",
+                "\\pi",
+                "x",
+                "1",
+                "23",
+                ",",
+                "\\pm",
+                "\\cup",
+                "\\infty",
+                "\\begin{pmatrix}",
+                "\\end{pmatrix}",
+                "\\\\",
+                "&",
+                "\\text{",
+                "=",
+                "\\le",
+                "-",
+                "/",
+                "\\%",
+                "e",
+                "i",
+                ".",
+                "\\{",
+                "\\}",
+                "\\boxed{",
+                "|",
+                "!",
+                "\\log_",
+                "\\sin",
+                "0.",
+                "\\overline",
             ]),
             0..30,
         )
@@ -155,7 +235,7 @@ fn latex_noise() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha, ..ProptestConfig::default() })]
 
     #[test]
     fn never_panics(a in latex_noise(), b in latex_noise()) {

@@ -147,11 +147,24 @@ fn draw_panel<DB: DrawingBackend>(
     };
     let levels = [0.96, 0.88, 0.80];
     let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
+    // Percentiles whose lines are close together (under 40 px) share one label.
+    let mut marks: Vec<(f64, String)> = Vec::new();
+    let mut last_px: Option<i32> = None;
     for (q, name) in [(50.0, "p50"), (90.0, "p90"), (99.0, "p99")] {
         let Some(v) = percentile_sorted(&sorted, q) else {
             continue;
         };
-        let text = format!("{name} {}", numfmt::tick(v));
+        let px = chart.backend_coord(&(v, 0.0)).0;
+        let label = format!("{name} {}", numfmt::tick(v));
+        match (last_px, marks.last_mut()) {
+            (Some(lp), Some(last)) if (px - lp).abs() < 40 => {
+                last.1 = format!("{} · {label}", last.1);
+            }
+            _ => marks.push((v, label)),
+        }
+        last_px = Some(px);
+    }
+    for (v, text) in marks {
         let (tw, th) = area.estimate_text_size(&text, &font).map_err(err)?;
         let (tw, th) = (tw as i32, th as i32);
         let x_px = chart.backend_coord(&(v, 0.0)).0;

@@ -303,6 +303,13 @@ pub fn compare(
     let mut notes: Vec<String> = Vec::new();
     notes.extend(a.notes.iter().map(|n| format!("{la}: {n}")));
     notes.extend(b.notes.iter().map(|n| format!("{lb}: {n}")));
+    for (label, c) in [(la, a), (lb, b)] {
+        notes.extend(
+            crate::report::warning_notes(&c.runs)
+                .into_iter()
+                .map(|n| format!("{label}: {n}")),
+        );
+    }
     let points = match_points(&a.runs, &b.runs, la, lb, &mut notes);
     let acc = compare_evals(&a.evals, &b.evals, la, lb, &mut notes)?;
     let statements: Vec<String> = acc.iter().map(|c| c.statement(la, lb)).collect();

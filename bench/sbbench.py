@@ -1,0 +1,760 @@
+#!/usr/bin/env python3
+"""servebench's own speed and measurement fidelity (bench/README.md describes the method).
+
+Standard library only. Starts `servebench sim` pinned to one core and a client under test pinned to the other,
+samples both processes' CPU time and RSS from /proc, fetches the simulator's ground truth (`GET /sim/traces`) and
+appends one JSON line per run to a results file. `table` turns results files into Markdown tables.
+
+  python3 bench/sbbench.py ceiling  --out DIR [--clients servebench,sglang,raw] [--conc 1,64,...] [--runs 3]
+  python3 bench/sbbench.py fidelity --out DIR [--clients servebench,sglang,raw] [--conc 1,64,256,1024] [--runs 3]
+  python3 bench/sbbench.py scale    --out DIR [--streams 10000] [--itl-ms 1000] [--tokens 60]
+  python3 bench/sbbench.py large    --out DIR
+  python3 bench/sbbench.py table    DIR/*.jsonl
+
+Environment: SERVEBENCH (binary, default target/release/servebench), RAW_READER (default
+target/raw-reader/release/raw-reader), SGL_PYTHON (python with sglang 0.5.9, default /tmp/sgl/bin/python),
+TOKENIZER (default /work/shared/tokenizers/qwen2), SHAREGPT (ShareGPT JSON for the random dataset's text),
+SIM_CORE / CLIENT_CORE (default 0 / 1).
+"""
+
+import argparse
+import json
+import math
+import os
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SERVEBENCH = os.environ.get("SERVEBENCH", os.path.join(ROOT, "target/release/servebench"))
+RAW_READER = os.environ.get("RAW_READER", os.path.join(ROOT, "target/raw-reader/release/raw-reader"))
+SGL_PYTHON = os.environ.get("SGL_PYTHON", "/tmp/sgl/bin/python")
+TOKENIZER = os.environ.get("TOKENIZER", "/work/shared/tokenizers/qwen2")
+SHAREGPT = os.environ.get("SHAREGPT", "/work/shared/datasets/sharegpt/sharegpt_v3_first1500.json")
+SIM_CORE = os.environ.get("SIM_CORE", "0")
+CLIENT_CORE = os.environ.get("CLIENT_CORE", "1")
+MODEL = "servebench-sim"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+# A fixed 32-token-ish prompt for the raw reader (the simulator's cost does not depend on the words).
+RAW_PROMPT = ("The quick brown fox jumps over the lazy dog while the committee reviews the quarterly report "
+              "and the engineers measure how fast a client can read streamed tokens.")
+
+
+# ---------------------------------------------------------------------------------------------------- processes
+
+def cpu_of(pid):
+    """user+sys seconds of a process (all threads), or None when gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+    except OSError:
+        return None
+    fields = s[s.rfind(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_of(pid):
+    """(VmRSS, VmHWM) in KiB, or None."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            rss = hwm = None
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("VmHWM:"):
+                    hwm = int(line.split()[1])
+            return rss, hwm
+    except OSError:
+        return None
+
+
+def leaf_pid(pid):
+    """Follows /proc children (for wrappers such as /usr/bin/time) down to the process doing the work."""
+    for _ in range(5):
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                kids = f.read().split()
+        except OSError:
+            return pid
+        if not kids:
+            return pid
+        pid = int(kids[0])
+    return pid
+
+
+class Sampler(threading.Thread):
+    """Samples CPU seconds and RSS of named processes every `period` s: rows (unix_ns, {name: (cpu, rss, hwm)})."""
+
+    def __init__(self, pids, period=0.05):
+        super().__init__(daemon=True)
+        self.pids = dict(pids)
+        self.period = period
+        self.rows = []
+        self.stop_ev = threading.Event()
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            row = {}
+            for name, pid in list(self.pids.items()):
+                if callable(pid):
+                    pid = pid()
+                    if pid is None:
+                        continue
+                c = cpu_of(pid)
+                r = rss_of(pid)
+                if c is not None:
+                    row[name] = (c, r[0] if r else None, r[1] if r else None)
+            self.rows.append((time.time_ns(), row))
+            self.stop_ev.wait(self.period)
+
+    def stop(self):
+        self.stop_ev.set()
+        self.join()
+
+    def cpu_between(self, name, t0, t1):
+        """CPU seconds of `name` between unix-ns t0 and t1 (linear interpolation between samples)."""
+        pts = [(t, r[name][0]) for t, r in self.rows if name in r]
+        if len(pts) < 2:
+            return None
+
+        def at(t):
+            if t <= pts[0][0]:
+                return pts[0][1]
+            for (ta, ca), (tb, cb) in zip(pts, pts[1:]):
+                if ta <= t <= tb:
+                    return ca + (cb - ca) * (t - ta) / max(tb - ta, 1)
+            return pts[-1][1]
+
+        return at(t1) - at(t0)
+
+    def peak(self, name, idx):
+        vals = [r[name][idx] for _, r in self.rows if name in r and r[name][idx] is not None]
+        return max(vals) if vals else None
+
+    def series(self, name, idx):
+        return [(t, r[name][idx]) for t, r in self.rows if name in r and r[name][idx] is not None]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0:3]
+
+
+def raise_nofile():
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+class Sim:
+    """`servebench sim` pinned to SIM_CORE on a free port."""
+
+    def __init__(self, preset, extra=(), log=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = ["taskset", "-c", SIM_CORE, SERVEBENCH, "sim", "--preset", preset, "--port", str(self.port),
+               "--host", "127.0.0.1", "--tokenizer", "heuristic", *extra]
+        self.cmd = cmd
+        self.log = open(log, "w") if log else subprocess.DEVNULL
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the simulator exited at start: {shlex.join(cmd)} (see {log})")
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the simulator did not answer /health in 30 s: {shlex.join(cmd)}")
+
+    def traces(self):
+        out = []
+        with urllib.request.urlopen(self.url + "/sim/traces", timeout=300) as r:
+            for line in r:
+                line = line.strip()
+                if line:
+                    out.append(json.loads(line))
+        return out
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.log is not subprocess.DEVNULL:
+            self.log.close()
+
+
+# ---------------------------------------------------------------------------------------------------- clients
+
+def client_cmd(tool, url, conc, n, inp, out, outfile, details=False, extra=()):
+    if tool == "servebench":
+        cmd = [SERVEBENCH, "bench", "--backend", "vllm", "--base-url", url, "--model", MODEL,
+               "--tokenizer", TOKENIZER, "--dataset-name", "random", "--dataset-path", SHAREGPT,
+               "--random-input-len", str(inp), "--random-output-len", str(out), "--random-range-ratio", "1",
+               "--num-prompts", str(n), "--max-concurrency", str(conc), "--output-file", outfile,
+               "--disable-tqdm", "--json", *extra]
+        if details:
+            cmd.append("--output-details")
+    elif tool == "sglang":
+        cmd = [SGL_PYTHON, "-m", "sglang.bench_serving", "--backend", "vllm", "--base-url", url,
+               "--model", MODEL, "--tokenizer", TOKENIZER, "--dataset-name", "random", "--dataset-path", SHAREGPT,
+               "--random-input-len", str(inp), "--random-output-len", str(out), "--random-range-ratio", "1",
+               "--num-prompts", str(n), "--max-concurrency", str(conc), "--output-file", outfile,
+               "--disable-tqdm", *extra]
+        if details:
+            cmd.append("--output-details")
+    elif tool == "raw":
+        body = json.dumps({"model": MODEL, "prompt": RAW_PROMPT, "max_tokens": out, "stream": True,
+                           "ignore_eos": True, "temperature": 0.0})
+        cmd = [RAW_READER, "--url", url + "/v1/completions", "--body", body, "--concurrency", str(conc),
+               "--requests", str(n)]
+        if details:
+            cmd += ["--trace", outfile + ".trace.jsonl"]
+        cmd += list(extra)
+    else:
+        raise ValueError(tool)
+    return cmd
+
+
+def run_client(tool, cmd, log, time_v=False):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1",
+               TOKENIZERS_PARALLELISM="false")
+    full = ["taskset", "-c", CLIENT_CORE, *cmd]
+    if time_v:
+        full = ["/usr/bin/time", "-v", *full]
+    f = open(log, "w")
+    p = subprocess.Popen(full, stdout=f, stderr=subprocess.STDOUT, env=env)
+    return p, f
+
+
+def parse_time_v(log):
+    out = {}
+    try:
+        with open(log) as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("Maximum resident set size"):
+                    out["max_rss_kib"] = int(line.split(":")[1])
+                elif line.startswith("User time"):
+                    out["user_s"] = float(line.split(":")[1])
+                elif line.startswith("System time"):
+                    out["sys_s"] = float(line.split(":")[1])
+    except OSError:
+        pass
+    return out
+
+
+def last_json_line(path):
+    """Last JSON object line of a file (servebench/sglang result files, raw-reader stdout)."""
+    try:
+        with open(path) as f:
+            lines = [l for l in f if l.strip().startswith("{")]
+    except OSError:
+        return None
+    for l in reversed(lines):
+        try:
+            return json.loads(l.replace("Infinity", "null").replace("NaN", "null"))
+        except json.JSONDecodeError:
+            continue
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------- one run
+
+def main_traces(traces, out_len):
+    """Traces of the timed requests: completed streams with the full output (warm-up requests are shorter)."""
+    return [t for t in traces if t.get("status") == "ok" and len(t.get("chunk_ns") or []) >= 1
+            and t.get("completion_tokens") == out_len]
+
+
+def one_run(kind, tool, conc, n, inp, out, outdir, run_idx, preset, sim_extra=(), details=False,
+            client_extra=(), time_v=False, keep_traces=False):
+    tag = f"{kind}_{tool}_c{conc}_r{run_idx}"
+    sim = Sim(preset, sim_extra, log=os.path.join(outdir, tag + ".sim.log"))
+    outfile = os.path.join(outdir, tag + ".result.jsonl")
+    log = os.path.join(outdir, tag + ".client.log")
+    for p in (outfile,):
+        if os.path.exists(p):
+            os.remove(p)
+    cmd = client_cmd(tool, sim.url, conc, n, inp, out, outfile, details=details, extra=client_extra)
+    load0 = loadavg()
+    p, f = run_client(tool, cmd, log, time_v=time_v)
+    client_pid = (lambda: leaf_pid(p.pid)) if time_v else p.pid
+    sampler = Sampler({"client": client_pid, "sim": sim.proc.pid})
+    sampler.start()
+    t_start = time.time()
+    rc = p.wait()
+    wall = time.time() - t_start
+    sampler.stop()
+    f.close()
+    load1 = loadavg()
+    try:
+        traces = sim.traces()
+    finally:
+        sim.stop()
+    mt = main_traces(traces, out)
+    rec = {"kind": kind, "tool": tool, "concurrency": conc, "num_prompts": n, "input_len": inp, "output_len": out,
+           "run": run_idx, "preset": preset, "sim_extra": list(sim_extra), "rc": rc, "wall_s": wall,
+           "loadavg_before": load0, "loadavg_after": load1, "command": shlex.join(cmd),
+           "traces_total": len(traces), "traces_main": len(mt),
+           "traces_not_ok": sum(1 for t in traces if t.get("status") != "ok")}
+    res = last_json_line(log if tool == "raw" else outfile)
+    if mt:
+        # The window starts when the first timed request reached the simulator (the client sent it) and lasts the
+        # client's own duration (first send to last completion): the simulator can finish writing long before a
+        # slow client has read everything out of the socket buffers, so its last chunk time is not the end.
+        w0 = min(t["arrival_ns"] for t in mt)
+        server_end = max(t.get("end_ns") or t["chunk_ns"][-1] for t in mt)
+        client_dur = None
+        if res is not None:
+            client_dur = res.get("duration_s", res.get("duration"))
+        dur = client_dur if client_dur else (server_end - w0) / 1e9
+        w1 = w0 + int(dur * 1e9)
+        chunks = sum(len(t["chunk_ns"]) for t in mt)
+        ccpu = sampler.cpu_between("client", w0, w1)
+        scpu = sampler.cpu_between("sim", w0, w1)
+        rec.update({"window_s": dur, "server_window_s": (server_end - w0) / 1e9, "chunks": chunks,
+                    "chunks_per_s": chunks / dur if dur > 0 else None,
+                    "client_cpu_s": ccpu, "sim_cpu_s": scpu,
+                    "client_cpu_pct": 100 * ccpu / dur if ccpu is not None and dur > 0 else None,
+                    "sim_cpu_pct": 100 * scpu / dur if scpu is not None and dur > 0 else None,
+                    "chunks_per_client_cpu_s": chunks / ccpu if ccpu else None,
+                    "sim_chunks_per_cpu_s": chunks / scpu if scpu else None})
+    rec["client_peak_rss_kib"] = sampler.peak("client", 1)
+    rec["client_hwm_kib"] = sampler.peak("client", 2)
+    rec["sim_peak_rss_kib"] = sampler.peak("sim", 1)
+    if time_v:
+        rec["time_v"] = parse_time_v(log)
+    if res is not None:
+        keep = ["completed", "failed", "ok", "duration", "duration_s", "output_throughput", "median_ttft_ms",
+                "p99_ttft_ms", "median_itl_ms", "p99_itl_ms", "median_tpot_ms", "p99_client_lag_ms",
+                "client_saturated", "client_cpu_s", "warnings", "bytes", "events", "cpu_s", "errors",
+                "total_output_tokens", "mean_ttft_ms", "mean_itl_ms"]
+        rec["client_result"] = {k: res.get(k) for k in keep if k in res}
+    if details:
+        rec["fidelity"] = fidelity(tool, traces, mt, outfile, res)
+    if keep_traces:
+        with open(os.path.join(outdir, tag + ".traces.jsonl"), "w") as tf:
+            for t in traces:
+                tf.write(json.dumps(t) + "\n")
+    return rec
+
+
+# ---------------------------------------------------------------------------------------------------- fidelity
+
+def pct(vals, q):
+    """NumPy's default (linear) percentile."""
+    if not vals:
+        return None
+    v = sorted(vals)
+    k = (len(v) - 1) * q / 100
+    lo = math.floor(k)
+    hi = math.ceil(k)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def dist(vals):
+    if not vals:
+        return None
+    return {"n": len(vals), "median": pct(vals, 50), "p99": pct(vals, 99), "max": max(vals), "min": min(vals),
+            "mean": statistics.fmean(vals)}
+
+
+def errors_against_truth(pairs):
+    """pairs: [(client_unix_ns_list, truth_unix_ns_list)] per request → TTFT and ITL errors in ms."""
+    ttft_err, itl_err, mismatched = [], [], 0
+    for c, s in pairs:
+        if len(c) != len(s) or not c:
+            mismatched += 1
+            continue
+        ttft_err.append((c[0] - s[0]) / 1e6)
+        for i in range(1, len(c)):
+            itl_err.append(((c[i] - c[i - 1]) - (s[i] - s[i - 1])) / 1e6)
+    return {"ttft_error_ms": dist(ttft_err), "itl_error_ms": dist(itl_err),
+            "itl_abs_error_ms": dist([abs(x) for x in itl_err]), "requests_compared": len(ttft_err),
+            "requests_chunk_count_mismatch": mismatched}
+
+
+def truth_distributions(mt):
+    ttft = [(t["chunk_ns"][0] - t["arrival_ns"]) / 1e6 for t in mt]
+    itl = [(b - a) / 1e6 for t in mt for a, b in zip(t["chunk_ns"], t["chunk_ns"][1:])]
+    return {"ttft_ms": dist(ttft), "itl_ms": dist(itl)}
+
+
+def fidelity(tool, traces, mt, outfile, res):
+    by_id = {t["id"]: t for t in traces}
+    out = {"truth": truth_distributions(mt)}
+    if tool == "servebench":
+        details = outfile[: -len(".jsonl")] + ".details.jsonl" if outfile.endswith(".jsonl") else outfile + ".details.jsonl"
+        pairs = []
+        missing = 0
+        with open(details) as f:
+            for line in f:
+                r = json.loads(line)
+                if r.get("error") or r.get("index") == 2**64 - 1:
+                    continue
+                t = by_id.get(r.get("request_id"))
+                if t is None:
+                    missing += 1
+                    continue
+                send = r["send_unix_ns"]
+                pairs.append(([send + round(ms * 1e6) for ms in r["chunk_ms"]], t["chunk_ns"]))
+        out.update(errors_against_truth(pairs))
+        out["requests_without_trace"] = missing
+        # The client's own numbers, for the distribution comparison as with peers.
+        cl_ttft, cl_itl = [], []
+        with open(details) as f:
+            for line in f:
+                r = json.loads(line)
+                if r.get("error") or not r.get("chunk_ms"):
+                    continue
+                c = r["chunk_ms"]
+                cl_ttft.append(c[0])
+                cl_itl.extend(b - a for a, b in zip(c, c[1:]))
+        out["client"] = {"ttft_ms": dist(cl_ttft), "itl_ms": dist(cl_itl)}
+    elif tool == "raw":
+        pairs = []
+        with open(outfile + ".trace.jsonl") as f:
+            for line in f:
+                r = json.loads(line)
+                t = by_id.get(r["id"])
+                if t is not None and r.get("status") == 200:
+                    pairs.append((r["chunk_ns"], t["chunk_ns"]))
+        out.update(errors_against_truth(pairs))
+    elif tool == "sglang" and res is not None:
+        ttfts = [x * 1000 for x in (res.get("ttfts") or []) if x]
+        itls = [x * 1000 for l in (res.get("itls") or []) for x in l]
+        out["client"] = {"ttft_ms": dist(ttfts), "itl_ms": dist(itls)}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- commands
+
+# Expected chunks/s per client on the reference machine, to size runs to about `--seconds` (min 2×concurrency
+# requests). Rough values: a wrong guess only makes a run shorter or longer.
+EXPECTED_RATE = {"servebench": 150_000, "sglang": 15_000, "raw": 400_000}
+
+
+def sized(tool, conc, out, seconds, min_waves=2.0):
+    n = max(int(conc * min_waves), int(EXPECTED_RATE[tool] * seconds / out), 4)
+    return n
+
+
+def append(path, rec):
+    with open(path, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+
+
+def summarize_line(rec):
+    keys = ["kind", "tool", "concurrency", "run", "rc", "chunks_per_s", "chunks_per_client_cpu_s",
+            "client_cpu_pct", "sim_cpu_pct", "window_s"]
+    parts = []
+    for k in keys:
+        v = rec.get(k)
+        parts.append(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
+    print(" ".join(parts), "load", rec["loadavg_before"][0], flush=True)
+
+
+def cmd_ceiling(a):
+    os.makedirs(a.out, exist_ok=True)
+    res = os.path.join(a.out, "ceiling.jsonl")
+    raise_nofile()
+    for run_idx in range(a.runs):
+        for conc in a.conc:
+            # Tools interleaved within a concurrency level: ratios come from runs close in time.
+            for tool in a.clients:
+                n = a.num_prompts or sized(tool, conc, a.output_len, a.seconds)
+                rec = one_run("ceiling", tool, conc, n, a.input_len, a.output_len, a.out, run_idx, "firehose")
+                append(res, rec)
+                summarize_line(rec)
+
+
+def cmd_fidelity(a):
+    os.makedirs(a.out, exist_ok=True)
+    res = os.path.join(a.out, "fidelity.jsonl")
+    raise_nofile()
+    for run_idx in range(a.runs):
+        for conc in a.conc:
+            itl = max(a.itl_ms, conc / a.max_chunk_rate * 1000)
+            extra = ["--ttft-ms", str(a.ttft_ms), "--itl-ms", f"{itl:g}"]
+            for tool in a.clients:
+                n = max(2 * conc, a.min_requests)
+                rec = one_run("fidelity", tool, conc, n, a.input_len, a.output_len, a.out, run_idx, "mock",
+                              sim_extra=extra, details=True)
+                rec["itl_ms_set"] = itl
+                append(res, rec)
+                summarize_line(rec)
+                fd = rec.get("fidelity", {})
+                for k in ("ttft_error_ms", "itl_abs_error_ms"):
+                    d = fd.get(k)
+                    if d:
+                        print(f"   {k}: median {d['median']:.3f} p99 {d['p99']:.3f} max {d['max']:.3f}", flush=True)
+
+
+def cmd_scale(a):
+    os.makedirs(a.out, exist_ok=True)
+    res = os.path.join(a.out, "scale.jsonl")
+    hard = raise_nofile()
+    if hard < a.streams + 100:
+        print(f"warning: the open-files limit is {hard}: fewer than {a.streams} streams will fit", file=sys.stderr)
+    for run_idx in range(a.runs):
+        for streams in a.stream_levels or [a.streams]:
+            extra = ["--ttft-ms", str(a.ttft_ms), "--itl-ms", str(a.itl_ms)]
+            for tool in a.clients:
+                rec = one_run("scale", tool, streams, streams, a.input_len, a.tokens, a.out, run_idx, "mock",
+                              sim_extra=extra, time_v=True, client_extra=a.client_extra)
+                append(res, rec)
+                summarize_line(rec)
+                print("   time -v:", rec.get("time_v"), "peak rss (sampled):", rec.get("client_peak_rss_kib"),
+                      "result:", rec.get("client_result"), flush=True)
+
+
+def cmd_large(a):
+    os.makedirs(a.out, exist_ok=True)
+    res = os.path.join(a.out, "large.jsonl")
+    raise_nofile()
+    for run_idx in range(a.runs):
+        # 100k-token prompts, short outputs.
+        for tool in a.clients:
+            rec = one_run("large_prompt", tool, a.prompt_conc, a.prompt_requests, a.prompt_tokens, 16, a.out,
+                          run_idx, "firehose", time_v=True)
+            append(res, rec)
+            summarize_line(rec)
+            print("   time -v:", rec.get("time_v"), "result:", rec.get("client_result"), flush=True)
+        # Big SSE events: many tokens per chunk.
+        for tool in a.clients:
+            extra = ["--tokens-per-chunk", str(a.tokens_per_chunk)]
+            rec = one_run("large_event", tool, a.event_conc, a.event_requests, 32, a.tokens_per_chunk * a.events,
+                          a.out, run_idx, "firehose", sim_extra=extra, time_v=True)
+            append(res, rec)
+            summarize_line(rec)
+            print("   time -v:", rec.get("time_v"), "result:", rec.get("client_result"), flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------- tables
+
+def med_range(vals, fmt="{:.0f}"):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "–"
+    m = statistics.median(vals)
+    if len(vals) == 1:
+        return fmt.format(m)
+    return f"{fmt.format(m)} ({fmt.format(min(vals))}–{fmt.format(max(vals))})"
+
+
+def group(recs, keys):
+    g = {}
+    for r in recs:
+        g.setdefault(tuple(r.get(k) for k in keys), []).append(r)
+    return g
+
+
+def table_ceiling(recs):
+    tools = sorted({r["tool"] for r in recs}, key=lambda t: ["servebench", "sglang", "raw"].index(t))
+    concs = sorted({r["concurrency"] for r in recs})
+    print("\n#### Ceiling: chunks/s and chunks per client CPU-second (median of runs, min–max)\n")
+    hdr = ["conc"] + [f"{t} chunks/s" for t in tools] + [f"{t} chunks/CPU-s" for t in tools] + \
+          [f"{t} client CPU %" for t in tools] + [f"sim CPU % ({t})" for t in tools]
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    g = group(recs, ["concurrency", "tool"])
+    for c in concs:
+        row = [str(c)]
+        for key, fmt in (("chunks_per_s", "{:,.0f}"), ("chunks_per_client_cpu_s", "{:,.0f}"),
+                         ("client_cpu_pct", "{:.0f}"), ("sim_cpu_pct", "{:.0f}")):
+            for t in tools:
+                row.append(med_range([r.get(key) for r in g.get((c, t), []) if r.get("rc") == 0], fmt))
+        print("| " + " | ".join(row) + " |")
+    # Ratios from the same run index.
+    print("\n#### Ratios within the same run (median, min–max over runs)\n")
+    pairs = [("servebench", "sglang"), ("servebench", "raw")]
+    hdr = ["conc"] + [f"{a}/{b} chunks/CPU-s" for a, b in pairs] + [f"{a}/{b} chunks/s" for a, b in pairs]
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    byrun = group(recs, ["concurrency", "run", "tool"])
+    runs = sorted({r["run"] for r in recs})
+    for c in concs:
+        row = [str(c)]
+        for key in ("chunks_per_client_cpu_s", "chunks_per_s"):
+            for a_, b_ in pairs:
+                vals = []
+                for ri in runs:
+                    ra = byrun.get((c, ri, a_))
+                    rb = byrun.get((c, ri, b_))
+                    if ra and rb and ra[0].get(key) and rb[0].get(key):
+                        vals.append(ra[0][key] / rb[0][key])
+                row.append(med_range(vals, "{:.2f}"))
+        print("| " + " | ".join(row) + " |")
+    loads = [float(r["loadavg_before"][0]) for r in recs]
+    print(f"\nLoad average (1 min) before runs: median {statistics.median(loads):.2f}, max {max(loads):.2f}.")
+
+
+def table_fidelity(recs):
+    print("\n#### Fidelity: client timestamp error against the simulator's ground truth, ms (median of runs, min–max)\n")
+    hdr = ["tool", "conc", "ITL set (ms)", "TTFT err median", "TTFT err p99", "TTFT err max", "ITL |err| median",
+           "ITL |err| p99", "ITL |err| max", "client CPU %", "lag p99 (ms)", "saturated"]
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    g = group(recs, ["tool", "concurrency"])
+    for (tool, c), rs in sorted(g.items(), key=lambda kv: (kv[0][0] != "servebench", kv[0][0], kv[0][1])):
+        if tool == "sglang":
+            continue
+        f = [r.get("fidelity", {}) for r in rs]
+
+        def col(k, s):
+            return med_range([(x.get(k) or {}).get(s) for x in f], "{:.3f}")
+
+        lag = [(r.get("client_result") or {}).get("p99_client_lag_ms") for r in rs]
+        sat = [(r.get("client_result") or {}).get("client_saturated") for r in rs]
+        print("| " + " | ".join([tool, str(c), f"{rs[0].get('itl_ms_set', 0):g}", col("ttft_error_ms", "median"),
+                                 col("ttft_error_ms", "p99"), col("ttft_error_ms", "max"),
+                                 col("itl_abs_error_ms", "median"), col("itl_abs_error_ms", "p99"),
+                                 col("itl_abs_error_ms", "max"),
+                                 med_range([r.get("client_cpu_pct") for r in rs], "{:.0f}"),
+                                 med_range(lag, "{:.2f}") if tool == "servebench" else "–",
+                                 ",".join(str(s) for s in sat) if tool == "servebench" else "–"]) + " |")
+    print("\n#### Distributions: what each client reports vs the truth (median / p99, ms; median of runs)\n")
+    hdr = ["conc", "truth TTFT", "servebench TTFT", "sglang TTFT", "truth ITL", "servebench ITL", "sglang ITL"]
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    concs = sorted({r["concurrency"] for r in recs})
+    for c in concs:
+        row = [str(c)]
+        cells = {}
+        for tool in ("servebench", "sglang"):
+            rs = g.get((tool, c), [])
+            for metric in ("ttft_ms", "itl_ms"):
+                for src in ("truth", "client"):
+                    vals = [((r.get("fidelity") or {}).get(src) or {}).get(metric) for r in rs]
+                    vals = [v for v in vals if v]
+                    key = (src if src == "truth" else tool, metric, tool)
+                    if vals:
+                        cells[key] = (f"{statistics.median(v['median'] for v in vals):.2f} / "
+                                      f"{statistics.median(v['p99'] for v in vals):.2f}")
+        for metric in ("ttft_ms", "itl_ms"):
+            row.append(cells.get(("truth", metric, "servebench"), "–"))
+            row.append(cells.get(("servebench", metric, "servebench"), "–"))
+            row.append(cells.get(("sglang", metric, "sglang"), "–"))
+        print("| " + " | ".join(row) + " |")
+
+
+def table_generic(recs, title):
+    print(f"\n#### {title}\n")
+    hdr = ["kind", "tool", "conc", "requests", "rc", "ok/failed", "wall s", "chunks/s", "client CPU s",
+           "client max RSS (MiB)", "sim CPU %", "load"]
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    for r in recs:
+        cr = r.get("client_result") or {}
+        tv = r.get("time_v") or {}
+        okf = f"{cr.get('completed', cr.get('ok'))}/{cr.get('failed', '–')}"
+        rss = tv.get("max_rss_kib") or r.get("client_hwm_kib")
+        cpu = (tv.get("user_s", 0) + tv.get("sys_s", 0)) if tv else r.get("client_cpu_s")
+        print("| " + " | ".join([r["kind"], r["tool"], str(r["concurrency"]), str(r["num_prompts"]), str(r["rc"]), okf,
+                                 f"{r['wall_s']:.1f}", f"{r.get('chunks_per_s') or 0:,.0f}",
+                                 f"{cpu:.1f}" if cpu is not None else "–",
+                                 f"{rss / 1024:.0f}" if rss else "–", f"{r.get('sim_cpu_pct') or 0:.0f}",
+                                 r["loadavg_before"][0]]) + " |")
+
+
+def cmd_table(a):
+    recs = []
+    for p in a.files:
+        with open(p) as f:
+            recs.extend(json.loads(l) for l in f if l.strip())
+    kinds = {r["kind"] for r in recs}
+    if "ceiling" in kinds:
+        table_ceiling([r for r in recs if r["kind"] == "ceiling"])
+    if "fidelity" in kinds:
+        table_fidelity([r for r in recs if r["kind"] == "fidelity"])
+    other = [r for r in recs if r["kind"] not in ("ceiling", "fidelity")]
+    if other:
+        table_generic(other, "Scale and large contexts")
+
+
+def ints(s):
+    return [int(x) for x in s.split(",") if x]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    def common(p, clients="servebench,sglang,raw"):
+        p.add_argument("--out", required=True)
+        p.add_argument("--clients", type=lambda s: s.split(","), default=clients.split(","))
+        p.add_argument("--runs", type=int, default=3)
+        p.add_argument("--input-len", type=int, default=32)
+
+    p = sub.add_parser("ceiling")
+    common(p)
+    p.add_argument("--conc", type=ints, default=[1, 64, 256, 1024, 4096])
+    p.add_argument("--output-len", type=int, default=256)
+    p.add_argument("--seconds", type=float, default=6.0, help="target length of a run (sets --num-prompts)")
+    p.add_argument("--num-prompts", type=int, default=0)
+    p.set_defaults(fn=cmd_ceiling)
+
+    p = sub.add_parser("fidelity")
+    common(p)
+    p.add_argument("--conc", type=ints, default=[1, 64, 256, 1024])
+    p.add_argument("--output-len", type=int, default=64)
+    p.add_argument("--ttft-ms", type=float, default=20)
+    p.add_argument("--itl-ms", type=float, default=10)
+    p.add_argument("--max-chunk-rate", type=float, default=20000,
+                   help="raise the ITL so that concurrency/ITL stays under this many chunks/s")
+    p.add_argument("--min-requests", type=int, default=40)
+    p.set_defaults(fn=cmd_fidelity)
+
+    p = sub.add_parser("scale")
+    common(p, "servebench")
+    p.add_argument("--streams", type=int, default=10000)
+    p.add_argument("--stream-levels", type=ints, default=None)
+    p.add_argument("--ttft-ms", type=float, default=1000)
+    p.add_argument("--itl-ms", type=float, default=1000)
+    p.add_argument("--tokens", type=int, default=60)
+    p.add_argument("--client-extra", type=shlex.split, default=[])
+    p.set_defaults(fn=cmd_scale)
+
+    p = sub.add_parser("large")
+    common(p)
+    p.add_argument("--prompt-tokens", type=int, default=100_000)
+    p.add_argument("--prompt-requests", type=int, default=16)
+    p.add_argument("--prompt-conc", type=int, default=4)
+    p.add_argument("--tokens-per-chunk", type=int, default=8000)
+    p.add_argument("--events", type=int, default=64, help="events per response")
+    p.add_argument("--event-requests", type=int, default=64)
+    p.add_argument("--event-conc", type=int, default=16)
+    p.set_defaults(fn=cmd_large)
+
+    p = sub.add_parser("table")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(fn=cmd_table)
+
+    a = ap.parse_args()
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    main()
