@@ -18,7 +18,10 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/grading")
 }
 
-fn load() -> Result<(Vec<(String, String)>, Vec<bool>), String> {
+/// (gold, prediction) pairs and math-verify's verdict on each.
+type Fixtures = (Vec<(String, String)>, Vec<bool>);
+
+fn load() -> Result<Fixtures, String> {
     let mut pairs = Vec::new();
     for name in ["math500_gpt_answers.json", "math500_qwen3_answers.json"] {
         let path = fixtures().join(name);

@@ -694,6 +694,45 @@ def cmd_table(a):
         table_generic(other, "Scale and large contexts")
 
 
+GPU_METRICS = [("completed", "{:.0f}"), ("duration", "{:.1f}"), ("request_throughput", "{:.3f}"),
+               ("output_throughput", "{:.1f}"), ("total_output_tokens", "{:.0f}"),
+               ("total_output_tokens_retokenized", "{:.0f}"), ("mean_ttft_ms", "{:.1f}"),
+               ("median_ttft_ms", "{:.1f}"), ("p99_ttft_ms", "{:.1f}"), ("mean_tpot_ms", "{:.2f}"),
+               ("median_tpot_ms", "{:.2f}"), ("p99_tpot_ms", "{:.2f}"), ("mean_itl_ms", "{:.2f}"),
+               ("median_itl_ms", "{:.2f}"), ("p95_itl_ms", "{:.2f}"), ("p99_itl_ms", "{:.2f}"),
+               ("mean_e2e_latency_ms", "{:.0f}"), ("median_e2e_latency_ms", "{:.0f}"), ("concurrency", "{:.1f}")]
+
+
+def cmd_gpu_table(a):
+    """servebench vs sglang result files (one line per concurrency each) → one table per concurrency."""
+    runs = {}
+    for path, tool in ((a.servebench, "servebench"), (a.sglang, "sglang")):
+        try:
+            with open(path) as f:
+                for line in f:
+                    if not line.strip():
+                        continue
+                    r = json.loads(line.replace("Infinity", "null").replace("NaN", "null"))
+                    runs.setdefault(r.get("max_concurrency"), {})[tool] = r
+        except OSError as e:
+            print(f"(no {tool} results: {e})")
+    for c in sorted(k for k in runs if k is not None):
+        sb = runs[c].get("servebench", {})
+        sg = runs[c].get("sglang", {})
+        print(f"\n#### Concurrency {c}\n")
+        print("| metric | servebench | sglang.bench_serving | servebench/sglang − 1 |")
+        print("|---|---|---|---|")
+        for k, fmt in GPU_METRICS:
+            x, y = sb.get(k), sg.get(k)
+            fx = fmt.format(x) if isinstance(x, (int, float)) else "–"
+            fy = fmt.format(y) if isinstance(y, (int, float)) else "–"
+            d = f"{(x / y - 1) * 100:+.1f}%" if isinstance(x, (int, float)) and isinstance(y, (int, float)) and y else "–"
+            print(f"| {k} | {fx} | {fy} | {d} |")
+        w = sb.get("warnings")
+        if w:
+            print(f"\nservebench warnings: {w}")
+
+
 def ints(s):
     return [int(x) for x in s.split(",") if x]
 
@@ -747,6 +786,11 @@ def main():
     p.add_argument("--event-requests", type=int, default=64)
     p.add_argument("--event-conc", type=int, default=16)
     p.set_defaults(fn=cmd_large)
+
+    p = sub.add_parser("gpu-table")
+    p.add_argument("servebench")
+    p.add_argument("sglang")
+    p.set_defaults(fn=cmd_gpu_table)
 
     p = sub.add_parser("table")
     p.add_argument("files", nargs="+")

@@ -7,6 +7,7 @@ pub mod eval;
 pub mod grade;
 pub mod output;
 pub mod report;
+pub mod run;
 pub mod secrets;
 pub mod sim;
 pub mod sweep;
@@ -40,6 +41,8 @@ pub enum Command {
     Report(Box<report::Args>),
     /// Two runs side by side: performance at equal load, accuracy with significance.
     Compare(Box<compare::Args>),
+    /// The whole workflow from one plan: launch the server, capture the machine, eval, sweep, report.
+    Run(Box<run::Args>),
     /// Machine facts: CPU, memory, GPUs, driver.
     Env(Box<env::Args>),
 }
@@ -53,6 +56,7 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<()> {
         Command::Sweep(a) => sweep::run(*a),
         Command::Report(a) => report::run(*a),
         Command::Compare(a) => compare::run(*a),
+        Command::Run(a) => run::run(*a),
         Command::Env(a) => env::run(*a),
     }
 }

@@ -56,6 +56,9 @@ pub struct Args {
     /// Tokens per streamed chunk (as with speculative decoding).
     #[arg(long)]
     pub tokens_per_chunk: Option<u32>,
+    /// Fire-hose mode only: SSE events per socket write (default 1, as engines write them).
+    #[arg(long)]
+    pub chunks_per_write: Option<u32>,
     /// Busy-wait this long before each step deadline for sub-millisecond step times (costs CPU).
     #[arg(long)]
     pub timer_spin_us: Option<u64>,
@@ -136,6 +139,7 @@ pub fn config(a: &Args) -> Result<SimConfig> {
         decode_per_seq_us,
         decode_per_ctx_token_ns,
         tokens_per_chunk,
+        chunks_per_write,
         timer_spin_us,
         eos_prob,
         default_max_tokens,

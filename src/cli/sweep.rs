@@ -380,12 +380,12 @@ pub async fn sweep(
             if let Some(m) = &plan.target.model {
                 cfg.model = m.clone();
             }
-            Some(servebench_sim::SimServer::start(cfg, "127.0.0.1:0".parse()?).await?)
+            Some(crate::sim_thread::SimThread::start(cfg, 1)?)
         }
         None => None,
     };
     let base_url = match (&sim, &plan.target.base_url) {
-        (Some(s), _) => s.base_url(),
+        (Some(s), _) => s.base_url().to_string(),
         (None, Some(u)) => u.trim_end_matches('/').to_string(),
         (None, None) => bail!("[target] needs base_url or sim"),
     };
@@ -472,7 +472,7 @@ pub async fn sweep(
         }
     }
     if let Some(sim) = sim {
-        sim.shutdown().await;
+        sim.stop();
     }
     Ok(s)
 }

@@ -103,3 +103,55 @@ fn env_reports_the_machine() {
     assert!(v["cpus"].as_u64().unwrap() >= 1);
     assert!(v["gpus"].is_array());
 }
+
+#[test]
+fn readme_workflow_demo_writes_eval_sweep_and_report() {
+    let dir = tempdir();
+    let plan = std::fs::read_to_string(root().join("examples/demo.toml")).unwrap();
+    let out = dir.path().join("run");
+    let plan = plan.replace(
+        "output_dir = \"../demo-run\"",
+        &format!("output_dir = {:?}", out.display().to_string()),
+    );
+    assert!(
+        plan.contains(&out.display().to_string()),
+        "the demo plan still sets output_dir"
+    );
+    let plan_path = dir.path().join("demo.toml");
+    std::fs::write(&plan_path, plan).unwrap();
+    let assert = servebench()
+        .current_dir(root())
+        .arg("run")
+        .arg(&plan_path)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(stdout.contains("math500: accuracy"), "{stdout}");
+    for f in [
+        "report.html",
+        "summary.csv",
+        "env.json",
+        "eval/math500_report.json",
+        "eval/aime24_predictions.jsonl",
+        "perf/tp1_in1024_out256_ratio0.8.json",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert!(csv.starts_with("prompt_num,concurrency,random_input_len,random_output_len,"));
+    assert_eq!(csv.lines().count(), 1 + 8, "8 sweep points");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains("math500") && html.contains("<img"),
+        "the report holds accuracy and charts"
+    );
+    // Rerun: everything is resumed, nothing re-sent.
+    let assert = servebench()
+        .current_dir(root())
+        .arg("run")
+        .arg(&plan_path)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(stdout.contains("0 run, 8 done earlier"), "{stdout}");
+}

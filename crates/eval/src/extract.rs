@@ -243,38 +243,55 @@ pub fn extract_choice(text: &str) -> Option<char> {
     last_standalone_choice(scope)
 }
 
-/// Removes `\text{…}`-like wrappers, `$`, `*` and brackets, then reads a leading letter A–D that is not the start of a
-/// word (`B) 42`, `(B)`, `\textbf{B}`, `B.`).
+/// Removes `\text{…}`-like wrappers, `$`, `*` and opening brackets, then reads a leading letter A–D that is not the
+/// start of a word (`B) 42`, `(B)`, `\textbf{B}`, `B.`, `B because`); a lower-case letter only as `b)` or alone.
 pub(crate) fn leading_choice(s: &str) -> Option<char> {
     let mut t = s.to_string();
     for w in [
-        "\\textbf", "\\text", "\\mathrm", "\\mathbf", "\\mbox", "\\textrm",
+        "\\textbf", "\\text", "\\mathrm", "\\mathbf", "\\mbox", "\\textrm", "\\boxed", "\\fbox",
     ] {
         t = t.replace(w, "");
     }
     let t: String = t
         .chars()
-        .filter(|c| !matches!(c, '{' | '}' | '$' | '*' | '(' | '[' | ' '))
+        .filter(|c| !matches!(c, '{' | '}' | '$' | '*' | '(' | '['))
         .collect();
-    let t = t.trim_start_matches("Option").trim_start_matches("option");
+    let t = t.trim_start();
+    let t = t
+        .strip_prefix("Option")
+        .or_else(|| t.strip_prefix("option"))
+        .unwrap_or(t)
+        .trim_start();
     let mut chars = t.chars();
-    let c = chars.next()?.to_ascii_uppercase();
-    if !('A'..='D').contains(&c) {
+    let c = chars.next()?;
+    let next = chars.next();
+    let upper = c.to_ascii_uppercase();
+    if !('A'..='D').contains(&upper) {
         return None;
     }
-    match chars.next() {
-        None => Some(c),
+    if c.is_ascii_lowercase() && !matches!(next, None | Some(')')) {
+        return None;
+    }
+    match next {
         Some(n) if n.is_alphanumeric() => None,
-        Some(_) => Some(c),
+        _ => Some(upper),
     }
 }
 
-const CHOICE_PHRASES: [&str; 5] = ["answer is", "answer:", "answer is:", "option", "choice"];
+/// Phrases after which the chosen letter follows: strong ones first; "option"/"choice" only when no strong one has a
+/// letter after it.
+const STRONG_CHOICE_PHRASES: [&str; 3] = ["answer is", "answer:", "answer is:"];
+const WEAK_CHOICE_PHRASES: [&str; 2] = ["option", "choice"];
 
 fn choice_after_phrase(text: &str) -> Option<char> {
+    last_choice_after(text, &STRONG_CHOICE_PHRASES)
+        .or_else(|| last_choice_after(text, &WEAK_CHOICE_PHRASES))
+}
+
+fn last_choice_after(text: &str, phrases: &[&str]) -> Option<char> {
     let lower = text.to_ascii_lowercase();
     let mut best: Option<(usize, char)> = None;
-    for p in CHOICE_PHRASES {
+    for p in phrases {
         let mut start = 0;
         while let Some(off) = lower[start..].find(p) {
             let pos = start + off + p.len();
@@ -406,6 +423,17 @@ mod tests {
         assert_eq!(extract_choice("<think>maybe A</think>It is C"), Some('C'));
         assert_eq!(extract_choice("A dog barks"), None);
         assert_eq!(extract_choice("\\boxed{Boron}"), None);
+        assert_eq!(
+            extract_choice("The answer is D. Option A was wrong."),
+            Some('D')
+        );
+        assert_eq!(
+            extract_choice("so the answer is B because it fits"),
+            Some('B')
+        );
+        assert_eq!(extract_choice("**Answer: $\\boxed{C}$**"), Some('C'));
+        assert_eq!(extract_choice("I pick option c) here"), Some('C'));
+        assert_eq!(extract_choice("The correct answer is (A) 42"), Some('A'));
     }
 
     #[test]

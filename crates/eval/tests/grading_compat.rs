@@ -80,7 +80,7 @@ fn agrees_with_math_verify_or_disagreement_is_listed() {
         }
         let entry = listed.get(&key);
         // math-verify is right unless a reviewed entry says servebench is
-        let mv_is_right = entry.map_or(true, |e| e["right"].as_str() != Some("servebench"));
+        let mv_is_right = entry.is_none_or(|e| e["right"].as_str() != Some("servebench"));
         if is_real && mv_is_right {
             mv_right += 1;
             mv_right_agree += usize::from(ours == mv);

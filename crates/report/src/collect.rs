@@ -69,6 +69,11 @@ pub fn collect(dirs: &[PathBuf]) -> Result<Collection, ReportError> {
         if !(name.ends_with(".json") || name.ends_with(".jsonl")) {
             continue;
         }
+        // Files servebench itself writes next to results that are not results: no note needed.
+        if name == "env.json" || name.ends_with("_settings.json") || name == "sweep_failures.jsonl"
+        {
+            continue;
+        }
         read_result_file(&path, &name, &dir, &mut c, &mut evals)?;
     }
     attach_details(&mut c.runs, details, &mut c.notes);

@@ -96,6 +96,7 @@ pub(crate) struct ChunkWriter {
     malformed_at: Option<u32>,
     malformed_sent: bool,
     disconnect_after: Option<u32>,
+    chunks_per_write: usize,
     arrival: Instant,
     content: String,
     reasoning: String,
@@ -109,6 +110,8 @@ pub(crate) struct StreamOptions {
     pub(crate) tokens_per_chunk: u32,
     pub(crate) malformed_at: Option<u32>,
     pub(crate) disconnect_after: Option<u32>,
+    /// Zero-latency mode: chunks written per body frame.
+    pub(crate) chunks_per_write: usize,
     pub(crate) arrival: Instant,
 }
 
@@ -127,6 +130,7 @@ impl ChunkWriter {
             malformed_at: o.malformed_at,
             malformed_sent: false,
             disconnect_after: o.disconnect_after,
+            chunks_per_write: o.chunks_per_write.max(1),
             arrival: o.arrival,
             content: String::new(),
             reasoning: String::new(),
@@ -281,6 +285,14 @@ impl Stream for SseBody {
                 }
                 let k = this.w.k;
                 this.w.write(&mut out, k);
+                // Zero latency: up to `chunks_per_write` chunks go out in one write.
+                while clock.zero
+                    && this.w.frame_tokens.len() < this.w.chunks_per_write
+                    && !this.w.finished()
+                    && !this.w.at_disconnect()
+                {
+                    this.w.write(&mut out, k);
+                }
             }
         }
         let enabled = this.trace.enabled;

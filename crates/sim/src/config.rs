@@ -62,9 +62,11 @@ pub struct FaultConfig {
     pub disconnect_rate: f64,
     /// Insert one malformed (truncated JSON) event into a stream, or truncate a non-streaming JSON body.
     pub malformed_rate: f64,
-    /// Serve one request per connection: a further request on the same (kept-alive) connection is dropped without
-    /// a response, as when a server closes an idle keep-alive connection just as the client reuses it. Tests the
-    /// client's retry of a request that fails on a reused connection before any byte arrives.
+    /// Serve one request per connection, as servers that close keep-alive connections after each response do
+    /// (llama.cpp's), but without announcing it (no `Connection: close`): the connection is closed once idle for
+    /// 25 ms after its response, and a further request that arrives on it before then is dropped unanswered — the
+    /// race a client meets when it reuses a connection the server is closing. Tests the client's retry of a request
+    /// that fails on a reused connection before any byte arrives.
     pub close_keepalive: bool,
     /// Close keep-alive connections (silently, without `Connection: close`) once idle for this long.
     pub close_idle_after_ms: Option<u64>,
@@ -100,6 +102,9 @@ pub struct SimConfig {
     pub timer_spin_us: u64,
     /// When set, use fixed per-request latencies instead of the batch engine (see [`FixedLatency`]).
     pub fixed_latency: Option<FixedLatency>,
+    /// Zero-latency (fire-hose) mode only: SSE events written per body frame. 1 (default) writes each event on
+    /// its own, as engines do; more makes the simulator cheaper per event (fewer, larger socket writes).
+    pub chunks_per_write: u32,
 
     /// Probability per generated token that the model emits EOS (ends with finish_reason "stop"), unless the
     /// request sets `ignore_eos` or a `min_tokens` that forbids it. 0 (default): outputs run to `max_tokens`.
@@ -151,6 +156,7 @@ impl fmt::Debug for SimConfig {
             .field("tokens_per_chunk", &self.tokens_per_chunk)
             .field("timer_spin_us", &self.timer_spin_us)
             .field("fixed_latency", &self.fixed_latency)
+            .field("chunks_per_write", &self.chunks_per_write)
             .field("eos_prob", &self.eos_prob)
             .field("default_max_tokens", &self.default_max_tokens)
             .field("strict_openai", &self.strict_openai)
@@ -188,6 +194,7 @@ impl Default for SimConfig {
             tokens_per_chunk: 1,
             timer_spin_us: 0,
             fixed_latency: None,
+            chunks_per_write: 1,
             eos_prob: 0.0,
             default_max_tokens: 1024,
             strict_openai: false,
@@ -366,6 +373,9 @@ impl SimConfig {
         }
         if self.chunked_prefill_size == 0 {
             return bad("chunked_prefill_size", "must be at least 1");
+        }
+        if self.chunks_per_write == 0 {
+            return bad("chunks_per_write", "must be at least 1");
         }
         if self.tokens_per_chunk == 0 {
             return bad("tokens_per_chunk", "must be at least 1");

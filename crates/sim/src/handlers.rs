@@ -236,6 +236,7 @@ async fn generation(
             tokens_per_chunk: k,
             malformed_at: fault.malformed_at,
             disconnect_after: fault.disconnect_after,
+            chunks_per_write: cfg.chunks_per_write as usize,
             arrival,
         };
         let body = SseBody::new(src, ChunkWriter::new(framer, &plan, opts), guard);
@@ -403,6 +404,7 @@ async fn server_info(State(s): State<AppState>) -> Response {
             "decode_per_ctx_token_ns": c.decode_per_ctx_token_ns,
             "tokens_per_chunk": c.tokens_per_chunk,
             "fixed_latency": fixed,
+            "chunks_per_write": c.chunks_per_write,
             "eos_prob": c.eos_prob,
             "strict_openai": c.strict_openai,
             "answer_key_questions": s.key.as_ref().map_or(0, |k| k.len()),

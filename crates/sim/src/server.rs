@@ -223,20 +223,15 @@ async fn serve_connection(
         last_activity_ms: AtomicU64::new(0),
         base: Instant::now(),
     });
-    let idle_limit = shared
-        .cfg
-        .faults
-        .close_idle_after_ms
-        .map(Duration::from_millis);
+    let faults = shared.cfg.faults;
+    let closer = IdleCloser {
+        idle_limit: faults.close_idle_after_ms.map(Duration::from_millis),
+        keepalive_grace: faults.close_keepalive.then_some(KEEPALIVE_GRACE),
+    };
+    let track = closer.active();
     let st = conn_state.clone();
     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-        handle(
-            req,
-            router.clone(),
-            shared.clone(),
-            st.clone(),
-            idle_limit.is_some(),
-        )
+        handle(req, router.clone(), shared.clone(), st.clone(), track)
     });
     let conn =
         hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
@@ -249,7 +244,7 @@ async fn serve_connection(
                 closing = true;
                 conn.as_mut().graceful_shutdown();
             }
-            _ = idle_expired(&conn_state, idle_limit), if idle_limit.is_some() && !closing => {
+            _ = closer.expired(&conn_state), if track && !closing => {
                 closing = true;
                 conn.as_mut().graceful_shutdown();
             }
@@ -257,19 +252,48 @@ async fn serve_connection(
     }
 }
 
-/// Resolves once the connection has had no request in flight for `limit`.
-async fn idle_expired(st: &ConnState, limit: Option<Duration>) {
-    let Some(limit) = limit else {
-        return std::future::pending().await;
-    };
-    let limit_ms = limit.as_millis() as u64;
-    let tick = (limit / 4).clamp(Duration::from_millis(1), Duration::from_millis(50));
-    loop {
-        tokio::time::sleep(tick).await;
-        let idle_ms = (st.base.elapsed().as_millis() as u64)
-            .saturating_sub(st.last_activity_ms.load(Relaxed));
-        if st.in_flight.load(Relaxed) == 0 && idle_ms >= limit_ms {
-            return;
+/// With `close_keepalive`, a connection that served a response is closed once idle for this long; a request that
+/// arrives on it before then is dropped unanswered. Stale connections thus do not pile up in a client's pool (it
+/// sees them closed), while a client that reuses a connection right away meets the failure it must retry.
+pub(crate) const KEEPALIVE_GRACE: Duration = Duration::from_millis(25);
+
+/// When the connection-level faults close a keep-alive connection (silently: no `Connection: close`).
+#[derive(Debug, Clone, Copy)]
+struct IdleCloser {
+    /// `close_idle_after_ms`: idle this long (before or after any request).
+    idle_limit: Option<Duration>,
+    /// `close_keepalive`: idle this long after at least one request.
+    keepalive_grace: Option<Duration>,
+}
+
+impl IdleCloser {
+    fn active(&self) -> bool {
+        self.idle_limit.is_some() || self.keepalive_grace.is_some()
+    }
+
+    /// Resolves when a rule says the connection should close.
+    async fn expired(&self, st: &ConnState) {
+        let shortest = match (self.idle_limit, self.keepalive_grace) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => return std::future::pending().await,
+        };
+        let tick = (shortest / 4).clamp(Duration::from_millis(1), Duration::from_millis(50));
+        loop {
+            tokio::time::sleep(tick).await;
+            if st.in_flight.load(Relaxed) > 0 {
+                continue;
+            }
+            let idle = Duration::from_millis(
+                (st.base.elapsed().as_millis() as u64)
+                    .saturating_sub(st.last_activity_ms.load(Relaxed)),
+            );
+            if self.idle_limit.is_some_and(|l| idle >= l) {
+                return;
+            }
+            if self.keepalive_grace.is_some_and(|g| idle >= g) && st.requests.load(Relaxed) >= 1 {
+                return;
+            }
         }
     }
 }
@@ -279,7 +303,7 @@ async fn handle(
     mut router: Router,
     shared: Arc<Shared>,
     conn: Arc<ConnState>,
-    track_idle: bool,
+    track: bool,
 ) -> Result<Response<Body>, std::io::Error> {
     let nth = conn.requests.fetch_add(1, Relaxed);
     let client_id = req.headers().get("x-request-id").cloned();
@@ -307,7 +331,7 @@ async fn handle(
             "request dropped by --close-keepalive",
         ));
     }
-    if track_idle {
+    if track {
         conn.in_flight.fetch_add(1, Relaxed);
         conn.touch();
     }
@@ -324,7 +348,7 @@ async fn handle(
     if let Some(v) = client_id {
         resp.headers_mut().insert("x-request-id", v);
     }
-    if track_idle {
+    if track {
         let (parts, body) = resp.into_parts();
         let tracked = TrackedBody {
             inner: body,

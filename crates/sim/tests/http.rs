@@ -606,6 +606,12 @@ async fn close_keepalive_drops_the_second_request_on_a_connection() {
     // A retry goes out on a fresh connection and succeeds.
     let third = client.post(&url).json(&body).send().await.unwrap();
     assert_eq!(third.status(), 200);
+    third.text().await.unwrap();
+    // A connection left idle is closed by the server (the client's pool sees it) rather than kept as a trap.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fourth = client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(fourth.status(), 200);
+    assert!(raw_keepalive_then_wait(&server, Duration::from_secs(5)).await);
     server.shutdown().await;
 }
 
@@ -1015,5 +1021,31 @@ async fn firehose_serves_many_concurrent_streams() {
     assert!(traces
         .iter()
         .all(|t| t.status == TraceStatus::Ok && t.chunk_ns.len() == 64));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn firehose_chunks_per_write_keeps_one_event_per_chunk() {
+    let server = start(SimConfig {
+        chunks_per_write: 4,
+        ..SimConfig::preset("firehose").unwrap()
+    })
+    .await;
+    let resp = post(
+        &server,
+        "/v1/completions",
+        json!({"prompt": "x", "max_tokens": 10, "ignore_eos": true, "stream": true}),
+        Some("cpw"),
+    )
+    .await;
+    let events = json_events(&sse_payloads(&resp.text().await.unwrap()));
+    assert_eq!(events.len(), 10);
+    let t = server.trace("cpw").unwrap();
+    assert_eq!(t.chunk_tokens, vec![1; 10]);
+    // chunks written together share their hand-over time: frames of 4, 4 and 2
+    assert_eq!(
+        (t.chunk_ns[0], t.chunk_ns[4], t.chunk_ns[8]),
+        (t.chunk_ns[3], t.chunk_ns[7], t.chunk_ns[9])
+    );
     server.shutdown().await;
 }

@@ -152,7 +152,13 @@ fn looks_like_response(text: &str) -> bool {
 /// Grades a multiple-choice prediction (`B`, `(B)`, `\text{(B)}`, `B) 42`, or a whole response) against a letter.
 pub fn grade_choice(pred: &str, gold_letter: char) -> Verdict {
     let gold = gold_letter.to_ascii_uppercase();
-    let letter = extract::leading_choice(pred.trim()).or_else(|| extract::extract_choice(pred));
+    let short = pred.trim();
+    // a short prediction is the answer itself (`B`, `(B)`, `B) 42`); a longer one is a response to extract from
+    let letter = if short.chars().count() <= 24 && !short.contains("\\boxed") {
+        extract::leading_choice(short).or_else(|| extract::extract_choice(pred))
+    } else {
+        extract::extract_choice(pred)
+    };
     match letter {
         Some(c) if c == gold => Verdict::yes("choice"),
         Some(_) => Verdict::no("choice"),

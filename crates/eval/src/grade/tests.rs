@@ -165,6 +165,14 @@ fn responses_choices_and_numbers() {
     );
     assert_eq!(grade_choice("B) 42", 'b'), Verdict::yes("choice"));
     assert_eq!(grade_choice("(C)", 'B'), Verdict::no("choice"));
+    assert_eq!(
+        grade_choice("A long explanation where the answer is C, clearly.", 'C'),
+        Verdict::yes("choice")
+    );
+    assert_eq!(
+        grade_choice("no letter here", 'C'),
+        Verdict::no("no_answer")
+    );
     assert_eq!(numeric_equal("$1,234.00", "1234"), Verdict::yes("numeric"));
     assert_eq!(numeric_equal("18 dollars", "18"), Verdict::yes("numeric"));
     assert_eq!(numeric_equal("17.99", "18"), Verdict::no("numeric"));
@@ -235,7 +243,7 @@ fn latex_noise() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha, rng_seed: proptest::test_runner::RngSeed::Fixed(0x5e7e_be4c), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn never_panics(a in latex_noise(), b in latex_noise()) {
@@ -281,7 +289,9 @@ proptest! {
         let frac = sb(&format!("\\frac{{{}}}{{{}}}", a + delta, b), &format!("\\frac{{{}}}{{{}}}", a, b));
         let int = sb(&format!("{}", a + delta), &format!("{}", a));
         let tuple = sb(&format!("({}, {})", a, b + delta), &format!("({}, {})", a, b));
-        let surd = sb(&format!("{}\\sqrt{{{}}}", a + delta, b), &format!("{}\\sqrt{{{}}}", a, b));
+        // irrational values compare with relative tolerance 1e-4: keep the change above it
+        let small = a % 4000;
+        let surd = sb(&format!("{}\\sqrt{{{}}}", small + delta, b), &format!("{}\\sqrt{{{}}}", small, b));
         prop_assert!(!frac.equal, "frac {:?}", frac);
         prop_assert!(!int.equal, "int {:?}", int);
         prop_assert!(!tuple.equal, "tuple {:?}", tuple);
