@@ -91,3 +91,36 @@ fn sim_command_refuses_bad_flags() {
         "{err}"
     );
 }
+
+/// Every filler word of the simulator is one token, alone and in a run, so re-tokenized output counts exactly
+/// `completion_tokens`: the built-in tokenizer always, the real ones of `../shared/tokenizers` when present.
+#[test]
+fn simulator_words_are_single_tokens() {
+    use servebench::sim::words::WORDS;
+    use servebench::tokenize::Tokenizer;
+    let mut tokenizers = vec![(
+        "builtin".to_string(),
+        Tokenizer::builtin().expect("builtin tokenizer"),
+    )];
+    let shared = crate::common::root().join("../shared/tokenizers");
+    if shared.exists() {
+        for name in ["deepseek", "qwen2", "llama3", "smollm2"] {
+            tokenizers.push((
+                name.to_string(),
+                Tokenizer::from_path(shared.join(name)).expect(name),
+            ));
+        }
+    } else {
+        eprintln!("../shared/tokenizers not present: only the built-in tokenizer was checked");
+    }
+    // a run of words in a scrambled order, as the simulator streams them
+    let run: String = (0..WORDS.len() * 3)
+        .map(|i| WORDS[(i * 37 + 11) % WORDS.len()])
+        .collect();
+    for (name, tok) in &tokenizers {
+        for w in WORDS {
+            assert_eq!(tok.count(w).expect("encode"), 1, "{name}: {w:?}");
+        }
+        assert_eq!(tok.count(&run).expect("encode"), WORDS.len() * 3, "{name}");
+    }
+}

@@ -324,7 +324,8 @@ impl SimConfig {
         }
     }
 
-    pub(crate) fn engine_params(&self) -> EngineParams {
+    /// The scheduler parameters (for [`crate::engine::simulate`]).
+    pub fn engine_params(&self) -> EngineParams {
         EngineParams {
             max_running: self.max_running,
             kv_capacity_tokens: self.kv_capacity_tokens,

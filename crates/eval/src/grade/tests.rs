@@ -298,3 +298,32 @@ proptest! {
         prop_assert!(!surd.equal, "surd {:?}", surd);
     }
 }
+
+#[test]
+fn long_and_repetitive_inputs_are_graded() {
+    let opts = GradeOptions::default();
+    let qwen = GradeOptions {
+        mode: GraderMode::Qwen,
+        ..GradeOptions::default()
+    };
+    for unit in [
+        ",\\!1",
+        "\\text{cm}",
+        "\\mbox{x}",
+        "(",
+        "{",
+        "\\frac",
+        "x^",
+        "\\sqrt",
+        "1,",
+        "\\pm",
+    ] {
+        let long = unit.repeat(9_000 / unit.len());
+        assert!(!grade(&long, "5", &opts).equal, "{unit}");
+        assert!(!grade("5", &long, &qwen).equal, "{unit}");
+        // `\boxed{{{{…}` never closes: no answer; otherwise the identical answer is equal
+        let (ans, v) = grade_response(&format!("\\boxed{{{long}}}"), &long, &opts);
+        assert_eq!(v.equal, ans.is_some(), "{unit}: {v:?}");
+    }
+    assert_eq!(grade(&"7".repeat(20_000), "7", &opts).rule, "too_long");
+}
