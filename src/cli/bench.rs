@@ -202,18 +202,10 @@ pub struct BenchOutcome {
 
 pub fn run(args: Args) -> Result<()> {
     let rt = super::runtime()?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    rt.spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "\nCtrl-C: no new requests; waiting for those in flight (Ctrl-C again to quit now)"
-            );
-            let _ = stop_tx.send(true);
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
-    });
+    let stop_rx = super::stop_on_ctrl_c(
+        &rt,
+        "no new requests; waiting for those in flight, then writing the results",
+    );
     let json = args.json;
     let out = rt.block_on(execute(args, stop_rx))?;
     if json {

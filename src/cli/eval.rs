@@ -135,18 +135,10 @@ pub struct EvalOutcome {
 
 pub fn run(args: Args) -> Result<()> {
     let rt = super::runtime()?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    rt.spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "\nCtrl-C: stopping; finished samples are saved (rerun the same command to resume)"
-            );
-            let _ = stop_tx.send(true);
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
-    });
+    let stop_rx = super::stop_on_ctrl_c(
+        &rt,
+        "stopping; finished samples are saved (rerun the same command to resume)",
+    );
     let json = args.json;
     let out = rt.block_on(execute(args, stop_rx))?;
     if json {

@@ -76,6 +76,25 @@ pub fn init_logging(verbose: u8) {
         .try_init();
 }
 
+/// A stop signal for long commands: the first Ctrl-C prints `message` and flips the channel (the command stops
+/// sending and keeps what finished); a second Ctrl-C exits at once.
+pub fn stop_on_ctrl_c(
+    rt: &tokio::runtime::Runtime,
+    message: &'static str,
+) -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nCtrl-C: {message} (Ctrl-C again to quit now)");
+            let _ = tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    rx
+}
+
 /// A multi-threaded tokio runtime for the async commands.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()

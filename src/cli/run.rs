@@ -259,15 +259,10 @@ pub fn run(a: Args) -> Result<()> {
         serde_json::to_string_pretty(&super::env::collect())?,
     )?;
     let rt = super::runtime()?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    rt.spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "\nCtrl-C: stopping after the requests in flight; rerun the same command to resume"
-            );
-            let _ = stop_tx.send(true);
-        }
-    });
+    let stop_rx = super::stop_on_ctrl_c(
+        &rt,
+        "stopping after the requests in flight; rerun the same command to resume",
+    );
     rt.block_on(workflow(&w, &a, stop_rx))
 }
 

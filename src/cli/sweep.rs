@@ -310,16 +310,7 @@ pub fn run(a: Args) -> Result<()> {
     std::fs::create_dir_all(&plan.run.output_dir)
         .with_context(|| format!("cannot create {}", plan.run.output_dir.display()))?;
     let rt = super::runtime()?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    rt.spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nCtrl-C: finishing the current point's requests in flight, then stopping the sweep");
-            let _ = stop_tx.send(true);
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
-    });
+    let stop_rx = super::stop_on_ctrl_c(&rt, "finishing the current point's requests in flight, then stopping the sweep (rerun to resume)");
     let summary = rt.block_on(sweep(
         &plan,
         &points,

@@ -132,7 +132,8 @@ pub struct SimConfig {
 
     /// Request traces kept (oldest dropped first); 0 disables tracing.
     pub trace_capacity: usize,
-    /// Chunk timestamps kept over all traces (oldest traces dropped first).
+    /// Chunk timestamps kept over all traces (oldest traces dropped first); 12 bytes each, so the default 8 M
+    /// bounds trace memory to about 100 MB.
     pub trace_chunk_budget: usize,
 
     /// Prompt token counter; `None` uses [`crate::HeuristicCounter`].
@@ -206,7 +207,7 @@ impl Default for SimConfig {
             reasoning: ReasoningMode::Inline,
             reasoning_tokens: 48,
             trace_capacity: 100_000,
-            trace_chunk_budget: 16_000_000,
+            trace_chunk_budget: 8_000_000,
             prompt_counter: None,
         }
     }

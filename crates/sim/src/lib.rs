@@ -22,6 +22,14 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Output
+//! Filler output is common English words, one token each in the Llama-3, Qwen2, DeepSeek and SmolLM2 tokenizers
+//! ([`words`]), drawn by a generator seeded from (`--seed`, prompt, request `seed`), so identical requests get
+//! identical text. `max_tokens` defaults to 16 (completions), 128 (`/generate`) or `default_max_tokens` (chat, ending
+//! "stop"); `ignore_eos` or `min_tokens = max_tokens` give exactly `max_tokens`; otherwise a seeded EOS with
+//! `eos_prob` per token may end it early ("stop"). Prompt tokens are counted by a [`PromptCounter`] (a heuristic by
+//! default; exact for `input_ids`). The ground-truth trace format is documented in [`trace`].
+//!
 //! # Metrics
 //! `/metrics` uses vLLM's names with label `model_name`: `vllm:num_requests_running`, `vllm:num_requests_waiting`,
 //! `vllm:kv_cache_usage_perc` (also the older `vllm:gpu_cache_usage_perc`), `vllm:prompt_tokens_total`,
@@ -46,7 +54,7 @@ mod scheduler;
 mod server;
 mod state;
 pub mod timing;
-mod trace;
+pub mod trace;
 pub mod words;
 
 pub use answer_key::{AnswerKey, Verdict};
