@@ -427,3 +427,48 @@ async fn a_stop_keeps_what_finished() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_are_failures_with_a_reason() {
+    // mock: 50 ms to the first token, 10 ms a token: 40 tokens take ~0.44 s, more than the 0.2 s timeout.
+    let sim = start_sim("mock", |_| {}).await;
+    let dir = tempdir();
+    let out = dir.path().join("r.json");
+    let url = sim.base_url();
+    let r = run_bench(bench_args(&[
+        "--backend",
+        "openai",
+        "--base-url",
+        &url,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        "16",
+        "--random-output-len",
+        "40",
+        "--random-range-ratio",
+        "1",
+        "--num-prompts",
+        "6",
+        "--timeout",
+        "0.2",
+        "--warmup-requests",
+        "0",
+        "--output-file",
+        out.to_str().unwrap(),
+        "--disable-tqdm",
+    ]))
+    .await;
+    assert_eq!(r["failed"], 6);
+    assert_eq!(r["completed"], 0);
+    let reasons = r["failure_reasons"].to_string();
+    assert!(
+        reasons.contains("timed out") || reasons.contains("timeout"),
+        "{reasons}"
+    );
+    assert!(
+        r["mean_ttft_ms"].is_null(),
+        "no latency statistics from failures"
+    );
+    sim.shutdown().await;
+}

@@ -4,6 +4,7 @@
 mod bench;
 mod cli;
 mod common;
+mod compare;
 mod eval;
 mod grade;
 mod report_browser;

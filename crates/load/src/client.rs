@@ -314,6 +314,12 @@ impl Client {
                         break;
                     }
                 }
+                Err(e) if self.timed_out(&e, send) => {
+                    err = Some(format!(
+                        "timeout: no end of stream after {now:.0} ms (--timeout)"
+                    ));
+                    break;
+                }
                 Err(e) => {
                     err = Some(format!(
                         "stream broken after {:.0} ms: {}",
@@ -341,6 +347,16 @@ impl Client {
         }
         rec.e2e_ms = Some(end);
         self.finish(decoder, rec);
+    }
+
+    /// A body error caused by `--timeout` (reqwest reports it as a body decode error).
+    fn timed_out(&self, e: &reqwest::Error, send: Instant) -> bool {
+        e.is_timeout()
+            || error_chain(e).contains("timed out")
+            || self
+                .config
+                .timeout
+                .is_some_and(|t| send.elapsed() + Duration::from_millis(2) >= t)
     }
 
     fn finish(&self, decoder: StreamDecoder, rec: &mut RequestRecord) {
