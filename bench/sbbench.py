@@ -75,6 +75,26 @@ def rss_of(pid):
         return None
 
 
+def thread_cpu(pid):
+    """{label: cpu seconds} per thread of a process; label = thread name, "main" for the first thread."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        name = s[s.find("(") + 1:s.rfind(")")]
+        fields = s[s.rfind(")") + 2:].split()
+        label = "main" if tid == str(pid) else f"{name}#{tid}"
+        out[label] = (int(fields[11]) + int(fields[12])) / TICKS
+    return out
+
+
 def leaf_pid(pid):
     """Follows /proc children (for wrappers such as /usr/bin/time) down to the process doing the work."""
     for _ in range(5):
@@ -92,11 +112,13 @@ def leaf_pid(pid):
 class Sampler(threading.Thread):
     """Samples CPU seconds and RSS of named processes every `period` s: rows (unix_ns, {name: (cpu, rss, hwm)})."""
 
-    def __init__(self, pids, period=0.05):
+    def __init__(self, pids, period=0.05, threads_of=None):
         super().__init__(daemon=True)
         self.pids = dict(pids)
         self.period = period
         self.rows = []
+        self.threads_of = threads_of
+        self.thread_rows = []
         self.stop_ev = threading.Event()
 
     def run(self):
@@ -111,6 +133,8 @@ class Sampler(threading.Thread):
                 r = rss_of(pid)
                 if c is not None:
                     row[name] = (c, r[0] if r else None, r[1] if r else None)
+                if name == self.threads_of:
+                    self.thread_rows.append((time.time_ns(), thread_cpu(pid)))
             self.rows.append((time.time_ns(), row))
             self.stop_ev.wait(self.period)
 
@@ -133,6 +157,15 @@ class Sampler(threading.Thread):
             return pts[-1][1]
 
         return at(t1) - at(t0)
+
+    def threads_between(self, t0, t1):
+        """CPU seconds per thread between t0 and t1 (nearest samples), largest first."""
+        if not self.thread_rows:
+            return {}
+        a = min(self.thread_rows, key=lambda r: abs(r[0] - t0))[1]
+        b = min(self.thread_rows, key=lambda r: abs(r[0] - t1))[1]
+        d = {k: round(v - a.get(k, 0.0), 3) for k, v in b.items()}
+        return dict(sorted(((k, v) for k, v in d.items() if v > 0), key=lambda kv: -kv[1]))
 
     def peak(self, name, idx):
         vals = [r[name][idx] for _, r in self.rows if name in r and r[name][idx] is not None]
@@ -301,7 +334,7 @@ def one_run(kind, tool, conc, n, inp, out, outdir, run_idx, preset, sim_extra=()
     load0 = loadavg()
     p, f = run_client(tool, cmd, log, time_v=time_v)
     client_pid = (lambda: leaf_pid(p.pid)) if time_v else p.pid
-    sampler = Sampler({"client": client_pid, "sim": sim.proc.pid})
+    sampler = Sampler({"client": client_pid, "sim": sim.proc.pid}, threads_of="client")
     sampler.start()
     t_start = time.time()
     rc = p.wait()
@@ -340,7 +373,8 @@ def one_run(kind, tool, conc, n, inp, out, outdir, run_idx, preset, sim_extra=()
                     "client_cpu_pct": 100 * ccpu / dur if ccpu is not None and dur > 0 else None,
                     "sim_cpu_pct": 100 * scpu / dur if scpu is not None and dur > 0 else None,
                     "chunks_per_client_cpu_s": chunks / ccpu if ccpu else None,
-                    "sim_chunks_per_cpu_s": chunks / scpu if scpu else None})
+                    "sim_chunks_per_cpu_s": chunks / scpu if scpu else None,
+                    "client_thread_cpu_s": sampler.threads_between(w0, w1)})
     rec["client_peak_rss_kib"] = sampler.peak("client", 1)
     rec["client_hwm_kib"] = sampler.peak("client", 2)
     rec["sim_peak_rss_kib"] = sampler.peak("sim", 1)

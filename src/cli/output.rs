@@ -32,7 +32,15 @@ pub fn append_result(path: &Path, result: &Value) -> Result<()> {
         .append(true)
         .open(path)
         .with_context(|| format!("cannot open {} for appending", path.display()))?;
-    let mut line = serde_json::to_vec(result)?;
+    // A line torn by a kill must not swallow the next result: start on a fresh line.
+    let torn = std::fs::read(path)
+        .ok()
+        .is_some_and(|b| !b.is_empty() && b.last() != Some(&b'\n'));
+    let mut line = Vec::new();
+    if torn {
+        line.push(b'\n');
+    }
+    line.extend(serde_json::to_vec(result)?);
     line.push(b'\n');
     f.write_all(&line)
         .and_then(|_| f.flush())
@@ -205,5 +213,22 @@ pub fn print_bench_summary(r: &Value, m: &Metrics) {
         for w in w {
             println!("warning: {}", w.as_str().unwrap_or_default());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_after_a_torn_line_starts_a_new_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.json");
+        std::fs::write(&p, "{\"completed\": 1}\n{\"comp").unwrap();
+        append_result(&p, &json!({"completed": 2})).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[2], "{\"completed\":2}");
     }
 }

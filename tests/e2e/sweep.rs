@@ -105,3 +105,74 @@ fn dry_run_lists_the_seed_matrix() {
     assert_eq!(text.lines().count(), 44);
     assert!(text.contains("tp8_in3000_out400_ratio0.8.json"));
 }
+
+/// Counts finished result lines in a sweep folder.
+fn finished_lines(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.ends_with(".json")
+                })
+                .map(|e| {
+                    std::fs::read_to_string(e.path())
+                        .unwrap_or_default()
+                        .lines()
+                        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+                        .count()
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn sweep_killed_with_sigkill_resumes_from_the_files() {
+    let dir = tempdir();
+    let out = dir.path().join("sweep");
+    let bin = assert_cmd::cargo::cargo_bin("servebench");
+    let args = [
+        "sweep",
+        "--sim",
+        "fast",
+        "--input-output",
+        "128:64,256:32",
+        "--concurrency",
+        "1,2,4,8,12,16",
+        "--range-ratio",
+        "0.7,0.8",
+        "--num-prompts",
+        "3x",
+        "--no-report",
+        "--output-dir",
+    ];
+    let mut child = std::process::Command::new(&bin)
+        .args(args)
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while finished_lines(&out) < 4 && t0.elapsed() < std::time::Duration::from_secs(120) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let before = finished_lines(&out);
+    assert!(
+        (4..24).contains(&before),
+        "killed part-way ({before} points written)"
+    );
+    let assert = assert_cmd::Command::new(&bin)
+        .args(args)
+        .arg(&out)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains(&format!("{} already done", before)),
+        "{stdout}"
+    );
+    assert_eq!(finished_lines(&out), 24, "every point exactly once");
+}
