@@ -38,6 +38,9 @@ SGL_PYTHON = os.environ.get("SGL_PYTHON", "/tmp/sgl/bin/python")
 TOKENIZER = os.environ.get("TOKENIZER", "/work/shared/tokenizers/qwen2")
 SHAREGPT = os.environ.get("SHAREGPT", "/work/shared/datasets/sharegpt/sharegpt_v3_first1500.json")
 SIM_CORE = os.environ.get("SIM_CORE", "0")
+# Before each run, wait (up to QUIET_WAIT_S) until other processes use less than QUIET_CORES cores.
+QUIET_CORES = float(os.environ.get("QUIET_CORES", "0.15"))
+QUIET_WAIT_S = float(os.environ.get("QUIET_WAIT_S", "600"))
 CLIENT_CORE = os.environ.get("CLIENT_CORE", "1")
 MODEL = "servebench-sim"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -95,6 +98,26 @@ def thread_cpu(pid):
     return out
 
 
+def machine_busy_s():
+    """CPU seconds all processes on the machine have used (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return (sum(v[:8]) - idle) / TICKS
+
+
+def wait_for_quiet(max_other=0.15, max_wait=600):
+    """Waits until other processes use less than `max_other` cores (1 s samples); returns what was seen."""
+    t_end = time.time() + max_wait
+    while True:
+        b0 = machine_busy_s()
+        time.sleep(1.0)
+        busy = machine_busy_s() - b0
+        if busy < max_other or time.time() > t_end:
+            return busy
+        time.sleep(4.0)
+
+
 def leaf_pid(pid):
     """Follows /proc children (for wrappers such as /usr/bin/time) down to the process doing the work."""
     for _ in range(5):
@@ -123,7 +146,7 @@ class Sampler(threading.Thread):
 
     def run(self):
         while not self.stop_ev.is_set():
-            row = {}
+            row = {"_machine": (machine_busy_s(), None, None)}
             for name, pid in list(self.pids.items()):
                 if callable(pid):
                     pid = pid()
@@ -258,7 +281,11 @@ def client_cmd(tool, url, conc, n, inp, out, outfile, details=False, extra=()):
         if details:
             cmd.append("--output-details")
     elif tool == "raw":
-        body = json.dumps({"model": MODEL, "prompt": RAW_PROMPT, "max_tokens": out, "stream": True,
+        # About `inp` tokens of prompt (the heuristic counter sees ~1.2 tokens per word here).
+        words = RAW_PROMPT.split()
+        reps = max(1, round(inp / (len(words) * 1.2)))
+        prompt = " ".join([RAW_PROMPT] * reps)
+        body = json.dumps({"model": MODEL, "prompt": prompt, "max_tokens": out, "stream": True,
                            "ignore_eos": True, "temperature": 0.0})
         cmd = [RAW_READER, "--url", url + "/v1/completions", "--body", body, "--concurrency", str(conc),
                "--requests", str(n)]
@@ -331,6 +358,7 @@ def one_run(kind, tool, conc, n, inp, out, outdir, run_idx, preset, sim_extra=()
         if os.path.exists(p):
             os.remove(p)
     cmd = client_cmd(tool, sim.url, conc, n, inp, out, outfile, details=details, extra=client_extra)
+    quiet = wait_for_quiet(QUIET_CORES, QUIET_WAIT_S) if QUIET_CORES > 0 else None
     load0 = loadavg()
     p, f = run_client(tool, cmd, log, time_v=time_v)
     client_pid = (lambda: leaf_pid(p.pid)) if time_v else p.pid
@@ -350,7 +378,7 @@ def one_run(kind, tool, conc, n, inp, out, outdir, run_idx, preset, sim_extra=()
     rec = {"kind": kind, "tool": tool, "concurrency": conc, "num_prompts": n, "input_len": inp, "output_len": out,
            "run": run_idx, "preset": preset, "sim_extra": list(sim_extra), "rc": rc, "wall_s": wall,
            "loadavg_before": load0, "loadavg_after": load1, "command": shlex.join(cmd),
-           "traces_total": len(traces), "traces_main": len(mt),
+           "busy_cores_before": quiet, "traces_total": len(traces), "traces_main": len(mt),
            "traces_not_ok": sum(1 for t in traces if t.get("status") != "ok")}
     res = last_json_line(log if tool == "raw" else outfile)
     if mt:
@@ -367,6 +395,10 @@ def one_run(kind, tool, conc, n, inp, out, outdir, run_idx, preset, sim_extra=()
         chunks = sum(len(t["chunk_ns"]) for t in mt)
         ccpu = sampler.cpu_between("client", w0, w1)
         scpu = sampler.cpu_between("sim", w0, w1)
+        mcpu = sampler.cpu_between("_machine", w0, w1)
+        if mcpu is not None and ccpu is not None and scpu is not None and dur > 0:
+            # CPU used by everything else on the machine during the window (other users, the driver itself).
+            rec["others_cpu_pct"] = 100 * (mcpu - ccpu - scpu) / dur
         rec.update({"window_s": dur, "server_window_s": (server_end - w0) / 1e9, "chunks": chunks,
                     "chunks_per_s": chunks / dur if dur > 0 else None,
                     "client_cpu_s": ccpu, "sim_cpu_s": scpu,
@@ -487,7 +519,7 @@ def fidelity(tool, traces, mt, outfile, res):
 
 # Expected chunks/s per client on the reference machine, to size runs to about `--seconds` (min 2×concurrency
 # requests). Rough values: a wrong guess only makes a run shorter or longer.
-EXPECTED_RATE = {"servebench": 150_000, "sglang": 15_000, "raw": 400_000}
+EXPECTED_RATE = {"servebench": 330_000, "sglang": 85_000, "raw": 1_000_000}
 
 
 def sized(tool, conc, out, seconds, min_waves=2.0):
@@ -502,7 +534,7 @@ def append(path, rec):
 
 def summarize_line(rec):
     keys = ["kind", "tool", "concurrency", "run", "rc", "chunks_per_s", "chunks_per_client_cpu_s",
-            "client_cpu_pct", "sim_cpu_pct", "window_s"]
+            "client_cpu_pct", "sim_cpu_pct", "others_cpu_pct", "window_s"]
     parts = []
     for k in keys:
         v = rec.get(k)
@@ -526,7 +558,7 @@ def cmd_ceiling(a):
 
 def cmd_fidelity(a):
     os.makedirs(a.out, exist_ok=True)
-    res = os.path.join(a.out, "fidelity.jsonl")
+    res = os.path.join(a.out, "fidelity_open.jsonl" if a.open_loop else "fidelity.jsonl")
     raise_nofile()
     for run_idx in range(a.runs):
         for conc in a.conc:
@@ -534,8 +566,16 @@ def cmd_fidelity(a):
             extra = ["--ttft-ms", str(a.ttft_ms), "--itl-ms", f"{itl:g}"]
             for tool in a.clients:
                 n = max(2 * conc, a.min_requests)
-                rec = one_run("fidelity", tool, conc, n, a.input_len, a.output_len, a.out, run_idx, "mock",
-                              sim_extra=extra, details=True)
+                client_extra = []
+                if a.open_loop:
+                    if tool == "raw":
+                        continue
+                    # Poisson arrivals at the rate that keeps about `conc` requests in flight: start times spread.
+                    req_s = (a.ttft_ms + itl * (a.output_len - 1)) / 1000
+                    client_extra = ["--request-rate", f"{conc / req_s:.3f}"]
+                rec = one_run("fidelity_open" if a.open_loop else "fidelity", tool, conc, n, a.input_len,
+                              a.output_len, a.out, run_idx, "mock", sim_extra=extra, details=True,
+                              client_extra=client_extra)
                 rec["itl_ms_set"] = itl
                 append(res, rec)
                 summarize_line(rec)
@@ -610,7 +650,7 @@ def table_ceiling(recs):
     concs = sorted({r["concurrency"] for r in recs})
     print("\n#### Ceiling: chunks/s and chunks per client CPU-second (median of runs, min–max)\n")
     hdr = ["conc"] + [f"{t} chunks/s" for t in tools] + [f"{t} chunks/CPU-s" for t in tools] + \
-          [f"{t} client CPU %" for t in tools] + [f"sim CPU % ({t})" for t in tools]
+          [f"{t} client CPU %" for t in tools] + [f"sim CPU % ({t})" for t in tools] + ["others CPU % (max)"]
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
     g = group(recs, ["concurrency", "tool"])
@@ -620,6 +660,8 @@ def table_ceiling(recs):
                          ("client_cpu_pct", "{:.0f}"), ("sim_cpu_pct", "{:.0f}")):
             for t in tools:
                 row.append(med_range([r.get(key) for r in g.get((c, t), []) if r.get("rc") == 0], fmt))
+        oth = [r.get("others_cpu_pct") for t in tools for r in g.get((c, t), []) if r.get("others_cpu_pct") is not None]
+        row.append(f"{max(oth):.0f}" if oth else "–")
         print("| " + " | ".join(row) + " |")
     # Ratios from the same run index.
     print("\n#### Ratios within the same run (median, min–max over runs)\n")
@@ -648,7 +690,7 @@ def table_ceiling(recs):
 def table_fidelity(recs):
     print("\n#### Fidelity: client timestamp error against the simulator's ground truth, ms (median of runs, min–max)\n")
     hdr = ["tool", "conc", "ITL set (ms)", "TTFT err median", "TTFT err p99", "TTFT err max", "ITL |err| median",
-           "ITL |err| p99", "ITL |err| max", "client CPU %", "lag p99 (ms)", "saturated"]
+           "ITL |err| p99", "ITL |err| max", "client CPU %", "lag p99 (ms)", "saturated", "others CPU % (max)"]
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
     g = group(recs, ["tool", "concurrency"])
@@ -668,7 +710,9 @@ def table_fidelity(recs):
                                  col("itl_abs_error_ms", "max"),
                                  med_range([r.get("client_cpu_pct") for r in rs], "{:.0f}"),
                                  med_range(lag, "{:.2f}") if tool == "servebench" else "–",
-                                 ",".join(str(s) for s in sat) if tool == "servebench" else "–"]) + " |")
+                                 ",".join(str(s) for s in sat) if tool == "servebench" else "–",
+                                 f"{max(o):.0f}" if (o := [r.get("others_cpu_pct") for r in rs
+                                                           if r.get("others_cpu_pct") is not None]) else "–"]) + " |")
     print("\n#### Distributions: what each client reports vs the truth (median / p99, ms; median of runs)\n")
     hdr = ["conc", "truth TTFT", "servebench TTFT", "sglang TTFT", "truth ITL", "servebench ITL", "sglang ITL"]
     print("| " + " | ".join(hdr) + " |")
@@ -696,21 +740,40 @@ def table_fidelity(recs):
 
 def table_generic(recs, title):
     print(f"\n#### {title}\n")
-    hdr = ["kind", "tool", "conc", "requests", "rc", "ok/failed", "wall s", "chunks/s", "client CPU s",
-           "client max RSS (MiB)", "sim CPU %", "load"]
+    hdr = ["kind", "tool", "conc", "requests", "ok/failed", "window s", "chunks/s", "client CPU s (window / whole process)",
+           "client max RSS MiB", "median TTFT ms", "sim CPU %", "load"]
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
     for r in recs:
         cr = r.get("client_result") or {}
         tv = r.get("time_v") or {}
-        okf = f"{cr.get('completed', cr.get('ok'))}/{cr.get('failed', '–')}"
+        ok = cr.get("completed", cr.get("ok"))
+        failed = cr.get("failed")
+        if failed is None and ok is not None:
+            failed = r["num_prompts"] - ok
         rss = tv.get("max_rss_kib") or r.get("client_hwm_kib")
-        cpu = (tv.get("user_s", 0) + tv.get("sys_s", 0)) if tv else r.get("client_cpu_s")
-        print("| " + " | ".join([r["kind"], r["tool"], str(r["concurrency"]), str(r["num_prompts"]), str(r["rc"]), okf,
-                                 f"{r['wall_s']:.1f}", f"{r.get('chunks_per_s') or 0:,.0f}",
-                                 f"{cpu:.1f}" if cpu is not None else "–",
-                                 f"{rss / 1024:.0f}" if rss else "–", f"{r.get('sim_cpu_pct') or 0:.0f}",
-                                 r["loadavg_before"][0]]) + " |")
+        tot = (tv.get("user_s", 0) + tv.get("sys_s", 0)) if tv else None
+        win = r.get("client_cpu_s")
+        cpu = f"{win:.2f}" if win is not None else "–"
+        cpu += f" / {tot:.1f}" if tot is not None else ""
+        ttft = cr.get("median_ttft_ms")
+        print("| " + " | ".join([r["kind"], r["tool"], str(r["concurrency"]), str(r["num_prompts"]),
+                                 f"{ok}/{failed}", f"{r.get('window_s') or 0:.2f}",
+                                 f"{r.get('chunks_per_s') or 0:,.0f}", cpu,
+                                 f"{rss / 1024:.0f}" if rss else "–", f"{ttft:.1f}" if ttft is not None else "–",
+                                 f"{r.get('sim_cpu_pct') or 0:.0f}", r["loadavg_before"][0]]) + " |")
+    scale = [r for r in recs if r["kind"] == "scale" and r["tool"] == "servebench"]
+    levels = sorted({r["concurrency"] for r in scale})
+    if len(levels) >= 2:
+        def rss_of_level(c):
+            v = [(r.get("time_v") or {}).get("max_rss_kib") for r in scale if r["concurrency"] == c]
+            v = [x for x in v if x]
+            return statistics.median(v) if v else None
+        lo, hi = levels[0], levels[-1]
+        a, b = rss_of_level(lo), rss_of_level(hi)
+        if a and b:
+            print(f"\nservebench RSS per extra stream ({lo} → {hi} streams, medians of max RSS): "
+                  f"{(b - a) / (hi - lo):.1f} KiB; whole RSS / streams at {hi}: {b / hi:.1f} KiB")
 
 
 def cmd_table(a):
@@ -722,8 +785,12 @@ def cmd_table(a):
     if "ceiling" in kinds:
         table_ceiling([r for r in recs if r["kind"] == "ceiling"])
     if "fidelity" in kinds:
+        print("\n### Closed loop: all requests of a wave start together")
         table_fidelity([r for r in recs if r["kind"] == "fidelity"])
-    other = [r for r in recs if r["kind"] not in ("ceiling", "fidelity")]
+    if "fidelity_open" in kinds:
+        print("\n### Open loop: Poisson arrivals at the rate that keeps about `conc` requests in flight")
+        table_fidelity([r for r in recs if r["kind"] == "fidelity_open"])
+    other = [r for r in recs if r["kind"] not in ("ceiling", "fidelity", "fidelity_open")]
     if other:
         table_generic(other, "Scale and large contexts")
 
@@ -797,7 +864,9 @@ def main():
     p.add_argument("--itl-ms", type=float, default=10)
     p.add_argument("--max-chunk-rate", type=float, default=20000,
                    help="raise the ITL so that concurrency/ITL stays under this many chunks/s")
-    p.add_argument("--min-requests", type=int, default=40)
+    p.add_argument("--min-requests", type=int, default=20)
+    p.add_argument("--open-loop", action="store_true",
+                   help="Poisson arrivals (--request-rate) instead of all requests at once; raw reader skipped")
     p.set_defaults(fn=cmd_fidelity)
 
     p = sub.add_parser("scale")
@@ -813,10 +882,10 @@ def main():
     p = sub.add_parser("large")
     common(p)
     p.add_argument("--prompt-tokens", type=int, default=100_000)
-    p.add_argument("--prompt-requests", type=int, default=16)
-    p.add_argument("--prompt-conc", type=int, default=4)
-    p.add_argument("--tokens-per-chunk", type=int, default=8000)
-    p.add_argument("--events", type=int, default=64, help="events per response")
+    p.add_argument("--prompt-requests", type=int, default=32)
+    p.add_argument("--prompt-conc", type=int, default=8)
+    p.add_argument("--tokens-per-chunk", type=int, default=10500, help="~50 kB events at ~4.8 bytes per token")
+    p.add_argument("--events", type=int, default=16, help="events per response")
     p.add_argument("--event-requests", type=int, default=64)
     p.add_argument("--event-conc", type=int, default=16)
     p.set_defaults(fn=cmd_large)

@@ -70,6 +70,8 @@ pub struct Outcome {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// Keeps no idle connections: a re-send after a failed reused connection goes out on a new one.
+    http_fresh: reqwest::Client,
     url: String,
     config: ClientConfig,
 }
@@ -131,19 +133,28 @@ impl Client {
             })?;
             headers.insert(name, value);
         }
-        let mut b = reqwest::Client::builder()
-            .default_headers(headers)
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(usize::MAX)
-            .pool_idle_timeout(Duration::from_secs(300))
-            .http1_only()
-            .user_agent(concat!("servebench/", env!("CARGO_PKG_VERSION")));
-        if let Some(t) = config.timeout {
-            b = b.timeout(t);
-        }
-        let http = b.build().map_err(|e| LoadError::Http(error_chain(&e)))?;
+        let build = |idle: usize| {
+            let mut b = reqwest::Client::builder()
+                .default_headers(headers.clone())
+                .tcp_nodelay(true)
+                .pool_max_idle_per_host(idle)
+                .pool_idle_timeout(Duration::from_secs(300))
+                .http1_only()
+                .user_agent(concat!("servebench/", env!("CARGO_PKG_VERSION")));
+            if let Some(t) = config.timeout {
+                b = b.timeout(t);
+            }
+            b.build().map_err(|e| LoadError::Http(error_chain(&e)))
+        };
+        let http = build(usize::MAX)?;
+        let http_fresh = build(0)?;
         let url = format!("{}{}", config.base_url, config.backend.path());
-        Ok(Client { http, url, config })
+        Ok(Client {
+            http,
+            http_fresh,
+            url,
+            config,
+        })
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -207,8 +218,13 @@ impl Client {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(0);
-            let sent = self
-                .http
+            // A re-send goes out on a new connection: the pooled ones may all have been closed by the server.
+            let http = if attempt == 0 {
+                &self.http
+            } else {
+                &self.http_fresh
+            };
+            let sent = http
                 .post(&self.url)
                 .header("x-request-id", &req.request_id)
                 .body(req.body.clone())
