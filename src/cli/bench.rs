@@ -149,22 +149,17 @@ struct BenchSink {
 
 impl RecordSink for BenchSink {
     fn record(&mut self, rec: &mut RequestRecord) {
-        if rec.ok() {
-            let text = if rec.reasoning_text.is_empty() {
-                rec.generated_text.clone()
-            } else {
-                format!("{}{}", rec.reasoning_text, rec.generated_text)
-            };
-            let retok = self.tok.count(&text).ok().map(|n| n as u64);
+        // Only when the server sent no usage: the count is the record's output length. Re-counting every
+        // output for `total_output_tokens_retokenized` happens after the timed run (it costs CPU).
+        if rec.ok() && rec.output_tokens.is_none() {
+            let retok = self.tok.count(&output_text(rec)).ok().map(|n| n as u64);
             rec.output_tokens_retokenized = retok;
-            if rec.output_tokens.is_none() {
-                rec.output_tokens = retok;
-                rec.output_tokens_source = if retok.is_some() {
-                    TokenSource::Tokenizer
-                } else {
-                    TokenSource::None
-                };
-            }
+            rec.output_tokens = retok;
+            rec.output_tokens_source = if retok.is_some() {
+                TokenSource::Tokenizer
+            } else {
+                TokenSource::None
+            };
         }
         if let Some((path, w)) = &mut self.details {
             let res = serde_json::to_writer(&mut *w, &*rec)
@@ -190,6 +185,35 @@ impl RecordSink for BenchSink {
             eprintln!("warning: writing per-request records failed: {e}");
         }
     }
+}
+
+/// Reasoning + answer text of a record (what the server counted as output).
+fn output_text(rec: &RequestRecord) -> std::borrow::Cow<'_, str> {
+    if rec.reasoning_text.is_empty() {
+        std::borrow::Cow::Borrowed(rec.generated_text.as_str())
+    } else {
+        std::borrow::Cow::Owned(format!("{}{}", rec.reasoning_text, rec.generated_text))
+    }
+}
+
+/// Counts every successful record's output with the tokenizer (`output_tokens_retokenized`), on all cores.
+fn retokenize(tok: &Tokenizer, records: &mut [RequestRecord]) {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let chunk = records.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        for part in records.chunks_mut(chunk) {
+            s.spawn(move || {
+                for r in part
+                    .iter_mut()
+                    .filter(|r| r.ok() && r.output_tokens_retokenized.is_none())
+                {
+                    r.output_tokens_retokenized = tok.count(&output_text(r)).ok().map(|n| n as u64);
+                }
+            });
+        }
+    });
 }
 
 /// What a bench run produced.
@@ -546,7 +570,15 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
         max_duration: a.duration.map(|d| Duration::from_secs_f64(d.max(0.0))),
     };
     let started_at = chrono::Local::now().to_rfc3339();
-    let out = runner::run(&client, requests, &run_cfg, Box::new(sink), stop).await?;
+    let mut out = runner::run(&client, requests, &run_cfg, Box::new(sink), stop).await?;
+    let tok2 = tok.clone();
+    let mut records = std::mem::take(&mut out.records);
+    let records = tokio::task::spawn_blocking(move || {
+        retokenize(&tok2, &mut records);
+        records
+    })
+    .await?;
+    out.records = records;
     if let Some(s) = sim {
         s.stop();
     }

@@ -263,8 +263,9 @@ struct WireChoice<'a> {
 
 #[derive(Deserialize)]
 struct WireOpenAi<'a> {
-    #[serde(borrow, default)]
-    choices: Vec<WireChoice<'a>>,
+    /// Only the first choice is read (no allocation per event for the list).
+    #[serde(borrow, default, deserialize_with = "first_choice")]
+    choices: Option<WireChoice<'a>>,
     #[serde(default)]
     usage: Option<WireUsage>,
     #[serde(default)]
@@ -273,6 +274,34 @@ struct WireOpenAi<'a> {
     object: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     message: Option<Cow<'a, str>>,
+}
+
+fn first_choice<'de: 'a, 'a, D>(d: D) -> Result<Option<WireChoice<'a>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct FirstOf<'a>(std::marker::PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> serde::de::Visitor<'de> for FirstOf<'a> {
+        type Value = Option<WireChoice<'a>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of choices")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let first = seq.next_element::<WireChoice<'a>>()?;
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(first)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(FirstOf(std::marker::PhantomData))
 }
 
 #[derive(Deserialize)]
@@ -359,6 +388,11 @@ impl StreamDecoder {
         }
     }
 
+    /// Reserves room for `bytes` of text (avoids regrowing the text buffer chunk by chunk).
+    pub fn reserve(&mut self, bytes: usize) {
+        self.text.reserve(bytes);
+    }
+
     /// Decodes one SSE event's data.
     pub fn on_event(&mut self, data: &[u8]) -> Result<EventEffect, CoreError> {
         let trimmed = data.trim_ascii();
@@ -396,7 +430,7 @@ impl StreamDecoder {
                 self.usage.completion_tokens = u.completion_tokens;
             }
         }
-        if let Some(c) = w.choices.into_iter().next() {
+        if let Some(c) = w.choices {
             if let Some(t) = c.text {
                 eff.text_bytes += t.len();
                 self.text.push_str(&t);
@@ -575,6 +609,21 @@ mod tests {
             d.on_event(br#"{"error":{"message":"overloaded"}}"#),
             Err(CoreError::ServerError(_))
         ));
+    }
+
+    #[test]
+    fn only_the_first_choice_counts_and_null_choices_are_empty() {
+        let mut d = StreamDecoder::new(Api::Completions);
+        let e = d
+            .on_event(br#"{"choices":[{"text":"a"},{"text":"bb"}]}"#)
+            .unwrap();
+        assert_eq!(e.text_bytes, 1);
+        let e = d
+            .on_event(br#"{"choices":null,"usage":{"completion_tokens":1}}"#)
+            .unwrap();
+        assert!(!e.carries_text());
+        assert_eq!(d.text, "a");
+        assert_eq!(d.usage.completion_tokens, Some(1));
     }
 
     #[test]

@@ -276,6 +276,9 @@ impl Client {
             return;
         }
         let mut decoder = StreamDecoder::new(self.api());
+        if let Some(n) = rec.output_len_intended {
+            decoder.reserve((n as usize).saturating_mul(6).min(1 << 20));
+        }
         if !stream {
             match resp.bytes().await {
                 Ok(body) => {
