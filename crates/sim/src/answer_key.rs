@@ -364,6 +364,28 @@ fn wrong_text(gold: &str) -> String {
     format!("{g}+1")
 }
 
+/// An option's text for matching: evalscope's GPQA clean-up (` [title]` → `. `, `[…]` removed) and collapsed
+/// whitespace, so a prompt built from cleaned options still matches the CSV's raw `Correct Answer`.
+fn option_key(s: &str) -> String {
+    let t = s.trim().replace(" [title]", ". ");
+    let mut out = String::with_capacity(t.len());
+    let mut rest = t.as_str();
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let line_end = after.find('\n').unwrap_or(after.len());
+        match after[..line_end].find(']') {
+            Some(close) => rest = &after[close + 1..],
+            None => {
+                out.push('[');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    normalize_ws(&out)
+}
+
 /// Parse choice lines `(A) text` / `A) text` from a prompt; returns the letter whose text equals `correct` and the
 /// letters in order of appearance.
 fn choice_letters(prompt: &str, correct: &str) -> Option<(char, Vec<char>)> {
@@ -388,7 +410,9 @@ fn choice_letters(prompt: &str, correct: &str) -> Option<(char, Vec<char>)> {
             continue;
         }
         letters.push(letter);
-        if gold.is_none() && normalize_ws(rest) == correct {
+        if gold.is_none()
+            && (normalize_ws(rest) == correct || option_key(rest) == option_key(correct))
+        {
             gold = Some(letter);
         }
     }
@@ -421,6 +445,15 @@ mod tests {
         // the second row's two question fields normalise to the same text: indexed once
         assert_eq!(k.add_jsonl(MATH, "math.jsonl").unwrap(), 3);
         k
+    }
+
+    #[test]
+    fn options_match_after_evalscope_cleanup() {
+        let prompt = "Q?\nChoices:\n(A) 12 m. \n(B) the answer 7\n(C) x\n(D) y\n";
+        let (g, letters) = choice_letters(prompt, "the answer [see ref] 7").unwrap();
+        assert_eq!(g, 'B');
+        assert_eq!(letters, vec!['A', 'B', 'C', 'D']);
+        assert_eq!(option_key("Paris [title] France"), "Paris. France");
     }
 
     #[test]
