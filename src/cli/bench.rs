@@ -590,6 +590,17 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
             out.client_lag.p99.unwrap_or(0.0)
         ));
     }
+    if !out.client_saturated
+        && out
+            .client_lag
+            .max
+            .is_some_and(|m| m > servebench_load::monitor::BURST_MAX_MS)
+    {
+        warnings.push(format!(
+            "the client was briefly saturated (event-loop lag up to {:.0} ms, e.g. while sending a wave of requests): latencies measured in that moment include up to that much client delay",
+            out.client_lag.max.unwrap_or(0.0)
+        ));
+    }
     if metrics.output_token_sources.contains_key("tokenizer") {
         warnings
             .push("the server sent no usage: output tokens were counted with the tokenizer".into());
