@@ -187,6 +187,23 @@ impl RecordSink for BenchSink {
     }
 }
 
+/// Warnings about the client's own delay, from its event-loop lag.
+fn lag_warnings(lag: &servebench_core::stats::Summary) -> Vec<String> {
+    use servebench_load::monitor::{BURST_MAX_MS, SATURATED_P99_MS};
+    let (p99, max) = (lag.p99.unwrap_or(0.0), lag.max.unwrap_or(0.0));
+    if p99 > SATURATED_P99_MS {
+        vec![format!(
+            "the client itself was saturated (event-loop lag p99 {p99:.1} ms): latencies include client delay; use fewer concurrent requests per client or more cores"
+        )]
+    } else if max > BURST_MAX_MS {
+        vec![format!(
+            "the client was briefly saturated (event-loop lag up to {max:.0} ms, e.g. while sending a wave of requests): latencies measured in that moment include up to that much client delay"
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
 /// Reasoning + answer text of a record (what the server counted as output).
 fn output_text(rec: &RequestRecord) -> std::borrow::Cow<'_, str> {
     if rec.reasoning_text.is_empty() {
@@ -584,23 +601,7 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
     }
 
     let metrics = compute(&out.records, out.duration_s);
-    if out.client_saturated {
-        warnings.push(format!(
-            "the client itself was saturated (event-loop lag p99 {:.1} ms): latencies include client delay; use fewer concurrent requests per client or more cores",
-            out.client_lag.p99.unwrap_or(0.0)
-        ));
-    }
-    if !out.client_saturated
-        && out
-            .client_lag
-            .max
-            .is_some_and(|m| m > servebench_load::monitor::BURST_MAX_MS)
-    {
-        warnings.push(format!(
-            "the client was briefly saturated (event-loop lag up to {:.0} ms, e.g. while sending a wave of requests): latencies measured in that moment include up to that much client delay",
-            out.client_lag.max.unwrap_or(0.0)
-        ));
-    }
+    warnings.extend(lag_warnings(&out.client_lag));
     if metrics.output_token_sources.contains_key("tokenizer") {
         warnings
             .push("the server sent no usage: output tokens were counted with the tokenizer".into());
@@ -669,4 +670,34 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
         output_file,
         details_file,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use servebench_core::stats::Summary;
+
+    #[test]
+    fn lag_warnings_tell_saturation_from_a_burst() {
+        let s = |p99: f64, max: f64| Summary {
+            p99: Some(p99),
+            max: Some(max),
+            ..Default::default()
+        };
+        assert!(lag_warnings(&s(1.0, 3.0)).is_empty());
+        assert!(lag_warnings(&s(9.0, 30.0))[0].contains("itself was saturated"));
+        assert!(lag_warnings(&s(1.0, 45.0))[0].contains("briefly saturated"));
+    }
+
+    #[test]
+    fn details_file_sits_next_to_the_result() {
+        assert_eq!(
+            details_path(Path::new("out/r.json")),
+            PathBuf::from("out/r.details.jsonl")
+        );
+        assert_eq!(
+            details_path(Path::new("r.jsonl")),
+            PathBuf::from("r.details.jsonl")
+        );
+    }
 }
