@@ -23,5 +23,6 @@ P=(python3 bench/sbbench.py)
 "${P[@]}" fidelity --out "$OUT" --runs "$RUNS" --open-loop
 "${P[@]}" scale    --out "$OUT" --runs "$RUNS" --stream-levels 1000,10000
 "${P[@]}" scale    --out "$OUT" --runs 1 --clients sglang --stream-levels 10000
-"${P[@]}" large    --out "$OUT" --runs "$RUNS"
-"${P[@]}" table "$OUT"/ceiling.jsonl "$OUT"/fidelity.jsonl "$OUT"/fidelity_open.jsonl "$OUT"/scale.jsonl "$OUT"/large.jsonl | tee "$OUT/tables.md"
+"${P[@]}" large    --out "$OUT" --runs "$RUNS" --only prompt --event-requests 64
+"${P[@]}" large    --out "$OUT" --runs "$RUNS" --only event --file large_event.jsonl
+"${P[@]}" table "$OUT"/ceiling.jsonl "$OUT"/fidelity.jsonl "$OUT"/fidelity_open.jsonl "$OUT"/scale.jsonl "$OUT"/large.jsonl "$OUT"/large_event.jsonl | tee "$OUT/tables.md"
