@@ -8,6 +8,7 @@
 //! - [`result`]: the result JSON (a superset of `sglang.bench_serving --output-file`), strict JSON.
 
 pub mod api;
+pub mod gpqa;
 pub mod metrics;
 pub mod record;
 pub mod result;

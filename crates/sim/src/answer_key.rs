@@ -367,23 +367,7 @@ fn wrong_text(gold: &str) -> String {
 /// An option's text for matching: evalscope's GPQA clean-up (` [title]` → `. `, `[…]` removed) and collapsed
 /// whitespace, so a prompt built from cleaned options still matches the CSV's raw `Correct Answer`.
 fn option_key(s: &str) -> String {
-    let t = s.trim().replace(" [title]", ". ");
-    let mut out = String::with_capacity(t.len());
-    let mut rest = t.as_str();
-    while let Some(open) = rest.find('[') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let line_end = after.find('\n').unwrap_or(after.len());
-        match after[..line_end].find(']') {
-            Some(close) => rest = &after[close + 1..],
-            None => {
-                out.push('[');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    normalize_ws(&out)
+    normalize_ws(&servebench_core::gpqa::clean_option(s))
 }
 
 /// Parse choice lines `(A) text` / `A) text` from a prompt; returns the letter whose text equals `correct` and the

@@ -88,32 +88,8 @@ pub fn option_order(question: &str, shuffle: GpqaShuffle) -> [usize; 4] {
     order
 }
 
-/// evalscope's option clean-up.
-pub fn clean_option(text: &str) -> String {
-    let t = text.trim().replace(" [title]", ". ");
-    let t = remove_bracketed(&t);
-    t.replace("  ", " ")
-}
-
-/// Removes each `[…]` that closes on the same line (as Python's `re.sub(r'\[.*?\]', '', s)`).
-fn remove_bracketed(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(open) = rest.find('[') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let line_end = after.find('\n').unwrap_or(after.len());
-        match after[..line_end].find(']') {
-            Some(close) => rest = &after[close + 1..],
-            None => {
-                out.push('[');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
+/// evalscope's option clean-up (shared with the simulator's answer key).
+pub use servebench_core::gpqa::clean_option;
 
 const REQUIRED: [&str; 5] = [
     "Question",
