@@ -211,6 +211,16 @@ pub fn summary_table(runs: &[RunSummary]) -> (Vec<String>, Vec<Vec<String>>) {
 /// Writes `summary.csv` for `runs` (already sorted).
 pub fn write_summary_csv(path: &Path, runs: &[RunSummary]) -> Result<(), ReportError> {
     let (header, rows) = summary_table(runs);
+    let header: Vec<&str> = header.iter().map(|h| h.as_ref()).collect();
+    write_csv(path, &header, &rows)
+}
+
+/// Writes a header and rows as CSV, flushed; errors name the file.
+pub(crate) fn write_csv(
+    path: &Path,
+    header: &[&str],
+    rows: &[Vec<String>],
+) -> Result<(), ReportError> {
     let io = |e: csv::Error| {
         ReportError::write(
             path,
@@ -221,12 +231,11 @@ pub fn write_summary_csv(path: &Path, runs: &[RunSummary]) -> Result<(), ReportE
         )
     };
     let mut w = csv::Writer::from_path(path).map_err(io)?;
-    w.write_record(&header).map_err(io)?;
-    for row in rows {
-        w.write_record(&row).map_err(io)?;
+    w.write_record(header).map_err(io)?;
+    for r in rows {
+        w.write_record(r).map_err(io)?;
     }
-    w.flush().map_err(|e| ReportError::write(path, e))?;
-    Ok(())
+    w.flush().map_err(|e| ReportError::write(path, e))
 }
 
 #[cfg(test)]

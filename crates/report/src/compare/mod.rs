@@ -5,7 +5,7 @@
 pub mod accuracy;
 pub mod perf;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::charts::ChartImage;
 use crate::collect::Collection;
@@ -223,23 +223,7 @@ pub fn text_table(t: &Table) -> String {
     out
 }
 
-fn write_csv(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<(), ReportError> {
-    let io = |e: csv::Error| {
-        ReportError::write(
-            path,
-            match e.into_kind() {
-                csv::ErrorKind::Io(io) => io,
-                other => std::io::Error::other(format!("{other:?}")),
-            },
-        )
-    };
-    let mut w = csv::Writer::from_path(path).map_err(io)?;
-    w.write_record(header).map_err(io)?;
-    for r in rows {
-        w.write_record(r).map_err(io)?;
-    }
-    w.flush().map_err(|e| ReportError::write(path, e))
-}
+use crate::summary_csv::write_csv;
 
 fn perf_csv_rows(points: &[PointComparison]) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
