@@ -6,7 +6,7 @@ use servebench_core::api::{request_body, Api, Backend, GenParams};
 use servebench_core::metrics::{compute, Metrics};
 use servebench_core::record::{RequestRecord, TokenSource};
 use servebench_core::result::{result_json, RunInfo};
-use servebench_load::client::{Client, ClientConfig, PreparedRequest};
+use servebench_load::client::{Client, ClientConfig, HttpClientKind, PreparedRequest};
 use servebench_load::dataset::{
     self, CountMethod, PromptCounter, RandomSpec, RangeRule, SharegptSpec, WorkItem,
 };
@@ -88,6 +88,10 @@ pub struct Args {
     /// Do not open the connection pool before a closed-loop run.
     #[arg(long)]
     pub no_warm_connections: bool,
+    /// HTTP implementation for the timed requests: auto (native HTTP/1.1 on plain http:// without a proxy
+    /// variable, reqwest otherwise), native, or reqwest (TLS, proxies).
+    #[arg(long, default_value = "auto", value_name = "auto|native|reqwest")]
+    pub http_client: String,
     #[arg(long)]
     pub disable_stream: bool,
     /// Omit `ignore_eos` (strict servers such as `transformers serve` answer 422 to it).
@@ -466,6 +470,7 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
     cc.headers = parse_headers(&a.headers)?;
     cc.timeout = a.timeout.map(Duration::from_secs_f64);
     cc.keep_text = true;
+    cc.http_client = HttpClientKind::parse(&a.http_client)?;
     let client = Client::new(cc)?;
 
     let model = match (&a.served_model_name, &a.model) {
@@ -651,6 +656,10 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
     let mut result = result_json(&info, &metrics);
     if let Some(obj) = result.as_object_mut() {
         obj.insert("client_cpu_s".into(), serde_json::json!(out.client_cpu_s));
+        obj.insert(
+            "http_client".into(),
+            serde_json::json!(client.http_client_name()),
+        );
         obj.insert("not_finished".into(), serde_json::json!(out.not_finished));
         obj.insert("duration_limit_s".into(), serde_json::json!(a.duration));
         if let Some(d) = &details_file {

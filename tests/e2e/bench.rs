@@ -122,57 +122,62 @@ async fn latencies_match_the_simulators_fixed_timing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_failures_are_counted_and_the_run_goes_on() {
-    let sim = start_sim("fast", |c| {
-        c.faults.fail_rate = 0.2;
-        c.faults.disconnect_rate = 0.1;
-        c.faults.malformed_rate = 0.1;
-    })
-    .await;
-    let dir = tempdir();
-    let out = dir.path().join("r.json");
-    let url = sim.base_url();
-    let r = run_bench(bench_args(&[
-        "--backend",
-        "vllm",
-        "--base-url",
-        &url,
-        "--dataset-name",
-        "random",
-        "--random-input-len",
-        "64",
-        "--random-output-len",
-        "16",
-        "--random-range-ratio",
-        "1",
-        "--num-prompts",
-        "200",
-        "--max-concurrency",
-        "8",
-        "--warmup-requests",
-        "0",
-        "--output-file",
-        out.to_str().unwrap(),
-        "--disable-tqdm",
-    ]))
-    .await;
-    let completed = r["completed"].as_u64().unwrap();
-    let failed = r["failed"].as_u64().unwrap();
-    assert_eq!(completed + failed, 200);
-    // ~ 1 - 0.8*0.9*0.9 = 35% fail
-    assert!((40..=110).contains(&failed), "failed {failed}");
-    let reasons = r["failure_reasons"].as_object().unwrap();
-    assert!(
-        reasons.keys().any(|k| k.starts_with("HTTP 500")),
-        "{reasons:?}"
-    );
-    assert!(
-        reasons.keys().any(|k| k.contains("malformed")),
-        "{reasons:?}"
-    );
-    assert!(reasons.keys().any(|k| k.contains("stream")), "{reasons:?}");
-    // Latency statistics only from successes.
-    assert_eq!(r["itl_count"].as_u64().unwrap(), completed * 15);
-    sim.shutdown().await;
+    // Both HTTP clients: the native one (default on http://) and reqwest (TLS, proxies).
+    for client in ["native", "reqwest"] {
+        let sim = start_sim("fast", |c| {
+            c.faults.fail_rate = 0.2;
+            c.faults.disconnect_rate = 0.1;
+            c.faults.malformed_rate = 0.1;
+        })
+        .await;
+        let dir = tempdir();
+        let out = dir.path().join("r.json");
+        let url = sim.base_url();
+        let r = run_bench(bench_args(&[
+            "--backend",
+            "vllm",
+            "--base-url",
+            &url,
+            "--dataset-name",
+            "random",
+            "--random-input-len",
+            "64",
+            "--random-output-len",
+            "16",
+            "--random-range-ratio",
+            "1",
+            "--num-prompts",
+            "200",
+            "--max-concurrency",
+            "8",
+            "--warmup-requests",
+            "0",
+            "--output-file",
+            out.to_str().unwrap(),
+            "--disable-tqdm",
+            "--http-client",
+            client,
+        ]))
+        .await;
+        let completed = r["completed"].as_u64().unwrap();
+        let failed = r["failed"].as_u64().unwrap();
+        assert_eq!(completed + failed, 200);
+        // ~ 1 - 0.8*0.9*0.9 = 35% fail
+        assert!((40..=110).contains(&failed), "failed {failed}");
+        let reasons = r["failure_reasons"].as_object().unwrap();
+        assert!(
+            reasons.keys().any(|k| k.starts_with("HTTP 500")),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons.keys().any(|k| k.contains("malformed")),
+            "{reasons:?}"
+        );
+        assert!(reasons.keys().any(|k| k.contains("stream")), "{reasons:?}");
+        // Latency statistics only from successes.
+        assert_eq!(r["itl_count"].as_u64().unwrap(), completed * 15);
+        sim.shutdown().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,37 +242,43 @@ async fn strict_server_needs_ignore_eos_omitted_and_counts_come_from_the_tokeniz
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reused_connections_closed_by_the_server_are_retried() {
-    let sim = start_sim("fast", |c| c.faults.close_keepalive = true).await;
-    let dir = tempdir();
-    let out = dir.path().join("r.json");
-    let url = sim.base_url();
-    let r = run_bench(bench_args(&[
-        "--backend",
-        "sglang",
-        "--base-url",
-        &url,
-        "--dataset-name",
-        "random",
-        "--random-input-len",
-        "32",
-        "--random-output-len",
-        "4",
-        "--num-prompts",
-        "30",
-        "--max-concurrency",
-        "2",
-        "--output-file",
-        out.to_str().unwrap(),
-        "--disable-tqdm",
-    ]))
-    .await;
-    assert_eq!(r["failed"], 0, "{}", r["failure_reasons"]);
-    assert_eq!(r["completed"], 30);
-    assert!(
-        r["retries"].as_u64().unwrap() > 0,
-        "the server closed reused connections"
-    );
-    sim.shutdown().await;
+    // Both HTTP clients: the native one (default on http://) and reqwest (TLS, proxies).
+    for client in ["native", "reqwest"] {
+        let sim = start_sim("fast", |c| c.faults.close_keepalive = true).await;
+        let dir = tempdir();
+        let out = dir.path().join("r.json");
+        let url = sim.base_url();
+        let r = run_bench(bench_args(&[
+            "--backend",
+            "sglang",
+            "--base-url",
+            &url,
+            "--dataset-name",
+            "random",
+            "--random-input-len",
+            "32",
+            "--random-output-len",
+            "4",
+            "--num-prompts",
+            "30",
+            "--max-concurrency",
+            "2",
+            "--output-file",
+            out.to_str().unwrap(),
+            "--disable-tqdm",
+            "--http-client",
+            client,
+        ]))
+        .await;
+        assert_eq!(r["failed"], 0, "{client}: {}", r["failure_reasons"]);
+        assert_eq!(r["http_client"], client);
+        assert_eq!(r["completed"], 30);
+        assert!(
+            r["retries"].as_u64().unwrap() > 0,
+            "the server closed reused connections"
+        );
+        sim.shutdown().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -430,45 +441,131 @@ async fn a_stop_keeps_what_finished() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_are_failures_with_a_reason() {
-    // mock: 50 ms to the first token, 10 ms a token: 40 tokens take ~0.44 s, more than the 0.2 s timeout.
+    // Both HTTP clients: the native one (default on http://) and reqwest (TLS, proxies).
+    for client in ["native", "reqwest"] {
+        // mock: 50 ms to the first token, 10 ms a token: 40 tokens take ~0.44 s, more than the 0.2 s timeout.
+        let sim = start_sim("mock", |_| {}).await;
+        let dir = tempdir();
+        let out = dir.path().join("r.json");
+        let url = sim.base_url();
+        let r = run_bench(bench_args(&[
+            "--backend",
+            "openai",
+            "--base-url",
+            &url,
+            "--dataset-name",
+            "random",
+            "--random-input-len",
+            "16",
+            "--random-output-len",
+            "40",
+            "--random-range-ratio",
+            "1",
+            "--num-prompts",
+            "6",
+            "--timeout",
+            "0.2",
+            "--warmup-requests",
+            "0",
+            "--output-file",
+            out.to_str().unwrap(),
+            "--disable-tqdm",
+            "--http-client",
+            client,
+        ]))
+        .await;
+        assert_eq!(r["failed"], 6);
+        assert_eq!(r["completed"], 0);
+        let reasons = r["failure_reasons"].to_string();
+        assert!(
+            reasons.contains("timed out") || reasons.contains("timeout"),
+            "{reasons}"
+        );
+        assert!(
+            r["mean_ttft_ms"].is_null(),
+            "no latency statistics from failures"
+        );
+        sim.shutdown().await;
+    }
+}
+
+/// The two HTTP clients measure the same run the same way: same tokens, same chunk counts, latencies alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_and_reqwest_clients_agree() {
     let sim = start_sim("mock", |_| {}).await;
-    let dir = tempdir();
-    let out = dir.path().join("r.json");
     let url = sim.base_url();
-    let r = run_bench(bench_args(&[
-        "--backend",
-        "openai",
-        "--base-url",
-        &url,
-        "--dataset-name",
-        "random",
-        "--random-input-len",
-        "16",
-        "--random-output-len",
-        "40",
-        "--random-range-ratio",
-        "1",
-        "--num-prompts",
-        "6",
-        "--timeout",
-        "0.2",
-        "--warmup-requests",
-        "0",
-        "--output-file",
-        out.to_str().unwrap(),
-        "--disable-tqdm",
-    ]))
-    .await;
-    assert_eq!(r["failed"], 6);
-    assert_eq!(r["completed"], 0);
-    let reasons = r["failure_reasons"].to_string();
-    assert!(
-        reasons.contains("timed out") || reasons.contains("timeout"),
-        "{reasons}"
-    );
-    assert!(
-        r["mean_ttft_ms"].is_null(),
-        "no latency statistics from failures"
-    );
+    let dir = tempdir();
+    let mut results = Vec::new();
+    for (backend, client) in [
+        ("vllm", "native"),
+        ("vllm", "reqwest"),
+        ("vllm-chat", "native"),
+        ("vllm-chat", "reqwest"),
+        ("sglang", "native"),
+        ("sglang", "reqwest"),
+    ] {
+        let out = dir.path().join(format!("{backend}-{client}.json"));
+        let r = run_bench(bench_args(&[
+            "--backend",
+            backend,
+            "--base-url",
+            &url,
+            "--dataset-name",
+            "random",
+            "--random-input-len",
+            "48",
+            "--random-output-len",
+            "12",
+            "--random-range-ratio",
+            "1",
+            "--num-prompts",
+            "16",
+            "--max-concurrency",
+            "4",
+            "--output-file",
+            out.to_str().unwrap(),
+            "--disable-tqdm",
+            "--http-client",
+            client,
+        ]))
+        .await;
+        assert_eq!(r["http_client"], client);
+        assert_eq!(
+            r["completed"], 16,
+            "{backend} {client}: {}",
+            r["failure_reasons"]
+        );
+        assert_eq!(r["total_input_tokens"], 16 * 48);
+        assert_eq!(r["total_output_tokens"], 16 * 12);
+        assert_eq!(r["itl_count"].as_u64(), Some(16 * 11));
+        results.push(r);
+    }
+    for pair in results.chunks(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        // mock: 50 ms to the first token, then 10 ms a token.
+        for k in ["median_ttft_ms", "median_itl_ms", "median_tpot_ms"] {
+            let (x, y) = (f(a, k), f(b, k));
+            assert!((x - y).abs() < 5.0, "{k}: native {x} vs reqwest {y}");
+        }
+        assert_eq!(
+            a["total_output_tokens_retokenized"],
+            b["total_output_tokens_retokenized"]
+        );
+    }
     sim.shutdown().await;
+}
+
+#[test]
+fn native_client_refuses_https() {
+    let err = servebench::load::client::Client::new({
+        let mut c = servebench::load::client::ClientConfig::new(
+            "https://example.invalid",
+            servebench::core::api::Backend::parse("vllm").unwrap(),
+        );
+        c.http_client = servebench::load::client::HttpClientKind::Native;
+        c
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("plain http://"), "{err}");
+    assert!(servebench::load::client::HttpClientKind::parse("curl").is_err());
 }

@@ -4,6 +4,7 @@
 //! `sglang-oai`, `vllm`, `openai`, `lmdeploy` use `/v1/completions`; the `-chat` variants use
 //! `/v1/chat/completions`.
 
+use crate::json_scan::Scan;
 use crate::CoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -324,6 +325,184 @@ struct WireSglang<'a> {
     error: Option<Value>,
 }
 
+/// What an OpenAI-style event (completions or chat) says, as far as the decoder is concerned.
+#[derive(Debug, Default, PartialEq)]
+struct OpenAiView<'a> {
+    text: Option<Cow<'a, str>>,
+    /// `delta.content` (or `message.content` when there is no delta).
+    content: Option<Cow<'a, str>>,
+    /// `reasoning_content`, else `reasoning`, of the same delta/message.
+    reasoning: Option<Cow<'a, str>>,
+    finish_reason: Option<Cow<'a, str>>,
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+}
+
+impl<'a> OpenAiView<'a> {
+    /// The full parse: every shape serde accepts, and the error for the rest.
+    fn serde(data: &'a [u8]) -> Result<Self, CoreError> {
+        let w: WireOpenAi = serde_json::from_slice(data).map_err(|e| malformed(e, data))?;
+        if let Some(err) = w.error {
+            return Err(CoreError::ServerError(err.to_string()));
+        }
+        if w.object.as_deref() == Some("error") {
+            return Err(CoreError::ServerError(
+                w.message.map(|m| m.into_owned()).unwrap_or_default(),
+            ));
+        }
+        let mut v = OpenAiView::default();
+        if let Some(u) = w.usage {
+            v.prompt_tokens = u.prompt_tokens;
+            v.completion_tokens = u.completion_tokens;
+        }
+        if let Some(c) = w.choices {
+            v.text = c.text;
+            if let Some(d) = c.delta.or(c.message) {
+                v.content = d.content;
+                v.reasoning = d.reasoning_content.or(d.reasoning);
+            }
+            v.finish_reason = c.finish_reason;
+        }
+        Ok(v)
+    }
+
+    /// The fast walk ([`crate::json_scan`]): `None` for anything unusual (errors, escaped or duplicate keys,
+    /// unexpected types), which then goes through [`OpenAiView::serde`].
+    fn scan(data: &'a [u8]) -> Option<Self> {
+        let mut v = OpenAiView::default();
+        let mut sc = Scan::new(data)?;
+        let mut seen = 0u8;
+        let mut once = |bit: u8| {
+            if seen & bit != 0 {
+                None
+            } else {
+                seen |= bit;
+                Some(())
+            }
+        };
+        sc.object(|sc, key| {
+            match key {
+                b"choices" => {
+                    once(1)?;
+                    if sc.null()? {
+                        return Some(());
+                    }
+                    sc.array(|sc, i| {
+                        if i == 0 {
+                            Self::choice(sc, &mut v)
+                        } else {
+                            sc.skip()
+                        }
+                    })
+                }
+                b"usage" => {
+                    once(2)?;
+                    if sc.null()? {
+                        return Some(());
+                    }
+                    let (mut p, mut c) = (0u8, 0u8);
+                    sc.object(|sc, k| match k {
+                        b"prompt_tokens" => {
+                            p += 1;
+                            v.prompt_tokens = sc.opt_u64()?;
+                            (p == 1).then_some(())
+                        }
+                        b"completion_tokens" => {
+                            c += 1;
+                            v.completion_tokens = sc.opt_u64()?;
+                            (c == 1).then_some(())
+                        }
+                        _ => sc.skip(),
+                    })
+                }
+                // Errors take the full parse (rare; the message is built there).
+                b"error" => {
+                    once(4)?;
+                    sc.null()?.then_some(())
+                }
+                b"object" => {
+                    once(8)?;
+                    let o = sc.opt_string()?;
+                    (o.as_deref() != Some("error")).then_some(())
+                }
+                b"message" => {
+                    once(16)?;
+                    sc.opt_string().map(|_| ())
+                }
+                _ => sc.skip(),
+            }
+        })?;
+        sc.at_end().then_some(v)
+    }
+
+    fn choice(sc: &mut Scan<'a>, v: &mut OpenAiView<'a>) -> Option<()> {
+        let mut seen = 0u8;
+        let mut delta: Option<DeltaView<'a>> = None;
+        let mut message: Option<DeltaView<'a>> = None;
+        sc.object(|sc, key| {
+            let bit = match key {
+                b"text" => 1,
+                b"delta" => 2,
+                b"message" => 4,
+                b"finish_reason" => 8,
+                _ => return sc.skip(),
+            };
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            match key {
+                b"text" => v.text = sc.opt_string()?,
+                b"finish_reason" => v.finish_reason = sc.opt_string()?,
+                b"delta" => delta = DeltaView::scan(sc)?,
+                _ => message = DeltaView::scan(sc)?,
+            }
+            Some(())
+        })?;
+        if let Some(d) = delta.or(message) {
+            v.content = d.content;
+            v.reasoning = d.reasoning_content.or(d.reasoning);
+        }
+        Some(())
+    }
+}
+
+struct DeltaView<'a> {
+    content: Option<Cow<'a, str>>,
+    reasoning_content: Option<Cow<'a, str>>,
+    reasoning: Option<Cow<'a, str>>,
+}
+
+impl<'a> DeltaView<'a> {
+    /// `null` or an object.
+    fn scan(sc: &mut Scan<'a>) -> Option<Option<Self>> {
+        if sc.null()? {
+            return Some(None);
+        }
+        let mut d = DeltaView {
+            content: None,
+            reasoning_content: None,
+            reasoning: None,
+        };
+        let mut seen = 0u8;
+        sc.object(|sc, key| {
+            let (bit, slot) = match key {
+                b"content" => (1, &mut d.content),
+                b"reasoning_content" => (2, &mut d.reasoning_content),
+                b"reasoning" => (4, &mut d.reasoning),
+                _ => return sc.skip(),
+            };
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            *slot = sc.opt_string()?;
+            Some(())
+        })?;
+        Some(Some(d))
+    }
+}
+
 /// What one streamed event contributed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EventEffect {
@@ -412,44 +591,37 @@ impl StreamDecoder {
     }
 
     fn on_openai(&mut self, data: &[u8]) -> Result<EventEffect, CoreError> {
-        let w: WireOpenAi = serde_json::from_slice(data).map_err(|e| malformed(e, data))?;
-        if let Some(err) = w.error {
-            return Err(CoreError::ServerError(err.to_string()));
-        }
-        if w.object.as_deref() == Some("error") {
-            return Err(CoreError::ServerError(
-                w.message.map(|m| m.into_owned()).unwrap_or_default(),
-            ));
-        }
+        let view = match OpenAiView::scan(data) {
+            Some(v) => v,
+            None => OpenAiView::serde(data)?,
+        };
+        Ok(self.apply_openai(view))
+    }
+
+    fn apply_openai(&mut self, v: OpenAiView<'_>) -> EventEffect {
         let mut eff = EventEffect::default();
-        if let Some(u) = w.usage {
-            if u.prompt_tokens.is_some() {
-                self.usage.prompt_tokens = u.prompt_tokens;
-            }
-            if u.completion_tokens.is_some() {
-                self.usage.completion_tokens = u.completion_tokens;
-            }
+        if v.prompt_tokens.is_some() {
+            self.usage.prompt_tokens = v.prompt_tokens;
         }
-        if let Some(c) = w.choices {
-            if let Some(t) = c.text {
-                eff.text_bytes += t.len();
-                self.text.push_str(&t);
-            }
-            if let Some(d) = c.delta.or(c.message) {
-                if let Some(t) = d.content {
-                    eff.text_bytes += t.len();
-                    self.text.push_str(&t);
-                }
-                if let Some(r) = d.reasoning_content.or(d.reasoning) {
-                    eff.reasoning_bytes += r.len();
-                    self.reasoning.push_str(&r);
-                }
-            }
-            if let Some(f) = c.finish_reason {
-                self.finish_reason = Some(f.into_owned());
-            }
+        if v.completion_tokens.is_some() {
+            self.usage.completion_tokens = v.completion_tokens;
         }
-        Ok(eff)
+        if let Some(t) = v.text {
+            eff.text_bytes += t.len();
+            self.text.push_str(&t);
+        }
+        if let Some(t) = v.content {
+            eff.text_bytes += t.len();
+            self.text.push_str(&t);
+        }
+        if let Some(r) = v.reasoning {
+            eff.reasoning_bytes += r.len();
+            self.reasoning.push_str(&r);
+        }
+        if let Some(f) = v.finish_reason {
+            self.finish_reason = Some(f.into_owned());
+        }
+        eff
     }
 
     fn on_sglang(&mut self, data: &[u8]) -> Result<EventEffect, CoreError> {
@@ -639,5 +811,225 @@ mod tests {
         .unwrap();
         assert_eq!(d.text, "hello");
         assert_eq!(d.usage.completion_tokens, Some(2));
+    }
+
+    /// Real events of vLLM, SGLang and OpenAI take the fast walk, and it reads them as serde does.
+    #[test]
+    fn common_events_take_the_fast_walk() {
+        let events = [
+            r#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":" the","logprobs":null,"finish_reason":null,"stop_reason":null}],"usage":null}"#,
+            r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi \"there\"\n","reasoning_content":null},"logprobs":null,"finish_reason":null}]}"#,
+            r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"reasoning_content":"think"},"finish_reason":null}]}"#,
+            r#"{"id":"c","object":"text_completion","choices":[],"usage":{"prompt_tokens":32,"total_tokens":288,"completion_tokens":256,"prompt_tokens_details":null}}"#,
+            r#"{"id":"c","choices":[{"index":0,"text":"","finish_reason":"length","matched_stop":null}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#,
+            r#"{"choices":[{"message":{"content":"whole answer"},"finish_reason":"stop"}]}"#,
+            " {\"choices\" : [ {\"text\" : \"\\u00e9\\ud83d\\ude00\"} ] } ",
+        ];
+        for e in events {
+            let fast = OpenAiView::scan(e.as_bytes());
+            assert!(fast.is_some(), "fell back: {e}");
+            assert_eq!(
+                fast.unwrap(),
+                OpenAiView::serde(e.as_bytes()).unwrap(),
+                "{e}"
+            );
+        }
+        // What the fast walk leaves to serde: errors, duplicates, escaped keys, wrong types.
+        for e in [
+            r#"{"error":{"message":"overloaded"}}"#,
+            r#"{"object":"error","message":"bad"}"#,
+            r#"{"choices":[{"text":"a","text":"b"}]}"#,
+            r#"{"choi\u0063es":[{"text":"a"}]}"#,
+            r#"{"choices":[{"text":5}]}"#,
+            r#"{"choices":{"text":"a"}}"#,
+            r#"{"choices":[{"text":"a"}]} x"#,
+        ] {
+            assert!(OpenAiView::scan(e.as_bytes()).is_none(), "{e}");
+        }
+    }
+
+    /// Random events (valid, truncated, corrupted): whenever the fast walk answers, serde accepts the event
+    /// and reads the same fields; and the decoder's result (fast walk + fallback) equals serde's alone.
+    #[test]
+    fn fast_walk_agrees_with_serde_on_random_events() {
+        let mut rng = 0x5eed_u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        fn pick<'b>(r: u64, xs: &[&'b str]) -> &'b str {
+            xs[(r % xs.len() as u64) as usize]
+        }
+        let strings = [
+            r#""""#,
+            r#""a""#,
+            r#"" the""#,
+            r#""q\"uote""#,
+            r#""nl\n""#,
+            r#""\u00e9""#,
+            r#""\ud83d\ude00""#,
+            "\"é漢\"",
+            r#""\/""#,
+            r#""bad\x""#,
+            "\"ctl\u{1}\"",
+        ];
+        let scalars = [
+            "null",
+            "0",
+            "12",
+            "-3",
+            "1.5e3",
+            "true",
+            "false",
+            "012",
+            "1.",
+            "[]",
+            "{}",
+            "[1,{\"a\":[null]}]",
+        ];
+        let ws = ["", " ", "\n", "\t "];
+        let mut fast_hits = 0;
+        for _ in 0..20_000 {
+            let val = |n: u64, kind: &str| -> String {
+                match (kind, n % 10) {
+                    ("str", 0..=6) => pick(n >> 8, &strings).to_string(),
+                    ("int", 0..=6) => pick(
+                        n >> 8,
+                        &[
+                            "null",
+                            "0",
+                            "7",
+                            "256",
+                            "18446744073709551615",
+                            "18446744073709551616",
+                        ],
+                    )
+                    .to_string(),
+                    _ => pick(n >> 8, &scalars).to_string(),
+                }
+            };
+            let mut delta = String::from("{");
+            let dk = [
+                "content",
+                "reasoning_content",
+                "reasoning",
+                "role",
+                "tool_calls",
+                "content",
+            ];
+            for j in 0..(next() % 4) {
+                if j > 0 {
+                    delta.push(',');
+                }
+                let k = pick(next(), &dk);
+                delta.push_str(&format!("\"{k}\":{}", val(next(), "str")));
+            }
+            delta.push('}');
+            let mut choice = String::from("{");
+            let ck = [
+                "index",
+                "text",
+                "delta",
+                "message",
+                "finish_reason",
+                "logprobs",
+                "text",
+            ];
+            for j in 0..(next() % 5) {
+                if j > 0 {
+                    choice.push(',');
+                }
+                let k = pick(next(), &ck);
+                let v = match k {
+                    "delta" | "message" if next() % 4 != 0 => delta.clone(),
+                    "index" => val(next(), "int"),
+                    _ => val(next(), "str"),
+                };
+                choice.push_str(&format!(
+                    "\"{k}\"{}:{}{v}",
+                    pick(next(), &ws),
+                    pick(next(), &ws)
+                ));
+            }
+            choice.push('}');
+            let mut ev = String::from("{");
+            let tk = [
+                "id", "object", "created", "model", "choices", "usage", "error", "message",
+                "choices",
+            ];
+            for j in 0..(next() % 6) {
+                if j > 0 {
+                    ev.push(',');
+                }
+                let k = pick(next(), &tk);
+                let v = match k {
+                    "choices" => match next() % 6 {
+                        0 => "null".to_string(),
+                        1 => "[]".to_string(),
+                        2 => format!("[{choice},{choice}]"),
+                        3 => choice.clone(),
+                        _ => format!("[{choice}]"),
+                    },
+                    "usage" => match next() % 3 {
+                        0 => "null".to_string(),
+                        _ => format!(
+                            "{{\"prompt_tokens\":{},\"completion_tokens\":{},\"x\":{}}}",
+                            val(next(), "int"),
+                            val(next(), "int"),
+                            val(next(), "any")
+                        ),
+                    },
+                    "error" => pick(
+                        next(),
+                        &["null", "null", "{\"message\":\"boom\"}", "\"boom\""],
+                    )
+                    .to_string(),
+                    "object" => {
+                        pick(next(), &["\"text_completion\"", "\"error\"", "null", "3"]).to_string()
+                    }
+                    "created" => val(next(), "int"),
+                    _ => val(next(), "str"),
+                };
+                ev.push_str(&format!("{}\"{k}\":{v}", pick(next(), &ws)));
+            }
+            ev.push('}');
+            let mut bytes = ev.into_bytes();
+            match next() % 8 {
+                0 => bytes.truncate((next() % (bytes.len() as u64 + 1)) as usize),
+                1 => {
+                    let i = (next() % bytes.len() as u64) as usize;
+                    bytes[i] =
+                        pick(next(), &["{", "}", "\"", ",", ":", "\\", "x", "\u{0}"]).as_bytes()[0];
+                }
+                _ => {}
+            }
+            let serde = OpenAiView::serde(&bytes);
+            if let Some(fast) = OpenAiView::scan(&bytes) {
+                fast_hits += 1;
+                let s = serde.as_ref().unwrap_or_else(|e| {
+                    panic!(
+                        "fast walk accepted what serde rejects ({e}): {}",
+                        String::from_utf8_lossy(&bytes)
+                    )
+                });
+                assert_eq!(&fast, s, "{}", String::from_utf8_lossy(&bytes));
+            }
+            // The decoder end to end: the same result as serde alone.
+            let mut d = StreamDecoder::new(Api::Completions);
+            let got = d.on_openai(&bytes);
+            match (&got, &serde) {
+                (Ok(_), Ok(_)) | (Err(_), Err(_)) => {}
+                _ => panic!(
+                    "decoder {got:?} vs serde {serde:?}: {}",
+                    String::from_utf8_lossy(&bytes)
+                ),
+            }
+        }
+        assert!(
+            fast_hits > 2_000,
+            "the generator exercises the fast walk: {fast_hits}"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! servebench-core: the parts of servebench that do no I/O and are worth unit-testing hardest.
 //!
 //! - [`sse`]: incremental Server-Sent-Events framing (chunks split anywhere, `\r\n`, multi-line `data:`).
-//! - [`api`]: backends, request bodies, and decoding of streamed / non-streamed responses.
+//! - [`api`]: backends, request bodies, and decoding of streamed / non-streamed responses (a strict
+//!   allocation-free walk of each event in `json_scan`, serde for everything unusual).
 //! - [`record`]: the per-request record every run produces.
 //! - [`stats`]: percentiles (NumPy's linear rule), mean, population std.
 //! - [`metrics`]: from records to the aggregate numbers of a run.
@@ -9,6 +10,7 @@
 
 pub mod api;
 pub mod gpqa;
+mod json_scan;
 pub mod metrics;
 pub mod record;
 pub mod result;

@@ -9,8 +9,10 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT
 use servebench_core::api::{Api, Backend, StreamDecoder};
 use servebench_core::record::{RequestRecord, TokenSource};
 use servebench_core::sse::SseParser;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::http1::{Http1Error, Http1Pool};
 use crate::LoadError;
 
 /// How to reach the server.
@@ -28,6 +30,40 @@ pub struct ClientConfig {
     pub max_connection_retries: u32,
     /// Keep the generated text in records.
     pub keep_text: bool,
+    /// Which HTTP implementation sends the timed requests.
+    pub http_client: HttpClientKind,
+}
+
+/// Which HTTP implementation sends the timed requests (`--http-client`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpClientKind {
+    /// The native HTTP/1.1 client for `http://` URLs when no proxy is configured; reqwest otherwise.
+    #[default]
+    Auto,
+    /// The native HTTP/1.1 client (plain `http://` only).
+    Native,
+    /// reqwest (hyper): TLS, proxies from the environment.
+    Reqwest,
+}
+
+impl HttpClientKind {
+    pub fn parse(s: &str) -> Result<Self, LoadError> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(HttpClientKind::Auto),
+            "native" => Ok(HttpClientKind::Native),
+            "reqwest" => Ok(HttpClientKind::Reqwest),
+            _ => Err(LoadError::Config(format!(
+                "--http-client '{s}': expected auto, native or reqwest"
+            ))),
+        }
+    }
+}
+
+/// Proxy variables reqwest would follow (then `auto` leaves the request to reqwest).
+fn proxy_configured() -> bool {
+    ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
 }
 
 impl ClientConfig {
@@ -40,6 +76,7 @@ impl ClientConfig {
             timeout: None,
             max_connection_retries: 2,
             keep_text: true,
+            http_client: HttpClientKind::Auto,
         }
     }
 }
@@ -73,6 +110,10 @@ pub struct Client {
     /// Keeps no idle connections: a re-send after a failed reused connection goes out on a new one.
     http_fresh: reqwest::Client,
     url: String,
+    /// The native HTTP/1.1 client, when it sends the timed requests.
+    native: Option<Arc<Http1Pool>>,
+    /// Request target (path) for the native client.
+    target: String,
     config: ClientConfig,
 }
 
@@ -106,6 +147,66 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         src = inner.source();
     }
     s
+}
+
+/// The native client for `config`, when it applies, and its request target.
+fn native_pool(
+    config: &ClientConfig,
+    headers: &HeaderMap,
+) -> Result<(Option<Http1Pool>, String), LoadError> {
+    let url = reqwest::Url::parse(&config.base_url).map_err(|e| {
+        LoadError::Config(format!(
+            "--base-url '{}': {e} (expected e.g. http://127.0.0.1:30000)",
+            config.base_url
+        ))
+    })?;
+    let prefix = url.path().trim_end_matches('/');
+    let target = format!("{prefix}{}", config.backend.path());
+    let plain = url.scheme() == "http";
+    let use_native = match config.http_client {
+        HttpClientKind::Reqwest => false,
+        HttpClientKind::Native if !plain => {
+            return Err(LoadError::Config(format!(
+                "--http-client native speaks plain http:// only, not {}://; use --http-client auto or reqwest",
+                url.scheme()
+            )))
+        }
+        HttpClientKind::Native => true,
+        HttpClientKind::Auto => plain && !proxy_configured(),
+    };
+    if !use_native {
+        return Ok((None, target));
+    }
+    let (host, port) = match (url.host(), url.port_or_known_default()) {
+        (Some(url::Host::Domain(d)), Some(p)) => (d.to_string(), p),
+        (Some(url::Host::Ipv4(a)), Some(p)) => (a.to_string(), p),
+        (Some(url::Host::Ipv6(a)), Some(p)) => (a.to_string(), p),
+        _ => {
+            return Err(LoadError::Config(format!(
+                "--base-url '{}' has no host",
+                config.base_url
+            )))
+        }
+    };
+    let authority = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or(&host)),
+        None => url.host_str().unwrap_or(&host).to_string(),
+    };
+    let mut lines = vec![(
+        "User-Agent".to_string(),
+        concat!("servebench/", env!("CARGO_PKG_VERSION")).to_string(),
+    )];
+    for (k, v) in headers {
+        // Validated by reqwest's header types above: no CR/LF can get in.
+        let v = v
+            .to_str()
+            .map_err(|_| LoadError::Config(format!("header '{k}': value is not visible ASCII")))?;
+        lines.push((k.as_str().to_string(), v.to_string()));
+    }
+    Ok((
+        Some(Http1Pool::new(&host, port, &authority, &lines)),
+        target,
+    ))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -149,12 +250,24 @@ impl Client {
         let http = build(usize::MAX)?;
         let http_fresh = build(0)?;
         let url = format!("{}{}", config.base_url, config.backend.path());
+        let (native, target) = native_pool(&config, &headers)?;
         Ok(Client {
             http,
             http_fresh,
             url,
+            native: native.map(Arc::new),
+            target,
             config,
         })
+    }
+
+    /// Which HTTP implementation sends the timed requests: "native" or "reqwest".
+    pub fn http_client_name(&self) -> &'static str {
+        if self.native.is_some() {
+            "native"
+        } else {
+            "reqwest"
+        }
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -163,6 +276,12 @@ impl Client {
 
     pub fn api(&self) -> Api {
         self.config.backend.api
+    }
+
+    fn target_prefix(&self) -> &str {
+        self.target
+            .strip_suffix(self.config.backend.path())
+            .unwrap_or("")
     }
 
     /// The underlying HTTP client (for side calls: /v1/models, /get_server_info, /flush_cache).
@@ -188,6 +307,22 @@ impl Client {
     /// Opens a connection with a cheap GET (pool warm-up); returns how long it took.
     pub async fn warm_connection(&self) -> Result<Duration, String> {
         let t = Instant::now();
+        if let Some(pool) = &self.native {
+            let mut conn = pool.connect().await.map_err(|e| e.to_string())?;
+            let path = format!("{}/v1/models", self.target_prefix());
+            conn.send(&pool.request_bytes("GET", &path, &[], b""))
+                .await
+                .map_err(|e| e.to_string())?;
+            let head = conn.read_head(false).await.map_err(|e| e.to_string())?;
+            let (_, reusable) = conn
+                .read_to_vec(&head, 0)
+                .await
+                .map_err(|e| e.to_string())?;
+            if reusable {
+                pool.checkin(conn);
+            }
+            return Ok(t.elapsed());
+        }
         let resp = self
             .http
             .get(format!("{}/v1/models", self.config.base_url))
@@ -210,14 +345,38 @@ impl Client {
             output_len_intended: req.output_len_intended,
             ..Default::default()
         };
+        if let Some(n) = req.output_len_intended {
+            rec.chunk_ms.reserve((n as usize).min(1 << 16));
+        }
+        let send_instant = match &self.native {
+            Some(pool) => self.execute_native(pool, req, run_start, &mut rec).await,
+            None => self.execute_reqwest(req, run_start, &mut rec).await,
+        };
+        Outcome {
+            record: rec,
+            send_instant,
+        }
+    }
+
+    fn stamp_send(rec: &mut RequestRecord, run_start: Instant) -> Instant {
+        let send_instant = Instant::now();
+        rec.send_ms = ms(send_instant.duration_since(run_start));
+        rec.send_unix_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        send_instant
+    }
+
+    async fn execute_reqwest(
+        &self,
+        req: &PreparedRequest,
+        run_start: Instant,
+        rec: &mut RequestRecord,
+    ) -> Instant {
         let mut attempt = 0;
         loop {
-            let send_instant = Instant::now();
-            rec.send_ms = ms(send_instant.duration_since(run_start));
-            rec.send_unix_ns = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(0);
+            let send_instant = Self::stamp_send(rec, run_start);
             // A re-send goes out on a new connection: the pooled ones may all have been closed by the server.
             let http = if attempt == 0 {
                 &self.http
@@ -246,19 +405,151 @@ impl Client {
                         format!("connection error: {}", error_chain(&e))
                     });
                     rec.e2e_ms = None;
-                    return Outcome {
-                        record: rec,
-                        send_instant,
-                    };
+                    return send_instant;
                 }
             };
-            self.read_response(resp, req.stream, send_instant, &mut rec)
+            let decoder = self
+                .read_response(resp, req.stream, send_instant, rec)
                 .await;
-            return Outcome {
-                record: rec,
-                send_instant,
-            };
+            self.finish(decoder, rec);
+            return send_instant;
         }
+    }
+
+    async fn execute_native(
+        &self,
+        pool: &Http1Pool,
+        req: &PreparedRequest,
+        run_start: Instant,
+        rec: &mut RequestRecord,
+    ) -> Instant {
+        let mut attempt = 0;
+        loop {
+            let send_instant = Self::stamp_send(rec, run_start);
+            let mut st = StreamState::new(self.api(), rec);
+            let outcome = match self.config.timeout {
+                Some(t) => {
+                    let fut =
+                        self.native_attempt(pool, req, attempt > 0, send_instant, &mut st, rec);
+                    match tokio::time::timeout(t, fut).await {
+                        Ok(r) => r,
+                        Err(_) => Err(NativeFailure::Timeout),
+                    }
+                }
+                None => {
+                    self.native_attempt(pool, req, attempt > 0, send_instant, &mut st, rec)
+                        .await
+                }
+            };
+            let after = ms(send_instant.elapsed());
+            match outcome {
+                Ok(()) => {}
+                Err(NativeFailure::BeforeResponse(_))
+                    if attempt < self.config.max_connection_retries =>
+                {
+                    attempt += 1;
+                    rec.retries = attempt;
+                    continue;
+                }
+                Err(NativeFailure::BeforeResponse(e)) => {
+                    rec.error = Some(format!("connection error: {e}"));
+                }
+                Err(NativeFailure::Body(e)) => {
+                    st.err = Some(format!("stream broken: {e} (after {after:.0} ms)"));
+                }
+                Err(NativeFailure::Timeout) if rec.http_status.is_none() => {
+                    rec.error = Some(format!(
+                        "timeout: no response (--timeout; after {after:.0} ms)"
+                    ));
+                }
+                Err(NativeFailure::Timeout) => {
+                    st.err = Some(format!(
+                        "timeout: no end of stream (--timeout; after {after:.0} ms)"
+                    ));
+                }
+            }
+            let decoder = if st.streaming {
+                st.end(after, rec)
+            } else {
+                if let Some(e) = st.err.take() {
+                    rec.error = rec.error.take().or(Some(e));
+                }
+                st.decoder
+            };
+            if rec.error.is_some() {
+                rec.e2e_ms = None;
+            }
+            self.finish(decoder, rec);
+            return send_instant;
+        }
+    }
+
+    /// One try on the native client. Errors before any response byte may be re-sent.
+    async fn native_attempt(
+        &self,
+        pool: &Http1Pool,
+        req: &PreparedRequest,
+        fresh: bool,
+        send: Instant,
+        st: &mut StreamState,
+        rec: &mut RequestRecord,
+    ) -> Result<(), NativeFailure> {
+        let mut conn = pool
+            .checkout(fresh)
+            .await
+            .map_err(NativeFailure::BeforeResponse)?;
+        let bytes = pool.request_bytes(
+            "POST",
+            &self.target,
+            &[("x-request-id", &req.request_id)],
+            &req.body,
+        );
+        conn.send(&bytes)
+            .await
+            .map_err(NativeFailure::BeforeResponse)?;
+        drop(bytes);
+        let head = conn.read_head(false).await.map_err(|e| {
+            if e.before_response() {
+                NativeFailure::BeforeResponse(e)
+            } else {
+                NativeFailure::Body(e)
+            }
+        })?;
+        rec.http_status = Some(head.status);
+        if !(200..300).contains(&head.status) {
+            let (body, reusable) = conn.read_to_vec(&head, 64 * 1024).await.unwrap_or_default();
+            rec.error = Some(format!(
+                "HTTP {}: {}",
+                head.status,
+                snippet(&String::from_utf8_lossy(&body))
+            ));
+            if reusable {
+                pool.checkin(conn);
+            }
+            return Ok(());
+        }
+        if !req.stream {
+            let (body, reusable) = conn
+                .read_to_vec(&head, usize::MAX)
+                .await
+                .map_err(NativeFailure::Body)?;
+            st.full_body(&body, ms(send.elapsed()), rec);
+            if reusable {
+                pool.checkin(conn);
+            }
+            return Ok(());
+        }
+        st.streaming = true;
+        let reusable = conn
+            .read_body(&head, |bytes, t| {
+                st.feed(bytes, ms(t.saturating_duration_since(send)), rec)
+            })
+            .await
+            .map_err(NativeFailure::Body)?;
+        if reusable {
+            pool.checkin(conn);
+        }
+        Ok(())
     }
 
     async fn read_response(
@@ -267,105 +558,47 @@ impl Client {
         stream: bool,
         send: Instant,
         rec: &mut RequestRecord,
-    ) {
+    ) -> StreamDecoder {
         let status = resp.status();
         rec.http_status = Some(status.as_u16());
+        let mut st = StreamState::new(self.api(), rec);
         if !status.is_success() {
             let text = resp.text().await.unwrap_or_default();
             rec.error = Some(format!("HTTP {}: {}", status.as_u16(), snippet(&text)));
-            return;
-        }
-        let mut decoder = StreamDecoder::new(self.api());
-        if let Some(n) = rec.output_len_intended {
-            decoder.reserve((n as usize).saturating_mul(6).min(1 << 20));
+            return st.decoder;
         }
         if !stream {
             match resp.bytes().await {
-                Ok(body) => {
-                    let t = ms(send.elapsed());
-                    if let Err(e) = decoder.on_full_body(&body) {
-                        rec.error = Some(e.to_string());
-                    } else {
-                        rec.ttft_ms = Some(t);
-                        rec.e2e_ms = Some(t);
-                        rec.chunk_ms.push(t);
-                    }
-                }
+                Ok(body) => st.full_body(&body, ms(send.elapsed()), rec),
                 Err(e) => rec.error = Some(format!("body read failed: {}", error_chain(&e))),
             }
-            self.finish(decoder, rec);
-            return;
+            return st.decoder;
         }
-        let mut parser = SseParser::new();
         let mut body = resp.bytes_stream();
-        let mut done = false;
-        let mut err: Option<String> = None;
-        let sglang = self.api() == Api::SglangGenerate;
         while let Some(item) = body.next().await {
             let now = ms(send.elapsed());
             match item {
                 Ok(bytes) => {
-                    parser.feed(&bytes, |ev| {
-                        if err.is_some() || done {
-                            return;
-                        }
-                        match decoder.on_event(ev) {
-                            Ok(eff) => {
-                                if eff.done {
-                                    done = true;
-                                }
-                                if eff.carries_text() {
-                                    if rec.ttft_ms.is_none() {
-                                        rec.ttft_ms = Some(now);
-                                    }
-                                    rec.chunk_ms.push(now);
-                                    if sglang {
-                                        rec.chunk_tokens.push(
-                                            eff.tokens.unwrap_or(1).min(u32::MAX as u64) as u32,
-                                        );
-                                    }
-                                }
-                            }
-                            Err(e) => err = Some(e.to_string()),
-                        }
-                    });
-                    if err.is_some() {
+                    if !st.feed(&bytes, now, rec) {
                         break;
                     }
                 }
                 Err(e) if self.timed_out(&e, send) => {
-                    err = Some(format!(
-                        "timeout: no end of stream after {now:.0} ms (--timeout)"
+                    st.err = Some(format!(
+                        "timeout: no end of stream (--timeout; after {now:.0} ms)"
                     ));
                     break;
                 }
                 Err(e) => {
-                    err = Some(format!(
-                        "stream broken after {:.0} ms: {}",
-                        now,
+                    st.err = Some(format!(
+                        "stream broken: {} (after {now:.0} ms)",
                         error_chain(&e)
                     ));
                     break;
                 }
             }
         }
-        let end = ms(send.elapsed());
-        if err.is_none() {
-            parser.flush(|ev| {
-                if let Ok(eff) = decoder.on_event(ev) {
-                    done |= eff.done;
-                }
-            });
-        }
-        if let Some(e) = err {
-            rec.error = Some(e);
-        } else if rec.ttft_ms.is_none() {
-            rec.error = Some("the stream ended without any generated text".into());
-        } else if !done && !sglang && decoder.finish_reason.is_none() {
-            rec.error = Some("the stream ended before [DONE] and without a finish_reason".into());
-        }
-        rec.e2e_ms = Some(end);
-        self.finish(decoder, rec);
+        st.end(ms(send.elapsed()), rec)
     }
 
     /// A body error caused by `--timeout` (reqwest reports it as a body decode error).
@@ -392,5 +625,117 @@ impl Client {
         if rec.error.is_some() {
             rec.e2e_ms = rec.e2e_ms.filter(|_| false);
         }
+    }
+}
+
+/// Why a native attempt did not complete.
+enum NativeFailure {
+    /// Nothing of the response arrived: safe to re-send.
+    BeforeResponse(Http1Error),
+    /// The response started and then broke.
+    Body(Http1Error),
+    Timeout,
+}
+
+/// SSE framing and event decoding of one response, shared by both HTTP clients.
+struct StreamState {
+    parser: SseParser,
+    decoder: StreamDecoder,
+    done: bool,
+    err: Option<String>,
+    sglang: bool,
+    /// A streamed body was being read (end-of-stream rules apply).
+    streaming: bool,
+}
+
+impl StreamState {
+    fn new(api: Api, rec: &RequestRecord) -> Self {
+        let mut decoder = StreamDecoder::new(api);
+        if let Some(n) = rec.output_len_intended {
+            decoder.reserve((n as usize).saturating_mul(6).min(1 << 20));
+        }
+        StreamState {
+            parser: SseParser::new(),
+            decoder,
+            done: false,
+            err: None,
+            sglang: api == Api::SglangGenerate,
+            streaming: false,
+        }
+    }
+
+    /// A non-streamed body, read whole at `now` (ms after send).
+    fn full_body(&mut self, body: &[u8], now: f64, rec: &mut RequestRecord) {
+        if let Err(e) = self.decoder.on_full_body(body) {
+            rec.error = Some(e.to_string());
+        } else {
+            rec.ttft_ms = Some(now);
+            rec.e2e_ms = Some(now);
+            rec.chunk_ms.push(now);
+        }
+    }
+
+    /// Bytes of a streamed body that arrived at `now` (ms after send). False once the stream is in error.
+    fn feed(&mut self, bytes: &[u8], now: f64, rec: &mut RequestRecord) -> bool {
+        let StreamState {
+            parser,
+            decoder,
+            done,
+            err,
+            sglang,
+            ..
+        } = self;
+        parser.feed(bytes, |ev| {
+            if err.is_some() || *done {
+                return;
+            }
+            match decoder.on_event(ev) {
+                Ok(eff) => {
+                    if eff.done {
+                        *done = true;
+                    }
+                    if eff.carries_text() {
+                        if rec.ttft_ms.is_none() {
+                            rec.ttft_ms = Some(now);
+                        }
+                        rec.chunk_ms.push(now);
+                        if *sglang {
+                            rec.chunk_tokens
+                                .push(eff.tokens.unwrap_or(1).min(u32::MAX as u64) as u32);
+                        }
+                    }
+                }
+                Err(e) => *err = Some(e.to_string()),
+            }
+        });
+        self.err.is_none()
+    }
+
+    /// The end of a streamed body at `end` (ms after send): end-of-stream checks; returns the decoder.
+    fn end(mut self, end: f64, rec: &mut RequestRecord) -> StreamDecoder {
+        if self.err.is_none() {
+            let StreamState {
+                parser,
+                decoder,
+                done,
+                ..
+            } = &mut self;
+            parser.flush(|ev| {
+                if let Ok(eff) = decoder.on_event(ev) {
+                    *done |= eff.done;
+                }
+            });
+        }
+        if rec.error.is_some() {
+            // An error found before the body (HTTP status, connection) stays.
+        } else if let Some(e) = self.err {
+            rec.error = Some(e);
+        } else if rec.ttft_ms.is_none() {
+            rec.error = Some("the stream ended without any generated text".into());
+        } else if !self.done && !self.sglang && self.decoder.finish_reason.is_none() {
+            rec.error = Some("the stream ended before [DONE] and without a finish_reason".into());
+        }
+        rec.e2e_ms = Some(end);
+        self.decoder
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! - [`client`]: the streaming HTTP client (pooled keep-alive connections, SSE timed as bytes are read,
 //!   retry of a request whose reused connection fails before any byte arrives).
+//! - [`http1`]: the native HTTP/1.1 client the timed requests use on plain `http://` (one buffer per
+//!   connection, chunked framing decoded in place, body read in the request's own task).
 //! - [`dataset`]: workloads (random, random-ids, sharegpt, custom) with token-exact prompts.
 //! - [`arrival`]: arrival processes (closed loop, Poisson, gamma with burstiness).
 //! - [`runner`]: one timed run: warm-up, concurrency permits, open/closed loop, records over a channel,
@@ -11,6 +13,7 @@ pub mod arrival;
 pub mod client;
 pub mod corpus;
 pub mod dataset;
+pub mod http1;
 pub mod monitor;
 pub mod runner;
 

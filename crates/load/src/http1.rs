@@ -1,0 +1,785 @@
+//! The native HTTP/1.1 client for plain-TCP servers: one request per keep-alive connection at a time, the
+//! response body read in the request's own task straight from the socket into one buffer per connection.
+//!
+//! Why not reqwest here: hyper hands body bytes from its connection task to the reader through a channel
+//! (two wake-ups and one `Bytes` per read) and reqwest adds layers per frame; at hundreds of thousands of
+//! chunks per second that is most of the client's CPU, and a burst of 1,024 sends queued behind each other
+//! in hyper's pool delays the reading of first tokens. This client writes a request with one `write`, parses
+//! the head with `httparse` (hyper's own parser), decodes the chunked framing in place and hands the payload
+//! slices to the caller, stamped with the time the read returned. TLS and proxies stay with reqwest
+//! ([`crate::client`] picks).
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Read buffer of one connection. Only the bytes a read writes are touched, so an idle slow stream costs
+/// little resident memory.
+const READ_BUF: usize = 64 * 1024;
+/// Largest response head (status line + headers) and chunk-size line accepted.
+const MAX_HEAD: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Http1Error {
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("connect to {addr} failed: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("sending the request failed: {0}")]
+    Write(std::io::Error),
+    #[error("the server closed the connection before answering")]
+    ClosedBeforeResponse,
+    #[error("the connection was reset before the server answered: {0}")]
+    ResetBeforeResponse(std::io::Error),
+    #[error("reading the response failed: {0}")]
+    Read(std::io::Error),
+    #[error("the connection closed in the middle of the response body")]
+    Truncated,
+    #[error("invalid HTTP response: {0}")]
+    Protocol(String),
+}
+
+impl Http1Error {
+    /// Failed before any response byte arrived: re-sending on a new connection is safe.
+    pub fn before_response(&self) -> bool {
+        matches!(
+            self,
+            Http1Error::Connect { .. }
+                | Http1Error::Write(_)
+                | Http1Error::ClosedBeforeResponse
+                | Http1Error::ResetBeforeResponse(_)
+        )
+    }
+}
+
+/// Where to connect and what every request carries.
+#[derive(Debug)]
+pub struct Http1Pool {
+    host: String,
+    port: u16,
+    /// `Host` header value.
+    authority: String,
+    addrs: tokio::sync::OnceCell<Vec<SocketAddr>>,
+    /// Header lines sent with every request (`Name: value\r\n` each), after the request line.
+    fixed_headers: Vec<u8>,
+    idle: Mutex<Vec<Conn>>,
+}
+
+/// How the response body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    Chunked,
+    Length(u64),
+    UntilClose,
+    Empty,
+}
+
+/// The response status line and the headers that matter.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub status: u16,
+    pub framing: Framing,
+    pub keep_alive: bool,
+    pub content_type: Option<String>,
+}
+
+/// One keep-alive connection with its read buffer (`buf[start..]` is unread).
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    /// Served a response before (a failure before the answer may be a server's idle close).
+    pub reused: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// Expecting a chunk-size line.
+    Size,
+    /// Bytes of chunk data left.
+    Data(u64),
+    /// Expecting the CRLF after chunk data.
+    DataEnd,
+    /// After the last chunk: trailer lines until an empty line.
+    Trailers,
+}
+
+impl Http1Pool {
+    /// `host` without brackets (IPv6 literal allowed), `authority` as sent in `Host`; `headers` are
+    /// validated `(name, value)` pairs sent with every request.
+    pub fn new(host: &str, port: u16, authority: &str, headers: &[(String, String)]) -> Self {
+        let mut fixed = Vec::new();
+        for (k, v) in headers {
+            fixed.extend_from_slice(k.as_bytes());
+            fixed.extend_from_slice(b": ");
+            fixed.extend_from_slice(v.as_bytes());
+            fixed.extend_from_slice(b"\r\n");
+        }
+        Http1Pool {
+            host: host.to_string(),
+            port,
+            authority: authority.to_string(),
+            addrs: tokio::sync::OnceCell::new(),
+            fixed_headers: fixed,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Number of idle pooled connections.
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().map(|v| v.len()).unwrap_or(0)
+    }
+
+    async fn resolve(&self) -> Result<&[SocketAddr], Http1Error> {
+        let addrs = self
+            .addrs
+            .get_or_try_init(|| async {
+                let found: Vec<SocketAddr> =
+                    tokio::net::lookup_host((self.host.as_str(), self.port))
+                        .await
+                        .map_err(|source| Http1Error::Resolve {
+                            host: self.host.clone(),
+                            source,
+                        })?
+                        .collect();
+                if found.is_empty() {
+                    return Err(Http1Error::Resolve {
+                        host: self.host.clone(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "no address found",
+                        ),
+                    });
+                }
+                Ok(found)
+            })
+            .await?;
+        Ok(addrs)
+    }
+
+    /// Opens a new connection.
+    pub async fn connect(&self) -> Result<Conn, Http1Error> {
+        let addrs = self.resolve().await?;
+        let mut last = None;
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    return Ok(Conn {
+                        stream,
+                        buf: Vec::new(),
+                        start: 0,
+                        reused: false,
+                    });
+                }
+                Err(e) => last = Some((addr, e)),
+            }
+        }
+        let (addr, source) = last.ok_or_else(|| Http1Error::Resolve {
+            host: self.host.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address found"),
+        })?;
+        Err(Http1Error::Connect {
+            addr: addr.to_string(),
+            source,
+        })
+    }
+
+    /// An idle pooled connection that the server has not closed, or a new one (`fresh`: always new).
+    pub async fn checkout(&self, fresh: bool) -> Result<Conn, Http1Error> {
+        if !fresh {
+            loop {
+                let conn = match self.idle.lock() {
+                    Ok(mut v) => v.pop(),
+                    Err(_) => None,
+                };
+                let Some(mut conn) = conn else { break };
+                if conn.still_open() {
+                    conn.reused = true;
+                    return Ok(conn);
+                }
+            }
+        }
+        self.connect().await
+    }
+
+    /// Returns a connection whose response was read to the end.
+    pub fn checkin(&self, conn: Conn) {
+        if let Ok(mut v) = self.idle.lock() {
+            v.push(conn);
+        }
+    }
+
+    /// The request bytes: request line, fixed headers, `extra` headers, `Content-Length`, then the body.
+    pub fn request_bytes(
+        &self,
+        method: &str,
+        target: &str,
+        extra: &[(&str, &str)],
+        body: &[u8],
+    ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + self.fixed_headers.len() + body.len());
+        out.extend_from_slice(method.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(target.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+        out.extend_from_slice(self.authority.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.fixed_headers);
+        for (k, v) in extra {
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if method != "GET" || !body.is_empty() {
+            out.extend_from_slice(b"Content-Length: ");
+            out.extend_from_slice(body.len().to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(body);
+        out
+    }
+}
+
+impl Conn {
+    /// A pooled connection is usable when a non-blocking read finds nothing (no EOF, no stray bytes).
+    fn still_open(&mut self) -> bool {
+        if self.start < self.buf.len() {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
+    /// Writes the whole request.
+    pub async fn send(&mut self, request: &[u8]) -> Result<(), Http1Error> {
+        self.stream
+            .write_all(request)
+            .await
+            .map_err(Http1Error::Write)
+    }
+
+    /// Reads more bytes into the buffer; returns how many (0 = EOF).
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        if self.start > 0 {
+            if self.start == self.buf.len() {
+                self.buf.clear();
+            } else {
+                self.buf.drain(..self.start);
+            }
+            self.start = 0;
+        }
+        if self.buf.capacity() == 0 {
+            self.buf.reserve_exact(READ_BUF);
+        } else if self.buf.len() == self.buf.capacity() {
+            self.buf.reserve(self.buf.capacity());
+        }
+        self.stream.read_buf(&mut self.buf).await
+    }
+
+    /// Reads the response head (skipping `1xx` interim responses).
+    pub async fn read_head(&mut self, request_was_head: bool) -> Result<Head, Http1Error> {
+        let mut any = false;
+        loop {
+            if self.start < self.buf.len() {
+                if let Some((used, head)) = parse_head(&self.buf[self.start..], request_was_head)? {
+                    self.start += used;
+                    if (100..200).contains(&head.status) {
+                        continue;
+                    }
+                    return Ok(head);
+                }
+                if self.buf.len() - self.start > MAX_HEAD {
+                    return Err(Http1Error::Protocol(format!(
+                        "response head larger than {MAX_HEAD} bytes"
+                    )));
+                }
+            }
+            match self.fill().await {
+                Ok(0) if !any && self.start == self.buf.len() => {
+                    return Err(Http1Error::ClosedBeforeResponse)
+                }
+                Ok(0) => return Err(Http1Error::Truncated),
+                Ok(_) => any = true,
+                Err(e)
+                    if !any
+                        && matches!(
+                            e.kind(),
+                            std::io::ErrorKind::ConnectionReset
+                                | std::io::ErrorKind::ConnectionAborted
+                                | std::io::ErrorKind::BrokenPipe
+                        ) =>
+                {
+                    return Err(Http1Error::ResetBeforeResponse(e))
+                }
+                Err(e) => return Err(Http1Error::Read(e)),
+            }
+        }
+    }
+
+    /// Reads the body to its end, calling `on_data(bytes, read_instant)` with each payload piece (pieces
+    /// from one socket read share its instant). `on_data` returns false to stop early (the connection is then
+    /// not reusable). Returns whether the body was read to its end and the connection can be reused.
+    pub async fn read_body(
+        &mut self,
+        head: &Head,
+        mut on_data: impl FnMut(&[u8], Instant) -> bool,
+    ) -> Result<bool, Http1Error> {
+        let mut now = Instant::now();
+        match head.framing {
+            Framing::Empty => Ok(head.keep_alive),
+            Framing::Length(mut left) => loop {
+                let avail = (self.buf.len() - self.start) as u64;
+                if avail > 0 && left > 0 {
+                    let take = avail.min(left) as usize;
+                    let piece = &self.buf[self.start..self.start + take];
+                    self.start += take;
+                    left -= take as u64;
+                    if !on_data(piece, now) {
+                        return Ok(false);
+                    }
+                }
+                if left == 0 {
+                    return Ok(head.keep_alive);
+                }
+                match self.fill().await {
+                    Ok(0) => return Err(Http1Error::Truncated),
+                    Ok(_) => now = Instant::now(),
+                    Err(e) => return Err(Http1Error::Read(e)),
+                }
+            },
+            Framing::UntilClose => loop {
+                if self.start < self.buf.len() {
+                    let piece = &self.buf[self.start..];
+                    self.start = self.buf.len();
+                    if !on_data(piece, now) {
+                        return Ok(false);
+                    }
+                }
+                match self.fill().await {
+                    Ok(0) => return Ok(false),
+                    Ok(_) => now = Instant::now(),
+                    Err(e) => return Err(Http1Error::Read(e)),
+                }
+            },
+            Framing::Chunked => {
+                let mut state = Chunk::Size;
+                loop {
+                    match self.decode_chunked(&mut state, now, &mut on_data)? {
+                        Some(done) => return Ok(done && head.keep_alive),
+                        None => match self.fill().await {
+                            Ok(0) => return Err(Http1Error::Truncated),
+                            Ok(_) => now = Instant::now(),
+                            Err(e) => return Err(Http1Error::Read(e)),
+                        },
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decodes what the buffer holds. `Some(true)`: the body ended; `Some(false)`: the caller stopped;
+    /// `None`: more bytes are needed.
+    fn decode_chunked(
+        &mut self,
+        state: &mut Chunk,
+        now: Instant,
+        on_data: &mut impl FnMut(&[u8], Instant) -> bool,
+    ) -> Result<Option<bool>, Http1Error> {
+        loop {
+            let avail = &self.buf[self.start..];
+            match *state {
+                Chunk::Data(left) => {
+                    if avail.is_empty() {
+                        return Ok(None);
+                    }
+                    let take = (avail.len() as u64).min(left) as usize;
+                    let piece = &avail[..take];
+                    self.start += take;
+                    *state = if take as u64 == left {
+                        Chunk::DataEnd
+                    } else {
+                        Chunk::Data(left - take as u64)
+                    };
+                    if !on_data(piece, now) {
+                        return Ok(Some(false));
+                    }
+                }
+                Chunk::DataEnd => {
+                    if avail.len() < 2 {
+                        if avail == b"\n" {
+                            self.start += 1;
+                            *state = Chunk::Size;
+                            continue;
+                        }
+                        return Ok(None);
+                    }
+                    if avail.starts_with(b"\r\n") {
+                        self.start += 2;
+                    } else if avail[0] == b'\n' {
+                        self.start += 1;
+                    } else {
+                        return Err(Http1Error::Protocol(
+                            "chunk data is not followed by CRLF".into(),
+                        ));
+                    }
+                    *state = Chunk::Size;
+                }
+                Chunk::Size => match httparse::parse_chunk_size(avail) {
+                    Ok(httparse::Status::Complete((used, 0))) => {
+                        self.start += used;
+                        *state = Chunk::Trailers;
+                    }
+                    Ok(httparse::Status::Complete((used, n))) => {
+                        self.start += used;
+                        *state = Chunk::Data(n);
+                    }
+                    Ok(httparse::Status::Partial) => {
+                        if avail.len() > MAX_HEAD {
+                            return Err(Http1Error::Protocol("chunk-size line too long".into()));
+                        }
+                        return Ok(None);
+                    }
+                    Err(_) => {
+                        return Err(Http1Error::Protocol(format!(
+                            "invalid chunk-size line {:?}",
+                            String::from_utf8_lossy(&avail[..avail.len().min(40)])
+                        )))
+                    }
+                },
+                Chunk::Trailers => {
+                    let Some(nl) = memchr::memchr(b'\n', avail) else {
+                        return Ok(None);
+                    };
+                    let line_len = nl + 1;
+                    let empty = nl == 0 || (nl == 1 && avail[0] == b'\r');
+                    self.start += line_len;
+                    if empty {
+                        return Ok(Some(true));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads a whole body (at most `limit` bytes kept).
+    pub async fn read_to_vec(
+        &mut self,
+        head: &Head,
+        limit: usize,
+    ) -> Result<(Vec<u8>, bool), Http1Error> {
+        let mut out = Vec::new();
+        let reusable = self
+            .read_body(head, |b, _| {
+                let room = limit.saturating_sub(out.len());
+                out.extend_from_slice(&b[..b.len().min(room)]);
+                true
+            })
+            .await?;
+        Ok((out, reusable))
+    }
+}
+
+/// Parses a complete head; `None` when more bytes are needed.
+fn parse_head(bytes: &[u8], request_was_head: bool) -> Result<Option<(usize, Head)>, Http1Error> {
+    let mut headers = [httparse::EMPTY_HEADER; 96];
+    let mut resp = httparse::Response::new(&mut headers);
+    let used = match resp.parse(bytes) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(Http1Error::Protocol(e.to_string())),
+    };
+    let status = resp.code.unwrap_or(0);
+    let http10 = resp.version == Some(0);
+    let mut chunked = false;
+    let mut length: Option<u64> = None;
+    let mut close = http10;
+    let mut content_type = None;
+    for h in resp.headers.iter() {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            let v = String::from_utf8_lossy(h.value);
+            chunked = v
+                .rsplit(',')
+                .next()
+                .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
+        } else if name.eq_ignore_ascii_case("content-length") {
+            let v = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    Http1Error::Protocol(format!(
+                        "Content-Length {:?} is not a number",
+                        String::from_utf8_lossy(h.value)
+                    ))
+                })?;
+            if length.is_some_and(|l| l != v) {
+                return Err(Http1Error::Protocol(
+                    "conflicting Content-Length headers".into(),
+                ));
+            }
+            length = Some(v);
+        } else if name.eq_ignore_ascii_case("connection") {
+            let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
+            if v.split(',').any(|t| t.trim() == "close") {
+                close = true;
+            } else if v.split(',').any(|t| t.trim() == "keep-alive") {
+                close = false;
+            }
+        } else if name.eq_ignore_ascii_case("content-type") {
+            content_type = Some(String::from_utf8_lossy(h.value).into_owned());
+        }
+    }
+    let framing =
+        if request_was_head || status == 204 || status == 304 || (100..200).contains(&status) {
+            Framing::Empty
+        } else if chunked {
+            Framing::Chunked
+        } else if let Some(n) = length {
+            if n == 0 {
+                Framing::Empty
+            } else {
+                Framing::Length(n)
+            }
+        } else {
+            Framing::UntilClose
+        };
+    Ok(Some((
+        used,
+        Head {
+            status,
+            framing,
+            keep_alive: !close && framing != Framing::UntilClose,
+            content_type,
+        },
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A server that answers each connection's requests with the given raw responses, writing each response
+    /// in the given pieces (with a short pause between pieces so they arrive as separate reads).
+    async fn canned(
+        responses: Vec<Vec<Vec<u8>>>,
+    ) -> (Http1Pool, tokio::task::JoinHandle<Vec<Vec<u8>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut requests = Vec::new();
+            for pieces in responses {
+                let mut req = Vec::new();
+                let mut b = [0u8; 4096];
+                loop {
+                    let n = sock.read(&mut b).await.unwrap();
+                    req.extend_from_slice(&b[..n]);
+                    if let Some(p) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&req[..p]).to_ascii_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length: "))
+                            .map(|v| v.trim().parse().unwrap())
+                            .unwrap_or(0);
+                        if req.len() >= p + 4 + len {
+                            break;
+                        }
+                    }
+                    if n == 0 {
+                        break;
+                    }
+                }
+                requests.push(req);
+                for p in pieces {
+                    sock.write_all(&p).await.unwrap();
+                    sock.flush().await.unwrap();
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            }
+            requests
+        });
+        (
+            Http1Pool::new(
+                "127.0.0.1",
+                port,
+                &format!("127.0.0.1:{port}"),
+                &[("X-A".into(), "1".into())],
+            ),
+            task,
+        )
+    }
+
+    async fn body_of(conn: &mut Conn, head: &Head) -> (Vec<Vec<u8>>, bool) {
+        let mut pieces = Vec::new();
+        let reusable = conn
+            .read_body(head, |b, _| {
+                pieces.push(b.to_vec());
+                true
+            })
+            .await
+            .unwrap();
+        (pieces, reusable)
+    }
+
+    #[tokio::test]
+    async fn chunked_body_split_at_every_awkward_place() {
+        let whole = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-trailer: 1\r\n\r\n".to_vec();
+        // Split inside the head, inside a size line, between data and CRLF, and inside the trailers.
+        let cuts = [20, 90, 95, 100, 108, 118, whole.len() - 4];
+        let mut pieces = Vec::new();
+        let mut last = 0;
+        for c in cuts {
+            pieces.push(whole[last..c].to_vec());
+            last = c;
+        }
+        pieces.push(whole[last..].to_vec());
+        let second = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc".to_vec();
+        let (pool, server) = canned(vec![pieces, vec![second]]).await;
+        let mut conn = pool.checkout(false).await.unwrap();
+        assert!(!conn.reused);
+        let req = pool.request_bytes("POST", "/v1/completions", &[("x-request-id", "r1")], b"{}");
+        conn.send(&req).await.unwrap();
+        let head = conn.read_head(false).await.unwrap();
+        assert_eq!(head.status, 200);
+        assert_eq!(head.framing, Framing::Chunked);
+        assert_eq!(head.content_type.as_deref(), Some("text/event-stream"));
+        let (pieces, reusable) = body_of(&mut conn, &head).await;
+        assert_eq!(pieces.concat(), b"hello world");
+        assert!(
+            pieces.len() >= 3,
+            "data arrived in several reads: {pieces:?}"
+        );
+        assert!(reusable);
+        pool.checkin(conn);
+        assert_eq!(pool.idle_count(), 1);
+        // The same connection carries the next request.
+        let mut conn = pool.checkout(false).await.unwrap();
+        assert!(conn.reused);
+        conn.send(&pool.request_bytes("GET", "/v1/models", &[], b""))
+            .await
+            .unwrap();
+        let head = conn.read_head(false).await.unwrap();
+        assert_eq!(head.framing, Framing::Length(3));
+        let (body, reusable) = conn.read_to_vec(&head, 100).await.unwrap();
+        assert_eq!(body, b"abc");
+        assert!(reusable);
+        let reqs = server.await.unwrap();
+        let first = String::from_utf8(reqs[0].clone()).unwrap();
+        let port = pool.port;
+        assert_eq!(
+            first,
+            format!("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-A: 1\r\nx-request-id: r1\r\nContent-Length: 2\r\n\r\n{{}}")
+        );
+        let second = String::from_utf8(reqs[1].clone()).unwrap();
+        assert!(
+            second.starts_with("GET /v1/models HTTP/1.1\r\n"),
+            "{second}"
+        );
+        assert!(!second.contains("Content-Length"), "{second}");
+    }
+
+    #[tokio::test]
+    async fn interim_response_close_and_until_close_framing() {
+        let resp = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nconnection: close\r\n\r\ndata: a\n\ndata: b\n\n".to_vec();
+        let (pool, _server) = canned(vec![vec![resp]]).await;
+        let mut conn = pool.checkout(false).await.unwrap();
+        conn.send(&pool.request_bytes("POST", "/x", &[], b"{}"))
+            .await
+            .unwrap();
+        let head = conn.read_head(false).await.unwrap();
+        assert_eq!(head.status, 200);
+        assert_eq!(head.framing, Framing::UntilClose);
+        assert!(!head.keep_alive);
+        let (pieces, reusable) = body_of(&mut conn, &head).await;
+        assert_eq!(pieces.concat(), b"data: a\n\ndata: b\n\n");
+        assert!(!reusable);
+    }
+
+    #[tokio::test]
+    async fn truncated_bodies_and_early_close_are_errors() {
+        let short = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc".to_vec();
+        let (pool, server) = canned(vec![vec![short]]).await;
+        let mut conn = pool.checkout(false).await.unwrap();
+        conn.send(&pool.request_bytes("POST", "/x", &[], b"{}"))
+            .await
+            .unwrap();
+        let head = conn.read_head(false).await.unwrap();
+        server.await.unwrap();
+        let err = conn.read_to_vec(&head, 100).await.unwrap_err();
+        assert!(matches!(err, Http1Error::Truncated), "{err}");
+        assert!(!err.before_response());
+
+        // A server that accepts and closes without answering: safe to re-send.
+        let (pool, server) = canned(vec![vec![]]).await;
+        let mut conn = pool.checkout(false).await.unwrap();
+        conn.send(&pool.request_bytes("POST", "/x", &[], b"{}"))
+            .await
+            .unwrap();
+        server.await.unwrap();
+        let err = conn.read_head(false).await.unwrap_err();
+        assert!(matches!(err, Http1Error::ClosedBeforeResponse), "{err}");
+        assert!(err.before_response());
+    }
+
+    #[tokio::test]
+    async fn a_pooled_connection_closed_by_the_server_is_not_reused() {
+        let resp = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec();
+        let (pool, server) = canned(vec![vec![resp]]).await;
+        let mut conn = pool.checkout(false).await.unwrap();
+        conn.send(&pool.request_bytes("GET", "/", &[], b""))
+            .await
+            .unwrap();
+        let head = conn.read_head(false).await.unwrap();
+        let (_, reusable) = conn.read_to_vec(&head, 10).await.unwrap();
+        assert!(reusable);
+        pool.checkin(conn);
+        server.await.unwrap(); // the server task ends: its socket closes
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        // The closed one is dropped; a new connect is tried (and refused: the listener is gone).
+        let err = pool.checkout(false).await.unwrap_err();
+        assert!(matches!(err, Http1Error::Connect { .. }), "{err}");
+        assert!(err.before_response());
+        assert_eq!(pool.idle_count(), 0);
+    }
+
+    #[test]
+    fn head_parsing_rules() {
+        let h = |s: &str| parse_head(s.as_bytes(), false).unwrap().unwrap().1;
+        assert_eq!(h("HTTP/1.1 200 OK\r\n\r\n").framing, Framing::UntilClose);
+        assert_eq!(h("HTTP/1.1 204 No Content\r\n\r\n").framing, Framing::Empty);
+        assert_eq!(
+            h("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 5\r\n\r\n")
+                .framing,
+            Framing::Chunked
+        );
+        let ten = h("HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n");
+        assert!(!ten.keep_alive);
+        assert!(
+            h("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 5\r\n\r\n").keep_alive
+        );
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-", false)
+            .unwrap()
+            .is_none());
+        let err = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false).unwrap_err();
+        assert!(err.to_string().contains("Content-Length"), "{err}");
+        assert!(parse_head(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            false
+        )
+        .is_err());
+        assert!(parse_head(b"garbage\r\n\r\n", false).is_err());
+    }
+}
