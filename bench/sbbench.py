@@ -10,6 +10,7 @@ appends one JSON line per run to a results file. `table` turns results files int
   python3 bench/sbbench.py scale    --out DIR [--streams 10000] [--itl-ms 1000] [--tokens 60]
   python3 bench/sbbench.py large    --out DIR
   python3 bench/sbbench.py table    DIR/*.jsonl
+  python3 bench/sbbench.py gpu-order DIR        # DIR: bench/gpu_order.sh's unpacked order.tar.gz
 
 Environment: SERVEBENCH (binary, default target/release/servebench), RAW_READER (default
 target/raw-reader/release/raw-reader), SGL_PYTHON (python with sglang 0.5.9, default /tmp/sgl/bin/python),
@@ -524,7 +525,7 @@ def fidelity(tool, traces, mt, outfile, res):
 
 # Expected chunks/s per client on the reference machine, to size runs to about `--seconds` (min 2×concurrency
 # requests). Rough values: a wrong guess only makes a run shorter or longer.
-EXPECTED_RATE = {"servebench": 330_000, "sglang": 85_000, "raw": 1_000_000}
+EXPECTED_RATE = {"servebench": 2_000_000, "sglang": 90_000, "raw": 4_000_000}
 
 
 def sized(tool, conc, out, seconds, min_waves=2.0):
@@ -556,7 +557,11 @@ def cmd_ceiling(a):
             # Tools interleaved within a concurrency level: ratios come from runs close in time.
             for tool in a.clients:
                 n = a.num_prompts or sized(tool, conc, a.output_len, a.seconds)
-                rec = one_run("ceiling", tool, conc, n, a.input_len, a.output_len, a.out, run_idx, "firehose")
+                # The simulator keeps 8M chunk times by default: size its trace store to the run, or the oldest
+                # traces are dropped and the chunk count comes out low.
+                fit = ["--trace-capacity", str(n + 1000), "--trace-chunk-budget", str((n + 1000) * a.output_len)]
+                rec = one_run("ceiling", tool, conc, n, a.input_len, a.output_len, a.out, run_idx, "firehose",
+                              sim_extra=fit)
                 append(res, rec)
                 summarize_line(rec)
 
@@ -839,6 +844,250 @@ def cmd_gpu_table(a):
             print(f"\nservebench warnings: {w}")
 
 
+def _lines(path):
+    try:
+        with open(path) as f:
+            return [json.loads(l.replace("Infinity", "null").replace("NaN", "null")) for l in f if l.strip()]
+    except OSError:
+        return []
+
+
+def order_requests(d, ph):
+    """Per-request records of one run of bench/gpu_order.sh in one shape for both tools:
+    send (unix s), ttft_ms, e2e_ms, gaps_ms (between received text chunks), out (the tool's output count)."""
+    tag, reqs = ph["tag"], []
+    if ph["tool"] == "servebench":
+        for r in sorted(_lines(f"{d}/sb-{tag}.details.jsonl"), key=lambda r: r["index"]):
+            ch = r.get("chunk_ms") or []
+            reqs.append({"send": r["send_unix_ns"] / 1e9, "ttft_ms": r.get("ttft_ms"), "e2e_ms": r.get("e2e_ms"),
+                         "gaps_ms": [b - a for a, b in zip(ch, ch[1:])], "out": r.get("output_tokens"),
+                         "ok": r.get("error") is None})
+    else:
+        res = (_lines(f"{d}/sgl-{tag}.jsonl") or [{}])[0]
+        tr = sorted(_lines(f"{d}/sgl-{tag}.trace.jsonl"), key=lambda r: r["seq"])[1:]  # seq 0: warm-up
+        for i, ttft in enumerate(res.get("ttfts") or []):
+            if ttft is None or i >= len(tr):
+                continue
+            gaps = [x * 1000 for x in res["itls"][i]]
+            # sglang's latency ends at its last data line; the last text chunk is within a step of it.
+            reqs.append({"send": tr[i]["send_unix_ns"] / 1e9, "ttft_ms": ttft * 1000,
+                         "e2e_ms": ttft * 1000 + sum(gaps), "gaps_ms": gaps, "out": res["output_lens"][i],
+                         "ok": not res["errors"][i]})
+    return reqs
+
+
+def proc_window(mon, t0, t1):
+    """(busiest engine thread %, engine process %, other processes in cores) over [t0, t1] from procmon samples."""
+    if len(mon) < 3:
+        return None
+    hz, ncpu = mon[0]["hz"], mon[0]["ncpu"]
+    cum, samples = {}, []
+    for m in mon[1:]:
+        for tid, (comm, ticks) in m["thr"].items():
+            cum[tid] = (comm, ticks)
+        samples.append((m["t"], dict(cum), m["busy"], m["total"]))
+    a = min(samples, key=lambda x: abs(x[0] - t0))
+    b = min(samples, key=lambda x: abs(x[0] - t1))
+    dt = b[0] - a[0]
+    if dt <= 0.5:
+        return None
+    per = {tid: (b[1][tid][1] - a[1].get(tid, (None, 0))[1]) / hz / dt * 100 for tid in b[1]}
+    top = max(per.items(), key=lambda kv: kv[1])
+    proc = sum(per.values())
+    machine_cores = (b[2] - a[2]) / max(b[3] - a[3], 1) * ncpu
+    return {"top_thread_pct": top[1], "top_thread": b[1][top[0]][0], "proc_pct": proc,
+            "others_cores": machine_cores - proc / 100}
+
+
+def gpu_window(rows, t0, t1):
+    sel = [r for r in rows if t0 <= r[0] <= t1]
+    if not sel:
+        return None
+    return {k: statistics.mean(r[i] for r in sel) for i, k in ((1, "util"), (2, "sm_mhz"), (3, "power_w"))}
+
+
+def cmd_gpu_order(a):
+    """Tables for one bench/gpu_order.sh run (DIR = the unpacked order.tar.gz)."""
+    d = a.dir
+    phases = _lines(f"{d}/phases.jsonl")
+    mon = _lines(f"{d}/proc.jsonl")
+    tok = {}
+    if os.path.exists(f"{d}/tokcount.json"):
+        with open(f"{d}/tokcount.json") as f:
+            tok = json.load(f)
+    gpu = []
+    if os.path.exists(f"{d}/gpu.csv"):
+        with open(f"{d}/gpu.csv") as f:
+            for line in f:
+                try:
+                    gpu.append([float(x) for x in line.strip().split(",")[:4]])
+                except ValueError:
+                    pass
+    probe = []
+    if os.path.exists(f"{d}/cpuprobe.csv"):
+        with open(f"{d}/cpuprobe.csv") as f:
+            probe = [[float(x) for x in line.split(",")] for line in f if line.count(",") == 1]
+    t_first = None
+    rows = []
+    for ph in phases:
+        reqs = [r for r in order_requests(d, ph) if r["ok"] and r["ttft_ms"] is not None]
+        res = (_lines(f"{d}/{'sb' if ph['tool'] == 'servebench' else 'sgl'}-{ph['tag']}.jsonl") or [{}])[0]
+        if not reqs:
+            rows.append({"ph": ph, "res": res, "reqs": []})
+            continue
+        t0 = min(r["send"] for r in reqs)
+        t1 = max(r["send"] + r["e2e_ms"] / 1000 for r in reqs)
+        if t_first is None:
+            t_first = t0
+        tp = [(r["e2e_ms"] - r["ttft_ms"]) / (r["out"] - 1) for r in reqs if r["out"] and r["out"] > 1]
+        req_med_gap = [statistics.median(r["gaps_ms"]) for r in reqs if r["gaps_ms"]]
+        tk = tok.get(f"{ph['tool']}:{ph['tag']}", tok.get(ph["tag"], {}))  # tool:tag where both tools share a tag
+        ptoks = tk.get("prompt_tokens_server", [])
+        if ph["tool"] == "sglang":
+            ptoks = ptoks[1:]  # seq 0 is sglang's warm-up request
+        rows.append({"ph": ph, "res": res, "reqs": reqs, "t0": t0, "t1": t1, "tpot": tp, "req_med_gap": req_med_gap,
+                     "spread_ms": (max(r["send"] for r in reqs) - t0) * 1000, "ptoks": ptoks,
+                     "retok": tk.get("output_tokens_retok", []), "proc": proc_window(mon, t0, t1),
+                     "gpu": gpu_window(gpu, t0, t1),
+                     "probe": [p[1] for p in probe if t0 <= p[0] <= t1]})
+
+    def f(x, fmt="{:.1f}"):
+        return fmt.format(x) if isinstance(x, (int, float)) else "–"
+
+    def mm(v, fmt="{:.0f}"):
+        return f"{fmt.format(min(v))}–{fmt.format(max(v))}" if v else "–"
+
+    print("#### Runs in the order they ran (the tools' own reported numbers)\n")
+    print("| # | run | tool | prompts | conc | n | start (s) | duration (s) | output tok/s | median TTFT | mean TTFT "
+          "| median TPOT | mean TPOT | TPOT min–max | mean ITL | median ITL |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for i, r in enumerate(rows, 1):
+        ph, res = r["ph"], r["res"]
+        st = f(r["t0"] - t_first, "{:.0f}") if r.get("t0") else "–"
+        print(f"| {i} | {ph['tag']} | {ph['tool']} | {ph['prompts']} | {ph['conc']} | {ph['n']} | {st} "
+              f"| {f(res.get('duration'))} | {f(res.get('output_throughput'))} | {f(res.get('median_ttft_ms'))} "
+              f"| {f(res.get('mean_ttft_ms'))} | {f(res.get('median_tpot_ms'), '{:.2f}')} "
+              f"| {f(res.get('mean_tpot_ms'), '{:.2f}')} | {mm(r.get('tpot', []), '{:.1f}')} "
+              f"| {f(res.get('mean_itl_ms'), '{:.2f}')} | {f(res.get('median_itl_ms'), '{:.2f}')} |")
+
+    print("\n#### What was sent and received, and the engine during each run\n")
+    print("Window: first send to last response end. Send spread: first to last send of the timed requests. "
+          "Prompt tokens: the engine's tokenizer on the exact prompt text sent (`tokenizer(prompt)`, as the "
+          "engine calls it). Out: the tool's output count (from the stream's usage or max_tokens) and the "
+          "re-tokenized text. Chunks: text chunks received per request. Engine thread: its busiest thread's "
+          "CPU % of one core; process: all its threads; others: CPU of all other processes (the client among "
+          "them), in cores. CPU probe: a fixed Python loop's time (ms, median) on another thread of the machine.\n")
+    print("| # | run | tool | window (s) | send spread (ms) | prompt tokens | out (tool) | out retok (mean) "
+          "| chunks/request | per-request median gap (ms) | engine thread % | engine process % | others (cores) "
+          "| GPU util % | SM MHz | power W | CPU probe (ms) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for i, r in enumerate(rows, 1):
+        if not r["reqs"]:
+            print(f"| {i} | {r['ph']['tag']} | {r['ph']['tool']} | (no requests) |" + " |" * 13)
+            continue
+        p, g = r["proc"] or {}, r["gpu"] or {}
+        outs = [q["out"] for q in r["reqs"]]
+        chunks = [len(q["gaps_ms"]) + 1 for q in r["reqs"]]
+        print(f"| {i} | {r['ph']['tag']} | {r['ph']['tool']} | {r['t1'] - r['t0']:.1f} | {r['spread_ms']:.1f} "
+              f"| {mm(r['ptoks'])} | {mm(outs)} | {f(statistics.mean(r['retok']) if r['retok'] else None)} "
+              f"| {mm(chunks)} | {mm(r['req_med_gap'], '{:.1f}')} | {f(p.get('top_thread_pct'), '{:.0f}')} "
+              f"| {f(p.get('proc_pct'), '{:.0f}')} | {f(p.get('others_cores'), '{:.2f}')} | {f(g.get('util'), '{:.0f}')} "
+              f"| {f(g.get('sm_mhz'), '{:.0f}')} | {f(g.get('power_w'), '{:.0f}')} "
+              f"| {f(statistics.median(r['probe']) if r['probe'] else None, '{:.1f}')} |")
+
+    print("\n#### Same tool, same concurrency, back to back or later (noise) and across tools\n")
+    print("| conc | tool / run | median TPOT (ms) per run | spread of the runs | output tok/s per run |")
+    print("|---|---|---|---|---|")
+    groups = {}
+    for r in rows:
+        if r["reqs"] and not r["ph"]["tag"].startswith("warm"):
+            groups.setdefault((r["ph"]["conc"], r["ph"]["tool"], r["ph"]["prompts"]), []).append(r)
+    for (c, tool, pr), rs in sorted(groups.items()):
+        tp = [r["res"].get("median_tpot_ms") for r in rs]
+        th = [r["res"].get("output_throughput") for r in rs]
+        sp = (max(tp) / min(tp) - 1) * 100 if len(tp) > 1 and all(tp) else None
+        print(f"| {c} | {tool} ({pr} prompts): {', '.join(r['ph']['tag'] for r in rs)} "
+              f"| {', '.join(f(x, '{:.2f}') for x in tp)} | {f(sp, '{:.1f}%')} | {', '.join(f(x) for x in th)} |")
+    pairs = {}
+    for r in rows:
+        if r["reqs"]:
+            pairs.setdefault(r["ph"]["tag"], {})[r["ph"]["tool"]] = r
+    pairs = {k: v for k, v in pairs.items() if len(v) == 2}
+    if pairs:
+        print("\n#### Both tools at the same time (same engine batches)\n")
+        print("Each tool's own numbers, then the mean gap between text chunks (ms) that each tool saw in the same "
+              "2-s slices of the common window (first send of the later tool to the first end of either).\n")
+        print("| run | tool | first send (s, vs other tool) | median TTFT | median TPOT | mean TPOT | per-request TPOT | "
+              "output tok/s (own window) |")
+        print("|---|---|---|---|---|---|---|---|")
+        for tag, v in pairs.items():
+            t_a = min(x["t0"] for x in v.values())
+            for tool in ("servebench", "sglang"):
+                r = v[tool]
+                print(f"| {tag} | {tool} | {r['t0'] - t_a:+.2f} | {f(r['res'].get('median_ttft_ms'))} "
+                      f"| {f(r['res'].get('median_tpot_ms'), '{:.2f}')} | {f(r['res'].get('mean_tpot_ms'), '{:.2f}')} "
+                      f"| {mm(r['tpot'], '{:.1f}')} | {f(r['res'].get('output_throughput'))} |")
+        print("\n| run | slice (s from common start) | servebench mean gap | sglang mean gap | servebench/sglang − 1 |")
+        print("|---|---|---|---|---|")
+        for tag, v in pairs.items():
+            c0 = max(x["t0"] for x in v.values())
+            c1 = min(x["t1"] for x in v.values())
+
+            def chunk_gaps(r):
+                out = []
+                for q in r["reqs"]:
+                    t = q["send"] + q["ttft_ms"] / 1000
+                    for g in q["gaps_ms"]:
+                        t += g / 1000
+                        out.append((t, g))
+                return out
+            ga, gb = chunk_gaps(v["servebench"]), chunk_gaps(v["sglang"])
+            s0 = c0
+            while s0 + 2 <= c1:
+                xa = [g for t, g in ga if s0 <= t < s0 + 2]
+                xb = [g for t, g in gb if s0 <= t < s0 + 2]
+                if xa and xb:
+                    ma, mb = statistics.mean(xa), statistics.mean(xb)
+                    print(f"| {tag} | {s0 - c0:.0f}–{s0 - c0 + 2:.0f} | {ma:.1f} | {mb:.1f} | {(ma / mb - 1) * 100:+.1f}% |")
+                s0 += 2
+    if a.timeline:
+        print("\n#### The engine's pace through each run (2-s slices)\n")
+        print("Mean gap between text chunks (ms) over all requests of the run, ending in each 2-s slice of its "
+              "window; GPU utilisation (%) in the same slice after the slash.\n")
+        print("| run | tool | start (s) | mean gap / GPU % per 2-s slice |")
+        print("|---|---|---|---|")
+        for r in rows:
+            if not r["reqs"]:
+                continue
+            ev = []
+            for q in r["reqs"]:
+                t = q["send"] + q["ttft_ms"] / 1000
+                for g in q["gaps_ms"]:
+                    t += g / 1000
+                    ev.append((t, g))
+            cells, s0 = [], r["t0"]
+            while s0 < r["t1"]:
+                xs = [g for t, g in ev if s0 <= t < s0 + 2]
+                gu = [x[1] for x in gpu if s0 <= x[0] < s0 + 2]
+                if xs:
+                    cells.append(f"{statistics.mean(xs):.0f}/{statistics.mean(gu):.0f}" if gu
+                                 else f"{statistics.mean(xs):.0f}")
+                s0 += 2
+            print(f"| {r['ph']['tag']} | {r['ph']['tool']} | {r['t0'] - t_first:.0f} | {' '.join(cells)} |")
+    if a.per_request:
+        print("\n#### Per request (send offset from the run's first send, TTFT, TPOT, median gap)\n")
+        for r in rows:
+            if not r["reqs"]:
+                continue
+            print(f"\n{r['ph']['tag']} ({r['ph']['tool']}):")
+            for j, q in enumerate(r["reqs"]):
+                tp = (q["e2e_ms"] - q["ttft_ms"]) / (q["out"] - 1) if q["out"] and q["out"] > 1 else None
+                mg = statistics.median(q["gaps_ms"]) if q["gaps_ms"] else None
+                pt = r["ptoks"][j] if j < len(r["ptoks"]) else None
+                print(f"  {j:3d} send +{(q['send'] - r['t0']) * 1000:8.1f} ms  prompt {pt}  ttft {q['ttft_ms']:8.1f}"
+                      f"  tpot {f(tp, '{:.2f}')}  median gap {f(mg, '{:.2f}')}  chunks {len(q['gaps_ms']) + 1}")
+
+
 def cmd_rerun(a):
     """Reruns the records of a results file where other processes used more than --max-others % CPU (or that
     failed), replacing them in place; the rest is kept."""
@@ -945,6 +1194,12 @@ def main():
     p.add_argument("servebench")
     p.add_argument("sglang")
     p.set_defaults(fn=cmd_gpu_table)
+
+    p = sub.add_parser("gpu-order", help="tables for one bench/gpu_order.sh run (the unpacked order.tar.gz)")
+    p.add_argument("dir")
+    p.add_argument("--per-request", action="store_true", help="also list every request")
+    p.add_argument("--timeline", action="store_true", help="also the engine's pace per 2-s slice of each run")
+    p.set_defaults(fn=cmd_gpu_order)
 
     p = sub.add_parser("table")
     p.add_argument("files", nargs="+")

@@ -92,6 +92,10 @@ pub struct Args {
     /// variable, reqwest otherwise), native, or reqwest (TLS, proxies).
     #[arg(long, default_value = "auto", value_name = "auto|native|reqwest")]
     pub http_client: String,
+    /// Time chunks when the client's reads return instead of with the kernel's receive timestamps (the
+    /// native client on Linux uses the kernel's by default, so the client's own delays never enter latencies).
+    #[arg(long)]
+    pub read_timestamps: bool,
     #[arg(long)]
     pub disable_stream: bool,
     /// Omit `ignore_eos` (strict servers such as `transformers serve` answer 422 to it).
@@ -205,6 +209,28 @@ fn lag_warnings(lag: &servebench_core::stats::Summary) -> Vec<String> {
         )]
     } else {
         Vec::new()
+    }
+}
+
+/// The client's read delay (kernel arrival → read) over requests: each request's longest wait.
+fn read_delays(records: &[RequestRecord]) -> servebench_core::stats::Summary {
+    let mut v: Vec<f64> = records
+        .iter()
+        .filter(|r| !r.warmup)
+        .filter_map(|r| r.read_delay_ms)
+        .collect();
+    servebench_core::stats::Summary::of(&mut v)
+}
+
+/// With kernel timestamps the client's own delay is measured exactly: the wait between a segment's arrival and
+/// the read that took it. Chunk times do not include it, but a busy client also sends late.
+fn read_delay_warnings(d: &servebench_core::stats::Summary) -> Vec<String> {
+    use servebench_load::monitor::READ_DELAY_WARN_MS;
+    match (d.p99, d.max) {
+        (Some(p99), Some(max)) if p99 > READ_DELAY_WARN_MS => vec![format!(
+            "the client itself was busy: it read responses up to {max:.1} ms after they arrived (p99 of each request's longest wait {p99:.1} ms). Chunk times are the kernel's receive times and do not include that wait, but requests may have gone out later than planned; use fewer concurrent requests per client or more cores"
+        )],
+        _ => Vec::new(),
     }
 }
 
@@ -471,6 +497,7 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
     cc.timeout = a.timeout.map(Duration::from_secs_f64);
     cc.keep_text = true;
     cc.http_client = HttpClientKind::parse(&a.http_client)?;
+    cc.kernel_timestamps = !a.read_timestamps;
     let client = Client::new(cc)?;
 
     let model = match (&a.served_model_name, &a.model) {
@@ -607,6 +634,8 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
 
     let metrics = compute(&out.records, out.duration_s);
     warnings.extend(lag_warnings(&out.client_lag));
+    let read_delay = read_delays(&out.records);
+    warnings.extend(read_delay_warnings(&read_delay));
     if metrics.output_token_sources.contains_key("tokenizer") {
         warnings
             .push("the server sent no usage: output tokens were counted with the tokenizer".into());
@@ -660,6 +689,18 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
             "http_client".into(),
             serde_json::json!(client.http_client_name()),
         );
+        obj.insert(
+            "timestamp_source".into(),
+            serde_json::json!(client.timestamp_source()),
+        );
+        obj.insert(
+            "p99_client_read_delay_ms".into(),
+            serde_json::json!(read_delay.p99),
+        );
+        obj.insert(
+            "max_client_read_delay_ms".into(),
+            serde_json::json!(read_delay.max),
+        );
         obj.insert("not_finished".into(), serde_json::json!(out.not_finished));
         obj.insert("duration_limit_s".into(), serde_json::json!(a.duration));
         if let Some(d) = &details_file {
@@ -685,6 +726,28 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
 mod tests {
     use super::*;
     use servebench_core::stats::Summary;
+
+    #[test]
+    fn read_delay_warning_fires_only_for_a_busy_client() {
+        let recs = |delays: &[f64]| -> Vec<RequestRecord> {
+            delays
+                .iter()
+                .map(|d| RequestRecord {
+                    read_delay_ms: Some(*d),
+                    ..Default::default()
+                })
+                .collect()
+        };
+        let calm = read_delays(&recs(&[0.01, 0.05, 0.2, 0.4]));
+        assert_eq!(calm.max, Some(0.4));
+        assert!(read_delay_warnings(&calm).is_empty());
+        let busy = read_delays(&recs(&[0.1, 2.5, 3.0, 7.5]));
+        let w = read_delay_warnings(&busy);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("up to 7.5 ms"), "{}", w[0]);
+        // Without kernel timestamps there is nothing to judge.
+        assert!(read_delay_warnings(&read_delays(&recs(&[]))).is_empty());
+    }
 
     #[test]
     fn lag_warnings_tell_saturation_from_a_burst() {

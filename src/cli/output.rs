@@ -202,6 +202,12 @@ pub fn print_bench_summary(r: &Value, m: &Metrics) {
         line("P99 send lag (ms):", f(r, "p99_send_lag_ms"));
     }
     line("P99 client event-loop lag (ms):", f(r, "p99_client_lag_ms"));
+    if r.get("timestamp_source").and_then(|v| v.as_str()) == Some("kernel") {
+        line(
+            "Max client read delay (ms):",
+            f(r, "max_client_read_delay_ms"),
+        );
+    }
     println!("{}", "=".repeat(50));
     if !m.failure_reasons.is_empty() {
         println!("Failures:");

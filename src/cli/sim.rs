@@ -56,7 +56,8 @@ pub struct Args {
     /// Tokens per streamed chunk (as with speculative decoding).
     #[arg(long)]
     pub tokens_per_chunk: Option<u32>,
-    /// Fire-hose mode only: SSE events per socket write (default 1, as engines write them).
+    /// Zero-latency streams only: at most this many ready SSE events per HTTP chunk / socket write (default 1, as
+    /// engines write them; 64 for the firehose preset, so that the simulator is never the ceiling).
     #[arg(long)]
     pub chunks_per_write: Option<u32>,
     /// Busy-wait this long before each step deadline for sub-millisecond step times (costs CPU).

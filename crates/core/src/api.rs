@@ -590,6 +590,14 @@ impl StreamDecoder {
         }
     }
 
+    /// [`StreamDecoder::on_event`] for an OpenAI-style event through serde only, skipping the fast walk
+    /// (for the decode benchmark and tests).
+    #[doc(hidden)]
+    pub fn on_openai_event_serde_only(&mut self, data: &[u8]) -> Result<EventEffect, CoreError> {
+        let view = OpenAiView::serde(data.trim_ascii())?;
+        Ok(self.apply_openai(view))
+    }
+
     fn on_openai(&mut self, data: &[u8]) -> Result<EventEffect, CoreError> {
         let view = match OpenAiView::scan(data) {
             Some(v) => v,

@@ -31,13 +31,13 @@ impl<'a> Scan<'a> {
         })
     }
 
+    #[inline]
     fn ws(&mut self) {
         while let Some(&c) = self.b.get(self.i) {
-            if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
-                self.i += 1;
-            } else {
-                break;
+            if c > b' ' || !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                return;
             }
+            self.i += 1;
         }
     }
 
@@ -84,6 +84,20 @@ impl<'a> Scan<'a> {
     pub(crate) fn string(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let start = self.i;
+        // Most strings have no escape: one pass to the closing quote.
+        let mut q = start;
+        loop {
+            match *self.b.get(q)? {
+                b'"' => {
+                    self.i = q + 1;
+                    // Both ends sit next to an ASCII quote: char boundaries.
+                    return self.s.get(start..q).map(Cow::Borrowed);
+                }
+                b'\\' => break,
+                0..=0x1f => return None,
+                _ => q += 1,
+            }
+        }
         let mut escaped = false;
         loop {
             let c = *self.b.get(self.i)?;

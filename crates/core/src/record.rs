@@ -57,6 +57,10 @@ pub struct RequestRecord {
     pub http_status: Option<u16>,
     /// Requests re-sent because a reused connection failed before any byte arrived.
     pub retries: u32,
+    /// Longest wait between a response segment's arrival (kernel receive timestamp) and the client's read of
+    /// it: the client's own delay, which the chunk times do not include. Only with kernel timestamps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_delay_ms: Option<f64>,
     pub error: Option<String>,
     pub generated_text: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]

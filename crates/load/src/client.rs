@@ -32,6 +32,8 @@ pub struct ClientConfig {
     pub keep_text: bool,
     /// Which HTTP implementation sends the timed requests.
     pub http_client: HttpClientKind,
+    /// Native client on Linux: chunk times are the kernel's receive timestamps (false: when reads return).
+    pub kernel_timestamps: bool,
 }
 
 /// Which HTTP implementation sends the timed requests (`--http-client`).
@@ -77,6 +79,7 @@ impl ClientConfig {
             max_connection_retries: 2,
             keep_text: true,
             http_client: HttpClientKind::Auto,
+            kernel_timestamps: true,
         }
     }
 }
@@ -203,10 +206,9 @@ fn native_pool(
             .map_err(|_| LoadError::Config(format!("header '{k}': value is not visible ASCII")))?;
         lines.push((k.as_str().to_string(), v.to_string()));
     }
-    Ok((
-        Some(Http1Pool::new(&host, port, &authority, &lines)),
-        target,
-    ))
+    let mut pool = Http1Pool::new(&host, port, &authority, &lines);
+    pool.set_kernel_timestamps(config.kernel_timestamps);
+    Ok((Some(pool), target))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -259,6 +261,16 @@ impl Client {
             target,
             config,
         })
+    }
+
+    /// Where chunk times come from: "kernel" (receive timestamps of the native client on Linux) or "read"
+    /// (when the client's read returned).
+    pub fn timestamp_source(&self) -> &'static str {
+        if self.native.is_some() && self.config.kernel_timestamps && cfg!(target_os = "linux") {
+            "kernel"
+        } else {
+            "read"
+        }
     }
 
     /// Which HTTP implementation sends the timed requests: "native" or "reqwest".
@@ -469,7 +481,9 @@ impl Client {
                 }
             }
             let decoder = if st.streaming {
-                st.end(after, rec)
+                // The end of a complete stream is when its last bytes arrived (kernel time where known).
+                let end = st.end_ms.unwrap_or(after);
+                st.end(end, rec)
             } else {
                 if let Some(e) = st.err.take() {
                     rec.error = rec.error.take().or(Some(e));
@@ -498,6 +512,7 @@ impl Client {
             .checkout(fresh)
             .await
             .map_err(NativeFailure::BeforeResponse)?;
+        conn.take_read_delay();
         let bytes = pool.request_bytes(
             "POST",
             &self.target,
@@ -533,19 +548,22 @@ impl Client {
                 .read_to_vec(&head, usize::MAX)
                 .await
                 .map_err(NativeFailure::Body)?;
-            st.full_body(&body, ms(send.elapsed()), rec);
+            let at = ms(conn.last_arrival().saturating_duration_since(send));
+            st.full_body(&body, at, rec);
             if reusable {
                 pool.checkin(conn);
             }
             return Ok(());
         }
         st.streaming = true;
-        let reusable = conn
+        let read = conn
             .read_body(&head, |bytes, t| {
                 st.feed(bytes, ms(t.saturating_duration_since(send)), rec)
             })
-            .await
-            .map_err(NativeFailure::Body)?;
+            .await;
+        rec.read_delay_ms = conn.take_read_delay().map(ms);
+        let reusable = read.map_err(NativeFailure::Body)?;
+        st.end_ms = Some(ms(conn.last_arrival().saturating_duration_since(send)));
         if reusable {
             pool.checkin(conn);
         }
@@ -646,6 +664,8 @@ struct StreamState {
     sglang: bool,
     /// A streamed body was being read (end-of-stream rules apply).
     streaming: bool,
+    /// When the last bytes of a complete stream arrived (ms after send).
+    end_ms: Option<f64>,
 }
 
 impl StreamState {
@@ -661,6 +681,7 @@ impl StreamState {
             err: None,
             sglang: api == Api::SglangGenerate,
             streaming: false,
+            end_ms: None,
         }
     }
 

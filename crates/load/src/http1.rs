@@ -11,13 +11,16 @@
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Read buffer of one connection. Only the bytes a read writes are touched, so an idle slow stream costs
-/// little resident memory.
-const READ_BUF: usize = 64 * 1024;
+/// First read buffer of a connection (a slow stream never needs more).
+const BUF_START: usize = 4 * 1024;
+/// The buffer doubles while reads fill it, up to this.
+const BUF_MAX: usize = 64 * 1024;
+/// A kernel timestamp older than this is not trusted (a clock step): the read time is used.
+const MAX_TRUSTED_DELAY: Duration = Duration::from_secs(10);
 /// Largest response head (status line + headers) and chunk-size line accepted.
 const MAX_HEAD: usize = 256 * 1024;
 
@@ -71,6 +74,8 @@ pub struct Http1Pool {
     /// Header lines sent with every request (`Name: value\r\n` each), after the request line.
     fixed_headers: Vec<u8>,
     idle: Mutex<Vec<Conn>>,
+    /// Ask the kernel for receive timestamps (Linux).
+    kernel_timestamps: bool,
 }
 
 /// How the response body is delimited.
@@ -91,14 +96,24 @@ pub struct Head {
     pub content_type: Option<String>,
 }
 
-/// One keep-alive connection with its read buffer (`buf[start..]` is unread).
+/// One keep-alive connection with its read buffer (`buf[start..end]` is unread; `buf` is initialised).
 #[derive(Debug)]
 pub struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
     start: usize,
+    end: usize,
     /// Served a response before (a failure before the answer may be a server's idle close).
     pub reused: bool,
+    /// When the bytes of the last read arrived: the kernel's receive time of its last segment when
+    /// `kernel_ts`, else when the read returned.
+    arrival: Instant,
+    kernel_ts: bool,
+    /// Control-message space for `recvmsg`.
+    #[cfg(target_os = "linux")]
+    cmsg: Vec<u8>,
+    /// Longest wait between a segment's arrival and the read that took it, since the last `take_read_delay`.
+    read_delay: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +146,13 @@ impl Http1Pool {
             addrs: tokio::sync::OnceCell::new(),
             fixed_headers: fixed,
             idle: Mutex::new(Vec::new()),
+            kernel_timestamps: cfg!(target_os = "linux"),
         }
+    }
+
+    /// Whether chunk times come from the kernel's receive timestamps (false: from when reads return).
+    pub fn set_kernel_timestamps(&mut self, on: bool) {
+        self.kernel_timestamps = on && cfg!(target_os = "linux");
     }
 
     /// Number of idle pooled connections.
@@ -174,11 +195,18 @@ impl Http1Pool {
             match TcpStream::connect(addr).await {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
+                    let kernel_ts = self.kernel_timestamps && rx_time::enable(&stream);
                     return Ok(Conn {
                         stream,
                         buf: Vec::new(),
                         start: 0,
+                        end: 0,
                         reused: false,
+                        arrival: Instant::now(),
+                        kernel_ts,
+                        #[cfg(target_os = "linux")]
+                        cmsg: rx_time::cmsg_space(),
+                        read_delay: None,
                     });
                 }
                 Err(e) => last = Some((addr, e)),
@@ -255,7 +283,7 @@ impl Http1Pool {
 impl Conn {
     /// A pooled connection is usable when a non-blocking read finds nothing (no EOF, no stray bytes).
     fn still_open(&mut self) -> bool {
-        if self.start < self.buf.len() {
+        if self.start < self.end {
             return false;
         }
         let mut probe = [0u8; 1];
@@ -270,44 +298,125 @@ impl Conn {
             .map_err(Http1Error::Write)
     }
 
-    /// Reads more bytes into the buffer; returns how many (0 = EOF).
+    /// Whether chunk times of this connection come from the kernel's receive timestamps.
+    pub fn kernel_timestamps(&self) -> bool {
+        self.kernel_ts
+    }
+
+    /// When the bytes of the last read arrived (see [`Conn::kernel_timestamps`]).
+    pub fn last_arrival(&self) -> Instant {
+        self.arrival
+    }
+
+    /// The longest arrival → read wait since the last call (kernel timestamps only): the client's own delay.
+    pub fn take_read_delay(&mut self) -> Option<Duration> {
+        self.read_delay.take()
+    }
+
+    /// Reads more bytes into the buffer and stamps their arrival; returns how many (0 = EOF).
     async fn fill(&mut self) -> std::io::Result<usize> {
-        if self.start > 0 {
-            if self.start == self.buf.len() {
-                self.buf.clear();
-            } else {
-                self.buf.drain(..self.start);
-            }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.capacity() == 0 {
-            self.buf.reserve_exact(READ_BUF);
-        } else if self.buf.len() == self.buf.capacity() {
-            self.buf.reserve(self.buf.capacity());
+        if self.buf.is_empty() {
+            self.buf.resize(BUF_START, 0);
+        } else if self.end == self.buf.len() {
+            // A head or chunk-size line longer than the buffer (bounded by MAX_HEAD in the callers).
+            self.buf.resize(self.buf.len() * 2, 0);
         }
-        self.stream.read_buf(&mut self.buf).await
+        let room = self.buf.len() - self.end;
+        let n = self.read_stamped().await?;
+        self.end += n;
+        if n == room && self.buf.len() < BUF_MAX {
+            // Reads fill the buffer: the stream is fast, read more at a time.
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        Ok(n)
+    }
+
+    #[cfg(target_os = "linux")]
+    async fn read_stamped(&mut self) -> std::io::Result<usize> {
+        if !self.kernel_ts {
+            let n = self.stream.read(&mut self.buf[self.end..]).await?;
+            self.arrival = Instant::now();
+            return Ok(n);
+        }
+        loop {
+            self.stream.readable().await?;
+            let Conn {
+                stream,
+                buf,
+                end,
+                cmsg,
+                ..
+            } = self;
+            let got = stream.try_io(tokio::io::Interest::READABLE, || {
+                rx_time::recv(stream, &mut buf[*end..], cmsg)
+            });
+            match got {
+                Ok((n, stamp)) => {
+                    self.stamp(stamp);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    async fn read_stamped(&mut self) -> std::io::Result<usize> {
+        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        self.arrival = Instant::now();
+        Ok(n)
+    }
+
+    /// Sets `arrival` from a kernel receive time (wall clock since the epoch), or from now.
+    #[cfg(target_os = "linux")]
+    fn stamp(&mut self, kernel: Option<Duration>) {
+        let now = Instant::now();
+        self.arrival = now;
+        let Some(kernel) = kernel else { return };
+        let Ok(wall) = SystemTime::now().duration_since(UNIX_EPOCH) else {
+            return;
+        };
+        let delay = wall.saturating_sub(kernel);
+        if delay > MAX_TRUSTED_DELAY {
+            return;
+        }
+        if let Some(t) = now.checked_sub(delay) {
+            self.arrival = t;
+            self.read_delay = Some(self.read_delay.map_or(delay, |d| d.max(delay)));
+        }
     }
 
     /// Reads the response head (skipping `1xx` interim responses).
     pub async fn read_head(&mut self, request_was_head: bool) -> Result<Head, Http1Error> {
         let mut any = false;
         loop {
-            if self.start < self.buf.len() {
-                if let Some((used, head)) = parse_head(&self.buf[self.start..], request_was_head)? {
+            if self.start < self.end {
+                if let Some((used, head)) =
+                    parse_head(&self.buf[self.start..self.end], request_was_head)?
+                {
                     self.start += used;
                     if (100..200).contains(&head.status) {
                         continue;
                     }
                     return Ok(head);
                 }
-                if self.buf.len() - self.start > MAX_HEAD {
+                if self.end - self.start > MAX_HEAD {
                     return Err(Http1Error::Protocol(format!(
                         "response head larger than {MAX_HEAD} bytes"
                     )));
                 }
             }
             match self.fill().await {
-                Ok(0) if !any && self.start == self.buf.len() => {
+                Ok(0) if !any && self.start == self.end => {
                     return Err(Http1Error::ClosedBeforeResponse)
                 }
                 Ok(0) => return Err(Http1Error::Truncated),
@@ -336,11 +445,12 @@ impl Conn {
         head: &Head,
         mut on_data: impl FnMut(&[u8], Instant) -> bool,
     ) -> Result<bool, Http1Error> {
-        let mut now = Instant::now();
+        // Bytes already buffered came with the read that also brought the head.
+        let mut now = self.arrival;
         match head.framing {
             Framing::Empty => Ok(head.keep_alive),
             Framing::Length(mut left) => loop {
-                let avail = (self.buf.len() - self.start) as u64;
+                let avail = (self.end - self.start) as u64;
                 if avail > 0 && left > 0 {
                     let take = avail.min(left) as usize;
                     let piece = &self.buf[self.start..self.start + take];
@@ -355,21 +465,21 @@ impl Conn {
                 }
                 match self.fill().await {
                     Ok(0) => return Err(Http1Error::Truncated),
-                    Ok(_) => now = Instant::now(),
+                    Ok(_) => now = self.arrival,
                     Err(e) => return Err(Http1Error::Read(e)),
                 }
             },
             Framing::UntilClose => loop {
-                if self.start < self.buf.len() {
-                    let piece = &self.buf[self.start..];
-                    self.start = self.buf.len();
+                if self.start < self.end {
+                    let piece = &self.buf[self.start..self.end];
+                    self.start = self.end;
                     if !on_data(piece, now) {
                         return Ok(false);
                     }
                 }
                 match self.fill().await {
                     Ok(0) => return Ok(false),
-                    Ok(_) => now = Instant::now(),
+                    Ok(_) => now = self.arrival,
                     Err(e) => return Err(Http1Error::Read(e)),
                 }
             },
@@ -380,7 +490,7 @@ impl Conn {
                         Some(done) => return Ok(done && head.keep_alive),
                         None => match self.fill().await {
                             Ok(0) => return Err(Http1Error::Truncated),
-                            Ok(_) => now = Instant::now(),
+                            Ok(_) => now = self.arrival,
                             Err(e) => return Err(Http1Error::Read(e)),
                         },
                     }
@@ -398,7 +508,7 @@ impl Conn {
         on_data: &mut impl FnMut(&[u8], Instant) -> bool,
     ) -> Result<Option<bool>, Http1Error> {
         loop {
-            let avail = &self.buf[self.start..];
+            let avail = &self.buf[self.start..self.end];
             match *state {
                 Chunk::Data(left) => {
                     if avail.is_empty() {
@@ -566,9 +676,65 @@ fn parse_head(bytes: &[u8], request_was_head: bool) -> Result<Option<(usize, Hea
     )))
 }
 
+/// Kernel receive timestamps: `SO_TIMESTAMPNS` on the socket, read back with `recvmsg` (for TCP the kernel
+/// reports the receive time of the last segment the call copied).
+#[cfg(target_os = "linux")]
+mod rx_time {
+    use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
+    use nix::sys::time::TimeSpec;
+    use std::io::IoSliceMut;
+    use std::os::fd::AsRawFd;
+    use std::time::Duration;
+    use tokio::net::TcpStream;
+
+    pub fn enable(stream: &TcpStream) -> bool {
+        setsockopt(stream, sockopt::ReceiveTimestampns, &true).is_ok()
+    }
+
+    pub fn cmsg_space() -> Vec<u8> {
+        nix::cmsg_space!(TimeSpec)
+    }
+
+    /// One non-blocking receive: bytes read and the kernel's receive time (since the Unix epoch).
+    #[allow(clippy::ptr_arg)] // nix's recvmsg takes the control buffer as a Vec
+    pub fn recv(
+        stream: &TcpStream,
+        buf: &mut [u8],
+        cmsg: &mut Vec<u8>,
+    ) -> std::io::Result<(usize, Option<Duration>)> {
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(cmsg),
+            MsgFlags::MSG_DONTWAIT,
+        )
+        .map_err(std::io::Error::from)?;
+        let mut stamp = None;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                if let ControlMessageOwned::ScmTimestampns(ts) = c {
+                    if ts.tv_sec() >= 0 && (0..1_000_000_000).contains(&ts.tv_nsec()) {
+                        stamp = Some(Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32));
+                    }
+                }
+            }
+        }
+        Ok((msg.bytes, stamp))
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod rx_time {
+    pub fn enable(_stream: &tokio::net::TcpStream) -> bool {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use tokio::net::TcpListener;
 
     /// A server that answers each connection's requests with the given raw responses, writing each response
@@ -781,5 +947,62 @@ mod tests {
         )
         .is_err());
         assert!(parse_head(b"garbage\r\n\r\n", false).is_err());
+    }
+
+    /// A busy client reads late; kernel timestamps still say when the bytes arrived.
+    #[tokio::test]
+    async fn kernel_timestamps_ignore_the_clients_own_delay() {
+        for kernel in [true, false] {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::spawn(async move {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let mut b = [0u8; 4096];
+                let _ = sock.read(&mut b).await.unwrap();
+                sock.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\na\r\n")
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(60)).await;
+                sock.write_all(b"1\r\nb\r\n0\r\n\r\n").await.unwrap();
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            });
+            let mut pool = Http1Pool::new("127.0.0.1", port, "x", &[]);
+            pool.set_kernel_timestamps(kernel);
+            let mut conn = pool.connect().await.unwrap();
+            assert_eq!(
+                conn.kernel_timestamps(),
+                kernel && cfg!(target_os = "linux")
+            );
+            let t0 = Instant::now();
+            conn.send(&pool.request_bytes("GET", "/", &[], b""))
+                .await
+                .unwrap();
+            let head = conn.read_head(false).await.unwrap();
+            // The client is busy elsewhere while "b" arrives at ~60 ms.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let mut times = Vec::new();
+            conn.read_body(&head, |piece, t| {
+                times.push((piece.to_vec(), t.duration_since(t0)));
+                true
+            })
+            .await
+            .unwrap();
+            let b = times.iter().find(|(p, _)| p == b"b").unwrap().1;
+            if conn.kernel_timestamps() {
+                assert!(
+                    b >= Duration::from_millis(40) && b < Duration::from_millis(200),
+                    "kernel arrival of b: {b:?}"
+                );
+                let delay = conn.take_read_delay().unwrap();
+                assert!(delay >= Duration::from_millis(100), "read delay {delay:?}");
+            } else {
+                assert!(
+                    b >= Duration::from_millis(250),
+                    "read-time stamp of b: {b:?}"
+                );
+                assert!(conn.take_read_delay().is_none());
+            }
+            server.abort();
+        }
     }
 }

@@ -102,8 +102,10 @@ pub struct SimConfig {
     pub timer_spin_us: u64,
     /// When set, use fixed per-request latencies instead of the batch engine (see [`FixedLatency`]).
     pub fixed_latency: Option<FixedLatency>,
-    /// Zero-latency (fire-hose) mode only: SSE events written per body frame. 1 (default) writes each event on
-    /// its own, as engines do; more makes the simulator cheaper per event (fewer, larger socket writes).
+    /// Zero-latency (fire-hose) mode only: most SSE events written per body frame (a frame also stops growing
+    /// at about 16 KiB). 1 (the default of every preset but `firehose`) writes each event on its own, as engines
+    /// do; more makes the simulator cheaper per event (fewer, larger socket writes, same SSE bytes). The `firehose`
+    /// preset uses [`FIREHOSE_CHUNKS_PER_WRITE`].
     pub chunks_per_write: u32,
 
     /// Probability per generated token that the model emits EOS (ends with finish_reason "stop"), unless the
@@ -213,6 +215,10 @@ impl Default for SimConfig {
     }
 }
 
+/// `chunks_per_write` of the `firehose` preset: with one event per frame the simulator spends most of its core in
+/// the kernel's per-write path and saturates near 1M chunks/s, below what a fast client reads (bench/sim_ceiling.sh).
+pub const FIREHOSE_CHUNKS_PER_WRITE: u32 = 64;
+
 /// Names accepted by [`SimConfig::preset`].
 const PRESETS: &[&str] = &["default", "h200-dsr1", "slow", "fast", "firehose", "mock"];
 
@@ -235,7 +241,8 @@ impl SimConfig {
     ///   ~32 ms at batch 64 with long contexts);
     /// - `slow`: visible progress for demos (TTFT ~100 ms, TPOT ~40 ms);
     /// - `fast`: tiny but non-zero costs for tests (TTFT ~0.5 ms, TPOT ~1 ms);
-    /// - `firehose`: zero compute, no queue: chunks as fast as clients read them (for measuring clients);
+    /// - `firehose`: zero compute, no queue: chunks as fast as clients read them (for measuring clients), up to
+    ///   [`FIREHOSE_CHUNKS_PER_WRITE`] per body frame;
     /// - `mock`: fixed TTFT 50 ms and ITL 10 ms per request, no batching interaction.
     pub fn preset(name: &str) -> Result<SimConfig, SimError> {
         let base = SimConfig {
@@ -288,6 +295,7 @@ impl SimConfig {
                 decode_base_ms: 0.0,
                 decode_per_seq_us: 0.0,
                 decode_per_ctx_token_ns: 0.0,
+                chunks_per_write: FIREHOSE_CHUNKS_PER_WRITE,
                 ..base
             },
             "mock" => SimConfig {

@@ -58,7 +58,9 @@ pub mod trace;
 pub mod words;
 
 pub use answer_key::{AnswerKey, Verdict};
-pub use config::{ExpectedLatency, FaultConfig, FixedLatency, ReasoningMode, SimConfig};
+pub use config::{
+    ExpectedLatency, FaultConfig, FixedLatency, ReasoningMode, SimConfig, FIREHOSE_CHUNKS_PER_WRITE,
+};
 pub use prompt::{ChatMessage, HeuristicCounter, PromptCounter};
 pub use server::SimServer;
 pub use timing::TimingModel;

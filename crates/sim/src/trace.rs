@@ -111,6 +111,12 @@ impl RequestTrace {
         }
     }
 
+    /// Make room for `n` more chunk records (one allocation per request instead of regrowth).
+    pub(crate) fn reserve_chunks(&mut self, n: usize) {
+        self.chunk_ns.reserve_exact(n);
+        self.chunk_tokens.reserve_exact(n);
+    }
+
     /// Record a text-carrying chunk handed over at `t`.
     pub(crate) fn chunk(&mut self, t: u64, tokens: u32) {
         if self.first_token_ns.is_none() {

@@ -1049,3 +1049,34 @@ async fn firehose_chunks_per_write_keeps_one_event_per_chunk() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn firehose_preset_writes_chunks_in_frames_with_shared_times() {
+    let cfg = SimConfig::preset("firehose").unwrap();
+    let per_frame = servebench_sim::FIREHOSE_CHUNKS_PER_WRITE as usize;
+    assert_eq!(cfg.chunks_per_write as usize, per_frame);
+    let server = start(cfg).await;
+    let resp = post(
+        &server,
+        "/v1/completions",
+        json!({"prompt": "x", "max_tokens": 256, "ignore_eos": true, "stream": true,
+               "stream_options": {"include_usage": true}}),
+        Some("fh"),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    assert_eq!(resp.headers()["transfer-encoding"], "chunked");
+    let events = json_events(&sse_payloads(&resp.text().await.unwrap()));
+    assert_eq!(events.len(), 256 + 1);
+    assert_eq!(events[256]["usage"]["completion_tokens"], 256);
+    let t = server.trace("fh").unwrap();
+    assert_eq!(t.status, TraceStatus::Ok);
+    assert_eq!(t.chunk_tokens, vec![1; 256]);
+    // ~180-byte events: frames of FIREHOSE_CHUNKS_PER_WRITE chunks, each chunk stamped with its frame's time
+    for (i, &ns) in t.chunk_ns.iter().enumerate() {
+        assert_eq!(ns, t.chunk_ns[i - i % per_frame], "chunk {i}");
+    }
+    assert!(t.chunk_ns.windows(2).all(|w| w[0] <= w[1]));
+    server.shutdown().await;
+}
