@@ -212,23 +212,33 @@ fn lag_warnings(lag: &servebench_core::stats::Summary) -> Vec<String> {
     }
 }
 
-/// The client's read delay (kernel arrival → read) over requests: each request's longest wait.
-fn read_delays(records: &[RequestRecord]) -> servebench_core::stats::Summary {
-    let mut v: Vec<f64> = records
-        .iter()
-        .filter(|r| !r.warmup)
-        .filter_map(|r| r.read_delay_ms)
-        .collect();
-    servebench_core::stats::Summary::of(&mut v)
+/// The client's read delay (kernel arrival → read): each request's longest wait, and the share of late reads.
+struct ReadDelays {
+    /// Over requests: each request's longest wait (ms).
+    max: servebench_core::stats::Summary,
+    /// Reads more than 1 ms late, of all reads with a kernel timestamp (%).
+    late_pct: Option<f64>,
+}
+
+fn read_delays(records: &[RequestRecord]) -> ReadDelays {
+    let timed = records.iter().filter(|r| !r.warmup);
+    let mut v: Vec<f64> = timed.clone().filter_map(|r| r.read_delay_ms).collect();
+    let reads: u64 = timed.clone().map(|r| r.timed_reads as u64).sum();
+    let late: u64 = timed.map(|r| r.late_reads as u64).sum();
+    ReadDelays {
+        max: servebench_core::stats::Summary::of(&mut v),
+        late_pct: (reads > 0).then(|| late as f64 * 100.0 / reads as f64),
+    }
 }
 
 /// With kernel timestamps the client's own delay is measured exactly: the wait between a segment's arrival and
-/// the read that took it. Chunk times do not include it, but a busy client also sends late.
-fn read_delay_warnings(d: &servebench_core::stats::Summary) -> Vec<String> {
-    use servebench_load::monitor::READ_DELAY_WARN_MS;
-    match (d.p99, d.max) {
-        (Some(p99), Some(max)) if p99 > READ_DELAY_WARN_MS => vec![format!(
-            "the client itself was busy: it read responses up to {max:.1} ms after they arrived (p99 of each request's longest wait {p99:.1} ms). Chunk times are the kernel's receive times and do not include that wait, but requests may have gone out later than planned; use fewer concurrent requests per client or more cores"
+/// the read that took it. Chunk times do not include it, but a client that is often late also sends late. One
+/// late read (a scheduler hiccup) is not saturation: the warning needs more than 1% of reads late.
+fn read_delay_warnings(d: &ReadDelays) -> Vec<String> {
+    use servebench_load::monitor::LATE_READS_WARN_PCT;
+    match (d.late_pct, d.max.max) {
+        (Some(pct), Some(max)) if pct > LATE_READS_WARN_PCT => vec![format!(
+            "the client itself was busy: {pct:.1}% of its reads came more than 1 ms after the data arrived (up to {max:.1} ms). Chunk times are the kernel's receive times and do not include that wait, but requests may have gone out later than planned; use fewer concurrent requests per client or more cores"
         )],
         _ => Vec::new(),
     }
@@ -679,7 +689,10 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
         warmup_connections: out.warmup_connections,
         connect: out.connect,
         client_lag: out.client_lag,
-        client_saturated: out.client_saturated,
+        client_saturated: out.client_saturated
+            || read_delay
+                .late_pct
+                .is_some_and(|p| p > servebench_load::monitor::LATE_READS_WARN_PCT),
         warnings,
     };
     let mut result = result_json(&info, &metrics);
@@ -695,11 +708,15 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
         );
         obj.insert(
             "p99_client_read_delay_ms".into(),
-            serde_json::json!(read_delay.p99),
+            serde_json::json!(read_delay.max.p99),
         );
         obj.insert(
             "max_client_read_delay_ms".into(),
-            serde_json::json!(read_delay.max),
+            serde_json::json!(read_delay.max.max),
+        );
+        obj.insert(
+            "client_late_reads_pct".into(),
+            serde_json::json!(read_delay.late_pct),
         );
         obj.insert("not_finished".into(), serde_json::json!(out.not_finished));
         obj.insert("duration_limit_s".into(), serde_json::json!(a.duration));
@@ -729,24 +746,37 @@ mod tests {
 
     #[test]
     fn read_delay_warning_fires_only_for_a_busy_client() {
-        let recs = |delays: &[f64]| -> Vec<RequestRecord> {
-            delays
-                .iter()
-                .map(|d| RequestRecord {
-                    read_delay_ms: Some(*d),
+        // (longest wait ms, reads, late reads) per request.
+        let recs = |v: &[(f64, u32, u32)]| -> Vec<RequestRecord> {
+            v.iter()
+                .map(|&(d, reads, late)| RequestRecord {
+                    read_delay_ms: Some(d),
+                    timed_reads: reads,
+                    late_reads: late,
                     ..Default::default()
                 })
                 .collect()
         };
-        let calm = read_delays(&recs(&[0.01, 0.05, 0.2, 0.4]));
-        assert_eq!(calm.max, Some(0.4));
+        let calm = read_delays(&recs(&[(0.01, 100, 0), (0.2, 100, 0), (0.4, 100, 0)]));
+        assert_eq!(calm.max.max, Some(0.4));
+        assert_eq!(calm.late_pct, Some(0.0));
         assert!(read_delay_warnings(&calm).is_empty());
-        let busy = read_delays(&recs(&[0.1, 2.5, 3.0, 7.5]));
+        // One hiccup in 800 reads: not saturation.
+        let hiccup = read_delays(&recs(&[(1.6, 400, 1), (0.3, 400, 0)]));
+        assert!(read_delay_warnings(&hiccup).is_empty());
+        let busy = read_delays(&recs(&[(2.5, 100, 10), (7.5, 100, 30)]));
+        assert_eq!(busy.late_pct, Some(20.0));
         let w = read_delay_warnings(&busy);
         assert_eq!(w.len(), 1);
-        assert!(w[0].contains("up to 7.5 ms"), "{}", w[0]);
+        assert!(
+            w[0].contains("20.0% of its reads") && w[0].contains("up to 7.5 ms"),
+            "{}",
+            w[0]
+        );
         // Without kernel timestamps there is nothing to judge.
-        assert!(read_delay_warnings(&read_delays(&recs(&[]))).is_empty());
+        let none = read_delays(&[RequestRecord::default()]);
+        assert_eq!(none.late_pct, None);
+        assert!(read_delay_warnings(&none).is_empty());
     }
 
     #[test]

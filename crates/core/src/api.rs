@@ -368,71 +368,116 @@ impl<'a> OpenAiView<'a> {
 
     /// The fast walk ([`crate::json_scan`]): `None` for anything unusual (errors, escaped or duplicate keys,
     /// unexpected types), which then goes through [`OpenAiView::serde`].
+    #[cfg(test)]
     fn scan(data: &'a [u8]) -> Option<Self> {
+        Self::scan_cached(data, &mut PrefixCache::default())
+    }
+
+    /// The fast walk, skipping the bytes before `"choices"` when they equal those of an event this stream
+    /// already walked (events of one stream repeat `id`, `object`, `created`, `model`). The walk is a function
+    /// of the bytes, so skipping an identical, already-validated prefix gives the same result.
+    fn scan_cached(data: &'a [u8], cache: &mut PrefixCache) -> Option<Self> {
         let mut v = OpenAiView::default();
-        let mut sc = Scan::new(data)?;
-        let mut seen = 0u8;
-        let mut once = |bit: u8| {
-            if seen & bit != 0 {
-                None
-            } else {
-                seen |= bit;
-                Some(())
+        let hit = !cache.bytes.is_empty() && data.starts_with(&cache.bytes);
+        let base = if hit { cache.bytes.len() } else { 0 };
+        let mut sc = Scan::new(&data[base..])?;
+        let mut seen = if hit { cache.seen } else { 0 };
+        // Where the key "choices" starts, when nothing before it set a field of the view.
+        let mut prefix: Option<(usize, u8)> = None;
+        let mut before_choices_clean = !hit;
+        if !hit {
+            sc.eat(b'{')?;
+            if sc.peek()? == b'}' {
+                sc.advance(1);
+                return sc.at_end().then_some(v);
             }
-        };
-        sc.object(|sc, key| {
+        }
+        loop {
+            sc.peek()?;
+            let key_at = sc.pos();
+            let key = sc.key()?;
+            if key == b"choices" && before_choices_clean {
+                prefix = Some((key_at, seen));
+                before_choices_clean = false;
+            }
+            let once = |seen: &mut u8, bit: u8| {
+                if *seen & bit != 0 {
+                    None
+                } else {
+                    *seen |= bit;
+                    Some(())
+                }
+            };
             match key {
                 b"choices" => {
-                    once(1)?;
-                    if sc.null()? {
-                        return Some(());
+                    once(&mut seen, 1)?;
+                    if !sc.null()? {
+                        sc.array(|sc, i| {
+                            if i == 0 {
+                                Self::choice(sc, &mut v)
+                            } else {
+                                sc.skip()
+                            }
+                        })?;
                     }
-                    sc.array(|sc, i| {
-                        if i == 0 {
-                            Self::choice(sc, &mut v)
-                        } else {
-                            sc.skip()
-                        }
-                    })
                 }
                 b"usage" => {
-                    once(2)?;
-                    if sc.null()? {
-                        return Some(());
+                    once(&mut seen, 2)?;
+                    before_choices_clean = false;
+                    if !sc.null()? {
+                        let (mut p, mut c) = (0u8, 0u8);
+                        sc.object(|sc, k| match k {
+                            b"prompt_tokens" => {
+                                p += 1;
+                                v.prompt_tokens = sc.opt_u64()?;
+                                (p == 1).then_some(())
+                            }
+                            b"completion_tokens" => {
+                                c += 1;
+                                v.completion_tokens = sc.opt_u64()?;
+                                (c == 1).then_some(())
+                            }
+                            _ => sc.skip(),
+                        })?;
                     }
-                    let (mut p, mut c) = (0u8, 0u8);
-                    sc.object(|sc, k| match k {
-                        b"prompt_tokens" => {
-                            p += 1;
-                            v.prompt_tokens = sc.opt_u64()?;
-                            (p == 1).then_some(())
-                        }
-                        b"completion_tokens" => {
-                            c += 1;
-                            v.completion_tokens = sc.opt_u64()?;
-                            (c == 1).then_some(())
-                        }
-                        _ => sc.skip(),
-                    })
                 }
                 // Errors take the full parse (rare; the message is built there).
                 b"error" => {
-                    once(4)?;
-                    sc.null()?.then_some(())
+                    once(&mut seen, 4)?;
+                    if !sc.null()? {
+                        return None;
+                    }
                 }
                 b"object" => {
-                    once(8)?;
-                    let o = sc.opt_string()?;
-                    (o.as_deref() != Some("error")).then_some(())
+                    once(&mut seen, 8)?;
+                    if sc.opt_string()?.as_deref() == Some("error") {
+                        return None;
+                    }
                 }
                 b"message" => {
-                    once(16)?;
-                    sc.opt_string().map(|_| ())
+                    once(&mut seen, 16)?;
+                    sc.opt_string()?;
                 }
-                _ => sc.skip(),
+                _ => sc.skip()?,
             }
-        })?;
-        sc.at_end().then_some(v)
+            match sc.peek()? {
+                b',' => sc.advance(1),
+                b'}' => {
+                    sc.advance(1);
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        if !sc.at_end() {
+            return None;
+        }
+        if let Some((at, seen_then)) = prefix {
+            cache.bytes.clear();
+            cache.bytes.extend_from_slice(&data[..at]);
+            cache.seen = seen_then;
+        }
+        Some(v)
     }
 
     fn choice(sc: &mut Scan<'a>, v: &mut OpenAiView<'a>) -> Option<()> {
@@ -465,6 +510,13 @@ impl<'a> OpenAiView<'a> {
         }
         Some(())
     }
+}
+
+/// The bytes of a stream's last fully walked event up to its `"choices"` key, and the keys seen by then.
+#[derive(Debug, Clone, Default)]
+struct PrefixCache {
+    bytes: Vec<u8>,
+    seen: u8,
 }
 
 struct DeltaView<'a> {
@@ -533,6 +585,8 @@ pub struct StreamDecoder {
     pub finish_reason: Option<String>,
     /// SGLang native: completion tokens so far (cumulative in `meta_info`).
     last_completion_tokens: u64,
+    /// OpenAI-style streams: the event prefix the fast walk may skip.
+    prefix: PrefixCache,
 }
 
 fn snippet(data: &[u8]) -> String {
@@ -564,6 +618,7 @@ impl StreamDecoder {
             usage: Usage::default(),
             finish_reason: None,
             last_completion_tokens: 0,
+            prefix: PrefixCache::default(),
         }
     }
 
@@ -599,7 +654,7 @@ impl StreamDecoder {
     }
 
     fn on_openai(&mut self, data: &[u8]) -> Result<EventEffect, CoreError> {
-        let view = match OpenAiView::scan(data) {
+        let view = match OpenAiView::scan_cached(data, &mut self.prefix) {
             Some(v) => v,
             None => OpenAiView::serde(data)?,
         };
@@ -1039,5 +1094,68 @@ mod tests {
             fast_hits > 2_000,
             "the generator exercises the fast walk: {fast_hits}"
         );
+    }
+
+    /// One stream's events share their prefix: the walk that skips a known prefix gives, event after event, the
+    /// same decoder state as serde alone, also when the tail after the prefix is corrupt or cut.
+    #[test]
+    fn skipping_a_known_prefix_changes_nothing() {
+        let prefixes = [
+            r#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","#,
+            r#"{"id":"chat-2","object":"chat.completion.chunk","model":"m", "#,
+            r#"{"usage":null,"id":"x","#,
+            r#"{"object":"error","#,
+        ];
+        let tails = [
+            r#""choices":[{"index":0,"text":" a","finish_reason":null}],"usage":null}"#,
+            r#""choices":[{"index":0,"delta":{"content":"b\n"},"finish_reason":null}]}"#,
+            r#""choices":[{"index":0,"text":"","finish_reason":"length"}],"usage":{"prompt_tokens":5,"completion_tokens":9}}"#,
+            r#""choices":[{"index":0,"text":" c"}],"choices":[]}"#,
+            r#""choices":[{"index":0,"text":5}]}"#,
+            r#""choices":[{"index":0,"text":" d"}]} trailing"#,
+            r#""choices":[{"index":0,"text":" e"#,
+            r#""choices":null,"error":{"message":"boom"}}"#,
+            r#""choices":[{"text":"\u00e9"}],"object":"again"}"#,
+        ];
+        let mut rng = 7_u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for api in [Api::Completions, Api::Chat] {
+            let mut fast = StreamDecoder::new(api);
+            let mut slow = StreamDecoder::new(api);
+            for _ in 0..3_000 {
+                let p = prefixes[(next() % prefixes.len() as u64) as usize];
+                let t = tails[(next() % tails.len() as u64) as usize];
+                let ev = format!("{p}{t}");
+                let a = fast.on_event(ev.as_bytes());
+                let b = slow.on_openai_event_serde_only(ev.as_bytes());
+                assert_eq!(a.is_ok(), b.is_ok(), "{ev}: {a:?} vs {b:?}");
+                if let (Ok(x), Ok(y)) = (&a, &b) {
+                    assert_eq!(x, y, "{ev}");
+                }
+                assert_eq!(fast.text, slow.text, "{ev}");
+                assert_eq!(fast.usage, slow.usage, "{ev}");
+                assert_eq!(fast.finish_reason, slow.finish_reason, "{ev}");
+            }
+            assert!(!fast.prefix.bytes.is_empty(), "the cache was used");
+        }
+        // With a warm cache, valid events take the walk (no fallback) and read what serde reads.
+        let mut cache = PrefixCache::default();
+        for (i, t) in tails[..3].iter().cycle().take(9).enumerate() {
+            let ev = format!("{}{t}", prefixes[0]);
+            let hit = !cache.bytes.is_empty() && ev.as_bytes().starts_with(&cache.bytes);
+            assert_eq!(hit, i > 0, "event {i}");
+            let fast = OpenAiView::scan_cached(ev.as_bytes(), &mut cache);
+            assert_eq!(
+                fast,
+                Some(OpenAiView::serde(ev.as_bytes()).unwrap()),
+                "{ev}"
+            );
+        }
+        assert_eq!(cache.bytes, prefixes[0].as_bytes());
     }
 }

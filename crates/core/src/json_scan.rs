@@ -9,6 +9,19 @@
 
 use std::borrow::Cow;
 
+/// Bytes that end a plain run inside a JSON string: the quote, the backslash and control characters.
+static SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// Nesting limit for skipped values (serde_json's default recursion limit is 128).
 const MAX_DEPTH: usize = 128;
 
@@ -41,12 +54,22 @@ impl<'a> Scan<'a> {
         }
     }
 
-    fn peek(&mut self) -> Option<u8> {
+    /// The cursor position (bytes from the start of the text).
+    pub(crate) fn pos(&self) -> usize {
+        self.i
+    }
+
+    /// Moves the cursor past `n` bytes the caller has looked at.
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.i += n;
+    }
+
+    pub(crate) fn peek(&mut self) -> Option<u8> {
         self.ws();
         self.b.get(self.i).copied()
     }
 
-    fn eat(&mut self, c: u8) -> Option<()> {
+    pub(crate) fn eat(&mut self, c: u8) -> Option<()> {
         if self.peek()? == c {
             self.i += 1;
             Some(())
@@ -85,18 +108,15 @@ impl<'a> Scan<'a> {
         self.eat(b'"')?;
         let start = self.i;
         // Most strings have no escape: one pass to the closing quote.
-        let mut q = start;
-        loop {
-            match *self.b.get(q)? {
-                b'"' => {
-                    self.i = q + 1;
-                    // Both ends sit next to an ASCII quote: char boundaries.
-                    return self.s.get(start..q).map(Cow::Borrowed);
-                }
-                b'\\' => break,
-                0..=0x1f => return None,
-                _ => q += 1,
+        let q = self.plain_end(start);
+        match *self.b.get(q)? {
+            b'"' => {
+                self.i = q + 1;
+                // Both ends sit next to an ASCII quote: char boundaries.
+                return self.s.get(start..q).map(Cow::Borrowed);
             }
+            b'\\' => self.i = q,
+            _ => return None,
         }
         let mut escaped = false;
         loop {
@@ -135,17 +155,36 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// The first byte at or after `from` that ends a plain string run: `"`, `\\` or a control character
+    /// (`b.len()` when none).
+    #[inline]
+    fn plain_end(&self, from: usize) -> usize {
+        let rest = &self.b[from.min(self.b.len())..];
+        from + rest
+            .iter()
+            .position(|&c| SPECIAL[c as usize])
+            .unwrap_or(rest.len())
+    }
+
+    /// Skips a string value without building it (the same checks as [`Scan::string`]).
+    fn skip_string(&mut self) -> Option<()> {
+        self.eat(b'"')?;
+        let q = self.plain_end(self.i);
+        if *self.b.get(q)? == b'"' {
+            self.i = q + 1;
+            return Some(());
+        }
+        self.i -= 1;
+        self.string().map(|_| ())
+    }
+
     /// An object key without escapes (keys with escapes make the caller fall back).
-    fn key(&mut self) -> Option<&'a [u8]> {
+    pub(crate) fn key(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
         let start = self.i;
-        let mut end = start;
-        loop {
-            match *self.b.get(end)? {
-                b'"' => break,
-                b'\\' | 0..=0x1f => return None,
-                _ => end += 1,
-            }
+        let end = self.plain_end(start);
+        if *self.b.get(end)? != b'"' {
+            return None;
         }
         let raw = &self.b[start..end];
         self.i = end + 1;
@@ -242,7 +281,7 @@ impl<'a> Scan<'a> {
             return None;
         }
         match self.peek()? {
-            b'"' => self.string().map(|_| ()),
+            b'"' => self.skip_string(),
             b'{' => self.object(|s, _| s.skip_depth(depth + 1)),
             b'[' => self.array(|s, _| s.skip_depth(depth + 1)),
             b't' => self.literal(b"true"),

@@ -61,6 +61,11 @@ pub struct RequestRecord {
     /// it: the client's own delay, which the chunk times do not include. Only with kernel timestamps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_delay_ms: Option<f64>,
+    /// Reads of this response with a kernel timestamp, and how many of them came more than 1 ms late.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub timed_reads: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub late_reads: u32,
     pub error: Option<String>,
     pub generated_text: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -68,6 +73,10 @@ pub struct RequestRecord {
     /// Part of warm-up, not of the timed run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub warmup: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl RequestRecord {

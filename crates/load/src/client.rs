@@ -561,7 +561,11 @@ impl Client {
                 st.feed(bytes, ms(t.saturating_duration_since(send)), rec)
             })
             .await;
-        rec.read_delay_ms = conn.take_read_delay().map(ms);
+        if let Some(d) = conn.take_read_delay() {
+            rec.read_delay_ms = Some(ms(d.max));
+            rec.timed_reads = d.reads;
+            rec.late_reads = d.late;
+        }
         let reusable = read.map_err(NativeFailure::Body)?;
         st.end_ms = Some(ms(conn.last_arrival().saturating_duration_since(send)));
         if reusable {

@@ -19,6 +19,8 @@ use tokio::net::TcpStream;
 const BUF_START: usize = 4 * 1024;
 /// The buffer doubles while reads fill it, up to this.
 const BUF_MAX: usize = 64 * 1024;
+/// A read that took bytes more than this after they arrived counts as late (the client was busy).
+pub const LATE_READ: Duration = Duration::from_millis(1);
 /// A kernel timestamp older than this is not trusted (a clock step): the read time is used.
 const MAX_TRUSTED_DELAY: Duration = Duration::from_secs(10);
 /// Largest response head (status line + headers) and chunk-size line accepted.
@@ -78,6 +80,17 @@ pub struct Http1Pool {
     kernel_timestamps: bool,
 }
 
+/// How late the client read what the kernel had received (kernel timestamps only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadDelay {
+    /// The longest arrival → read wait.
+    pub max: Duration,
+    /// Reads with a kernel timestamp.
+    pub reads: u32,
+    /// Of those, reads more than [`LATE_READ`] after the arrival.
+    pub late: u32,
+}
+
 /// How the response body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -112,8 +125,8 @@ pub struct Conn {
     /// Control-message space for `recvmsg`.
     #[cfg(target_os = "linux")]
     cmsg: Vec<u8>,
-    /// Longest wait between a segment's arrival and the read that took it, since the last `take_read_delay`.
-    read_delay: Option<Duration>,
+    /// Waits between a segment's arrival and the read that took it, since the last `take_read_delay`.
+    read_delay: Option<ReadDelay>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,7 +322,7 @@ impl Conn {
     }
 
     /// The longest arrival → read wait since the last call (kernel timestamps only): the client's own delay.
-    pub fn take_read_delay(&mut self) -> Option<Duration> {
+    pub fn take_read_delay(&mut self) -> Option<ReadDelay> {
         self.read_delay.take()
     }
 
@@ -391,7 +404,12 @@ impl Conn {
         }
         if let Some(t) = now.checked_sub(delay) {
             self.arrival = t;
-            self.read_delay = Some(self.read_delay.map_or(delay, |d| d.max(delay)));
+            let d = self.read_delay.get_or_insert(ReadDelay::default());
+            d.max = d.max.max(delay);
+            d.reads += 1;
+            if delay > LATE_READ {
+                d.late += 1;
+            }
         }
     }
 
@@ -994,7 +1012,11 @@ mod tests {
                     "kernel arrival of b: {b:?}"
                 );
                 let delay = conn.take_read_delay().unwrap();
-                assert!(delay >= Duration::from_millis(100), "read delay {delay:?}");
+                assert!(
+                    delay.max >= Duration::from_millis(100),
+                    "read delay {delay:?}"
+                );
+                assert!(delay.reads >= 1 && delay.late >= 1, "{delay:?}");
             } else {
                 assert!(
                     b >= Duration::from_millis(250),

@@ -9,9 +9,9 @@ use tokio::task::JoinHandle;
 pub const TICK: Duration = Duration::from_millis(10);
 /// p99 lag above this marks the client as saturated.
 pub const SATURATED_P99_MS: f64 = 5.0;
-/// p99 (over requests) of the longest arrival → read wait above this marks the client as busy (kernel
-/// timestamps only).
-pub const READ_DELAY_WARN_MS: f64 = 1.0;
+/// More than this share of reads (%) taking bytes over 1 ms after they arrived marks the client as busy
+/// (kernel timestamps only).
+pub const LATE_READS_WARN_PCT: f64 = 1.0;
 /// A single lag above this is a burst: the client was saturated for a moment (e.g. sending a wave of requests).
 pub const BURST_MAX_MS: f64 = 20.0;
 
