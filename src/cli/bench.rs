@@ -643,9 +643,14 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
     }
 
     let metrics = compute(&out.records, out.duration_s);
-    warnings.extend(lag_warnings(&out.client_lag));
     let read_delay = read_delays(&out.records);
-    warnings.extend(read_delay_warnings(&read_delay));
+    if read_delay.late_pct.is_some() {
+        // Kernel timestamps: the late-read share measures the client's own delay exactly (and latencies do not
+        // include it); the coarse event-loop lag would only repeat it, wrongly saying latencies include it.
+        warnings.extend(read_delay_warnings(&read_delay));
+    } else {
+        warnings.extend(lag_warnings(&out.client_lag));
+    }
     if metrics.output_token_sources.contains_key("tokenizer") {
         warnings
             .push("the server sent no usage: output tokens were counted with the tokenizer".into());

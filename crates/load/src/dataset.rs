@@ -243,9 +243,15 @@ pub fn random_workload(
                         .map(|(j, &(il, ol))| {
                             let idx = ci * chunk + j;
                             let content_target = il.saturating_sub(overhead).max(1) as usize;
-                            let (mut text, _) = source.exact(tok, starts[idx], content_target)?;
+                            let (mut text, n) = source.exact(tok, starts[idx], content_target)?;
                             let mut prompt = Prompt::Text(text.clone());
-                            let mut measured = counter.count(&prompt)?;
+                            // A text prompt outside chat is counted exactly as `exact` just did: no
+                            // second pass over a 100k-token text.
+                            let mut measured = if counter.api == Api::Chat {
+                                counter.count(&prompt)?
+                            } else {
+                                n as u64
+                            };
                             if overhead > 0 && measured != il {
                                 // Template boundary effects: correct once by the difference.
                                 let t2 =
