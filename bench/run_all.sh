@@ -19,10 +19,13 @@ ulimit -n "$(ulimit -Hn)"
 { echo "## Machine"; uptime; nproc; target/release/servebench env; git rev-parse HEAD; git status --short | wc -l; } > "$OUT/env.txt" 2>&1
 P=(python3 bench/sbbench.py)
 "${P[@]}" ceiling  --out "$OUT" --runs "$RUNS"
-"${P[@]}" fidelity --out "$OUT" --runs "$RUNS"
-"${P[@]}" fidelity --out "$OUT" --runs "$RUNS" --open-loop
+"${P[@]}" fidelity --out "$OUT" --runs "$RUNS" --clients servebench,raw
+mkdir -p "$OUT/readts"
+SB_BENCH_EXTRA=--read-timestamps "${P[@]}" fidelity --out "$OUT/readts" --runs "$RUNS" --clients servebench --conc 256,1024
+"${P[@]}" fidelity --out "$OUT" --runs "$RUNS" --open-loop --clients servebench
 "${P[@]}" scale    --out "$OUT" --runs "$RUNS" --stream-levels 1000,10000
 "${P[@]}" scale    --out "$OUT" --runs 1 --clients sglang --stream-levels 10000
 "${P[@]}" large    --out "$OUT" --runs "$RUNS" --only prompt --event-requests 64
 "${P[@]}" large    --out "$OUT" --runs "$RUNS" --only event --file large_event.jsonl
+"${P[@]}" table "$OUT"/readts/fidelity.jsonl | tee "$OUT/tables-readts.md"
 "${P[@]}" table "$OUT"/ceiling.jsonl "$OUT"/fidelity.jsonl "$OUT"/fidelity_open.jsonl "$OUT"/scale.jsonl "$OUT"/large.jsonl "$OUT"/large_event.jsonl | tee "$OUT/tables.md"

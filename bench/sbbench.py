@@ -12,7 +12,7 @@ appends one JSON line per run to a results file. `table` turns results files int
   python3 bench/sbbench.py table    DIR/*.jsonl
   python3 bench/sbbench.py gpu-order DIR        # DIR: bench/gpu_order.sh's unpacked order.tar.gz
 
-Environment: SERVEBENCH (binary, default target/release/servebench), RAW_READER (default
+Environment: SB_BENCH_EXTRA (more `servebench bench` flags, e.g. --read-timestamps), SERVEBENCH (binary, default target/release/servebench), RAW_READER (default
 target/raw-reader/release/raw-reader), SGL_PYTHON (python with sglang 0.5.9, default /tmp/sgl/bin/python),
 TOKENIZER (default /work/shared/tokenizers/qwen2), SHAREGPT (ShareGPT JSON for the random dataset's text),
 SIM_CORE / CLIENT_CORE (default 0 / 1).
@@ -270,7 +270,7 @@ def client_cmd(tool, url, conc, n, inp, out, outfile, details=False, extra=()):
                "--tokenizer", TOKENIZER, "--dataset-name", "random", "--dataset-path", SHAREGPT,
                "--random-input-len", str(inp), "--random-output-len", str(out), "--random-range-ratio", "1",
                "--num-prompts", str(n), "--max-concurrency", str(conc), "--output-file", outfile,
-               "--disable-tqdm", "--json", *extra]
+               "--disable-tqdm", "--json", *extra, *shlex.split(os.environ.get("SB_BENCH_EXTRA", ""))]
         if details:
             cmd.append("--output-details")
     elif tool == "sglang":
