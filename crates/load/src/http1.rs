@@ -923,11 +923,14 @@ mod tests {
 
     #[tokio::test]
     async fn endless_trailer_is_an_error_not_unbounded_memory() {
-        let mut resp = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\na\r\n0\r\nx-t: ".to_vec();
+        let mut resp =
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\na\r\n0\r\nx-t: ".to_vec();
         resp.extend(std::iter::repeat_n(b'x', MAX_HEAD + 4096));
         let (pool, _server) = canned(vec![vec![resp]]).await;
         let mut conn = pool.checkout(false).await.unwrap();
-        conn.send(&pool.request_bytes("GET", "/", &[], b"")).await.unwrap();
+        conn.send(&pool.request_bytes("GET", "/", &[], b""))
+            .await
+            .unwrap();
         let head = conn.read_head(false).await.unwrap();
         let err = conn.read_to_vec(&head, 10).await.unwrap_err();
         assert!(err.to_string().contains("trailer line too long"), "{err}");
