@@ -60,23 +60,8 @@ if [ -z "${BASE_URL:-}" ]; then
 else
   LOCAL=1
 fi
-export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TRANSFORMERS_OFFLINE=1
-if [ "$SGL_PY" = python3 ] && ls .rig/sgl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/sgl-site \
-    .rig/sgl/*.whl >> "$LOG" 2>&1
-  export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}/tmp/sgl-site
-fi
-SGL_IMPORT='import sglang.bench_serving, aiohttp; print("ok, aiohttp", aiohttp.__version__)'
-if ! $SGL_PY -c "$SGL_IMPORT" >> "$LOG" 2>&1; then
-  # As in gpu_compare.sh: stand-ins for two module-level imports a random/custom-dataset run never calls.
-  mkdir -p /tmp/sgl-stub/datasets /tmp/sgl-stub/IPython
-  echo 'def load_dataset(*a, **k): raise RuntimeError("datasets stand-in: not installed")' > /tmp/sgl-stub/datasets/__init__.py
-  : > /tmp/sgl-stub/IPython/__init__.py
-  printf 'def display(*a, **k): raise RuntimeError("IPython stand-in")\nclass HTML:\n    def __init__(self, *a, **k): raise RuntimeError("IPython stand-in")\n' > /tmp/sgl-stub/IPython/display.py
-  export PYTHONPATH=${PYTHONPATH:-}:/tmp/sgl-stub
-  say "sglang import failed with the wheels; using stand-ins for datasets/IPython (see run.log)"
-fi
-say "sglang import: $($SGL_PY -c "$SGL_IMPORT" 2>&1 | tail -1)"
+# shellcheck source=bench/gpu_sglang_env.sh
+. bench/gpu_sglang_env.sh
 "$SB" env --json > "$W/env.json" 2>> "$LOG"
 { nvidia-smi; python3 -c 'import transformers, torch; print("transformers", transformers.__version__, "torch", torch.__version__)'; } >> "$LOG" 2>&1
 say "nvidia-smi before: $(nvidia-smi --query-gpu=name,driver_version,utilization.gpu,memory.used,clocks.sm,power.draw,temperature.gpu --format=csv,noheader 2>&1)"
