@@ -490,9 +490,6 @@ impl Client {
                 }
                 st.decoder
             };
-            if rec.error.is_some() {
-                rec.e2e_ms = None;
-            }
             self.finish(decoder, rec);
             return send_instant;
         }
@@ -645,7 +642,8 @@ impl Client {
             rec.reasoning_text = decoder.reasoning;
         }
         if rec.error.is_some() {
-            rec.e2e_ms = rec.e2e_ms.filter(|_| false);
+            // A failed request has no end-to-end latency.
+            rec.e2e_ms = None;
         }
     }
 }

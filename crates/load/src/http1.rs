@@ -463,8 +463,8 @@ impl Conn {
         head: &Head,
         mut on_data: impl FnMut(&[u8], Instant) -> bool,
     ) -> Result<bool, Http1Error> {
-        // Bytes already buffered came with the read that also brought the head.
-        let mut now = self.arrival;
+        // Pieces are stamped with the arrival of the read that brought them (`self.arrival`); bytes already
+        // buffered came with the read that also brought the head.
         match head.framing {
             Framing::Empty => Ok(head.keep_alive),
             Framing::Length(mut left) => loop {
@@ -474,46 +474,48 @@ impl Conn {
                     let piece = &self.buf[self.start..self.start + take];
                     self.start += take;
                     left -= take as u64;
-                    if !on_data(piece, now) {
+                    if !on_data(piece, self.arrival) {
                         return Ok(false);
                     }
                 }
                 if left == 0 {
                     return Ok(head.keep_alive);
                 }
-                match self.fill().await {
-                    Ok(0) => return Err(Http1Error::Truncated),
-                    Ok(_) => now = self.arrival,
-                    Err(e) => return Err(Http1Error::Read(e)),
+                if !self.more().await? {
+                    return Err(Http1Error::Truncated);
                 }
             },
             Framing::UntilClose => loop {
                 if self.start < self.end {
                     let piece = &self.buf[self.start..self.end];
                     self.start = self.end;
-                    if !on_data(piece, now) {
+                    if !on_data(piece, self.arrival) {
                         return Ok(false);
                     }
                 }
-                match self.fill().await {
-                    Ok(0) => return Ok(false),
-                    Ok(_) => now = self.arrival,
-                    Err(e) => return Err(Http1Error::Read(e)),
+                if !self.more().await? {
+                    return Ok(false);
                 }
             },
             Framing::Chunked => {
                 let mut state = Chunk::Size;
                 loop {
-                    match self.decode_chunked(&mut state, now, &mut on_data)? {
-                        Some(done) => return Ok(done && head.keep_alive),
-                        None => match self.fill().await {
-                            Ok(0) => return Err(Http1Error::Truncated),
-                            Ok(_) => now = self.arrival,
-                            Err(e) => return Err(Http1Error::Read(e)),
-                        },
+                    if let Some(done) = self.decode_chunked(&mut state, &mut on_data)? {
+                        return Ok(done && head.keep_alive);
+                    }
+                    if !self.more().await? {
+                        return Err(Http1Error::Truncated);
                     }
                 }
             }
+        }
+    }
+
+    /// Reads more of the body; false at end of stream.
+    async fn more(&mut self) -> Result<bool, Http1Error> {
+        match self.fill().await {
+            Ok(n) => Ok(n > 0),
+            Err(e) => Err(Http1Error::Read(e)),
         }
     }
 
@@ -522,7 +524,6 @@ impl Conn {
     fn decode_chunked(
         &mut self,
         state: &mut Chunk,
-        now: Instant,
         on_data: &mut impl FnMut(&[u8], Instant) -> bool,
     ) -> Result<Option<bool>, Http1Error> {
         loop {
@@ -540,7 +541,7 @@ impl Conn {
                     } else {
                         Chunk::Data(left - take as u64)
                     };
-                    if !on_data(piece, now) {
+                    if !on_data(piece, self.arrival) {
                         return Ok(Some(false));
                     }
                 }
