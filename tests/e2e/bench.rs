@@ -3,6 +3,39 @@
 use crate::common::*;
 use servebench::core::result::SGLANG_RESULT_KEYS;
 
+/// `bench` against `url` with a random workload of `n` prompts of `input`/`output` tokens, results in `out`; then
+/// the test's own flags.
+fn random_bench(
+    backend: &str,
+    url: &str,
+    input: u32,
+    output: u32,
+    n: u32,
+    out: &std::path::Path,
+    extra: &[&str],
+) -> servebench::cli::bench::Args {
+    let (input, output, n) = (input.to_string(), output.to_string(), n.to_string());
+    let mut a = vec![
+        "--backend",
+        backend,
+        "--base-url",
+        url,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        &input,
+        "--random-output-len",
+        &output,
+        "--num-prompts",
+        &n,
+        "--output-file",
+        out.to_str().expect("temp paths are UTF-8"),
+        "--disable-tqdm",
+    ];
+    a.extend_from_slice(extra);
+    bench_args(&a)
+}
+
 fn f(v: &serde_json::Value, k: &str) -> f64 {
     v[k].as_f64()
         .unwrap_or_else(|| panic!("{k} is not a number: {}", v[k]))
@@ -83,27 +116,15 @@ async fn latencies_match_the_simulators_fixed_timing() {
     let dir = tempdir();
     let out = dir.path().join("r.json");
     let url = sim.base_url();
-    let r = run_bench(bench_args(&[
-        "--backend",
+    let r = run_bench(random_bench(
         "sglang-oai-chat",
-        "--base-url",
         &url,
-        "--dataset-name",
-        "random",
-        "--random-input-len",
-        "200",
-        "--random-output-len",
-        "21",
-        "--random-range-ratio",
-        "1",
-        "--num-prompts",
-        "40",
-        "--max-concurrency",
-        "8",
-        "--output-file",
-        out.to_str().unwrap(),
-        "--disable-tqdm",
-    ]))
+        200,
+        21,
+        40,
+        &out,
+        &["--random-range-ratio", "1", "--max-concurrency", "8"],
+    ))
     .await;
     assert_eq!(r["completed"], 40);
     let ttft = f(&r, "median_ttft_ms");
@@ -133,31 +154,24 @@ async fn injected_failures_are_counted_and_the_run_goes_on() {
         let dir = tempdir();
         let out = dir.path().join("r.json");
         let url = sim.base_url();
-        let r = run_bench(bench_args(&[
-            "--backend",
+        let r = run_bench(random_bench(
             "vllm",
-            "--base-url",
             &url,
-            "--dataset-name",
-            "random",
-            "--random-input-len",
-            "64",
-            "--random-output-len",
-            "16",
-            "--random-range-ratio",
-            "1",
-            "--num-prompts",
-            "200",
-            "--max-concurrency",
-            "8",
-            "--warmup-requests",
-            "0",
-            "--output-file",
-            out.to_str().unwrap(),
-            "--disable-tqdm",
-            "--http-client",
-            client,
-        ]))
+            64,
+            16,
+            200,
+            &out,
+            &[
+                "--random-range-ratio",
+                "1",
+                "--max-concurrency",
+                "8",
+                "--warmup-requests",
+                "0",
+                "--http-client",
+                client,
+            ],
+        ))
         .await;
         let completed = r["completed"].as_u64().unwrap();
         let failed = r["failed"].as_u64().unwrap();
@@ -188,50 +202,21 @@ async fn strict_server_needs_ignore_eos_omitted_and_counts_come_from_the_tokeniz
     let out = dir.path().join("a.json");
     // With ignore_eos every request is refused (422); the warm-up says so.
     let (_tx, rx) = tokio::sync::watch::channel(false);
-    let err = servebench::cli::bench::execute(
-        bench_args(&[
-            "--backend",
-            "openai",
-            "--base-url",
-            &url,
-            "--dataset-name",
-            "random",
-            "--random-input-len",
-            "32",
-            "--random-output-len",
-            "8",
-            "--num-prompts",
-            "4",
-            "--output-file",
-            out.to_str().unwrap(),
-            "--disable-tqdm",
-        ]),
-        rx,
-    )
-    .await
-    .err()
-    .expect("422 everywhere");
+    let err =
+        servebench::cli::bench::execute(random_bench("openai", &url, 32, 8, 4, &out, &[]), rx)
+            .await
+            .err()
+            .expect("422 everywhere");
     assert!(format!("{err:#}").contains("422"), "{err:#}");
-    let r = run_bench(bench_args(&[
-        "--backend",
+    let r = run_bench(random_bench(
         "openai",
-        "--base-url",
         &url,
-        "--dataset-name",
-        "random",
-        "--random-input-len",
-        "32",
-        "--random-output-len",
-        "8",
-        "--random-range-ratio",
-        "1",
-        "--num-prompts",
-        "10",
-        "--disable-ignore-eos",
-        "--output-file",
-        out.to_str().unwrap(),
-        "--disable-tqdm",
-    ]))
+        32,
+        8,
+        10,
+        &out,
+        &["--random-range-ratio", "1", "--disable-ignore-eos"],
+    ))
     .await;
     assert_eq!(r["completed"], 10);
     assert_eq!(r["output_token_sources"]["tokenizer"], 10);
@@ -248,27 +233,15 @@ async fn reused_connections_closed_by_the_server_are_retried() {
         let dir = tempdir();
         let out = dir.path().join("r.json");
         let url = sim.base_url();
-        let r = run_bench(bench_args(&[
-            "--backend",
+        let r = run_bench(random_bench(
             "sglang",
-            "--base-url",
             &url,
-            "--dataset-name",
-            "random",
-            "--random-input-len",
-            "32",
-            "--random-output-len",
-            "4",
-            "--num-prompts",
-            "30",
-            "--max-concurrency",
-            "2",
-            "--output-file",
-            out.to_str().unwrap(),
-            "--disable-tqdm",
-            "--http-client",
-            client,
-        ]))
+            32,
+            4,
+            30,
+            &out,
+            &["--max-concurrency", "2", "--http-client", client],
+        ))
         .await;
         assert_eq!(r["failed"], 0, "{client}: {}", r["failure_reasons"]);
         assert_eq!(r["http_client"], client);
@@ -287,27 +260,15 @@ async fn open_loop_rate_is_kept_and_lag_is_reported() {
     let dir = tempdir();
     let out = dir.path().join("r.json");
     let url = sim.base_url();
-    let r = run_bench(bench_args(&[
-        "--backend",
+    let r = run_bench(random_bench(
         "sglang",
-        "--base-url",
         &url,
-        "--dataset-name",
-        "random",
-        "--random-input-len",
-        "32",
-        "--random-output-len",
-        "4",
-        "--num-prompts",
-        "60",
-        "--request-rate",
-        "60",
-        "--seed",
-        "3",
-        "--output-file",
-        out.to_str().unwrap(),
-        "--disable-tqdm",
-    ]))
+        32,
+        4,
+        60,
+        &out,
+        &["--request-rate", "60", "--seed", "3"],
+    ))
     .await;
     assert_eq!(r["completed"], 60);
     assert_eq!(r["request_rate"], 60.0);
@@ -324,28 +285,21 @@ async fn client_timestamps_are_close_to_the_simulators_truth() {
     let dir = tempdir();
     let out = dir.path().join("r.json");
     let url = sim.base_url();
-    let args = bench_args(&[
-        "--backend",
+    let args = random_bench(
         "sglang-oai",
-        "--base-url",
         &url,
-        "--dataset-name",
-        "random",
-        "--random-input-len",
-        "64",
-        "--random-output-len",
-        "10",
-        "--random-range-ratio",
-        "1",
-        "--num-prompts",
-        "20",
-        "--max-concurrency",
-        "4",
-        "--output-file",
-        out.to_str().unwrap(),
-        "--output-details",
-        "--disable-tqdm",
-    ]);
+        64,
+        10,
+        20,
+        &out,
+        &[
+            "--random-range-ratio",
+            "1",
+            "--max-concurrency",
+            "4",
+            "--output-details",
+        ],
+    );
     run_bench(args).await;
     let details = read_lines(&dir.path().join("r.details.jsonl"));
     let traces = sim.traces();
@@ -380,30 +334,23 @@ async fn a_stop_keeps_what_finished() {
     let dir = tempdir();
     let out = dir.path().join("r.json");
     let url = sim.base_url();
-    let args = bench_args(&[
-        "--backend",
+    let args = random_bench(
         "sglang",
-        "--base-url",
         &url,
-        "--dataset-name",
-        "random",
-        "--random-input-len",
-        "32",
-        "--random-output-len",
-        "50",
-        "--random-range-ratio",
-        "1",
-        "--num-prompts",
-        "200",
-        "--max-concurrency",
-        "4",
-        "--grace",
-        "0.2",
-        "--output-file",
-        out.to_str().unwrap(),
-        "--output-details",
-        "--disable-tqdm",
-    ]);
+        32,
+        50,
+        200,
+        &out,
+        &[
+            "--random-range-ratio",
+            "1",
+            "--max-concurrency",
+            "4",
+            "--grace",
+            "0.2",
+            "--output-details",
+        ],
+    );
     let (tx, rx) = tokio::sync::watch::channel(false);
     let traces_url = format!("{url}/sim/traces");
     tokio::spawn(async move {
@@ -448,31 +395,24 @@ async fn timeouts_are_failures_with_a_reason() {
         let dir = tempdir();
         let out = dir.path().join("r.json");
         let url = sim.base_url();
-        let r = run_bench(bench_args(&[
-            "--backend",
+        let r = run_bench(random_bench(
             "openai",
-            "--base-url",
             &url,
-            "--dataset-name",
-            "random",
-            "--random-input-len",
-            "16",
-            "--random-output-len",
-            "40",
-            "--random-range-ratio",
-            "1",
-            "--num-prompts",
-            "6",
-            "--timeout",
-            "0.2",
-            "--warmup-requests",
-            "0",
-            "--output-file",
-            out.to_str().unwrap(),
-            "--disable-tqdm",
-            "--http-client",
-            client,
-        ]))
+            16,
+            40,
+            6,
+            &out,
+            &[
+                "--random-range-ratio",
+                "1",
+                "--timeout",
+                "0.2",
+                "--warmup-requests",
+                "0",
+                "--http-client",
+                client,
+            ],
+        ))
         .await;
         assert_eq!(r["failed"], 6);
         assert_eq!(r["completed"], 0);
@@ -505,29 +445,22 @@ async fn native_and_reqwest_clients_agree() {
         ("sglang", "reqwest"),
     ] {
         let out = dir.path().join(format!("{backend}-{client}.json"));
-        let r = run_bench(bench_args(&[
-            "--backend",
+        let r = run_bench(random_bench(
             backend,
-            "--base-url",
             &url,
-            "--dataset-name",
-            "random",
-            "--random-input-len",
-            "48",
-            "--random-output-len",
-            "12",
-            "--random-range-ratio",
-            "1",
-            "--num-prompts",
-            "16",
-            "--max-concurrency",
-            "4",
-            "--output-file",
-            out.to_str().unwrap(),
-            "--disable-tqdm",
-            "--http-client",
-            client,
-        ]))
+            48,
+            12,
+            16,
+            &out,
+            &[
+                "--random-range-ratio",
+                "1",
+                "--max-concurrency",
+                "4",
+                "--http-client",
+                client,
+            ],
+        ))
         .await;
         assert_eq!(r["http_client"], client);
         assert_eq!(
