@@ -913,15 +913,19 @@ mod tests {
 
     /// Random events (valid, truncated, corrupted): whenever the fast walk answers, serde accepts the event
     /// and reads the same fields; and the decoder's result (fast walk + fallback) equals serde's alone.
+    /// A fixed-seed xorshift64 stream for generated test events.
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
     #[test]
     fn fast_walk_agrees_with_serde_on_random_events() {
-        let mut rng = 0x5eed_u64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = xorshift(0x5eed_u64);
         fn pick<'b>(r: u64, xs: &[&'b str]) -> &'b str {
             xs[(r % xs.len() as u64) as usize]
         }
@@ -1117,13 +1121,7 @@ mod tests {
             r#""choices":null,"error":{"message":"boom"}}"#,
             r#""choices":[{"text":"\u00e9"}],"object":"again"}"#,
         ];
-        let mut rng = 7_u64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = xorshift(7_u64);
         for api in [Api::Completions, Api::Chat] {
             let mut fast = StreamDecoder::new(api);
             let mut slow = StreamDecoder::new(api);

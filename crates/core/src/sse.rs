@@ -35,6 +35,17 @@ impl SseParser {
             self.skip_lf = false;
         }
         while !bytes.is_empty() {
+            // The common event, `data: ...\n\n`, whole in this read: handed out without copying.
+            if self.partial.is_empty() && !self.has_data && bytes.starts_with(b"data:") {
+                if let Some(pos) = memchr2(b'\n', b'\r', bytes) {
+                    if bytes[pos] == b'\n' && bytes.get(pos + 1) == Some(&b'\n') {
+                        let v = &bytes[5..pos];
+                        on_event(v.strip_prefix(b" ").unwrap_or(v));
+                        bytes = &bytes[pos + 2..];
+                        continue;
+                    }
+                }
+            }
             match memchr2(b'\n', b'\r', bytes) {
                 None => {
                     self.partial.extend_from_slice(bytes);
@@ -182,6 +193,21 @@ mod tests {
             assert_eq!(events_of(&[a, b]), expect, "cut at {cut}");
         }
         // byte by byte
+        let bytes: Vec<&[u8]> = whole.chunks(1).collect();
+        assert_eq!(events_of(&bytes), expect);
+    }
+
+    /// `\n\n` events (the copy-free path) mixed with multi-line and other fields, split at every byte.
+    #[test]
+    fn lf_events_split_anywhere_give_same_events() {
+        let whole: &[u8] =
+            b"data: {\"a\":1}\n\ndata:b\n\nid: 1\ndata: c1\ndata: c2\n\n: ping\n\ndata: {\"d\":2}\n\ndata: [DONE]\n\n";
+        let expect = vec!["{\"a\":1}", "b", "c1\nc2", "{\"d\":2}", "[DONE]"];
+        assert_eq!(events_of(&[whole]), expect);
+        for cut in 0..whole.len() {
+            let (a, b) = whole.split_at(cut);
+            assert_eq!(events_of(&[a, b]), expect, "cut at {cut}");
+        }
         let bytes: Vec<&[u8]> = whole.chunks(1).collect();
         assert_eq!(events_of(&bytes), expect);
     }
