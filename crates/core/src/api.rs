@@ -1010,7 +1010,7 @@ mod tests {
                 }
                 let k = pick(next(), &ck);
                 let v = match k {
-                    "delta" | "message" if next() % 4 != 0 => delta.clone(),
+                    "delta" | "message" if !next().is_multiple_of(4) => delta.clone(),
                     "index" => val(next(), "int"),
                     _ => val(next(), "str"),
                 };
