@@ -6,12 +6,14 @@
 //! - [`record`]: the per-request record every run produces.
 //! - [`stats`]: percentiles (NumPy's linear rule), mean, population std.
 //! - [`metrics`]: from records to the aggregate numbers of a run.
+//! - [`pyrandom`]: CPython's `random` and NumPy's legacy `np.random` (MT19937), bit for bit.
 //! - [`result`]: the result JSON (a superset of `sglang.bench_serving --output-file`), strict JSON.
 
 pub mod api;
 pub mod gpqa;
 mod json_scan;
 pub mod metrics;
+pub mod pyrandom;
 pub mod record;
 pub mod result;
 pub mod sse;
