@@ -7,15 +7,19 @@
 //! - [`stats`]: percentiles (NumPy's linear rule), mean, population std.
 //! - [`metrics`]: from records to the aggregate numbers of a run.
 //! - [`pyrandom`]: CPython's `random` and NumPy's legacy `np.random` (MT19937), bit for bit.
+//! - [`capacity`]: the capacity search under an SLO (bracket, then bisect; repeats within noise).
+//! - [`slo`]: per-request SLOs, attainment and goodput (vLLM's `--goodput`).
 //! - [`result`]: the result JSON (a superset of `sglang.bench_serving --output-file`), strict JSON.
 
 pub mod api;
+pub mod capacity;
 pub mod gpqa;
 mod json_scan;
 pub mod metrics;
 pub mod pyrandom;
 pub mod record;
 pub mod result;
+pub mod slo;
 pub mod sse;
 pub mod stats;
 
