@@ -6,6 +6,7 @@
 //!   connection, chunked framing decoded in place, body read in the request's own task).
 //! - [`dataset`]: workloads (random, random-ids, sharegpt, custom) with token-exact prompts.
 //! - [`arrival`]: arrival processes (closed loop, Poisson, gamma with burstiness).
+//! - [`prometheus`]: the server's own `/metrics` scraped during a run (SGLang and vLLM names).
 //! - [`runner`]: one timed run: warm-up, concurrency permits, open/closed loop, records over a channel,
 //!   Ctrl-C handling, client saturation monitor.
 
@@ -15,6 +16,7 @@ pub mod corpus;
 pub mod dataset;
 pub mod http1;
 pub mod monitor;
+pub mod prometheus;
 pub mod runner;
 
 /// Installs the TLS crypto provider (ring) once; every HTTP client needs it before it is built.

@@ -1,5 +1,5 @@
-//! `/metrics` in Prometheus text format, with vLLM's metric names (`vllm:` prefix, label `model_name`), so
-//! dashboards and scrapers written for vLLM read the simulator unchanged, plus `servebench_sim_*` metrics for what
+//! `/metrics` in Prometheus text format, with vLLM's metric names (`vllm:` prefix, label `model_name`) and
+//! SGLang's (`sglang:` prefix), so dashboards and scrapers written for either read the simulator unchanged, plus `servebench_sim_*` metrics for what
 //! only the simulator knows (injected faults, engine steps). Counters are updated once per request or per engine
 //! step, never per chunk.
 
@@ -29,6 +29,8 @@ pub(crate) struct Metrics {
     pub(crate) aborted: AtomicU64,
     pub(crate) rejected: AtomicU64,
     faults: [AtomicU64; 4],
+    /// The last scrape's time and generated-token count, for `sglang:gen_throughput`.
+    last_scrape: std::sync::Mutex<Option<(std::time::Instant, u64, f64)>>,
 }
 
 impl Metrics {
@@ -162,7 +164,101 @@ impl Metrics {
             "The simulated engine (always 1).",
             &[(&format!("preset=\"{p}\",simulated=\"true\""), 1.0)],
         );
+        self.render_sglang(&mut o, &m, kv, kv_capacity_tokens);
         o
+    }
+
+    /// SGLang's names for the same state (`sglang:` prefix, label `model_name`), so the scrapers and
+    /// dashboards written for SGLang read the simulator too. The simulator has no prefix cache: its hit
+    /// rate is 0. `gen_throughput` is generated tokens per second since the previous scrape.
+    fn render_sglang(&self, o: &mut String, m: &str, kv: f64, kv_capacity_tokens: u64) {
+        let g = |a: &AtomicU64| a.load(Relaxed) as f64;
+        let gen_tokens = self.generation_tokens.load(Relaxed);
+        let gen_throughput = self.gen_rate(gen_tokens);
+        let capacity = if kv_capacity_tokens == u64::MAX {
+            0.0
+        } else {
+            kv_capacity_tokens as f64
+        };
+        let gauges: [(&str, &str, &str, f64); 8] = [
+            (
+                "sglang:num_running_reqs",
+                "gauge",
+                "The number of running requests.",
+                g(&self.running),
+            ),
+            (
+                "sglang:num_queue_reqs",
+                "gauge",
+                "The number of requests in the waiting queue.",
+                g(&self.waiting),
+            ),
+            (
+                "sglang:num_used_tokens",
+                "gauge",
+                "The number of used tokens.",
+                g(&self.kv_used_tokens),
+            ),
+            ("sglang:token_usage", "gauge", "The token usage.", kv),
+            (
+                "sglang:cache_hit_rate",
+                "gauge",
+                "The prefix cache hit rate.",
+                0.0,
+            ),
+            (
+                "sglang:gen_throughput",
+                "gauge",
+                "The generation throughput (token/s).",
+                gen_throughput,
+            ),
+            (
+                "sglang:max_total_num_tokens",
+                "gauge",
+                "Maximum total number of tokens in the KV cache.",
+                capacity,
+            ),
+            (
+                "sglang:prompt_tokens_total",
+                "counter",
+                "Number of prefill tokens processed.",
+                g(&self.prompt_tokens),
+            ),
+        ];
+        for (name, kind, help, v) in gauges {
+            let _ = writeln!(
+                o,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{model_name=\"{m}\"}} {v}"
+            );
+        }
+        let name = "sglang:generation_tokens_total";
+        let _ = writeln!(
+            o,
+            "# HELP {name} Number of generation tokens processed.\n# TYPE {name} counter\n{name}{{model_name=\"{m}\"}} {gen_tokens}"
+        );
+    }
+
+    /// Generated tokens per second since the previous call (0 on the first).
+    fn gen_rate(&self, gen_tokens: u64) -> f64 {
+        let now = std::time::Instant::now();
+        let Ok(mut last) = self.last_scrape.lock() else {
+            return 0.0;
+        };
+        let rate = match *last {
+            Some((at, tokens, rate)) => {
+                let dt = now.duration_since(at).as_secs_f64();
+                if dt < 0.05 {
+                    rate
+                } else {
+                    gen_tokens.saturating_sub(tokens) as f64 / dt
+                }
+            }
+            None => 0.0,
+        };
+        if last.is_none_or(|(at, _, _)| now.duration_since(at).as_secs_f64() >= 0.05) {
+            *last = Some((now, gen_tokens, rate));
+        }
+        rate
     }
 }
 
@@ -196,5 +292,13 @@ mod tests {
         assert!(text.contains("kind=\"disconnect\"} 1\n"));
         assert!(text.contains("# TYPE vllm:num_requests_waiting gauge\n"));
         assert!(text.contains("simulated=\"true\"} 1\n"));
+        assert!(
+            text.contains("sglang:num_running_reqs{model_name=\"my\\\"model\"} 3\n"),
+            "{text}"
+        );
+        assert!(text.contains("sglang:num_queue_reqs{model_name=\"my\\\"model\"} 0\n"));
+        assert!(text.contains("sglang:token_usage{model_name=\"my\\\"model\"} 0.25\n"));
+        assert!(text.contains("sglang:generation_tokens_total{model_name=\"my\\\"model\"} 12\n"));
+        assert!(text.contains("# TYPE sglang:gen_throughput gauge\n"));
     }
 }
