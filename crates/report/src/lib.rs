@@ -25,6 +25,7 @@
 pub mod charts;
 pub mod collect;
 pub mod compare;
+pub mod decision;
 pub mod details;
 pub mod error;
 pub mod eval_files;
