@@ -31,6 +31,7 @@ pub mod error;
 pub mod eval_files;
 pub mod html;
 pub mod lenient_json;
+pub mod load_sensitivity;
 pub mod numfmt;
 pub mod perf_charts;
 pub mod report;
