@@ -7,9 +7,11 @@
 //! - [`stats`]: percentiles (NumPy's linear rule), mean, population std.
 //! - [`metrics`]: from records to the aggregate numbers of a run.
 //! - [`pyrandom`]: CPython's `random` and NumPy's legacy `np.random` (MT19937), bit for bit.
+//! - [`duration`]: seconds and rates from users checked once and turned into `Duration`s.
 //! - [`result`]: the result JSON (a superset of `sglang.bench_serving --output-file`), strict JSON.
 
 pub mod api;
+pub mod duration;
 pub mod gpqa;
 mod json_scan;
 pub mod metrics;
