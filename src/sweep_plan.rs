@@ -22,10 +22,10 @@
 //! [run]
 //! num_prompts = "concurrency"            # "concurrency" | an integer | "4x" (× concurrency) | "60s" (duration)
 //! output_dir = "sweep-fp8"
-//! file_pattern = "tp{tp}_in{in}_out{out}_ratio{ratio}.json"   # also {conc}, {rate}
-//! tp = 8
+//! file_pattern = "tp{prompts}_in{in}_out{out}_ratio{ratio}.json"   # the seed's; also {tp}, {conc}, {rate}
+//! tp = 8                                 # tensor-parallel size: in the result (`tp`) and {tp}
 //! order = "ascending"                    # ascending | descending | as-listed (concurrency order)
-//! pause_s = 0
+//! pause_s = 0                          # seconds between points
 //! flush_cache = false
 //! health_check = true
 //! warmup_requests = 1
@@ -37,7 +37,9 @@
 //! ```
 
 use serde::Deserialize;
+use servebench_core::duration::{checked_seconds, Lower};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -217,8 +219,12 @@ fn default_prompts() -> PromptsSpec {
 fn default_out() -> PathBuf {
     PathBuf::from("sweep-results")
 }
+/// The seed's layout: `tp{P}_…` where P is the prompt count (equal to the concurrency in the seed's loop),
+/// one JSON object per file.
+pub const DEFAULT_FILE_PATTERN: &str = "tp{prompts}_in{in}_out{out}_ratio{ratio}.json";
+
 fn default_pattern() -> String {
-    "tp{tp}_in{in}_out{out}_ratio{ratio}.json".into()
+    DEFAULT_FILE_PATTERN.into()
 }
 fn default_tp() -> u32 {
     1
@@ -251,7 +257,7 @@ pub struct Plan {
 pub enum Prompts {
     Fixed(usize),
     TimesConcurrency(f64),
-    Duration { seconds: f64 },
+    Duration { seconds: Duration },
 }
 
 /// One point of the matrix.
@@ -263,8 +269,9 @@ pub struct Point {
     pub request_rate: f64,
     pub concurrency: usize,
     pub num_prompts: usize,
-    pub duration_s: Option<f64>,
-    /// The result file (several points may share one file, one line each).
+    /// Stop sending after this long (`num_prompts = "60s"`).
+    pub duration: Option<Duration>,
+    /// The result file: one JSON object, this point's alone.
     pub file: PathBuf,
     /// Its per-request records.
     pub details_file: PathBuf,
@@ -304,16 +311,15 @@ pub fn parse_prompts(spec: &PromptsSpec) -> Result<Prompts, PlanError> {
                 Ok(Prompts::TimesConcurrency(1.0))
             } else if let Some(x) = s.strip_suffix('x') {
                 let f: f64 = x.parse().map_err(|_| bad(s))?;
-                if f <= 0.0 {
+                if !(f.is_finite() && f > 0.0 && f <= 1e6) {
                     return Err(bad(s));
                 }
                 Ok(Prompts::TimesConcurrency(f))
             } else if let Some(x) = s.strip_suffix('s') {
                 let f: f64 = x.parse().map_err(|_| bad(s))?;
-                if f <= 0.0 {
-                    return Err(bad(s));
-                }
-                Ok(Prompts::Duration { seconds: f })
+                let seconds = checked_seconds("num_prompts", f, Lower::Positive)
+                    .map_err(|e| PlanError::Invalid(format!("{e} (as \"{s}\")")))?;
+                Ok(Prompts::Duration { seconds })
             } else {
                 s.parse::<usize>()
                     .ok()
@@ -393,12 +399,14 @@ impl Plan {
                 "[axes] needs at least one input_output and one concurrency".into(),
             ));
         }
-        if self.axes.concurrency.contains(&0) {
-            return Err(PlanError::Invalid(
-                "concurrency values must be at least 1".into(),
-            ));
+        let max = tokio::sync::Semaphore::MAX_PERMITS;
+        if let Some(c) = self.axes.concurrency.iter().find(|&&c| c == 0 || c > max) {
+            return Err(PlanError::Invalid(format!(
+                "concurrency {c}: use values from 1 to {max}"
+            )));
         }
         let prompts = parse_prompts(&self.run.num_prompts)?;
+        self.pause()?;
         let ratios = if self.axes.range_ratio.is_empty() {
             vec![1.0]
         } else {
@@ -452,10 +460,12 @@ impl Plan {
                         let (num_prompts, duration_s) = match prompts {
                             Prompts::Fixed(n) => (n, None),
                             Prompts::TimesConcurrency(f) => {
-                                (((c as f64) * f).ceil().max(1.0) as usize, None)
+                                (((c as f64) * f).ceil().clamp(1.0, 1e12) as usize, None)
                             }
                             Prompts::Duration { seconds } => (
-                                self.run.max_prompts.unwrap_or((c * 10).max(100)),
+                                self.run
+                                    .max_prompts
+                                    .unwrap_or(c.saturating_mul(10).max(100)),
                                 Some(seconds),
                             ),
                         };
@@ -468,6 +478,7 @@ impl Plan {
                             .run
                             .file_pattern
                             .replace("{tp}", &self.run.tp.to_string())
+                            .replace("{prompts}", &num_prompts.to_string())
                             .replace("{in}", &input_len.to_string())
                             .replace("{out}", &output_len.to_string())
                             .replace("{ratio}", &ratio_str(ratio))
@@ -493,7 +504,7 @@ impl Plan {
                             request_rate: rate,
                             concurrency: c,
                             num_prompts,
-                            duration_s,
+                            duration: duration_s,
                             file,
                             details_file,
                             group,
@@ -503,7 +514,24 @@ impl Plan {
                 }
             }
         }
+        let mut seen = std::collections::HashMap::new();
+        for p in &points {
+            if let Some(other) = seen.insert(p.file.clone(), p.label()) {
+                return Err(PlanError::Invalid(format!(
+                    "file_pattern {:?} gives two points the same file {} ({other}; {}): each file holds one point's result; add {{conc}}, {{prompts}} or {{rate}} to the pattern",
+                    self.run.file_pattern,
+                    p.file.display(),
+                    p.label()
+                )));
+            }
+        }
         Ok(points)
+    }
+
+    /// The pause between points, checked.
+    pub fn pause(&self) -> Result<Duration, PlanError> {
+        checked_seconds("pause_s (--pause)", self.run.pause_s, Lower::Zero)
+            .map_err(|e| PlanError::Invalid(e.to_string()))
     }
 }
 
@@ -538,17 +566,22 @@ output_dir = "out"
             "num_prompts tied to concurrency like the seed"
         );
         assert_eq!(pts[10].num_prompts, 512);
+        // The seed's layout: tp{P} with P = the prompt count = the concurrency.
         assert_eq!(
             pts[0].file,
-            PathBuf::from("out/tp8_in3500_out1500_ratio0.7.json")
+            PathBuf::from("out/tp1_in3500_out1500_ratio0.7.json")
+        );
+        assert_eq!(
+            pts[10].file,
+            PathBuf::from("out/tp512_in3500_out1500_ratio0.7.json")
         );
         assert_eq!(
             pts[11].file,
-            PathBuf::from("out/tp8_in3500_out1500_ratio0.8.json")
+            PathBuf::from("out/tp1_in3500_out1500_ratio0.8.json")
         );
         assert_eq!(
             pts[0].details_file,
-            PathBuf::from("out/tp8_in3500_out1500_ratio0.7_c1.details.jsonl")
+            PathBuf::from("out/tp1_in3500_out1500_ratio0.7_c1.details.jsonl")
         );
         assert_eq!(pts[43].input_len, 3000);
         assert_eq!(pts.iter().map(|p| p.group).max(), Some(3));
@@ -566,7 +599,9 @@ output_dir = "out"
         );
         assert_eq!(
             parse_prompts(&PromptsSpec::Text("60s".into())).unwrap(),
-            Prompts::Duration { seconds: 60.0 }
+            Prompts::Duration {
+                seconds: Duration::from_secs(60)
+            }
         );
         assert!(parse_prompts(&PromptsSpec::Text("lots".into())).is_err());
         assert!(parse_prompts(&PromptsSpec::Fixed(0)).is_err());
@@ -586,6 +621,44 @@ output_dir = "out"
         .points()
         .unwrap_err();
         assert!(e.to_string().contains("IN:OUT"), "{e}");
+        // A fixed prompt count gives every concurrency the same tp{prompts} file: refused, with the fix.
+        let e = Plan::from_toml(
+            "[target]\nsim=\"fast\"\n[axes]\ninput_output=[\"1:1\"]\nconcurrency=[1, 2]\n[run]\nnum_prompts=8\n",
+        )
+        .unwrap()
+        .points()
+        .unwrap_err();
+        assert!(e.to_string().contains("add {conc}"), "{e}");
+        // The tensor-parallel size stays available to custom patterns.
+        let pts = Plan::from_toml(
+            "[target]\nsim=\"fast\"\n[axes]\ninput_output=[\"1:1\"]\nconcurrency=[1, 2]\n[run]\ntp=8\nnum_prompts=8\nfile_pattern=\"tp{tp}_c{conc}_in{in}_out{out}.json\"\n",
+        )
+        .unwrap()
+        .points()
+        .unwrap();
+        assert_eq!(
+            pts[1].file,
+            PathBuf::from("sweep-results/tp8_c2_in1_out1.json")
+        );
+        for bad in [
+            "[run]\npause_s=1e300\n",
+            "[run]\nnum_prompts=\"1e300s\"\n",
+            "[run]\nnum_prompts=\"infs\"\n",
+        ] {
+            let text = format!(
+                "[target]\nsim=\"fast\"\n[axes]\ninput_output=[\"1:1\"]\nconcurrency=[1]\n{bad}"
+            );
+            let e = Plan::from_toml(&text).unwrap().points().unwrap_err();
+            assert!(e.to_string().contains("up to 1e9"), "{bad}: {e}");
+        }
+        let e = Plan::from_toml("[target]\nsim=\"fast\"\n[axes]\ninput_output=[\"1:1\"]\nconcurrency=[9223372036854775807]\n")
+            .unwrap()
+            .points()
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("concurrency 9223372036854775807"),
+            "{e}"
+        );
         let e = Plan::from_toml("[target]\nbase_ur=\"x\"\n").unwrap_err();
         assert!(e.to_string().contains("base_ur"), "{e}");
         assert_eq!(ratio_str(1.0), "1.0");

@@ -1,24 +1,19 @@
-//! `servebench bench`: one load test, with `python3 -m sglang.bench_serving`'s flags.
+//! `servebench bench`: one load test, with `python3 -m sglang.bench_serving`'s flags. The flags map to a
+//! [`BenchConfig`]; the work is [`servebench_load::bench::run_bench`].
 
-use anyhow::{bail, Context, Result};
-use bytes::Bytes;
-use servebench_core::api::{request_body, Api, Backend, GenParams};
-use servebench_core::metrics::{compute, Metrics};
-use servebench_core::record::{RequestRecord, TokenSource};
-use servebench_core::result::{result_json, RunInfo};
-use servebench_load::client::{Client, ClientConfig, HttpClientKind, PreparedRequest};
-use servebench_load::dataset::{
-    self, CountMethod, PromptCounter, RandomSpec, RangeRule, SharegptSpec, WorkItem,
-};
-use servebench_load::runner::{self, RecordSink, RunConfig};
-use servebench_tokenize::Tokenizer;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use anyhow::{Context, Result};
+use servebench_core::api::Backend;
+use servebench_core::duration::Lower;
+use servebench_load::bench::{seconds, BenchConfig, DatasetName, WorkloadConfig};
+use servebench_load::client::HttpClientKind;
+use servebench_load::dataset::RangeRule;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
 
-use super::output::{self, print_bench_summary};
+pub use servebench_load::bench::{details_path, BenchOutcome};
+
+use super::output::print_bench_summary;
 use super::secrets::{command_line_redacted, redact_secrets};
 
 /// One load test (flags named and meant as in `python3 -m sglang.bench_serving`; prefixes such as
@@ -147,160 +142,6 @@ pub struct Args {
     pub json: bool,
 }
 
-/// The record sink of a bench run: counts output tokens with the tokenizer, writes details, shows progress.
-struct BenchSink {
-    tok: Arc<Tokenizer>,
-    details: Option<(PathBuf, std::io::BufWriter<std::fs::File>)>,
-    progress: Option<indicatif::ProgressBar>,
-    write_error: Option<String>,
-}
-
-impl RecordSink for BenchSink {
-    fn record(&mut self, rec: &mut RequestRecord) {
-        // Only when the server sent no usage: the count is the record's output length. Re-counting every
-        // output for `total_output_tokens_retokenized` happens after the timed run (it costs CPU).
-        if rec.ok() && rec.output_tokens.is_none() {
-            let retok = self.tok.count(&output_text(rec)).ok().map(|n| n as u64);
-            rec.output_tokens_retokenized = retok;
-            rec.output_tokens = retok;
-            rec.output_tokens_source = if retok.is_some() {
-                TokenSource::Tokenizer
-            } else {
-                TokenSource::None
-            };
-        }
-        if let Some((path, w)) = &mut self.details {
-            let res = serde_json::to_writer(&mut *w, &*rec)
-                .map_err(std::io::Error::from)
-                .and_then(|_| w.write_all(b"\n"))
-                .and_then(|_| w.flush());
-            if let Err(e) = res {
-                if self.write_error.is_none() {
-                    self.write_error = Some(format!("{}: {e}", path.display()));
-                }
-            }
-        }
-        if let Some(pb) = &self.progress {
-            pb.inc(1);
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some(pb) = &self.progress {
-            pb.finish_and_clear();
-        }
-        if let Some(e) = &self.write_error {
-            eprintln!("warning: writing per-request records failed: {e}");
-        }
-    }
-}
-
-/// Warnings about the client's own delay, from its event-loop lag.
-fn lag_warnings(lag: &servebench_core::stats::Summary) -> Vec<String> {
-    use servebench_load::monitor::{BURST_MAX_MS, SATURATED_P99_MS};
-    let (p99, max) = (lag.p99.unwrap_or(0.0), lag.max.unwrap_or(0.0));
-    if p99 > SATURATED_P99_MS {
-        vec![format!(
-            "the client itself was saturated (event-loop lag p99 {p99:.1} ms): latencies include client delay; use fewer concurrent requests per client or more cores"
-        )]
-    } else if max > BURST_MAX_MS {
-        vec![format!(
-            "the client was briefly saturated (event-loop lag up to {max:.0} ms, e.g. while sending a wave of requests): latencies measured in that moment include up to that much client delay"
-        )]
-    } else {
-        Vec::new()
-    }
-}
-
-/// The client's read delay (kernel arrival → read): each request's longest wait, and the share of late reads.
-struct ReadDelays {
-    /// Over requests: each request's longest wait (ms).
-    max: servebench_core::stats::Summary,
-    /// Reads more than 1 ms late, of all reads with a kernel timestamp (%).
-    late_pct: Option<f64>,
-}
-
-fn read_delays(records: &[RequestRecord]) -> ReadDelays {
-    let timed = records.iter().filter(|r| !r.warmup);
-    let mut v: Vec<f64> = timed.clone().filter_map(|r| r.read_delay_ms).collect();
-    let reads: u64 = timed.clone().map(|r| r.timed_reads as u64).sum();
-    let late: u64 = timed.map(|r| r.late_reads as u64).sum();
-    ReadDelays {
-        max: servebench_core::stats::Summary::of(&mut v),
-        late_pct: (reads > 0).then(|| late as f64 * 100.0 / reads as f64),
-    }
-}
-
-/// With kernel timestamps the client's own delay is measured exactly: the wait between a segment's arrival and
-/// the read that took it. Chunk times do not include it, but a client that is often late also sends late. One
-/// late read (a scheduler hiccup) is not saturation: the warning needs more than 1% of reads late.
-fn read_delay_warnings(d: &ReadDelays) -> Vec<String> {
-    use servebench_load::monitor::LATE_READS_WARN_PCT;
-    match (d.late_pct, d.max.max) {
-        (Some(pct), Some(max)) if pct > LATE_READS_WARN_PCT => vec![format!(
-            "the client itself was busy: {pct:.1}% of its reads came more than 1 ms after the data arrived (up to {max:.1} ms). Chunk times are the kernel's receive times and do not include that wait, but requests may have gone out later than planned; use fewer concurrent requests per client or more cores"
-        )],
-        _ => Vec::new(),
-    }
-}
-
-/// Reasoning + answer text of a record (what the server counted as output).
-fn output_text(rec: &RequestRecord) -> std::borrow::Cow<'_, str> {
-    if rec.reasoning_text.is_empty() {
-        std::borrow::Cow::Borrowed(rec.generated_text.as_str())
-    } else {
-        std::borrow::Cow::Owned(format!("{}{}", rec.reasoning_text, rec.generated_text))
-    }
-}
-
-/// Counts every successful record's output with the tokenizer (`output_tokens_retokenized`), on all cores.
-fn retokenize(tok: &Tokenizer, records: &mut [RequestRecord]) {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let chunk = records.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        for part in records.chunks_mut(chunk) {
-            s.spawn(move || {
-                for r in part
-                    .iter_mut()
-                    .filter(|r| r.ok() && r.output_tokens_retokenized.is_none())
-                {
-                    r.output_tokens_retokenized = tok.count(&output_text(r)).ok().map(|n| n as u64);
-                }
-            });
-        }
-    });
-}
-
-/// What a bench run produced.
-pub struct BenchOutcome {
-    pub result: serde_json::Value,
-    pub metrics: Metrics,
-    pub output_file: PathBuf,
-    pub details_file: Option<PathBuf>,
-}
-
-pub fn run(args: Args) -> Result<()> {
-    let rt = super::runtime()?;
-    let stop_rx = super::stop_on_ctrl_c(
-        &rt,
-        "no new requests; waiting for those in flight, then writing the results",
-    );
-    let json = args.json;
-    let out = rt.block_on(execute(args, stop_rx))?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&out.result)?);
-    } else {
-        print_bench_summary(&out.result, &out.metrics);
-        println!("Results appended to {}", out.output_file.display());
-        if let Some(d) = &out.details_file {
-            println!("Per-request records in {}", d.display());
-        }
-    }
-    Ok(())
-}
-
 fn default_output_file(a: &Args) -> PathBuf {
     let now = chrono::Local::now().format("%m%d");
     if a.dataset_name.starts_with("random") {
@@ -316,100 +157,6 @@ fn default_output_file(a: &Args) -> PathBuf {
     }
 }
 
-/// `x.json` / `x.jsonl` → `x.details.jsonl`.
-pub fn details_path(output: &Path) -> PathBuf {
-    let stem = output
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "result".into());
-    output.with_file_name(format!("{stem}.details.jsonl"))
-}
-
-fn load_tokenizer(a: &Args) -> Result<(Arc<Tokenizer>, Vec<String>)> {
-    let mut warnings = Vec::new();
-    let tok = if let Some(p) = &a.tokenizer {
-        Tokenizer::from_path(p)?
-    } else if let Some(dir) = a
-        .model
-        .as_deref()
-        .map(Path::new)
-        .filter(|p| p.join("tokenizer.json").exists())
-    {
-        Tokenizer::from_path(dir)?
-    } else {
-        if a.sim.is_none() {
-            warnings.push(
-                "no --tokenizer given: token counts use the built-in SmolLM2 tokenizer, not the served model's"
-                    .to_string(),
-            );
-        }
-        Tokenizer::builtin()?
-    };
-    Ok((Arc::new(tok), warnings))
-}
-
-fn build_workload(a: &Args, counter: &PromptCounter<'_>) -> Result<Vec<WorkItem>> {
-    let rule = match a.range_rule.as_str() {
-        "sglang" => RangeRule::Sglang,
-        "vllm" => RangeRule::Vllm,
-        other => bail!("--range-rule {other}: use sglang or vllm"),
-    };
-    if !(0.0..=1.0).contains(&a.random_range_ratio) && rule == RangeRule::Sglang {
-        bail!(
-            "--random-range-ratio {} must be in [0, 1] with SGLang's rule",
-            a.random_range_ratio
-        );
-    }
-    Ok(match a.dataset_name.as_str() {
-        "random" | "random-ids" => {
-            let text = servebench_load::corpus::corpus_text(
-                a.dataset_path.as_deref(),
-                (a.random_input_len as usize * 8).max(400_000),
-            )?;
-            dataset::random_workload(
-                counter,
-                &text,
-                &RandomSpec {
-                    num_prompts: a.num_prompts,
-                    input_len: a.random_input_len,
-                    output_len: a.random_output_len,
-                    range_ratio: a.random_range_ratio,
-                    rule,
-                    seed: a.seed,
-                    ids: a.dataset_name == "random-ids",
-                },
-            )?
-        }
-        "sharegpt" => {
-            let Some(path) = &a.dataset_path else {
-                bail!("--dataset-name sharegpt needs --dataset-path with a ShareGPT JSON file (servebench downloads nothing); or use --dataset-name random")
-            };
-            dataset::sharegpt_workload(
-                counter,
-                path,
-                &SharegptSpec {
-                    num_prompts: a.num_prompts,
-                    fixed_output_len: a.sharegpt_output_len,
-                    context_len: a.sharegpt_context_len,
-                    seed: a.seed,
-                },
-            )?
-        }
-        "custom" => {
-            let Some(path) = &a.dataset_path else {
-                bail!("--dataset-name custom needs --dataset-path with a JSONL file ({{\"prompt\": ...}} or {{\"messages\": [...]}} per line, optional \"output_len\")")
-            };
-            dataset::custom_workload(
-                counter,
-                path,
-                Some(a.num_prompts),
-                a.sharegpt_output_len.or(Some(a.random_output_len)),
-            )?
-        }
-        other => bail!("--dataset-name {other}: use random, random-ids, sharegpt or custom"),
-    })
-}
-
 fn parse_headers(h: &[String]) -> Result<Vec<(String, String)>> {
     h.iter()
         .map(|kv| {
@@ -421,74 +168,11 @@ fn parse_headers(h: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn gen_params(
-    a: &Args,
-    extra: &serde_json::Map<String, serde_json::Value>,
-    max: Option<u64>,
-) -> GenParams {
-    GenParams {
-        max_tokens: max.map(|m| m.min(u32::MAX as u64) as u32),
-        temperature: Some(0.0),
-        ignore_eos: !a.disable_ignore_eos,
-        stream: !a.disable_stream,
-        include_usage: !a.disable_stream_usage,
-        extra: extra.clone(),
-        ..Default::default()
-    }
-}
-
-fn prepare(
-    api: Api,
-    model: &str,
-    items: &[WorkItem],
-    a: &Args,
-    extra: &serde_json::Map<String, serde_json::Value>,
-    run_id: &str,
-) -> Result<Vec<PreparedRequest>> {
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, it)| {
-            let body = request_body(api, model, &it.prompt, &gen_params(a, extra, it.output_len));
-            Ok(PreparedRequest {
-                index: i as u64,
-                request_id: format!("{run_id}-{i}"),
-                body: Bytes::from(serde_json::to_vec(&body)?),
-                stream: !a.disable_stream,
-                prompt_text: it.prompt.as_text().into_owned(),
-                prompt_len_intended: it.prompt_len_intended,
-                prompt_tokens: Some(it.prompt_tokens),
-                output_len_intended: it.output_len,
-            })
-        })
-        .collect()
-}
-
-/// Runs one bench and appends its result. Used by `bench` and `sweep`.
-pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOutcome> {
+/// The run's configuration from the flags, every number and duration checked (`BenchConfig::validate` checks
+/// the rest, as `run_bench` does before anything is sent). `base_url` overrides --base-url/--host/--port (the in-process simulator's address).
+pub fn config_of(a: &Args, base_url: Option<&str>) -> Result<BenchConfig> {
     let backend = Backend::parse(&a.backend)?;
-    if a.num_prompts == 0 {
-        bail!("--num-prompts must be at least 1");
-    }
-    if a.max_concurrency == Some(0) {
-        bail!("--max-concurrency must be at least 1");
-    }
-    // The simulator, in process.
-    let sim = match &a.sim {
-        Some(preset) => {
-            let (tok, _) = load_tokenizer(&a)?;
-            let mut cfg = servebench_sim::SimConfig::preset(preset)?;
-            cfg.prompt_counter = Some(Arc::new(crate::sim_counter::TokenizerCounter(tok)));
-            if let Some(m) = &a.model {
-                cfg.model = m.clone();
-            }
-            let server = crate::sim_thread::SimThread::start(cfg, 1)?;
-            a.base_url = Some(server.base_url().to_string());
-            Some(server)
-        }
-        None => None,
-    };
-    let base_url = match &a.base_url {
+    let base_url = match base_url.or(a.base_url.as_deref()) {
         Some(u) => u.trim_end_matches('/').to_string(),
         None => format!(
             "http://{}:{}",
@@ -496,315 +180,178 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
             a.port.unwrap_or_else(|| backend.default_port())
         ),
     };
-    let extra: serde_json::Map<String, serde_json::Value> = match &a.extra_request_body {
+    let mut c = BenchConfig::new(&base_url, &a.backend)?;
+    c.model = a.model.clone();
+    c.served_model_name = a.served_model_name.clone();
+    c.tokenizer = a.tokenizer.clone();
+    c.warn_builtin_tokenizer = a.sim.is_none();
+    c.workload = WorkloadConfig {
+        dataset: DatasetName::parse(&a.dataset_name)?,
+        dataset_path: a.dataset_path.clone(),
+        num_prompts: a.num_prompts,
+        sharegpt_output_len: a.sharegpt_output_len,
+        sharegpt_context_len: a.sharegpt_context_len,
+        random_input_len: a.random_input_len,
+        random_output_len: a.random_output_len,
+        random_range_ratio: a.random_range_ratio,
+        range_rule: match a.range_rule.as_str() {
+            "sglang" => RangeRule::Sglang,
+            "vllm" => RangeRule::Vllm,
+            other => anyhow::bail!("--range-rule {other}: use sglang or vllm"),
+        },
+        seed: a.seed,
+    };
+    c.request_rate = a.request_rate;
+    c.burstiness = a.burstiness;
+    c.max_concurrency = a.max_concurrency;
+    c.warmup_requests = a.warmup_requests;
+    c.warm_connections = !a.no_warm_connections;
+    c.http_client = HttpClientKind::parse(&a.http_client)?;
+    c.kernel_timestamps = !a.read_timestamps;
+    c.stream = !a.disable_stream;
+    c.ignore_eos = !a.disable_ignore_eos;
+    c.stream_usage = !a.disable_stream_usage;
+    c.extra_request_body = match &a.extra_request_body {
         Some(s) => serde_json::from_str(s)
             .with_context(|| format!("--extra-request-body is not a JSON object: {s}"))?,
         None => Default::default(),
     };
-    let mut cc = ClientConfig::new(&base_url, backend.clone());
-    cc.api_key = a.api_key.clone().filter(|k| !k.is_empty());
-    cc.headers = parse_headers(&a.headers)?;
-    cc.timeout = a.timeout.map(Duration::from_secs_f64);
-    cc.keep_text = true;
-    cc.http_client = HttpClientKind::parse(&a.http_client)?;
-    cc.kernel_timestamps = !a.read_timestamps;
-    let client = Client::new(cc)?;
-
-    let model = match (&a.served_model_name, &a.model) {
-        (Some(s), _) => s.clone(),
-        (None, Some(m)) => m.clone(),
-        (None, None) => client
-            .get_json("/v1/models")
-            .await
-            .and_then(|v| v["data"][0]["id"].as_str().map(str::to_string))
-            .with_context(|| {
-                format!("no --model given and {base_url}/v1/models lists none: pass --model, and check --base-url/--host/--port")
-            })?,
-    };
-
-    let a2 = a.clone();
-    let (tok, mut warnings, items, method) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let (tok, warnings) = load_tokenizer(&a2)?;
-        let counter = PromptCounter {
-            tok: &tok,
-            api: backend.api,
-        };
-        let items = build_workload(&a2, &counter)?;
-        let method = if a2.dataset_name == "random-ids" && backend.api != Api::Chat {
-            CountMethod::TokenIds
-        } else {
-            counter.method()
-        };
-        Ok((tok.clone(), warnings, items, method))
-    })
-    .await??;
-    if backend.api == Api::Chat && tok.chat_template.is_none() {
-        warnings.push(
-            "the tokenizer has no chat template: chat prompt tokens are counted without it".into(),
-        );
-    }
-
-    let run_id = format!("sb{}", chrono::Local::now().format("%H%M%S%3f"));
-    let requests = prepare(backend.api, &model, &items, &a, &extra, &run_id)?;
-    let server_info = redact_secrets(
-        if backend.api == Api::SglangGenerate || a.backend.starts_with("sglang") {
-            client.get_json("/get_server_info").await
-        } else {
-            None
-        }
-        .or(client.get_json("/v1/models").await)
-        .unwrap_or(serde_json::Value::Null),
-    );
-
-    // Warm-up.
-    if a.warmup_requests > 0 {
-        let first = &items[0];
-        let warm_items: Vec<WorkItem> = (0..a.warmup_requests)
-            .map(|_| WorkItem {
-                output_len: Some(first.output_len.unwrap_or(32).min(32)),
-                ..first.clone()
-            })
-            .collect();
-        let mut warm = prepare(
-            backend.api,
-            &model,
-            &warm_items,
-            &a,
-            &extra,
-            &format!("{run_id}-warmup"),
-        )?;
-        for w in &mut warm {
-            w.index = u64::MAX;
-        }
-        runner::warmup(&client, &warm).await?;
-    }
-    if a.flush_cache {
-        for path in ["/flush_cache", "/reset_prefix_cache"] {
-            let _ = client.http().post(format!("{base_url}{path}")).send().await;
-        }
-    }
-
+    c.headers = parse_headers(&a.headers)?;
+    c.api_key = a.api_key.clone();
     let output_file = a
         .output_file
         .clone()
-        .unwrap_or_else(|| default_output_file(&a));
-    let details_file = match &a.details_file {
+        .unwrap_or_else(|| default_output_file(a));
+    c.details_file = match &a.details_file {
         Some(p) => Some(p.clone()),
         None => a.output_details.then(|| details_path(&output_file)),
     };
-    let details = match &details_file {
-        Some(p) => {
-            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-            }
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .with_context(|| format!("cannot open {} for writing", p.display()))?;
-            Some((p.clone(), std::io::BufWriter::new(f)))
+    c.output_file = Some(output_file);
+    c.output_details = a.output_details;
+    c.duration = a
+        .duration
+        .map(|d| seconds("--duration", d, Lower::Positive))
+        .transpose()?;
+    c.flush_cache = a.flush_cache;
+    c.tag = a.tag.clone();
+    c.timeout = a
+        .timeout
+        .map(|t| seconds("--timeout", t, Lower::Positive))
+        .transpose()?;
+    c.grace = seconds("--grace", a.grace, Lower::Zero)?;
+    c.progress = !(a.disable_tqdm || a.json);
+    c.simulated = a.sim.is_some();
+    c.command_line = command_line_redacted();
+    c.redact = redact_secrets;
+    Ok(c)
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let rt = super::runtime()?;
+    let stop_rx = super::stop_on_ctrl_c(
+        &rt,
+        "no new requests; waiting for those in flight, then writing the results",
+    );
+    let json = args.json;
+    let out = rt.block_on(execute(args, stop_rx))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out.result)?);
+    } else {
+        print_bench_summary(&out.result, &out.metrics);
+        if let Some(f) = &out.output_file {
+            println!("Results appended to {}", f.display());
         }
+        if let Some(d) = &out.details_file {
+            println!("Per-request records in {}", d.display());
+        }
+    }
+    Ok(())
+}
+
+/// Runs one bench from its flags (starting the in-process simulator for `--sim`) and appends its result.
+pub async fn execute(a: Args, stop: watch::Receiver<bool>) -> Result<BenchOutcome> {
+    // Every flag is checked before the simulator starts or anything is sent.
+    config_of(&a, Some("http://127.0.0.1:1"))?.validate()?;
+    let sim = match &a.sim {
+        Some(preset) => Some(start_sim(
+            preset,
+            a.tokenizer.as_deref(),
+            a.model.as_deref(),
+        )?),
         None => None,
     };
-    let progress = output::progress_bar(a.num_prompts as u64, a.disable_tqdm || a.json);
-    let sink = BenchSink {
-        tok: tok.clone(),
-        details,
-        progress,
-        write_error: None,
-    };
-    let max_conc = a.max_concurrency;
-    let run_cfg = RunConfig {
-        max_concurrency: max_conc,
-        request_rate: a.request_rate,
-        burstiness: a.burstiness,
-        seed: a.seed,
-        warm_connections: if a.no_warm_connections {
-            0
-        } else {
-            max_conc.unwrap_or(a.num_prompts).min(a.num_prompts)
-        },
-        grace: Duration::from_secs_f64(a.grace.max(0.0)),
-        max_duration: a.duration.map(|d| Duration::from_secs_f64(d.max(0.0))),
-    };
-    let started_at = chrono::Local::now().to_rfc3339();
-    let mut out = runner::run(&client, requests, &run_cfg, Box::new(sink), stop).await?;
-    let tok2 = tok.clone();
-    let mut records = std::mem::take(&mut out.records);
-    let records = tokio::task::spawn_blocking(move || {
-        retokenize(&tok2, &mut records);
-        records
-    })
-    .await?;
-    out.records = records;
+    let config = config_of(&a, sim.as_ref().map(|s| s.base_url()))?;
+    let out = servebench_load::bench::run_bench(&config, stop).await;
     if let Some(s) = sim {
         s.stop();
     }
+    Ok(out?)
+}
 
-    let metrics = compute(&out.records, out.duration_s);
-    let read_delay = read_delays(&out.records);
-    if read_delay.late_pct.is_some() {
-        // Kernel timestamps: the late-read share measures the client's own delay exactly (and latencies do not
-        // include it); the coarse event-loop lag would only repeat it, wrongly saying latencies include it.
-        warnings.extend(read_delay_warnings(&read_delay));
-    } else {
-        warnings.extend(lag_warnings(&out.client_lag));
-    }
-    if metrics.output_token_sources.contains_key("tokenizer") {
-        warnings
-            .push("the server sent no usage: output tokens were counted with the tokenizer".into());
-    }
-    if out.interrupted && !out.duration_limited {
-        warnings.push(format!(
-            "interrupted: {} of {} requests finished",
-            out.records.len(),
-            a.num_prompts
-        ));
-    }
-    let simulated =
-        a.sim.is_some() || server_info.get("simulated").and_then(|v| v.as_bool()) == Some(true);
-    let accept_length = server_info
-        .pointer("/internal_states/0/avg_spec_accept_length")
-        .and_then(|v| v.as_f64());
-    let info = RunInfo {
-        backend: a.backend.clone(),
-        dataset_name: a.dataset_name.clone(),
-        request_rate: a.request_rate,
-        burstiness: a.burstiness,
-        max_concurrency: a.max_concurrency.map(|c| c as u64),
-        num_prompts: a.num_prompts as u64,
-        sharegpt_output_len: a.sharegpt_output_len,
-        random_input_len: Some(a.random_input_len),
-        random_output_len: Some(a.random_output_len),
-        random_range_ratio: Some(a.random_range_ratio),
-        seed: a.seed,
-        model,
-        base_url: base_url.clone(),
-        tokenizer: tok.source.clone(),
-        prompt_token_method: method.as_str().into(),
-        server_info,
-        simulated,
-        accept_length,
-        tag: a.tag.clone(),
-        command_line: command_line_redacted(),
-        started_at,
-        interrupted: out.interrupted,
-        warmup_requests: a.warmup_requests as u64,
-        warmup_connections: out.warmup_connections,
-        connect: out.connect,
-        client_lag: out.client_lag,
-        client_saturated: out.client_saturated
-            || read_delay
-                .late_pct
-                .is_some_and(|p| p > servebench_load::monitor::LATE_READS_WARN_PCT),
-        warnings,
+/// The simulator in this process (its own runtime), counting prompt tokens with the run's tokenizer.
+pub fn start_sim(
+    preset: &str,
+    tokenizer: Option<&std::path::Path>,
+    model: Option<&str>,
+) -> Result<crate::sim_thread::SimThread> {
+    let tok = match tokenizer {
+        Some(t) => servebench_tokenize::Tokenizer::from_path(t)?,
+        None => match model
+            .map(std::path::Path::new)
+            .filter(|p| p.join("tokenizer.json").exists())
+        {
+            Some(dir) => servebench_tokenize::Tokenizer::from_path(dir)?,
+            None => servebench_tokenize::Tokenizer::builtin()?,
+        },
     };
-    let mut result = result_json(&info, &metrics);
-    if let Some(obj) = result.as_object_mut() {
-        obj.insert("client_cpu_s".into(), serde_json::json!(out.client_cpu_s));
-        obj.insert(
-            "http_client".into(),
-            serde_json::json!(client.http_client_name()),
-        );
-        obj.insert(
-            "timestamp_source".into(),
-            serde_json::json!(client.timestamp_source()),
-        );
-        obj.insert(
-            "p99_client_read_delay_ms".into(),
-            serde_json::json!(read_delay.max.p99),
-        );
-        obj.insert(
-            "max_client_read_delay_ms".into(),
-            serde_json::json!(read_delay.max.max),
-        );
-        obj.insert(
-            "client_late_reads_pct".into(),
-            serde_json::json!(read_delay.late_pct),
-        );
-        obj.insert("not_finished".into(), serde_json::json!(out.not_finished));
-        obj.insert("duration_limit_s".into(), serde_json::json!(a.duration));
-        if let Some(d) = &details_file {
-            obj.insert(
-                "details_file".into(),
-                serde_json::json!(d.display().to_string()),
-            );
-        }
-        if a.output_details {
-            output::add_sglang_details(obj, &out.records);
-        }
+    let mut cfg = servebench_sim::SimConfig::preset(preset)?;
+    cfg.prompt_counter = Some(Arc::new(crate::sim_counter::TokenizerCounter(Arc::new(
+        tok,
+    ))));
+    if let Some(m) = model {
+        cfg.model = m.to_string();
     }
-    output::append_result(&output_file, &result)?;
-    Ok(BenchOutcome {
-        result,
-        metrics,
-        output_file,
-        details_file,
-    })
+    crate::sim_thread::SimThread::start(cfg, 1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use servebench_core::stats::Summary;
 
-    #[test]
-    fn read_delay_warning_fires_only_for_a_busy_client() {
-        // (longest wait ms, reads, late reads) per request.
-        let recs = |v: &[(f64, u32, u32)]| -> Vec<RequestRecord> {
-            v.iter()
-                .map(|&(d, reads, late)| RequestRecord {
-                    read_delay_ms: Some(d),
-                    timed_reads: reads,
-                    late_reads: late,
-                    ..Default::default()
-                })
-                .collect()
-        };
-        let calm = read_delays(&recs(&[(0.01, 100, 0), (0.2, 100, 0), (0.4, 100, 0)]));
-        assert_eq!(calm.max.max, Some(0.4));
-        assert_eq!(calm.late_pct, Some(0.0));
-        assert!(read_delay_warnings(&calm).is_empty());
-        // One hiccup in 800 reads: not saturation.
-        let hiccup = read_delays(&recs(&[(1.6, 400, 1), (0.3, 400, 0)]));
-        assert!(read_delay_warnings(&hiccup).is_empty());
-        let busy = read_delays(&recs(&[(2.5, 100, 10), (7.5, 100, 30)]));
-        assert_eq!(busy.late_pct, Some(20.0));
-        let w = read_delay_warnings(&busy);
-        assert_eq!(w.len(), 1);
-        assert!(
-            w[0].contains("20.0% of its reads") && w[0].contains("up to 7.5 ms"),
-            "{}",
-            w[0]
-        );
-        // Without kernel timestamps there is nothing to judge.
-        let none = read_delays(&[RequestRecord::default()]);
-        assert_eq!(none.late_pct, None);
-        assert!(read_delay_warnings(&none).is_empty());
+    fn args(v: &[&str]) -> Args {
+        let mut argv = vec!["servebench", "bench"];
+        argv.extend_from_slice(v);
+        match <super::super::Cli as clap::Parser>::try_parse_from(argv)
+            .unwrap()
+            .command
+        {
+            super::super::Command::Bench(a) => *a,
+            _ => unreachable!(),
+        }
     }
 
     #[test]
-    fn lag_warnings_tell_saturation_from_a_burst() {
-        let s = |p99: f64, max: f64| Summary {
-            p99: Some(p99),
-            max: Some(max),
-            ..Default::default()
-        };
-        assert!(lag_warnings(&s(1.0, 3.0)).is_empty());
-        assert!(lag_warnings(&s(9.0, 30.0))[0].contains("itself was saturated"));
-        assert!(lag_warnings(&s(1.0, 45.0))[0].contains("briefly saturated"));
-    }
-
-    #[test]
-    fn details_file_sits_next_to_the_result() {
-        assert_eq!(
-            details_path(Path::new("out/r.json")),
-            PathBuf::from("out/r.details.jsonl")
-        );
-        assert_eq!(
-            details_path(Path::new("r.jsonl")),
-            PathBuf::from("r.details.jsonl")
-        );
+    fn flags_map_to_the_config() {
+        let c = config_of(
+            &args(&[
+                "--backend",
+                "vllm",
+                "--dataset-name",
+                "random",
+                "--max-concurrency",
+                "8",
+                "--timeout",
+                "2.5",
+                "--tag",
+                "fp8",
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.base_url, "http://127.0.0.1:8000");
+        assert_eq!(c.max_concurrency, Some(8));
+        assert_eq!(c.timeout, Some(std::time::Duration::from_millis(2500)));
+        assert_eq!(c.tag.as_deref(), Some("fp8"));
+        assert_eq!(c.workload.dataset, DatasetName::Random);
     }
 }

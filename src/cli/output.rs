@@ -1,11 +1,8 @@
-//! Terminal output shared by the commands: progress bars, the bench summary table, result files.
+//! Terminal output shared by the commands: progress bars and the bench summary table.
 
-use anyhow::{Context, Result};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use servebench_core::metrics::Metrics;
-use servebench_core::record::RequestRecord;
-use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::io::IsTerminal;
 
 /// A progress bar on a terminal (stderr), none in logs or when disabled.
 pub fn progress_bar(total: u64, disabled: bool) -> Option<indicatif::ProgressBar> {
@@ -20,83 +17,6 @@ pub fn progress_bar(total: u64, disabled: bool) -> Option<indicatif::ProgressBar
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     Some(pb)
-}
-
-/// Appends one result object as a line (creating folders), flushed.
-pub fn append_result(path: &Path, result: &Value) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot open {} for appending", path.display()))?;
-    // A line torn by a kill must not swallow the next result: start on a fresh line.
-    let torn = std::fs::read(path)
-        .ok()
-        .is_some_and(|b| !b.is_empty() && b.last() != Some(&b'\n'));
-    let mut line = Vec::new();
-    if torn {
-        line.push(b'\n');
-    }
-    line.extend(serde_json::to_vec(result)?);
-    line.push(b'\n');
-    f.write_all(&line)
-        .and_then(|_| f.flush())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
-
-/// SGLang's `--output-details` arrays (seconds, in request order; zeros for failures).
-pub fn add_sglang_details(obj: &mut Map<String, Value>, records: &[RequestRecord]) {
-    let recs: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
-    obj.insert(
-        "input_lens".into(),
-        json!(recs
-            .iter()
-            .map(|r| r.prompt_tokens.unwrap_or(0))
-            .collect::<Vec<_>>()),
-    );
-    obj.insert(
-        "output_lens".into(),
-        json!(recs
-            .iter()
-            .map(|r| if r.ok() {
-                r.output_tokens.unwrap_or(0)
-            } else {
-                0
-            })
-            .collect::<Vec<_>>()),
-    );
-    obj.insert(
-        "ttfts".into(),
-        json!(recs
-            .iter()
-            .map(|r| r.ttft_ms.unwrap_or(0.0) / 1000.0)
-            .collect::<Vec<_>>()),
-    );
-    obj.insert(
-        "itls".into(),
-        json!(recs
-            .iter()
-            .map(|r| r.itl_ms().map(|x| x / 1000.0).collect::<Vec<_>>())
-            .collect::<Vec<_>>()),
-    );
-    obj.insert(
-        "generated_texts".into(),
-        json!(recs
-            .iter()
-            .map(|r| r.generated_text.as_str())
-            .collect::<Vec<_>>()),
-    );
-    obj.insert(
-        "errors".into(),
-        json!(recs
-            .iter()
-            .map(|r| r.error.clone().unwrap_or_default())
-            .collect::<Vec<_>>()),
-    );
 }
 
 fn f(v: &Value, k: &str) -> String {
@@ -219,22 +139,5 @@ pub fn print_bench_summary(r: &Value, m: &Metrics) {
         for w in w {
             println!("warning: {}", w.as_str().unwrap_or_default());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn append_after_a_torn_line_starts_a_new_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("r.json");
-        std::fs::write(&p, "{\"completed\": 1}\n{\"comp").unwrap();
-        append_result(&p, &json!({"completed": 2})).unwrap();
-        let text = std::fs::read_to_string(&p).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3);
-        assert_eq!(lines[2], "{\"completed\":2}");
     }
 }

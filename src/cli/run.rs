@@ -54,6 +54,17 @@ pub struct ServerSpec {
     pub log: String,
 }
 
+impl ServerSpec {
+    /// `ready_timeout_s` as a `Duration`, checked (finite, above 0, at most 1e9 s).
+    pub fn ready_timeout(&self) -> Result<Duration> {
+        Ok(servebench_load::bench::seconds(
+            "[server] ready_timeout_s",
+            self.ready_timeout_s,
+            servebench_core::duration::Lower::Positive,
+        )?)
+    }
+}
+
 fn default_ready() -> f64 {
     1800.0
 }
@@ -107,6 +118,13 @@ impl Workflow {
                 "plan {}: [target] needs base_url (a server) or sim (a simulator preset)",
                 path.display()
             );
+        }
+        if let Some(server) = &w.server {
+            server.ready_timeout()?;
+        }
+        if let Some(plan) = w.sweep_plan() {
+            plan.points()
+                .with_context(|| format!("plan {}: [sweep]", path.display()))?;
         }
         // Relative paths in the plan are relative to the plan's folder.
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -276,7 +294,7 @@ async fn workflow(w: &Workflow, a: &Args, stop: watch::Receiver<bool>) -> Result
         wait_ready(
             url.trim_end_matches('/'),
             &mut server,
-            Duration::from_secs_f64(spec.ready_timeout_s),
+            spec.ready_timeout()?,
             &log,
         )
         .await?;
@@ -375,6 +393,15 @@ mod tests {
             PathBuf::from("demo-run")
         );
         assert_eq!(normalize(Path::new("../x/./y")), PathBuf::from("../x/y"));
+        for bad in ["1e300", "-1.0", "0.0"] {
+            std::fs::write(
+                &p,
+                format!("output_dir = \"out\"\n[server]\ncommand = \"true\"\nready_timeout_s = {bad}\n[target]\nsim = \"fast\"\n[sweep]\naxes = {{ input_output = [\"64:8\"], concurrency = [1] }}\n"),
+            )
+            .unwrap();
+            let e = format!("{:#}", Workflow::from_file(&p).unwrap_err());
+            assert!(e.contains("ready_timeout_s"), "{bad}: {e}");
+        }
         std::fs::write(&p, "output_dir = \"out\"\n[target]\nsim = \"fast\"\n").unwrap();
         assert!(Workflow::from_file(&p)
             .unwrap_err()

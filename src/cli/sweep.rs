@@ -3,6 +3,7 @@
 use crate::sweep_plan::{Plan, Point, PromptsSpec, Rate, StopRule};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
+use servebench_load::bench::{run_bench, BenchConfig, DatasetName};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -170,53 +171,68 @@ pub fn plan_of(a: &Args) -> Result<Plan> {
     Ok(plan)
 }
 
-/// The bench flags of one point.
-pub fn bench_argv(plan: &Plan, p: &Point, base_url: &str) -> Vec<String> {
-    let mut v: Vec<String> = vec!["servebench".into(), "bench".into()];
-    let mut push = |k: &str, val: String| {
-        v.push(k.into());
-        v.push(val);
+/// The bench configuration shared by every point: the plan's `extra_args` read as `servebench bench` flags
+/// (checked once, before the first point), the target, the dataset and the run settings. The point's own
+/// values are set by [`point_config`].
+pub fn base_config(plan: &Plan, base_url: &str, api_key: Option<&str>) -> Result<BenchConfig> {
+    let mut argv: Vec<String> = vec!["servebench".into(), "bench".into()];
+    argv.extend(plan.run.extra_args.iter().cloned());
+    let args = match <super::Cli as clap::Parser>::try_parse_from(&argv) {
+        Ok(super::Cli {
+            command: super::Command::Bench(b),
+            ..
+        }) => *b,
+        Ok(_) => bail!("[run] extra_args must be `servebench bench` flags"),
+        Err(e) => bail!("[run] extra_args are not valid `servebench bench` flags: {e}"),
     };
-    push("--backend", plan.target.backend.clone());
-    push("--base-url", base_url.to_string());
-    if let Some(m) = &plan.target.model {
-        push("--model", m.clone());
+    let mut c = super::bench::config_of(&args, Some(base_url))?;
+    c.backend = servebench_core::api::Backend::parse(&plan.target.backend)?;
+    c.backend_name = plan.target.backend.clone();
+    c.model = plan.target.model.clone();
+    c.tokenizer = plan.target.tokenizer.clone();
+    c.warn_builtin_tokenizer = plan.target.sim.is_none();
+    c.simulated = plan.target.sim.is_some();
+    c.workload.dataset = DatasetName::parse(&plan.dataset.name)?;
+    c.workload.dataset_path = plan.dataset.path.clone();
+    c.workload.seed = plan.dataset.seed;
+    c.warmup_requests = plan.run.warmup_requests;
+    c.flush_cache |= plan.run.flush_cache;
+    c.progress = false;
+    c.tensor_parallel = Some(plan.run.tp);
+    // The sweep's --api-key (itself defaulting to $OPENAI_API_KEY) wins over the environment seen by bench.
+    if let Some(k) = api_key {
+        c.api_key = Some(k.to_string());
     }
-    if let Some(t) = &plan.target.tokenizer {
-        push("--tokenizer", t.display().to_string());
-    }
-    push("--dataset-name", plan.dataset.name.clone());
-    if let Some(d) = &plan.dataset.path {
-        push("--dataset-path", d.display().to_string());
-    }
-    push("--random-input-len", p.input_len.to_string());
-    push("--random-output-len", p.output_len.to_string());
-    push("--random-range-ratio", p.range_ratio.to_string());
-    push("--num-prompts", p.num_prompts.to_string());
-    push("--max-concurrency", p.concurrency.to_string());
-    push(
-        "--request-rate",
-        if p.request_rate.is_finite() {
-            p.request_rate.to_string()
-        } else {
-            "inf".into()
-        },
-    );
-    push("--seed", plan.dataset.seed.to_string());
-    push("--warmup-requests", plan.run.warmup_requests.to_string());
-    push("--output-file", p.file.display().to_string());
-    if plan.run.output_details {
-        push("--details-file", p.details_file.display().to_string());
-    }
-    if let Some(d) = p.duration_s {
-        push("--duration", d.to_string());
-    }
-    if plan.run.flush_cache {
-        v.push("--flush-cache".into());
-    }
-    v.push("--disable-tqdm".into());
-    v.extend(plan.run.extra_args.iter().cloned());
-    v
+    // The point file is written by the sweep (one JSON object per file).
+    c.output_file = None;
+    c.output_details = false;
+    c.validate()?;
+    Ok(c)
+}
+
+/// The configuration of one point.
+pub fn point_config(base: &BenchConfig, plan: &Plan, p: &Point) -> BenchConfig {
+    let mut c = base.clone();
+    c.workload.random_input_len = p.input_len;
+    c.workload.random_output_len = p.output_len;
+    c.workload.random_range_ratio = p.range_ratio;
+    c.workload.num_prompts = p.num_prompts;
+    c.max_concurrency = Some(p.concurrency);
+    c.request_rate = p.request_rate;
+    c.details_file = plan.run.output_details.then(|| p.details_file.clone());
+    c.duration = p.duration;
+    c
+}
+
+/// Writes a point's result as the seed's layout expects: the file holds exactly one JSON object (replaced
+/// whole, through a temporary file, so a kill leaves either the old or the new result).
+pub fn write_point(path: &Path, result: &Value) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let mut text = serde_json::to_vec(result)?;
+    text.push(b'\n');
+    std::fs::write(&tmp, &text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 /// The finished (not interrupted) result of `p` in its file, if any.
@@ -358,21 +374,14 @@ pub async fn sweep(
     api_key: Option<&str>,
     stop: watch::Receiver<bool>,
 ) -> Result<SweepSummary> {
+    // The plan's bench flags are checked before anything starts.
+    base_config(plan, "http://127.0.0.1:1", api_key)?;
     let sim = match &plan.target.sim {
-        Some(preset) => {
-            let mut cfg = servebench_sim::SimConfig::preset(preset)?;
-            let tok = match &plan.target.tokenizer {
-                Some(t) => servebench_tokenize::Tokenizer::from_path(t)?,
-                None => servebench_tokenize::Tokenizer::builtin()?,
-            };
-            cfg.prompt_counter = Some(std::sync::Arc::new(crate::sim_counter::TokenizerCounter(
-                std::sync::Arc::new(tok),
-            )));
-            if let Some(m) = &plan.target.model {
-                cfg.model = m.clone();
-            }
-            Some(crate::sim_thread::SimThread::start(cfg, 1)?)
-        }
+        Some(preset) => Some(super::bench::start_sim(
+            preset,
+            plan.target.tokenizer.as_deref(),
+            plan.target.model.as_deref(),
+        )?),
         None => None,
     };
     let base_url = match (&sim, &plan.target.base_url) {
@@ -380,6 +389,8 @@ pub async fn sweep(
         (None, Some(u)) => u.trim_end_matches('/').to_string(),
         (None, None) => bail!("[target] needs base_url or sim"),
     };
+    let base = base_config(plan, &base_url, api_key)?;
+    let pause = plan.pause()?;
     let mut s = SweepSummary::default();
     let mut prev: Option<(usize, Value)> = None;
     let mut saturated_groups = std::collections::HashSet::new();
@@ -403,8 +414,8 @@ pub async fn sweep(
             s.skipped += 1;
             continue;
         }
-        if plan.run.pause_s > 0.0 && s.run > 0 {
-            tokio::time::sleep(Duration::from_secs_f64(plan.run.pause_s)).await;
+        if !pause.is_zero() && s.run > 0 {
+            tokio::time::sleep(pause).await;
         }
         if plan.run.health_check && !healthy(&base_url, api_key).await {
             let e = format!(
@@ -416,22 +427,12 @@ pub async fn sweep(
             continue;
         }
         let _ = std::fs::remove_file(&p.details_file);
-        let argv = bench_argv(plan, p, &base_url);
-        let args = match <super::Cli as clap::Parser>::try_parse_from(&argv) {
-            Ok(super::Cli {
-                command: super::Command::Bench(b),
-                ..
-            }) => {
-                let mut b = *b;
-                if b.api_key.is_none() {
-                    b.api_key = api_key.map(str::to_string);
-                }
-                b
-            }
-            Ok(_) => unreachable!("bench argv parses to bench"),
-            Err(e) => bail!("plan extra_args or values are not valid bench flags: {e}"),
+        let config = point_config(&base, plan, p);
+        let outcome = match run_bench(&config, stop.clone()).await {
+            Ok(out) => write_point(&p.file, &out.result).map(|_| out),
+            Err(e) => Err(e.into()),
         };
-        match super::bench::execute(args, stop.clone()).await {
+        match outcome {
             Ok(out) => {
                 s.run += 1;
                 let r = &out.result;
@@ -497,22 +498,32 @@ mod tests {
     }
 
     #[test]
-    fn argv_carries_the_point() {
+    fn the_point_sets_its_own_values_and_extra_args_the_rest() {
         let plan = Plan::from_toml(
-            "[target]\nsim=\"fast\"\n[axes]\ninput_output=[\"64:8\"]\nconcurrency=[2]\nrange_ratio=[0.5]\n[run]\nextra_args=[\"--disable-ignore-eos\"]\n",
+            "[target]\nsim=\"fast\"\n[axes]\ninput_output=[\"64:8\"]\nconcurrency=[2]\nrange_ratio=[0.5]\n[run]\ntp=4\nextra_args=[\"--disable-ignore-eos\", \"--timeout\", \"30\"]\n",
         )
         .unwrap();
         let p = &plan.points().unwrap()[0];
-        let v = bench_argv(&plan, p, "http://x");
-        let s = v.join(" ");
-        assert!(
-            s.contains("--random-input-len 64 --random-output-len 8 --random-range-ratio 0.5"),
-            "{s}"
+        let base = base_config(&plan, "http://x:1", Some("k")).unwrap();
+        let c = point_config(&base, &plan, p);
+        assert_eq!(
+            (c.workload.random_input_len, c.workload.random_output_len),
+            (64, 8)
         );
-        assert!(
-            s.contains("--max-concurrency 2") && s.contains("--num-prompts 2"),
-            "{s}"
-        );
-        assert!(s.ends_with("--disable-ignore-eos"), "{s}");
+        assert_eq!(c.workload.random_range_ratio, 0.5);
+        assert_eq!((c.max_concurrency, c.workload.num_prompts), (Some(2), 2));
+        assert!(!c.ignore_eos);
+        assert_eq!(c.timeout, Some(Duration::from_secs(30)));
+        assert_eq!(c.api_key.as_deref(), Some("k"));
+        assert_eq!(c.tensor_parallel, Some(4));
+        assert!(c.simulated);
+        let bad = Plan::from_toml(
+            "[target]\nsim=\"fast\"\n[axes]\ninput_output=[\"64:8\"]\nconcurrency=[2]\n[run]\nextra_args=[\"--timeout\", \"inf\"]\n",
+        )
+        .unwrap();
+        let e = base_config(&bad, "http://x:1", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--timeout inf"), "{e}");
     }
 }

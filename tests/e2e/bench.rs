@@ -205,8 +205,7 @@ async fn strict_server_needs_ignore_eos_omitted_and_counts_come_from_the_tokeniz
     let err =
         servebench::cli::bench::execute(random_bench("openai", &url, 32, 8, 4, &out, &[]), rx)
             .await
-            .err()
-            .expect("422 everywhere");
+            .expect_err("422 everywhere");
     assert!(format!("{err:#}").contains("422"), "{err:#}");
     let r = run_bench(random_bench(
         "openai",

@@ -133,7 +133,7 @@ fn readme_workflow_demo_writes_eval_sweep_and_report() {
         "env.json",
         "eval/math500_report.json",
         "eval/aime24_predictions.jsonl",
-        "perf/tp1_in1024_out256_ratio0.8.json",
+        "perf/tp3_in1024_out256_ratio0.8.json",
     ] {
         assert!(out.join(f).exists(), "{f} missing");
     }

@@ -60,30 +60,30 @@ async fn sweep_resumes_after_a_stop_and_every_point_is_written_once() {
     assert_eq!(second.done, done_first);
     assert_eq!(second.run + second.done, 24);
     assert_eq!(second.failed, 0);
-    // Each result file holds one finished line per concurrency.
-    for f in [
-        "tp8_in128_out32_ratio0.7.json",
-        "tp8_in256_out16_ratio0.8.json",
-    ] {
-        let lines: Vec<_> = read_lines(&out.join(f))
-            .into_iter()
-            .filter(|l| l["interrupted"] == false)
-            .collect();
-        let mut concs: Vec<u64> = lines
-            .iter()
-            .map(|l| l["max_concurrency"].as_u64().unwrap())
-            .collect();
-        concs.sort();
-        assert_eq!(concs, vec![1, 2, 4, 8, 12, 16], "{f}");
-        for l in &lines {
-            assert_eq!(
-                l["completed"], l["max_concurrency"],
-                "num_prompts = concurrency, as the seed"
-            );
-        }
+    // The seed's layout: tp{P}_in{IN}_out{OUT}_ratio{R}.json with P = prompts = concurrency, one JSON object
+    // per file (what the seed's collector `json.load`s); the tensor-parallel size is in the result.
+    for p in &points {
+        let c = p.concurrency;
+        let name = format!(
+            "tp{c}_in{}_out{}_ratio{}.json",
+            p.input_len,
+            p.output_len,
+            servebench::sweep_plan::ratio_str(p.range_ratio)
+        );
+        assert_eq!(p.file, out.join(&name));
+        let text = std::fs::read_to_string(&p.file).unwrap();
+        assert_eq!(text.lines().count(), 1, "{name}: one object");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["max_concurrency"], c as u64, "{name}");
+        assert_eq!(
+            v["completed"], c as u64,
+            "{name}: num_prompts = concurrency, as the seed"
+        );
+        assert_eq!(v["interrupted"], false, "{name}");
+        assert_eq!(v["tp"], 8, "{name}");
     }
     assert!(out
-        .join("tp8_in128_out32_ratio0.7_c4.details.jsonl")
+        .join("tp4_in128_out32_ratio0.7_c4.details.jsonl")
         .exists());
 }
 
@@ -103,7 +103,7 @@ fn dry_run_lists_the_seed_matrix() {
         .success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert_eq!(text.lines().count(), 44);
-    assert!(text.contains("tp8_in3000_out400_ratio0.8.json"));
+    assert!(text.contains("tp512_in3000_out400_ratio0.8.json"));
 }
 
 /// Counts finished result lines in a sweep folder.

@@ -8,11 +8,13 @@
 //! - [`metrics`]: from records to the aggregate numbers of a run.
 //! - [`pyrandom`]: CPython's `random` and NumPy's legacy `np.random` (MT19937), bit for bit.
 //! - [`capacity`]: the capacity search under an SLO (bracket, then bisect; repeats within noise).
+//! - [`duration`]: seconds and rates from users checked once and turned into `Duration`s.
 //! - [`slo`]: per-request SLOs, attainment and goodput (vLLM's `--goodput`).
 //! - [`result`]: the result JSON (a superset of `sglang.bench_serving --output-file`), strict JSON.
 
 pub mod api;
 pub mod capacity;
+pub mod duration;
 pub mod gpqa;
 mod json_scan;
 pub mod metrics;

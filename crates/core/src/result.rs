@@ -2,6 +2,7 @@
 //! servebench's own. Strict JSON: NaN → `null`, ±infinity → the strings `"inf"` / `"-inf"`.
 
 use crate::metrics::Metrics;
+use crate::record::RequestRecord;
 use crate::stats::Summary;
 use serde_json::{json, Map, Value};
 
@@ -53,6 +54,76 @@ pub struct RunInfo {
     pub client_lag: Summary,
     pub client_saturated: bool,
     pub warnings: Vec<String>,
+    /// Facts about the client side of the run.
+    pub client: ClientFacts,
+    /// Requests never sent or cut off by a stop.
+    pub not_finished: u64,
+    /// `--duration` in seconds, when set.
+    pub duration_limit_s: Option<f64>,
+    /// Where the per-request records went.
+    pub details_file: Option<String>,
+    /// The server's tensor-parallel size, when known (sweep plans).
+    pub tensor_parallel: Option<u32>,
+}
+
+/// The client's side of a run: its CPU time, HTTP implementation, timestamp source and read delays.
+#[derive(Debug, Clone, Default)]
+pub struct ClientFacts {
+    pub cpu_s: Option<f64>,
+    /// "native" or "reqwest".
+    pub http_client: String,
+    /// "kernel" or "read".
+    pub timestamp_source: String,
+    pub p99_read_delay_ms: Option<f64>,
+    pub max_read_delay_ms: Option<f64>,
+    pub late_reads_pct: Option<f64>,
+}
+
+/// sglang's accept length from `/get_server_info` (read after the run): the PD form `{"decode": [info, …]}`
+/// is unwrapped to its first decode server, then `internal_states[0].avg_spec_accept_length`.
+pub fn accept_length(server_info: &Value) -> Option<f64> {
+    let info = match server_info.get("decode") {
+        Some(d) => d.get(0)?,
+        None => server_info,
+    };
+    info.get("internal_states")?
+        .get(0)?
+        .get("avg_spec_accept_length")?
+        .as_f64()
+}
+
+/// sglang's `--output-details` arrays (seconds, in request order; zeros for failures).
+pub fn add_sglang_details(obj: &mut Map<String, Value>, records: &[RequestRecord]) {
+    let recs: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
+    let col =
+        |f: &dyn Fn(&RequestRecord) -> Value| Value::Array(recs.iter().map(|r| f(r)).collect());
+    obj.insert(
+        "input_lens".into(),
+        col(&|r| json!(r.prompt_tokens.unwrap_or(0))),
+    );
+    obj.insert(
+        "output_lens".into(),
+        col(&|r| {
+            json!(if r.ok() {
+                r.output_tokens.unwrap_or(0)
+            } else {
+                0
+            })
+        }),
+    );
+    obj.insert(
+        "ttfts".into(),
+        col(&|r| json!(r.ttft_ms.unwrap_or(0.0) / 1000.0)),
+    );
+    obj.insert(
+        "itls".into(),
+        col(&|r| json!(r.itl_ms().map(|x| x / 1000.0).collect::<Vec<_>>())),
+    );
+    obj.insert("generated_texts".into(), col(&|r| json!(r.generated_text)));
+    obj.insert(
+        "errors".into(),
+        col(&|r| json!(r.error.clone().unwrap_or_default())),
+    );
 }
 
 fn put_summary(obj: &mut Map<String, Value>, name: &str, s: &Summary, sglang_keys: &[&str]) {
@@ -93,9 +164,7 @@ fn put_extra(obj: &mut Map<String, Value>, name: &str, s: &Summary) {
 pub fn result_json(info: &RunInfo, m: &Metrics) -> Value {
     let mut o = Map::new();
     // --- SGLang's keys, in its order ---
-    if let Some(t) = &info.tag {
-        o.insert("tag".into(), json!(t));
-    }
+    o.insert("tag".into(), json!(info.tag));
     o.insert("backend".into(), json!(info.backend));
     o.insert("dataset_name".into(), json!(info.dataset_name));
     o.insert("request_rate".into(), num(info.request_rate));
@@ -205,6 +274,21 @@ pub fn result_json(info: &RunInfo, m: &Metrics) -> Value {
     o.insert("finish_reasons".into(), json!(m.finish_reasons));
     o.insert("failure_reasons".into(), json!(m.failure_reasons));
     o.insert("warnings".into(), json!(info.warnings));
+    let c = &info.client;
+    o.insert("client_cpu_s".into(), opt(c.cpu_s));
+    o.insert("http_client".into(), json!(c.http_client));
+    o.insert("timestamp_source".into(), json!(c.timestamp_source));
+    o.insert("p99_client_read_delay_ms".into(), opt(c.p99_read_delay_ms));
+    o.insert("max_client_read_delay_ms".into(), opt(c.max_read_delay_ms));
+    o.insert("client_late_reads_pct".into(), opt(c.late_reads_pct));
+    o.insert("not_finished".into(), json!(info.not_finished));
+    o.insert("duration_limit_s".into(), opt(info.duration_limit_s));
+    if let Some(d) = &info.details_file {
+        o.insert("details_file".into(), json!(d));
+    }
+    if let Some(tp) = info.tensor_parallel {
+        o.insert("tp".into(), json!(tp));
+    }
     Value::Object(o)
 }
 
@@ -288,7 +372,9 @@ mod tests {
             assert!(obj.contains_key(*k), "missing {k}");
         }
         let keys: Vec<&String> = obj.keys().collect();
-        assert_eq!(keys[0], "backend");
+        assert_eq!(keys[0], "tag", "sglang's first key, always written");
+        assert_eq!(v["tag"], Value::Null);
+        assert_eq!(keys[1], "backend");
         assert_eq!(v["request_rate"], "inf");
         assert_eq!(v["p999_ttft_ms"], 1.0);
         let text = serde_json::to_string(&v).unwrap();

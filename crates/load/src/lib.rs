@@ -5,12 +5,14 @@
 //! - [`http1`]: the native HTTP/1.1 client the timed requests use on plain `http://` (one buffer per
 //!   connection, chunked framing decoded in place, body read in the request's own task).
 //! - [`dataset`]: workloads (random, random-ids, sharegpt, custom) with token-exact prompts.
+//! - [`bench`]: one benchmark as a library call (`BenchConfig` in, `BenchOutcome` out), used by every command.
 //! - [`arrival`]: arrival processes (closed loop, Poisson, gamma with burstiness).
 //! - [`prometheus`]: the server's own `/metrics` scraped during a run (SGLang and vLLM names).
 //! - [`runner`]: one timed run: warm-up, concurrency permits, open/closed loop, records over a channel,
 //!   Ctrl-C handling, client saturation monitor.
 
 pub mod arrival;
+pub mod bench;
 pub mod client;
 pub mod corpus;
 pub mod dataset;

@@ -152,7 +152,7 @@ pub async fn run(
 
     let sem = cfg
         .max_concurrency
-        .map(|c| Arc::new(Semaphore::new(c.max(1))));
+        .map(|c| Arc::new(Semaphore::new(c.clamp(1, Semaphore::MAX_PERMITS))));
     let lag = LagMonitor::start();
     let cpu0 = crate::monitor::process_cpu_seconds();
     let t0 = Instant::now();
@@ -169,7 +169,11 @@ pub async fn run(
             out.duration_limited = true;
             break;
         }
-        let due = t0 + Duration::from_secs_f64(due_s);
+        // The schedule comes from a validated rate, but a far-off due time must never panic: it saturates.
+        let due = Duration::try_from_secs_f64(due_s)
+            .ok()
+            .and_then(|d| t0.checked_add(d))
+            .unwrap_or_else(|| t0 + Duration::from_secs(1_000_000_000));
         if due > Instant::now() {
             tokio::select! {
                 _ = tokio::time::sleep_until(due.into()) => {}
