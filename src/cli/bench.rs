@@ -6,7 +6,7 @@ use servebench_core::api::{request_body, Api, Backend, GenParams};
 use servebench_core::metrics::{compute, Metrics};
 use servebench_core::record::{RequestRecord, TokenSource};
 use servebench_core::result::{result_json, RunInfo};
-use servebench_load::client::{Client, ClientConfig, HttpClientKind, PreparedRequest};
+use servebench_load::client::{Client, ClientConfig, HttpClientKind, PreparedRequest, Timeouts};
 use servebench_load::dataset::{
     self, CountMethod, PromptCounter, RandomSpec, RangeRule, SharegptSpec, WorkItem,
 };
@@ -122,7 +122,8 @@ pub struct Args {
     /// Where per-request records go (implies --output-details; default <output-file stem>.details.jsonl).
     #[arg(long)]
     pub details_file: Option<PathBuf>,
-    /// Stop sending new requests after this many seconds (those in flight finish).
+    /// Stop sending new requests after this many seconds; requests in flight get --grace seconds to finish,
+    /// then they are ended and counted as not finished.
     #[arg(long)]
     pub duration: Option<f64>,
     #[arg(long)]
@@ -133,10 +134,22 @@ pub struct Args {
     /// A label stored in the result.
     #[arg(long)]
     pub tag: Option<String>,
-    /// Per-request timeout in seconds (default: none).
-    #[arg(long)]
-    pub timeout: Option<f64>,
-    /// Seconds to wait for requests in flight after Ctrl-C.
+    /// Total time limit of one request, in seconds (sglang's is 6 h); over it the request fails with
+    /// `timeout_total`.
+    #[arg(long, default_value_t = 21600.0, value_name = "SECS")]
+    pub timeout: f64,
+    /// Time limit to open a connection, in seconds (failure code `timeout_connect`).
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub connect_timeout: f64,
+    /// Time limit from send to the first token of a streamed answer, in seconds, queueing included (failure code
+    /// `timeout_ttft`). Raise it for overload runs where requests wait longer in the server's queue.
+    #[arg(long, default_value_t = 1800.0, value_name = "SECS")]
+    pub ttft_timeout: f64,
+    /// Longest gap without a byte from the server after the first token, in seconds (failure code
+    /// `timeout_idle`): a stalled stream ends here.
+    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    pub idle_timeout: f64,
+    /// Seconds to wait for requests in flight after Ctrl-C or the end of --duration; then they are ended.
     #[arg(long, default_value_t = 5.0)]
     pub grace: f64,
     /// Start the built-in simulated engine in this process and test it (optional preset name).
@@ -504,7 +517,8 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
     let mut cc = ClientConfig::new(&base_url, backend.clone());
     cc.api_key = a.api_key.clone().filter(|k| !k.is_empty());
     cc.headers = parse_headers(&a.headers)?;
-    cc.timeout = a.timeout.map(Duration::from_secs_f64);
+    cc.timeouts =
+        Timeouts::from_secs(a.connect_timeout, a.ttft_timeout, a.idle_timeout, a.timeout)?;
     cc.keep_text = true;
     cc.http_client = HttpClientKind::parse(&a.http_client)?;
     cc.kernel_timestamps = !a.read_timestamps;
@@ -654,6 +668,12 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
     if metrics.output_token_sources.contains_key("tokenizer") {
         warnings
             .push("the server sent no usage: output tokens were counted with the tokenizer".into());
+    }
+    if out.ended_in_flight > 0 {
+        warnings.push(format!(
+            "{} requests still in flight {:.1}s after sending stopped (--grace) were ended and count as not finished",
+            out.ended_in_flight, a.grace
+        ));
     }
     if out.interrupted && !out.duration_limited {
         warnings.push(format!(
