@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use servebench_core::api::Backend;
 use servebench_core::duration::Lower;
 use servebench_load::bench::{seconds, BenchConfig, DatasetName, WorkloadConfig};
-use servebench_load::client::HttpClientKind;
+use servebench_load::client::{HttpClientKind, Timeouts};
 use servebench_load::dataset::RangeRule;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -117,7 +117,8 @@ pub struct Args {
     /// Where per-request records go (implies --output-details; default <output-file stem>.details.jsonl).
     #[arg(long)]
     pub details_file: Option<PathBuf>,
-    /// Stop sending new requests after this many seconds (those in flight finish).
+    /// Stop sending new requests after this many seconds; requests in flight get --grace seconds to finish,
+    /// then they are ended and counted as not finished.
     #[arg(long)]
     pub duration: Option<f64>,
     #[arg(long)]
@@ -128,10 +129,22 @@ pub struct Args {
     /// A label stored in the result.
     #[arg(long)]
     pub tag: Option<String>,
-    /// Per-request timeout in seconds (default: none).
-    #[arg(long)]
-    pub timeout: Option<f64>,
-    /// Seconds to wait for requests in flight after Ctrl-C.
+    /// Total time limit of one request, in seconds (sglang's is 6 h); over it the request fails with
+    /// `timeout_total`.
+    #[arg(long, default_value_t = 21600.0, value_name = "SECS")]
+    pub timeout: f64,
+    /// Time limit to open a connection, in seconds (failure code `timeout_connect`).
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub connect_timeout: f64,
+    /// Time limit from send to the first token of a streamed answer, in seconds, queueing included (failure code
+    /// `timeout_ttft`). Raise it for overload runs where requests wait longer in the server's queue.
+    #[arg(long, default_value_t = 1800.0, value_name = "SECS")]
+    pub ttft_timeout: f64,
+    /// Longest gap without a byte from the server after the first token, in seconds (failure code
+    /// `timeout_idle`): a stalled stream ends here.
+    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    pub idle_timeout: f64,
+    /// Seconds to wait for requests in flight after Ctrl-C or the end of --duration; then they are ended.
     #[arg(long, default_value_t = 5.0)]
     pub grace: f64,
     /// Start the built-in simulated engine in this process and test it (optional preset name).
@@ -234,10 +247,7 @@ pub fn config_of(a: &Args, base_url: Option<&str>) -> Result<BenchConfig> {
         .transpose()?;
     c.flush_cache = a.flush_cache;
     c.tag = a.tag.clone();
-    c.timeout = a
-        .timeout
-        .map(|t| seconds("--timeout", t, Lower::Positive))
-        .transpose()?;
+    c.timeouts = Timeouts::from_secs(a.connect_timeout, a.ttft_timeout, a.idle_timeout, a.timeout)?;
     c.grace = seconds("--grace", a.grace, Lower::Zero)?;
     c.progress = !(a.disable_tqdm || a.json);
     c.simulated = a.sim.is_some();
@@ -350,7 +360,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.base_url, "http://127.0.0.1:8000");
         assert_eq!(c.max_concurrency, Some(8));
-        assert_eq!(c.timeout, Some(std::time::Duration::from_millis(2500)));
+        assert_eq!(c.timeouts.total, std::time::Duration::from_millis(2500));
         assert_eq!(c.tag.as_deref(), Some("fp8"));
         assert_eq!(c.workload.dataset, DatasetName::Random);
     }

@@ -462,7 +462,8 @@ async fn evaluate(
 ) -> Result<EvalOutcome> {
     let mut ccfg = ClientConfig::new(base_url, p.backend.clone());
     ccfg.api_key = a.api_key.clone().filter(|k| !k.is_empty());
-    ccfg.timeout = Some(Duration::from_secs_f64(a.timeout));
+    // Validated above (finite, > 0); the client's other limits keep their defaults.
+    ccfg.timeouts.total = Duration::try_from_secs_f64(a.timeout).unwrap_or(Duration::MAX);
     let client = Client::new(ccfg)?;
     let model = match &a.model {
         Some(m) => m.clone(),

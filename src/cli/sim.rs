@@ -94,6 +94,13 @@ pub struct Args {
     /// Close keep-alive connections idle for this long.
     #[arg(long)]
     pub close_idle_after_ms: Option<u64>,
+    /// Inject a fault of the matrix into this share of requests (RATE default 1); repeatable. A request's
+    /// `x-sim-fault: NAME[,NAME…]` header picks its faults instead. Names: http_500, http_503, http_429,
+    /// http_404_model, reset_before_headers, reset_mid_stream, stall_first, stall_mid, error_event,
+    /// malformed_json, split_bytes, utf8_split, invalid_utf8, big_event, no_done, ping, crlf, single_newline, bom,
+    /// wrong_content_type, byte_per_read, no_end_after_done (docs/reliability.md).
+    #[arg(long = "fault", value_name = "NAME[=RATE]")]
+    pub faults: Vec<String>,
     /// Largest request body accepted (HTTP 413 beyond).
     #[arg(long)]
     pub max_body_bytes: Option<usize>,
@@ -172,6 +179,18 @@ pub fn config(a: &Args) -> Result<SimConfig> {
         c.faults.malformed_rate = v;
     }
     c.faults.close_keepalive |= a.close_keepalive;
+    for spec in &a.faults {
+        let (name, rate) = match spec.split_once('=') {
+            Some((n, r)) => {
+                let rate: f64 = r.trim().parse().map_err(|_| {
+                    anyhow::anyhow!("--fault {spec}: the rate after '=' must be a number between 0 and 1")
+                })?;
+                (n, rate)
+            }
+            None => (spec.as_str(), 1.0),
+        };
+        c.faults.set_rate(servebench_sim::Fault::parse(name)?, rate);
+    }
     if a.close_idle_after_ms.is_some() {
         c.faults.close_idle_after_ms = a.close_idle_after_ms;
     }

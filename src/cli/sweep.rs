@@ -513,7 +513,7 @@ mod tests {
         assert_eq!(c.workload.random_range_ratio, 0.5);
         assert_eq!((c.max_concurrency, c.workload.num_prompts), (Some(2), 2));
         assert!(!c.ignore_eos);
-        assert_eq!(c.timeout, Some(Duration::from_secs(30)));
+        assert_eq!(c.timeouts.total, Duration::from_secs(30));
         assert_eq!(c.api_key.as_deref(), Some("k"));
         assert_eq!(c.tensor_parallel, Some(4));
         assert!(c.simulated);

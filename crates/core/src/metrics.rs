@@ -45,7 +45,7 @@ pub struct Metrics {
     /// Successful requests whose output length differs from the intended one.
     pub output_len_mismatches: u64,
     pub retries: u64,
-    /// Failure reasons (first 80 characters) and their counts.
+    /// Failures by stable reason code ([`crate::record::FailureCode`]); the messages stay in the records.
     pub failure_reasons: BTreeMap<String, u64>,
     /// Finish reasons of successful requests.
     pub finish_reasons: BTreeMap<String, u64>,
@@ -57,12 +57,6 @@ fn source_name(s: TokenSource) -> &'static str {
         TokenSource::Tokenizer => "tokenizer",
         TokenSource::None => "none",
     }
-}
-
-/// The short form of an error used to group failures.
-pub fn failure_reason(err: &str) -> String {
-    let first = err.lines().next().unwrap_or(err);
-    first.chars().take(80).collect()
 }
 
 /// Computes the run's aggregates. Failed requests are counted and never enter latency statistics.
@@ -79,9 +73,9 @@ pub fn compute(records: &[RequestRecord], duration_s: f64) -> Metrics {
     let mut diffs = Vec::new();
     for r in records.iter().filter(|r| !r.warmup) {
         m.retries += r.retries as u64;
-        if let Some(err) = &r.error {
+        if let Some(code) = r.failure_code() {
             m.failed += 1;
-            *m.failure_reasons.entry(failure_reason(err)).or_insert(0) += 1;
+            *m.failure_reasons.entry(code.as_str().to_string()).or_insert(0) += 1;
             continue;
         }
         m.completed += 1;
@@ -171,12 +165,18 @@ mod tests {
             rec(100.0, 300.0, 3, vec![100.0, 200.0, 300.0]),
             rec(200.0, 600.0, 5, vec![200.0, 300.0, 400.0, 500.0, 600.0]),
             RequestRecord {
-                error: Some("HTTP 500: boom".into()),
+                error: Some("HTTP 500: boom (after 12 ms)".into()),
+                error_code: Some(crate::record::FailureCode::Http5xx),
+                ..Default::default()
+            },
+            RequestRecord {
+                error: Some("HTTP 503: busy (after 40 ms)".into()),
+                error_code: Some(crate::record::FailureCode::Http5xx),
                 ..Default::default()
             },
         ];
         let m = compute(&records, 2.0);
-        assert_eq!((m.completed, m.failed), (2, 1));
+        assert_eq!((m.completed, m.failed), (2, 2));
         assert_eq!(m.total_input, 200);
         assert_eq!(m.total_output, 8);
         assert_eq!(m.request_throughput, 1.0);
@@ -189,7 +189,9 @@ mod tests {
         assert_eq!(m.itl.count, 6);
         assert_eq!(m.itl.mean, Some(100.0));
         assert!((m.concurrency - 0.45).abs() < 1e-12); // (0.3 + 0.6) / 2
-        assert_eq!(m.failure_reasons.get("HTTP 500: boom"), Some(&1));
+        // One cause, one reason: messages and times are not part of the key.
+        assert_eq!(m.failure_reasons.len(), 1, "{:?}", m.failure_reasons);
+        assert_eq!(m.failure_reasons.get("http_5xx"), Some(&2));
         assert_eq!(m.output_token_sources.get("usage"), Some(&2));
     }
 

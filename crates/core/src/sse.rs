@@ -6,6 +6,12 @@
 //! blank line between `data:` lines (one JSON per line, as some do) are handled by [`SseParser::flush`] at the end
 //! and by the `lenient` rule: a `data:` line that starts a new JSON object while the previous data is already
 //! a complete JSON object dispatches the previous one.
+//!
+//! Timing: an event whose data is already a complete JSON object (or `[DONE]`) when a read has been framed is
+//! dispatched at once, without waiting for the blank line: a server that ends each `data:` line with a single `\n`
+//! (and sends the blank line later, or never) gets each event timed by the read that brought it, as
+//! `sglang.bench_serving` reacts per line. A UTF-8 byte-order mark at the start of the stream is skipped (WHATWG),
+//! also when it is split across reads.
 
 use memchr::memchr2;
 
@@ -19,7 +25,13 @@ pub struct SseParser {
     has_data: bool,
     /// The previous read ended with `\r`: a `\n` at the start of the next read belongs to that line end.
     skip_lf: bool,
+    /// Past the start of the stream (a byte-order mark can only come first).
+    started: bool,
+    /// Bytes of a byte-order mark matched so far at the start of the stream.
+    bom: u8,
 }
+
+const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 
 impl SseParser {
     pub fn new() -> Self {
@@ -28,6 +40,40 @@ impl SseParser {
 
     /// Feeds bytes; calls `on_event` with the data of each complete event (UTF-8 lossless where valid).
     pub fn feed(&mut self, mut bytes: &[u8], mut on_event: impl FnMut(&[u8])) {
+        if !self.started {
+            let Some(rest) = self.skip_bom(bytes) else {
+                return;
+            };
+            bytes = rest;
+        }
+        self.frame(bytes, &mut on_event);
+        // An event left without its blank line at the end of a read: dispatched now when it is already whole.
+        if self.has_data && is_whole_event(&self.data) {
+            self.dispatch(&mut on_event);
+        }
+    }
+
+    /// At the start of the stream: consumes a (possibly split) byte-order mark. None: all of `bytes` was a
+    /// prefix of the mark.
+    fn skip_bom<'a>(&mut self, bytes: &'a [u8]) -> Option<&'a [u8]> {
+        let need = &BOM[self.bom as usize..];
+        let n = need.len().min(bytes.len());
+        if bytes[..n] == need[..n] {
+            self.bom += n as u8;
+            if (self.bom as usize) < BOM.len() {
+                return None;
+            }
+            self.started = true;
+            return Some(&bytes[n..]);
+        }
+        // Not a mark: the bytes taken for one are data.
+        self.started = true;
+        let taken = self.bom as usize;
+        self.partial.extend_from_slice(&BOM[..taken]);
+        Some(bytes)
+    }
+
+    fn frame(&mut self, mut bytes: &[u8], on_event: &mut impl FnMut(&[u8])) {
         if self.skip_lf {
             if let Some(rest) = bytes.strip_prefix(b"\n") {
                 bytes = rest;
@@ -40,7 +86,7 @@ impl SseParser {
                 if let Some(pos) = memchr2(b'\n', b'\r', bytes) {
                     if bytes[pos] == b'\n' && bytes.get(pos + 1) == Some(&b'\n') {
                         let v = &bytes[5..pos];
-                        on_event(v.strip_prefix(b" ").unwrap_or(v));
+                        (*on_event)(v.strip_prefix(b" ").unwrap_or(v));
                         bytes = &bytes[pos + 2..];
                         continue;
                     }
@@ -67,11 +113,11 @@ impl SseParser {
                         1
                     };
                     if self.partial.is_empty() {
-                        self.line(&bytes[..pos], &mut on_event);
+                        self.line(&bytes[..pos], on_event);
                     } else {
                         self.partial.extend_from_slice(&bytes[..pos]);
                         let line = std::mem::take(&mut self.partial);
-                        self.line(&line, &mut on_event);
+                        self.line(&line, on_event);
                         self.partial = line;
                         self.partial.clear();
                     }
@@ -83,6 +129,11 @@ impl SseParser {
 
     /// End of stream: dispatches an event left without its closing blank line.
     pub fn flush(&mut self, mut on_event: impl FnMut(&[u8])) {
+        if !self.started && self.bom > 0 {
+            // The stream was only part of a byte-order mark.
+            self.started = true;
+            self.partial.extend_from_slice(&BOM[..self.bom as usize]);
+        }
         if !self.partial.is_empty() {
             let line = std::mem::take(&mut self.partial);
             self.line(&line, &mut on_event);
@@ -128,6 +179,11 @@ impl SseParser {
         self.data.extend_from_slice(value);
         self.has_data = true;
     }
+}
+
+/// An event that no further `data:` line can extend into anything valid: `[DONE]` or a complete JSON object.
+fn is_whole_event(data: &[u8]) -> bool {
+    data == b"[DONE]" || looks_complete_json(data)
 }
 
 /// A cheap check that `data` is one complete JSON object (balanced braces outside strings).
@@ -233,6 +289,53 @@ mod tests {
     #[test]
     fn event_without_trailing_blank_line_is_flushed() {
         assert_eq!(events_of(&[b"data: tail"]), vec!["tail"]);
+    }
+
+    /// Events per read: what each `feed` dispatched.
+    fn per_read(chunks: &[&[u8]]) -> Vec<Vec<String>> {
+        let mut p = SseParser::new();
+        chunks
+            .iter()
+            .map(|c| {
+                let mut out = Vec::new();
+                p.feed(c, |e| out.push(String::from_utf8_lossy(e).into_owned()));
+                out
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_whole_json_line_ended_by_one_newline_is_dispatched_by_its_own_read() {
+        let reads: [&[u8]; 4] = [b"data: {\"a\":1}\n", b"\ndata: {\"b\":", b"2}\n", b"data: [DONE]\n"];
+        assert_eq!(
+            per_read(&reads),
+            vec![vec!["{\"a\":1}"], vec![], vec!["{\"b\":2}"], vec!["[DONE]"]]
+        );
+        // CRLF servers too.
+        let crlf: [&[u8]; 2] = [b"data: {\"a\":1}\r\n", b"\r\ndata: [DONE]\r\n\r\n"];
+        assert_eq!(per_read(&crlf), vec![vec!["{\"a\":1}"], vec!["[DONE]"]]);
+        // Data that is not yet a whole object waits for its blank line (multi-line events still join).
+        let multi: [&[u8]; 3] = [b"data: {\"a\":\n", b"data: 1}\n", b"\n"];
+        assert_eq!(per_read(&multi), vec![vec![], vec!["{\"a\":\n1}"], vec![]]);
+        let text: [&[u8]; 2] = [b"data: hello\n", b"\n"];
+        assert_eq!(per_read(&text), vec![vec![], vec!["hello"]]);
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped_even_split() {
+        let whole: &[u8] = b"\xEF\xBB\xBFdata: {\"a\":1}\n\ndata: [DONE]\n\n";
+        let expect = vec!["{\"a\":1}", "[DONE]"];
+        for cut in 0..whole.len() {
+            let (a, b) = whole.split_at(cut);
+            assert_eq!(events_of(&[a, b]), expect, "cut at {cut}");
+        }
+        let bytes: Vec<&[u8]> = whole.chunks(1).collect();
+        assert_eq!(events_of(&bytes), expect);
+        // Only at the start; and bytes that merely begin like a mark are kept.
+        assert_eq!(events_of(&[b"\xEFdata: x\n\n"]), Vec::<String>::new());
+        assert_eq!(events_of(&[b"\xEF", b"\xBB"]), Vec::<String>::new());
+        let later = events_of(&[b"data: a\n\n\xEF\xBB\xBFdata: b\n\n"]);
+        assert_eq!(later, vec!["a"]);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! `servebench bench`, `sweep` and `run` all call [`run_bench`]; the CLI only maps flags to a [`BenchConfig`]
 //! and prints.
 
-use crate::client::{Client, ClientConfig, HttpClientKind, PreparedRequest};
+use crate::client::{Client, ClientConfig, HttpClientKind, PreparedRequest, Timeouts};
 use crate::dataset::{
     self, CountMethod, PromptCounter, RandomSpec, RangeRule, SharegptSpec, WorkItem,
 };
@@ -141,8 +141,8 @@ pub struct BenchConfig {
     pub flush_cache: bool,
     /// A label stored in the result (`tag`, sglang's key).
     pub tag: Option<String>,
-    /// Per-request timeout.
-    pub timeout: Option<Duration>,
+    /// Per-request time limits (connect, first token, idle gap, total), each with a default.
+    pub timeouts: Timeouts,
     /// How long requests in flight may finish after a stop.
     pub grace: Duration,
     /// A progress bar on a terminal.
@@ -193,7 +193,7 @@ impl BenchConfig {
             duration: None,
             flush_cache: false,
             tag: None,
-            timeout: None,
+            timeouts: Timeouts::default(),
             grace: Duration::from_secs(5),
             progress: false,
             simulated: false,
@@ -233,8 +233,17 @@ impl BenchConfig {
                 w.random_range_ratio
             )));
         }
-        for (name, d) in [("--timeout", self.timeout), ("--duration", self.duration)] {
-            if d.is_some_and(|d| d.is_zero()) {
+        if self.duration.is_some_and(|d| d.is_zero()) {
+            return Err(cfg("--duration 0: use a number of seconds above 0"));
+        }
+        let t = &self.timeouts;
+        for (name, d) in [
+            ("--timeout", t.total),
+            ("--connect-timeout", t.connect),
+            ("--ttft-timeout", t.ttft),
+            ("--idle-timeout", t.idle),
+        ] {
+            if d.is_zero() {
                 return Err(cfg(format!("{name} 0: use a number of seconds above 0")));
             }
         }
@@ -653,7 +662,7 @@ pub async fn run_bench(
     let mut cc = ClientConfig::new(&c.base_url, c.backend.clone());
     cc.api_key = c.api_key.clone().filter(|k| !k.is_empty());
     cc.headers = c.headers.clone();
-    cc.timeout = c.timeout;
+    cc.timeouts = c.timeouts;
     cc.keep_text = true;
     cc.http_client = c.http_client;
     cc.kernel_timestamps = c.kernel_timestamps;
@@ -749,6 +758,13 @@ pub async fn run_bench(
     if metrics.output_token_sources.contains_key("tokenizer") {
         warnings
             .push("the server sent no usage: output tokens were counted with the tokenizer".into());
+    }
+    if out.ended_in_flight > 0 {
+        warnings.push(format!(
+            "{} requests still in flight {:.1}s after sending stopped (--grace) were ended and count as not finished",
+            out.ended_in_flight,
+            c.grace.as_secs_f64()
+        ));
     }
     if out.interrupted && !out.duration_limited {
         warnings.push(format!(
@@ -916,7 +932,7 @@ mod tests {
         assert!(err(&|c| c.burstiness = f64::INFINITY).contains("--burstiness"));
         assert!(err(&|c| c.workload.random_range_ratio = f64::NAN).contains("--random-range-ratio"));
         assert!(err(&|c| c.workload.num_prompts = 0).contains("--num-prompts"));
-        assert!(err(&|c| c.timeout = Some(Duration::ZERO)).contains("--timeout 0"));
+        assert!(err(&|c| c.timeouts.total = Duration::ZERO).contains("--timeout 0"));
         assert!(err(&|c| c.workload.dataset = DatasetName::Sharegpt).contains("--dataset-path"));
         base.validate().unwrap();
         assert!(seconds("--grace", f64::INFINITY, Lower::Zero)

@@ -7,12 +7,13 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use servebench_core::api::{Api, Backend, StreamDecoder};
-use servebench_core::record::{RequestRecord, TokenSource};
+use servebench_core::record::{FailureCode, RequestRecord, TokenSource};
 use servebench_core::sse::SseParser;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::http1::{Http1Error, Http1Pool};
+use crate::http1::{Flow, Http1Error, Http1Pool};
 use crate::LoadError;
 
 /// How to reach the server.
@@ -24,9 +25,10 @@ pub struct ClientConfig {
     pub api_key: Option<String>,
     /// Extra headers (`--header K:V`).
     pub headers: Vec<(String, String)>,
-    /// Per-request timeout (none: wait as long as the stream lasts).
-    pub timeout: Option<Duration>,
-    /// Re-send a request whose connection failed before any response byte (at most this many times).
+    /// Time limits of every request (all on by default; see [`Timeouts`]).
+    pub timeouts: Timeouts,
+    /// Re-send a request whose reused keep-alive connection failed before any response byte (at most this many
+    /// times; see [`Client::execute`]).
     pub max_connection_retries: u32,
     /// Keep the generated text in records.
     pub keep_text: bool,
@@ -35,6 +37,64 @@ pub struct ClientConfig {
     /// Native client on Linux: chunk times are the kernel's receive timestamps (false: when reads return).
     pub kernel_timestamps: bool,
 }
+
+/// Time limits of one request, all measured from its (first) send. A request over a limit fails with the
+/// matching code (`timeout_connect`, `timeout_ttft`, `timeout_idle`, `timeout_total`) and the run goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Opening the TCP connection (`--connect-timeout`).
+    pub connect: Duration,
+    /// Send → first token of a streamed answer (`--ttft-timeout`). Queueing on a loaded server counts here.
+    pub ttft: Duration,
+    /// Longest gap without a byte after the first token (`--idle-timeout`; keep-alive comments count as bytes).
+    pub idle: Duration,
+    /// The whole request (`--timeout`; sglang's aiohttp limit is 6 h). A non-streamed request has only this
+    /// and the connect limit.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(30),
+            ttft: Duration::from_secs(1800),
+            idle: Duration::from_secs(300),
+            total: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+impl Timeouts {
+    /// Largest limit accepted, in seconds (a year).
+    pub const MAX_SECS: f64 = 365.0 * 86_400.0;
+
+    /// Limits from seconds as given on the command line, each checked (finite, > 0, at most a year); the
+    /// error names the flag.
+    pub fn from_secs(connect: f64, ttft: f64, idle: f64, total: f64) -> Result<Timeouts, LoadError> {
+        let one = |flag: &str, v: f64| {
+            if v.is_finite() && v > 0.0 && v <= Self::MAX_SECS {
+                Ok(Duration::from_secs_f64(v))
+            } else {
+                Err(LoadError::Config(format!(
+                    "{flag} {v}: expected seconds > 0 and at most {} (a year)",
+                    Self::MAX_SECS
+                )))
+            }
+        };
+        Ok(Timeouts {
+            connect: one("--connect-timeout", connect)?,
+            ttft: one("--ttft-timeout", ttft)?,
+            idle: one("--idle-timeout", idle)?,
+            total: one("--timeout", total)?,
+        })
+    }
+}
+
+/// A failure seen within this long of a write on a reused connection, before any response byte, is the server
+/// closing an idle connection (the request was never read): that, and only that, is re-sent. The window is
+/// this much plus three handshake times of the connection, so a server that takes a request and drops it
+/// later (sglang counts that as a failure) is not sent it twice.
+pub const RESEND_WINDOW: Duration = Duration::from_millis(100);
 
 /// Which HTTP implementation sends the timed requests (`--http-client`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -75,7 +135,7 @@ impl ClientConfig {
             backend,
             api_key: None,
             headers: Vec::new(),
-            timeout: None,
+            timeouts: Timeouts::default(),
             max_connection_retries: 2,
             keep_text: true,
             http_client: HttpClientKind::Auto,
@@ -133,9 +193,112 @@ fn snippet(s: &str) -> String {
     }
 }
 
-/// Whether an error of `send()` (before any response byte) is worth re-sending: the connection failed.
-fn connection_failure(e: &reqwest::Error) -> bool {
-    !e.is_timeout() && !e.is_builder() && !e.is_status() && (e.is_connect() || e.is_request())
+/// Whether an error of reqwest's `send()` may be a reused connection closed by the server before it read the
+/// request (reqwest does not say whether the connection was reused: a fresh connection fails with `is_connect`).
+fn reused_connection_failure(e: &reqwest::Error) -> bool {
+    !e.is_timeout() && !e.is_builder() && !e.is_status() && !e.is_connect() && e.is_request()
+}
+
+/// The code of a reqwest error.
+fn reqwest_code(e: &reqwest::Error) -> FailureCode {
+    match (e.is_connect(), e.is_timeout()) {
+        (true, true) => FailureCode::TimeoutConnect,
+        (true, false) => FailureCode::Connect,
+        (false, true) => FailureCode::TimeoutTotal,
+        // A body that broke: reqwest reports truncation and bad framing alike.
+        _ => FailureCode::Reset,
+    }
+}
+
+/// The code of a native-client error.
+fn http1_code(e: &Http1Error) -> FailureCode {
+    match e {
+        Http1Error::Resolve { .. } | Http1Error::Connect { .. } => FailureCode::Connect,
+        Http1Error::Protocol(_) => FailureCode::Protocol,
+        Http1Error::Write(_)
+        | Http1Error::ClosedBeforeResponse
+        | Http1Error::ResetBeforeResponse(_)
+        | Http1Error::Read(_)
+        | Http1Error::Truncated => FailureCode::Reset,
+    }
+}
+
+/// What a timeout's message says.
+fn timeout_message(code: FailureCode, t: &Timeouts) -> String {
+    let (what, limit, flag) = match code {
+        FailureCode::TimeoutConnect => ("the connection was not open", t.connect, "--connect-timeout"),
+        FailureCode::TimeoutTtft => ("no first token", t.ttft, "--ttft-timeout"),
+        FailureCode::TimeoutIdle => ("no byte from the server", t.idle, "--idle-timeout"),
+        _ => ("the request did not end", t.total, "--timeout"),
+    };
+    format!(
+        "timeout: {what} within {}s ({flag})",
+        limit.as_secs_f64()
+    )
+}
+
+/// `send + d`, or a time too far to matter when that does not fit.
+fn deadline(send: Instant, d: Duration) -> Instant {
+    send.checked_add(d)
+        .unwrap_or_else(|| send + Duration::from_secs(100 * 365 * 86_400))
+}
+
+/// Where a request is, for its timeouts (read by the watchdog, written by the request: one relaxed store per
+/// read, no timer per chunk).
+struct Progress {
+    phase: AtomicU8,
+    /// Microseconds after send of the last bytes read.
+    last_us: AtomicU64,
+}
+
+const CONNECTING: u8 = 0;
+const WAITING: u8 = 1;
+const STREAMING: u8 = 2;
+/// Non-streamed answers: the total limit only.
+const WHOLE: u8 = 3;
+
+impl Progress {
+    fn new(phase: u8) -> Self {
+        Progress {
+            phase: AtomicU8::new(phase),
+            last_us: AtomicU64::new(0),
+        }
+    }
+
+    fn set(&self, phase: u8) {
+        self.phase.store(phase, Relaxed);
+    }
+
+    /// Bytes arrived at `now_ms` after send.
+    fn touch(&self, now_ms: f64) {
+        self.last_us.store((now_ms * 1000.0) as u64, Relaxed);
+    }
+}
+
+/// Resolves with the timeout that expired first. Sleeps until the nearest deadline and re-checks there, so
+/// a stream that keeps moving costs one wake-up per idle period, not one timer per chunk.
+async fn watchdog(p: &Progress, t: &Timeouts, send: Instant) -> FailureCode {
+    let total = deadline(send, t.total);
+    loop {
+        let (at, code) = match p.phase.load(Relaxed) {
+            CONNECTING => (deadline(send, t.connect), FailureCode::TimeoutConnect),
+            WAITING => (deadline(send, t.ttft), FailureCode::TimeoutTtft),
+            STREAMING => {
+                let last = Duration::from_micros(p.last_us.load(Relaxed));
+                (deadline(send, last.saturating_add(t.idle)), FailureCode::TimeoutIdle)
+            }
+            _ => (total, FailureCode::TimeoutTotal),
+        };
+        let (at, code) = if total <= at {
+            (total, FailureCode::TimeoutTotal)
+        } else {
+            (at, code)
+        };
+        if Instant::now() >= at {
+            return code;
+        }
+        tokio::time::sleep_until(at.into()).await;
+    }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -244,9 +407,7 @@ impl Client {
                 .pool_idle_timeout(Duration::from_secs(300))
                 .http1_only()
                 .user_agent(concat!("servebench/", env!("CARGO_PKG_VERSION")));
-            if let Some(t) = config.timeout {
-                b = b.timeout(t);
-            }
+            b = b.connect_timeout(config.timeouts.connect);
             b.build().map_err(|e| LoadError::Http(error_chain(&e)))
         };
         let http = build(usize::MAX)?;
@@ -316,8 +477,20 @@ impl Client {
         resp.json().await.ok()
     }
 
-    /// Opens a connection with a cheap GET (pool warm-up); returns how long it took.
+    /// Opens a connection with a cheap GET (pool warm-up); returns how long it took. Bounded by the connect
+    /// timeout plus 30 s for the answer.
     pub async fn warm_connection(&self) -> Result<Duration, String> {
+        let limit = self
+            .config
+            .timeouts
+            .connect
+            .saturating_add(Duration::from_secs(30));
+        tokio::time::timeout(limit, self.warm_connection_unbounded())
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {}s", limit.as_secs_f64())))
+    }
+
+    async fn warm_connection_unbounded(&self) -> Result<Duration, String> {
         let t = Instant::now();
         if let Some(pool) = &self.native {
             let mut conn = pool.connect().await.map_err(|e| e.to_string())?;
@@ -346,7 +519,14 @@ impl Client {
         Ok(t.elapsed())
     }
 
-    /// Sends one request and measures it. Never fails: errors are recorded in the record.
+    /// Sends one request and measures it. Never fails: errors are recorded in the record, with a
+    /// [`FailureCode`].
+    ///
+    /// Re-sends: only a request whose *reused* keep-alive connection failed before any response byte, within
+    /// [`RESEND_WINDOW`] (plus three handshake times) of the write, is sent again, on a new connection, at most
+    /// `max_connection_retries` times: the server closed an idle connection and never read it. The record keeps
+    /// the first send time (all times are from it) and counts the re-sends in `retries`. Anything else is a
+    /// failure.
     pub async fn execute(&self, req: &PreparedRequest, run_start: Instant) -> Outcome {
         let mut rec = RequestRecord {
             index: req.index,
@@ -386,46 +566,125 @@ impl Client {
         run_start: Instant,
         rec: &mut RequestRecord,
     ) -> Instant {
+        let send_instant = Self::stamp_send(rec, run_start);
+        let progress = Progress::new(WAITING);
+        let mut st = StreamState::new(self.api(), rec);
+        let timeouts = &self.config.timeouts;
+        let attempt = self.reqwest_attempt(req, send_instant, &progress, &mut st, rec);
+        let failure = tokio::select! {
+            biased;
+            r = attempt => r.err(),
+            code = watchdog(&progress, timeouts, send_instant) => {
+                Some((code, timeout_message(code, timeouts)))
+            }
+        };
+        self.conclude(st, failure, send_instant, rec);
+        send_instant
+    }
+
+    /// The reqwest path: sends (re-sending only what [`Client::execute`] allows) and reads the answer.
+    async fn reqwest_attempt(
+        &self,
+        req: &PreparedRequest,
+        send: Instant,
+        progress: &Progress,
+        st: &mut StreamState,
+        rec: &mut RequestRecord,
+    ) -> Result<(), (FailureCode, String)> {
         let mut attempt = 0;
-        loop {
-            let send_instant = Self::stamp_send(rec, run_start);
+        let resp = loop {
             // A re-send goes out on a new connection: the pooled ones may all have been closed by the server.
             let http = if attempt == 0 {
                 &self.http
             } else {
                 &self.http_fresh
             };
+            let t = Instant::now();
             let sent = http
                 .post(&self.url)
                 .header("x-request-id", &req.request_id)
                 .body(req.body.clone())
                 .send()
                 .await;
-            let resp = match sent {
-                Ok(r) => r,
+            match sent {
+                Ok(r) => break r,
                 Err(e)
-                    if attempt < self.config.max_connection_retries && connection_failure(&e) =>
+                    if attempt < self.config.max_connection_retries
+                        && reused_connection_failure(&e)
+                        && t.elapsed() < RESEND_WINDOW =>
                 {
                     attempt += 1;
                     rec.retries = attempt;
-                    continue;
                 }
-                Err(e) => {
-                    rec.error = Some(if e.is_timeout() {
-                        format!("timeout: {}", error_chain(&e))
-                    } else {
-                        format!("connection error: {}", error_chain(&e))
-                    });
-                    rec.e2e_ms = None;
-                    return send_instant;
-                }
-            };
-            let decoder = self
-                .read_response(resp, req.stream, send_instant, rec)
-                .await;
-            self.finish(decoder, rec);
-            return send_instant;
+                Err(e) => return Err((reqwest_code(&e), error_chain(&e))),
+            }
+        };
+        let status = resp.status();
+        rec.http_status = Some(status.as_u16());
+        if !status.is_success() {
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let text = resp.text().await.unwrap_or_default();
+            let code = status.as_u16();
+            let msg = http_error_message(code, retry_after.as_deref(), text.as_bytes());
+            rec.fail(FailureCode::of_status(code), msg, ms(send.elapsed()));
+            return Ok(());
         }
+        if !req.stream {
+            progress.set(WHOLE);
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| (reqwest_code(&e), error_chain(&e)))?;
+            st.full_body(&body, ms(send.elapsed()), rec);
+            return Ok(());
+        }
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if let Some(ct) = content_type.filter(|ct| !is_event_stream(ct)) {
+            let text = resp.bytes().await.unwrap_or_default();
+            rec.fail(
+                FailureCode::ContentType,
+                content_type_message(&ct, &text),
+                ms(send.elapsed()),
+            );
+            return Ok(());
+        }
+        st.streaming = true;
+        let mut body = resp.bytes_stream();
+        let mut tail: Option<tokio::time::Instant> = None;
+        loop {
+            let item = match tail {
+                None => body.next().await,
+                // After [DONE]: the rest of the body only briefly (the connection is kept when it ends).
+                Some(t) => match tokio::time::timeout_at(t, body.next()).await {
+                    Ok(item) => item,
+                    Err(_) => break,
+                },
+            };
+            let Some(item) = item else { break };
+            let now = ms(send.elapsed());
+            match item {
+                Ok(bytes) if tail.is_none() => match st.feed(&bytes, now, progress, rec) {
+                    Flow::More => {}
+                    Flow::Stop => break,
+                    Flow::Finish => {
+                        tail = Some(tokio::time::Instant::now() + crate::http1::FINISH_TAIL);
+                    }
+                },
+                Ok(_) => {}
+                Err(_) if tail.is_some() => break,
+                Err(e) => return Err((reqwest_code(&e), format!("stream broken: {}", error_chain(&e)))),
+            }
+        }
+        st.end_ms = Some(st.done_ms.unwrap_or_else(|| ms(send.elapsed())));
+        Ok(())
     }
 
     async fn execute_native(
@@ -435,80 +694,89 @@ impl Client {
         run_start: Instant,
         rec: &mut RequestRecord,
     ) -> Instant {
+        let send_instant = Self::stamp_send(rec, run_start);
+        let progress = Progress::new(CONNECTING);
+        let timeouts = &self.config.timeouts;
         let mut attempt = 0;
         loop {
-            let send_instant = Self::stamp_send(rec, run_start);
             let mut st = StreamState::new(self.api(), rec);
-            let outcome = match self.config.timeout {
-                Some(t) => {
-                    let fut =
-                        self.native_attempt(pool, req, attempt > 0, send_instant, &mut st, rec);
-                    match tokio::time::timeout(t, fut).await {
-                        Ok(r) => r,
-                        Err(_) => Err(NativeFailure::Timeout),
-                    }
-                }
-                None => {
-                    self.native_attempt(pool, req, attempt > 0, send_instant, &mut st, rec)
-                        .await
+            progress.set(CONNECTING);
+            let outcome = {
+                let fut =
+                    self.native_attempt(pool, req, attempt > 0, send_instant, &progress, &mut st, rec);
+                tokio::select! {
+                    biased;
+                    r = fut => r,
+                    code = watchdog(&progress, timeouts, send_instant) => Err(NativeFailure::Timeout(code)),
                 }
             };
-            let after = ms(send_instant.elapsed());
-            match outcome {
-                Ok(()) => {}
-                Err(NativeFailure::BeforeResponse(_))
+            let failure = match outcome {
+                Ok(()) => None,
+                Err(NativeFailure::BeforeResponse { resend: true, .. })
                     if attempt < self.config.max_connection_retries =>
                 {
                     attempt += 1;
                     rec.retries = attempt;
                     continue;
                 }
-                Err(NativeFailure::BeforeResponse(e)) => {
-                    rec.error = Some(format!("connection error: {e}"));
+                Err(NativeFailure::BeforeResponse { err, .. }) => {
+                    Some((http1_code(&err), format!("connection error: {err}")))
                 }
                 Err(NativeFailure::Body(e)) => {
-                    st.err = Some(format!("stream broken: {e} (after {after:.0} ms)"));
+                    Some((http1_code(&e), format!("stream broken: {e}")))
                 }
-                Err(NativeFailure::Timeout) if rec.http_status.is_none() => {
-                    rec.error = Some(format!(
-                        "timeout: no response (--timeout; after {after:.0} ms)"
-                    ));
-                }
-                Err(NativeFailure::Timeout) => {
-                    st.err = Some(format!(
-                        "timeout: no end of stream (--timeout; after {after:.0} ms)"
-                    ));
-                }
-            }
-            let decoder = if st.streaming {
-                // The end of a complete stream is when its last bytes arrived (kernel time where known).
-                let end = st.end_ms.unwrap_or(after);
-                st.end(end, rec)
-            } else {
-                if let Some(e) = st.err.take() {
-                    rec.error = rec.error.take().or(Some(e));
-                }
-                st.decoder
+                Err(NativeFailure::Timeout(code)) => Some((code, timeout_message(code, timeouts))),
             };
-            self.finish(decoder, rec);
+            self.conclude(st, failure, send_instant, rec);
             return send_instant;
         }
     }
 
-    /// One try on the native client. Errors before any response byte may be re-sent.
+    /// Records the end of a request: a failure (unless the answer was already whole at `[DONE]`), the
+    /// end-of-stream checks, the decoded text and counts.
+    fn conclude(
+        &self,
+        mut st: StreamState,
+        failure: Option<(FailureCode, String)>,
+        send: Instant,
+        rec: &mut RequestRecord,
+    ) {
+        let after = ms(send.elapsed());
+        if let Some((code, msg)) = failure {
+            if !st.done {
+                st.fail(code, msg, after);
+            }
+        }
+        let decoder = if st.streaming {
+            // The end of a complete stream is when its last bytes (or [DONE]) arrived (kernel time where known).
+            let end = st.end_ms.unwrap_or(after);
+            st.end(end, rec)
+        } else {
+            if let Some((code, msg, at)) = st.err.take() {
+                rec.fail(code, msg, at);
+            }
+            st.decoder
+        };
+        self.finish(decoder, rec);
+    }
+
+    /// One try on the native client.
+    #[allow(clippy::too_many_arguments)]
     async fn native_attempt(
         &self,
         pool: &Http1Pool,
         req: &PreparedRequest,
         fresh: bool,
         send: Instant,
+        progress: &Progress,
         st: &mut StreamState,
         rec: &mut RequestRecord,
     ) -> Result<(), NativeFailure> {
         let mut conn = pool
             .checkout(fresh)
             .await
-            .map_err(NativeFailure::BeforeResponse)?;
+            .map_err(|err| NativeFailure::BeforeResponse { err, resend: false })?;
+        progress.set(if req.stream { WAITING } else { WHOLE });
         conn.take_read_delay();
         let bytes = pool.request_bytes(
             "POST",
@@ -516,13 +784,19 @@ impl Client {
             &[("x-request-id", &req.request_id)],
             &req.body,
         );
-        conn.send(&bytes)
-            .await
-            .map_err(NativeFailure::BeforeResponse)?;
+        let written = Instant::now();
+        // Only an idle close of a reused connection, seen at once, may be re-sent.
+        let window = RESEND_WINDOW.saturating_add(conn.connect_time.saturating_mul(3));
+        let reused = conn.reused;
+        let resend = |err: Http1Error| NativeFailure::BeforeResponse {
+            resend: reused && err.before_response() && written.elapsed() < window,
+            err,
+        };
+        conn.send(&bytes).await.map_err(resend)?;
         drop(bytes);
         let head = conn.read_head(false).await.map_err(|e| {
             if e.before_response() {
-                NativeFailure::BeforeResponse(e)
+                resend(e)
             } else {
                 NativeFailure::Body(e)
             }
@@ -530,11 +804,12 @@ impl Client {
         rec.http_status = Some(head.status);
         if !(200..300).contains(&head.status) {
             let (body, reusable) = conn.read_to_vec(&head, 64 * 1024).await.unwrap_or_default();
-            rec.error = Some(format!(
-                "HTTP {}: {}",
-                head.status,
-                snippet(&String::from_utf8_lossy(&body))
-            ));
+            let msg = http_error_message(head.status, head.retry_after.as_deref(), &body);
+            rec.fail(
+                FailureCode::of_status(head.status),
+                msg,
+                ms(send.elapsed()),
+            );
             if reusable {
                 pool.checkin(conn);
             }
@@ -552,10 +827,19 @@ impl Client {
             }
             return Ok(());
         }
+        if let Some(ct) = head.content_type.as_deref().filter(|ct| !is_event_stream(ct)) {
+            let (body, _) = conn.read_to_vec(&head, 64 * 1024).await.unwrap_or_default();
+            rec.fail(
+                FailureCode::ContentType,
+                content_type_message(ct, &body),
+                ms(send.elapsed()),
+            );
+            return Ok(());
+        }
         st.streaming = true;
         let read = conn
             .read_body(&head, |bytes, t| {
-                st.feed(bytes, ms(t.saturating_duration_since(send)), rec)
+                st.feed(bytes, ms(t.saturating_duration_since(send)), progress, rec)
             })
             .await;
         if let Some(d) = conn.take_read_delay() {
@@ -564,70 +848,12 @@ impl Client {
             rec.late_reads = d.late;
         }
         let reusable = read.map_err(NativeFailure::Body)?;
-        st.end_ms = Some(ms(conn.last_arrival().saturating_duration_since(send)));
+        let last = ms(conn.last_arrival().saturating_duration_since(send));
+        st.end_ms = Some(st.done_ms.unwrap_or(last));
         if reusable {
             pool.checkin(conn);
         }
         Ok(())
-    }
-
-    async fn read_response(
-        &self,
-        resp: reqwest::Response,
-        stream: bool,
-        send: Instant,
-        rec: &mut RequestRecord,
-    ) -> StreamDecoder {
-        let status = resp.status();
-        rec.http_status = Some(status.as_u16());
-        let mut st = StreamState::new(self.api(), rec);
-        if !status.is_success() {
-            let text = resp.text().await.unwrap_or_default();
-            rec.error = Some(format!("HTTP {}: {}", status.as_u16(), snippet(&text)));
-            return st.decoder;
-        }
-        if !stream {
-            match resp.bytes().await {
-                Ok(body) => st.full_body(&body, ms(send.elapsed()), rec),
-                Err(e) => rec.error = Some(format!("body read failed: {}", error_chain(&e))),
-            }
-            return st.decoder;
-        }
-        let mut body = resp.bytes_stream();
-        while let Some(item) = body.next().await {
-            let now = ms(send.elapsed());
-            match item {
-                Ok(bytes) => {
-                    if !st.feed(&bytes, now, rec) {
-                        break;
-                    }
-                }
-                Err(e) if self.timed_out(&e, send) => {
-                    st.err = Some(format!(
-                        "timeout: no end of stream (--timeout; after {now:.0} ms)"
-                    ));
-                    break;
-                }
-                Err(e) => {
-                    st.err = Some(format!(
-                        "stream broken: {} (after {now:.0} ms)",
-                        error_chain(&e)
-                    ));
-                    break;
-                }
-            }
-        }
-        st.end(ms(send.elapsed()), rec)
-    }
-
-    /// A body error caused by `--timeout` (reqwest reports it as a body decode error).
-    fn timed_out(&self, e: &reqwest::Error, send: Instant) -> bool {
-        e.is_timeout()
-            || error_chain(e).contains("timed out")
-            || self
-                .config
-                .timeout
-                .is_some_and(|t| send.elapsed() + Duration::from_millis(2) >= t)
     }
 
     fn finish(&self, decoder: StreamDecoder, rec: &mut RequestRecord) {
@@ -648,13 +874,36 @@ impl Client {
     }
 }
 
+/// A `Content-Type` that announces Server-Sent Events.
+fn is_event_stream(ct: &str) -> bool {
+    ct.trim_start()
+        .get(..17)
+        .is_some_and(|p| p.eq_ignore_ascii_case("text/event-stream"))
+}
+
+fn http_error_message(status: u16, retry_after: Option<&str>, body: &[u8]) -> String {
+    let text = snippet(&String::from_utf8_lossy(body));
+    match retry_after {
+        Some(r) => format!("HTTP {status} (Retry-After: {r}): {text}"),
+        None => format!("HTTP {status}: {text}"),
+    }
+}
+
+fn content_type_message(ct: &str, body: &[u8]) -> String {
+    format!(
+        "the server answered a streamed request (stream: true) with Content-Type {ct}, not text/event-stream: \
+         it may not support streaming (try --disable-stream); body: {}",
+        snippet(&String::from_utf8_lossy(body))
+    )
+}
+
 /// Why a native attempt did not complete.
 enum NativeFailure {
-    /// Nothing of the response arrived: safe to re-send.
-    BeforeResponse(Http1Error),
+    /// Nothing of the response arrived; `resend`: the failure is an idle close of a reused connection.
+    BeforeResponse { err: Http1Error, resend: bool },
     /// The response started and then broke.
     Body(Http1Error),
-    Timeout,
+    Timeout(FailureCode),
 }
 
 /// SSE framing and event decoding of one response, shared by both HTTP clients.
@@ -662,7 +911,10 @@ struct StreamState {
     parser: SseParser,
     decoder: StreamDecoder,
     done: bool,
-    err: Option<String>,
+    /// When `[DONE]` arrived (ms after send): the end of the request.
+    done_ms: Option<f64>,
+    /// The first failure: code, message, when (ms after send).
+    err: Option<(FailureCode, String, f64)>,
     sglang: bool,
     /// A streamed body was being read (end-of-stream rules apply).
     streaming: bool,
@@ -680,6 +932,7 @@ impl StreamState {
             parser: SseParser::new(),
             decoder,
             done: false,
+            done_ms: None,
             err: None,
             sglang: api == Api::SglangGenerate,
             streaming: false,
@@ -690,7 +943,7 @@ impl StreamState {
     /// A non-streamed body, read whole at `now` (ms after send).
     fn full_body(&mut self, body: &[u8], now: f64, rec: &mut RequestRecord) {
         if let Err(e) = self.decoder.on_full_body(body) {
-            rec.error = Some(e.to_string());
+            rec.fail(core_code(&e), e.to_string(), now);
         } else {
             rec.ttft_ms = Some(now);
             rec.e2e_ms = Some(now);
@@ -698,12 +951,23 @@ impl StreamState {
         }
     }
 
-    /// Bytes of a streamed body that arrived at `now` (ms after send). False once the stream is in error.
-    fn feed(&mut self, bytes: &[u8], now: f64, rec: &mut RequestRecord) -> bool {
+    /// The first failure wins.
+    fn fail(&mut self, code: FailureCode, msg: String, at: f64) {
+        if self.err.is_none() {
+            self.err = Some((code, msg, at));
+        }
+    }
+
+    /// Bytes of a streamed body that arrived at `now` (ms after send): [`Flow::Finish`] at `[DONE]`,
+    /// [`Flow::Stop`] once the stream is in error.
+    fn feed(&mut self, bytes: &[u8], now: f64, progress: &Progress, rec: &mut RequestRecord) -> Flow {
+        progress.touch(now);
+        let had_token = rec.ttft_ms.is_some();
         let StreamState {
             parser,
             decoder,
             done,
+            done_ms,
             err,
             sglang,
             ..
@@ -716,6 +980,7 @@ impl StreamState {
                 Ok(eff) => {
                     if eff.done {
                         *done = true;
+                        *done_ms = Some(now);
                     }
                     if eff.carries_text() {
                         if rec.ttft_ms.is_none() {
@@ -728,15 +993,24 @@ impl StreamState {
                         }
                     }
                 }
-                Err(e) => *err = Some(e.to_string()),
+                Err(e) => *err = Some((core_code(&e), e.to_string(), now)),
             }
         });
-        self.err.is_none()
+        if !had_token && rec.ttft_ms.is_some() {
+            progress.set(STREAMING);
+        }
+        if self.err.is_some() {
+            Flow::Stop
+        } else if self.done {
+            Flow::Finish
+        } else {
+            Flow::More
+        }
     }
 
     /// The end of a streamed body at `end` (ms after send): end-of-stream checks; returns the decoder.
     fn end(mut self, end: f64, rec: &mut RequestRecord) -> StreamDecoder {
-        if self.err.is_none() {
+        if self.err.is_none() && !self.done {
             let StreamState {
                 parser,
                 decoder,
@@ -750,15 +1024,31 @@ impl StreamState {
             });
         }
         if rec.error.is_some() {
-            // An error found before the body (HTTP status, connection) stays.
-        } else if let Some(e) = self.err {
-            rec.error = Some(e);
+            // An error found before the body (HTTP status, content type) stays.
+        } else if let Some((code, msg, at)) = self.err {
+            rec.fail(code, msg, at);
         } else if rec.ttft_ms.is_none() {
-            rec.error = Some("the stream ended without any generated text".into());
+            rec.fail(
+                FailureCode::NoOutput,
+                "the stream ended without any generated text",
+                end,
+            );
         } else if !self.done && !self.sglang && self.decoder.finish_reason.is_none() {
-            rec.error = Some("the stream ended before [DONE] and without a finish_reason".into());
+            rec.fail(
+                FailureCode::Incomplete,
+                "the stream ended before [DONE] and without a finish_reason",
+                end,
+            );
         }
         rec.e2e_ms = Some(end);
         self.decoder
+    }
+}
+
+/// The code of a decoding error.
+fn core_code(e: &servebench_core::CoreError) -> FailureCode {
+    match e {
+        servebench_core::CoreError::ServerError(_) => FailureCode::StreamError,
+        _ => FailureCode::Parse,
     }
 }

@@ -25,6 +25,22 @@ pub const LATE_READ: Duration = Duration::from_millis(1);
 const MAX_TRUSTED_DELAY: Duration = Duration::from_secs(10);
 /// Largest response head (status line + headers) and chunk-size line accepted.
 const MAX_HEAD: usize = 256 * 1024;
+/// After the caller has all it needs ([`Flow::Finish`], e.g. at `[DONE]`), the rest of the body (usually the
+/// chunked terminator, already on its way) is read for at most this long to keep the connection; a server that
+/// never ends the body only costs this wait, and the connection is dropped.
+pub const FINISH_TAIL: Duration = Duration::from_millis(100);
+
+/// What the body reader does after handing out a piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep reading and handing out pieces.
+    More,
+    /// Stop now; the connection is not reused.
+    Stop,
+    /// The caller has the whole answer: hand out nothing more, read what is left of the body for at most
+    /// [`FINISH_TAIL`] to keep the connection.
+    Finish,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Http1Error {
@@ -107,6 +123,8 @@ pub struct Head {
     pub framing: Framing,
     pub keep_alive: bool,
     pub content_type: Option<String>,
+    /// `Retry-After` (with 429/503 answers).
+    pub retry_after: Option<String>,
 }
 
 /// One keep-alive connection with its read buffer (`buf[start..end]` is unread; `buf` is initialised).
@@ -118,6 +136,8 @@ pub struct Conn {
     end: usize,
     /// Served a response before (a failure before the answer may be a server's idle close).
     pub reused: bool,
+    /// How long the TCP handshake took (about one round trip).
+    pub connect_time: Duration,
     /// When the bytes of the last read arrived: the kernel's receive time of its last segment when
     /// `kernel_ts`, else when the read returned.
     arrival: Instant,
@@ -129,8 +149,9 @@ pub struct Conn {
     read_delay: Option<ReadDelay>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Chunk {
+    #[default]
     /// Expecting a chunk-size line.
     Size,
     /// Bytes of chunk data left.
@@ -205,6 +226,7 @@ impl Http1Pool {
         let addrs = self.resolve().await?;
         let mut last = None;
         for addr in addrs {
+            let t = Instant::now();
             match TcpStream::connect(addr).await {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
@@ -215,6 +237,7 @@ impl Http1Pool {
                         start: 0,
                         end: 0,
                         reused: false,
+                        connect_time: t.elapsed(),
                         arrival: Instant::now(),
                         kernel_ts,
                         #[cfg(target_os = "linux")]
@@ -456,15 +479,29 @@ impl Conn {
     }
 
     /// Reads the body to its end, calling `on_data(bytes, read_instant)` with each payload piece (pieces
-    /// from one socket read share its instant). `on_data` returns false to stop early (the connection is then
-    /// not reusable). Returns whether the body was read to its end and the connection can be reused.
+    /// from one socket read share its instant); `on_data` says how to go on ([`Flow`]). Returns whether the body
+    /// was read to its end and the connection can be reused.
     pub async fn read_body(
         &mut self,
         head: &Head,
-        mut on_data: impl FnMut(&[u8], Instant) -> bool,
+        mut on_data: impl FnMut(&[u8], Instant) -> Flow,
     ) -> Result<bool, Http1Error> {
         // Pieces are stamped with the arrival of the read that brought them (`self.arrival`); bytes already
         // buffered came with the read that also brought the head.
+        let mut tail: Option<tokio::time::Instant> = None;
+        let mut hand = |piece: &[u8], at: Instant, tail: &mut Option<tokio::time::Instant>| {
+            if tail.is_some() {
+                return true;
+            }
+            match on_data(piece, at) {
+                Flow::More => true,
+                Flow::Stop => false,
+                Flow::Finish => {
+                    *tail = Some(tokio::time::Instant::now() + FINISH_TAIL);
+                    true
+                }
+            }
+        };
         match head.framing {
             Framing::Empty => Ok(head.keep_alive),
             Framing::Length(mut left) => loop {
@@ -474,37 +511,54 @@ impl Conn {
                     let piece = &self.buf[self.start..self.start + take];
                     self.start += take;
                     left -= take as u64;
-                    if !on_data(piece, self.arrival) {
+                    if !hand(piece, self.arrival, &mut tail) {
                         return Ok(false);
                     }
                 }
                 if left == 0 {
                     return Ok(head.keep_alive);
                 }
-                if !self.more().await? {
-                    return Err(Http1Error::Truncated);
+                match self.more_until(tail).await {
+                    Ok(true) => {}
+                    Ok(false) if tail.is_some() => return Ok(false),
+                    Ok(false) => return Err(Http1Error::Truncated),
+                    Err(_) if tail.is_some() => return Ok(false),
+                    Err(e) => return Err(e),
                 }
             },
             Framing::UntilClose => loop {
                 if self.start < self.end {
                     let piece = &self.buf[self.start..self.end];
                     self.start = self.end;
-                    if !on_data(piece, self.arrival) {
+                    if !hand(piece, self.arrival, &mut tail) {
                         return Ok(false);
                     }
+                }
+                if tail.is_some() {
+                    // Never reusable: nothing to wait for.
+                    return Ok(false);
                 }
                 if !self.more().await? {
                     return Ok(false);
                 }
             },
             Framing::Chunked => {
-                let mut state = Chunk::Size;
+                let mut dec = ChunkedDecoder::default();
                 loop {
-                    if let Some(done) = self.decode_chunked(&mut state, &mut on_data)? {
+                    let arrival = self.arrival;
+                    let (used, status) = dec.decode(&self.buf[self.start..self.end], |p| {
+                        hand(p, arrival, &mut tail)
+                    })?;
+                    self.start += used;
+                    if let Some(done) = status {
                         return Ok(done && head.keep_alive);
                     }
-                    if !self.more().await? {
-                        return Err(Http1Error::Truncated);
+                    match self.more_until(tail).await {
+                        Ok(true) => {}
+                        Ok(false) if tail.is_some() => return Ok(false),
+                        Ok(false) => return Err(Http1Error::Truncated),
+                        Err(_) if tail.is_some() => return Ok(false),
+                        Err(e) => return Err(e),
                     }
                 }
             }
@@ -519,89 +573,16 @@ impl Conn {
         }
     }
 
-    /// Decodes what the buffer holds. `Some(true)`: the body ended; `Some(false)`: the caller stopped;
-    /// `None`: more bytes are needed.
-    fn decode_chunked(
+    /// [`Conn::more`], given up (false) at `deadline` when there is one.
+    async fn more_until(
         &mut self,
-        state: &mut Chunk,
-        on_data: &mut impl FnMut(&[u8], Instant) -> bool,
-    ) -> Result<Option<bool>, Http1Error> {
-        loop {
-            let avail = &self.buf[self.start..self.end];
-            match *state {
-                Chunk::Data(left) => {
-                    if avail.is_empty() {
-                        return Ok(None);
-                    }
-                    let take = (avail.len() as u64).min(left) as usize;
-                    let piece = &avail[..take];
-                    self.start += take;
-                    *state = if take as u64 == left {
-                        Chunk::DataEnd
-                    } else {
-                        Chunk::Data(left - take as u64)
-                    };
-                    if !on_data(piece, self.arrival) {
-                        return Ok(Some(false));
-                    }
-                }
-                Chunk::DataEnd => {
-                    if avail.len() < 2 {
-                        if avail == b"\n" {
-                            self.start += 1;
-                            *state = Chunk::Size;
-                            continue;
-                        }
-                        return Ok(None);
-                    }
-                    if avail.starts_with(b"\r\n") {
-                        self.start += 2;
-                    } else if avail[0] == b'\n' {
-                        self.start += 1;
-                    } else {
-                        return Err(Http1Error::Protocol(
-                            "chunk data is not followed by CRLF".into(),
-                        ));
-                    }
-                    *state = Chunk::Size;
-                }
-                Chunk::Size => match httparse::parse_chunk_size(avail) {
-                    Ok(httparse::Status::Complete((used, 0))) => {
-                        self.start += used;
-                        *state = Chunk::Trailers;
-                    }
-                    Ok(httparse::Status::Complete((used, n))) => {
-                        self.start += used;
-                        *state = Chunk::Data(n);
-                    }
-                    Ok(httparse::Status::Partial) => {
-                        if avail.len() > MAX_HEAD {
-                            return Err(Http1Error::Protocol("chunk-size line too long".into()));
-                        }
-                        return Ok(None);
-                    }
-                    Err(_) => {
-                        return Err(Http1Error::Protocol(format!(
-                            "invalid chunk-size line {:?}",
-                            String::from_utf8_lossy(&avail[..avail.len().min(40)])
-                        )))
-                    }
-                },
-                Chunk::Trailers => {
-                    let Some(nl) = memchr::memchr(b'\n', avail) else {
-                        if avail.len() > MAX_HEAD {
-                            return Err(Http1Error::Protocol("trailer line too long".into()));
-                        }
-                        return Ok(None);
-                    };
-                    let line_len = nl + 1;
-                    let empty = nl == 0 || (nl == 1 && avail[0] == b'\r');
-                    self.start += line_len;
-                    if empty {
-                        return Ok(Some(true));
-                    }
-                }
-            }
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<bool, Http1Error> {
+        match deadline {
+            None => self.more().await,
+            Some(d) => tokio::time::timeout_at(d, self.more())
+                .await
+                .unwrap_or(Ok(false)),
         }
     }
 
@@ -616,10 +597,105 @@ impl Conn {
             .read_body(head, |b, _| {
                 let room = limit.saturating_sub(out.len());
                 out.extend_from_slice(&b[..b.len().min(room)]);
-                true
+                Flow::More
             })
             .await?;
         Ok((out, reusable))
+    }
+}
+
+/// Decoder of the chunked transfer coding, fed whatever bytes have arrived (no I/O: fuzzed on its own).
+#[derive(Debug, Clone, Default)]
+pub struct ChunkedDecoder {
+    state: Chunk,
+}
+
+impl ChunkedDecoder {
+    /// Decodes from `avail`, calling `on_data` with each payload piece (false from it stops). Returns the bytes
+    /// consumed and `Some(true)` when the body ended, `Some(false)` when `on_data` stopped, `None` when more
+    /// bytes are needed (the unconsumed rest must be offered again with them).
+    pub fn decode(
+        &mut self,
+        mut avail: &[u8],
+        mut on_data: impl FnMut(&[u8]) -> bool,
+    ) -> Result<(usize, Option<bool>), Http1Error> {
+        let total = avail.len();
+        let used = |rest: &[u8]| total - rest.len();
+        loop {
+            match self.state {
+                Chunk::Data(left) => {
+                    if avail.is_empty() {
+                        return Ok((total, None));
+                    }
+                    let take = (avail.len() as u64).min(left) as usize;
+                    let piece = &avail[..take];
+                    avail = &avail[take..];
+                    self.state = if take as u64 == left {
+                        Chunk::DataEnd
+                    } else {
+                        Chunk::Data(left - take as u64)
+                    };
+                    if !on_data(piece) {
+                        return Ok((used(avail), Some(false)));
+                    }
+                }
+                Chunk::DataEnd => {
+                    if avail.len() < 2 {
+                        if avail == b"\n" {
+                            avail = &avail[1..];
+                            self.state = Chunk::Size;
+                            continue;
+                        }
+                        return Ok((used(avail), None));
+                    }
+                    if avail.starts_with(b"\r\n") {
+                        avail = &avail[2..];
+                    } else if avail[0] == b'\n' {
+                        avail = &avail[1..];
+                    } else {
+                        return Err(Http1Error::Protocol(
+                            "chunk data is not followed by CRLF".into(),
+                        ));
+                    }
+                    self.state = Chunk::Size;
+                }
+                Chunk::Size => match httparse::parse_chunk_size(avail) {
+                    Ok(httparse::Status::Complete((n_used, 0))) => {
+                        avail = &avail[n_used..];
+                        self.state = Chunk::Trailers;
+                    }
+                    Ok(httparse::Status::Complete((n_used, n))) => {
+                        avail = &avail[n_used..];
+                        self.state = Chunk::Data(n);
+                    }
+                    Ok(httparse::Status::Partial) => {
+                        if avail.len() > MAX_HEAD {
+                            return Err(Http1Error::Protocol("chunk-size line too long".into()));
+                        }
+                        return Ok((used(avail), None));
+                    }
+                    Err(_) => {
+                        return Err(Http1Error::Protocol(format!(
+                            "invalid chunk-size line {:?}",
+                            String::from_utf8_lossy(&avail[..avail.len().min(40)])
+                        )))
+                    }
+                },
+                Chunk::Trailers => {
+                    let Some(nl) = memchr::memchr(b'\n', avail) else {
+                        if avail.len() > MAX_HEAD {
+                            return Err(Http1Error::Protocol("trailer line too long".into()));
+                        }
+                        return Ok((used(avail), None));
+                    };
+                    let empty = nl == 0 || (nl == 1 && avail[0] == b'\r');
+                    avail = &avail[nl + 1..];
+                    if empty {
+                        return Ok((used(avail), Some(true)));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -638,6 +714,7 @@ fn parse_head(bytes: &[u8], request_was_head: bool) -> Result<Option<(usize, Hea
     let mut length: Option<u64> = None;
     let mut close = http10;
     let mut content_type = None;
+    let mut retry_after = None;
     for h in resp.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("transfer-encoding") {
@@ -671,6 +748,8 @@ fn parse_head(bytes: &[u8], request_was_head: bool) -> Result<Option<(usize, Hea
             }
         } else if name.eq_ignore_ascii_case("content-type") {
             content_type = Some(String::from_utf8_lossy(h.value).into_owned());
+        } else if name.eq_ignore_ascii_case("retry-after") {
+            retry_after = Some(String::from_utf8_lossy(h.value).into_owned());
         }
     }
     let framing =
@@ -694,6 +773,7 @@ fn parse_head(bytes: &[u8], request_was_head: bool) -> Result<Option<(usize, Hea
             framing,
             keep_alive: !close && framing != Framing::UntilClose,
             content_type,
+            retry_after,
         },
     )))
 }
@@ -815,7 +895,7 @@ mod tests {
         let reusable = conn
             .read_body(head, |b, _| {
                 pieces.push(b.to_vec());
-                true
+                Flow::More
             })
             .await
             .unwrap();
@@ -1020,7 +1100,7 @@ mod tests {
             let mut times = Vec::new();
             conn.read_body(&head, |piece, t| {
                 times.push((piece.to_vec(), t.duration_since(t0)));
-                true
+                Flow::More
             })
             .await
             .unwrap();

@@ -1,7 +1,8 @@
 //! One timed run: pool warm-up, warm-up requests, then the requests on their schedule under the concurrency
 //! limit; each finished request's record goes to a [`RecordSink`] on its own thread (token counting and file
 //! writes stay off the async workers). Ctrl-C (the `stop` channel) stops sending, waits `grace` for requests in
-//! flight, and returns what finished.
+//! flight, and returns what finished. `max_duration` stops sending the same way: requests in flight get `grace`,
+//! then they are ended (counted in `ended_in_flight` and `not_finished`).
 
 use crate::arrival;
 use crate::client::{Client, PreparedRequest};
@@ -38,9 +39,9 @@ pub struct RunConfig {
     pub seed: u64,
     /// Open this many connections before the timed part (closed loop only; 0 = off).
     pub warm_connections: usize,
-    /// How long to wait for requests in flight after a stop.
+    /// How long to wait for requests in flight after a stop or the end of `max_duration`.
     pub grace: Duration,
-    /// Stop sending after this long (requests in flight finish; not an interruption).
+    /// Stop sending after this long; requests in flight get `grace`, then are ended (not an interruption).
     pub max_duration: Option<Duration>,
 }
 
@@ -70,6 +71,8 @@ pub struct RunOutput {
     pub duration_limited: bool,
     /// Requests never sent or cut off by a stop.
     pub not_finished: u64,
+    /// Requests in flight that were ended after the grace period (Ctrl-C or `max_duration`).
+    pub ended_in_flight: u64,
     pub warmup_connections: u64,
     pub connect: Summary,
     pub client_lag: Summary,
@@ -161,11 +164,23 @@ pub async fn run(
     let mut set = JoinSet::new();
     let mut stopped = *stop.borrow();
     let mut sent = 0usize;
+    // `max_duration` ends sending even while waiting for a due time or a permit.
+    let end_at = cfg
+        .max_duration
+        .and_then(|d| t0.checked_add(d))
+        .map(tokio::time::Instant::from_std);
+    let duration_over = async {
+        match end_at {
+            Some(t) => tokio::time::sleep_until(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(duration_over);
     for (req, due_s) in requests.into_iter().zip(schedule) {
         if stopped {
             break;
         }
-        if cfg.max_duration.is_some_and(|d| t0.elapsed() >= d) {
+        if end_at.is_some_and(|t| tokio::time::Instant::now() >= t) {
             out.duration_limited = true;
             break;
         }
@@ -178,6 +193,7 @@ pub async fn run(
             tokio::select! {
                 _ = tokio::time::sleep_until(due.into()) => {}
                 _ = stop.changed() => { stopped = true; break; }
+                _ = &mut duration_over => { out.duration_limited = true; break; }
             }
         }
         let permit = match &sem {
@@ -188,11 +204,12 @@ pub async fn run(
                         Err(_) => break,
                     },
                     _ = stop.changed() => { stopped = true; break; }
+                    _ = &mut duration_over => { out.duration_limited = true; break; }
                 }
             }
             None => None,
         };
-        if cfg.max_duration.is_some_and(|d| t0.elapsed() >= d) {
+        if end_at.is_some_and(|t| tokio::time::Instant::now() >= t) {
             out.duration_limited = true;
             break;
         }
@@ -218,8 +235,8 @@ pub async fn run(
             let _ = r;
         }
     }
-    if stopped {
-        out.interrupted = true;
+    if stopped || out.duration_limited {
+        out.interrupted = stopped;
         let deadline = tokio::time::sleep(cfg.grace);
         tokio::pin!(deadline);
         loop {
@@ -227,6 +244,14 @@ pub async fn run(
                 r = set.join_next() => if r.is_none() { break },
                 _ = &mut deadline => { break; }
             }
+        }
+        out.ended_in_flight = set.len() as u64;
+        if out.ended_in_flight > 0 {
+            tracing::warn!(
+                "{} requests still in flight after the {:.1}s grace period were ended",
+                out.ended_in_flight,
+                cfg.grace.as_secs_f64()
+            );
         }
         set.abort_all();
     }

@@ -106,6 +106,8 @@ pub(crate) struct ChunkWriter {
     disconnect_after: Option<u32>,
     chunks_per_write: usize,
     arrival: Instant,
+    text_suffix: Option<&'static str>,
+    big_first: bool,
     content: String,
     reasoning: String,
     frame_tokens: Vec<u32>,
@@ -123,7 +125,14 @@ pub(crate) struct StreamOptions {
     /// Zero-latency mode: chunks written per body frame.
     pub(crate) chunks_per_write: usize,
     pub(crate) arrival: Instant,
+    /// Appended to every chunk's answer text (the UTF-8 faults).
+    pub(crate) text_suffix: Option<&'static str>,
+    /// The first chunk carries [`BIG_EVENT_BYTES`] more text (the `big_event` fault).
+    pub(crate) big_first: bool,
 }
+
+/// Extra text of the first event with the `big_event` fault: 10 MB.
+pub(crate) const BIG_EVENT_BYTES: usize = 10 << 20;
 
 impl ChunkWriter {
     pub(crate) fn new(framer: Framer, plan: &OutputPlan, o: StreamOptions) -> Self {
@@ -142,6 +151,8 @@ impl ChunkWriter {
             disconnect_after: o.disconnect_after,
             chunks_per_write: o.chunks_per_write.max(1),
             arrival: o.arrival,
+            text_suffix: o.text_suffix,
+            big_first: o.big_first,
             content: String::new(),
             reasoning: String::new(),
             frame_tokens: Vec::with_capacity(4),
@@ -178,6 +189,15 @@ impl ChunkWriter {
         self.cursor
             .next(tokens, &mut self.content, &mut self.reasoning);
         let index = self.sent_chunks;
+        if !self.content.is_empty() {
+            if let Some(t) = self.text_suffix {
+                self.content.push_str(t);
+            }
+        }
+        if self.big_first && index == 0 {
+            let words = " the".repeat(BIG_EVENT_BYTES / 4);
+            self.content.push_str(&words);
+        }
         self.sent_tokens += tokens;
         self.sent_chunks += 1;
         if self.role_pending {
@@ -411,6 +431,8 @@ mod tests {
                 disconnect_after: None,
                 chunks_per_write: c.chunks_per_write,
                 arrival: Instant::now(),
+                text_suffix: None,
+                big_first: false,
             },
         );
         let clock = FixedClock::new(Instant::now(), c.itl, None, RunningGuard::new(s.clone()));

@@ -70,6 +70,16 @@ pub struct FaultConfig {
     pub close_keepalive: bool,
     /// Close keep-alive connections (silently, without `Connection: close`) once idle for this long.
     pub close_idle_after_ms: Option<u64>,
+    /// The fault matrix: probability per request of each [`crate::Fault`], by `Fault as usize`
+    /// (`--fault NAME[=RATE]`); a request's `x-sim-fault` header overrides the draw.
+    pub rates: [f64; crate::faults::FAULT_COUNT],
+}
+
+impl FaultConfig {
+    /// Injects `fault` into this share of requests.
+    pub fn set_rate(&mut self, fault: crate::Fault, rate: f64) {
+        self.rates[fault as usize] = rate;
+    }
 }
 
 /// Every parameter of the simulator. `Default` is the `default` preset.
@@ -367,6 +377,11 @@ impl SimConfig {
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return bad(field, "must be a probability between 0 and 1");
+            }
+        }
+        for f in crate::Fault::ALL {
+            if !(0.0..=1.0).contains(&self.faults.rates[f as usize]) {
+                return bad(f.name(), "must be a probability between 0 and 1");
             }
         }
         if let Some(f) = self.fixed_latency {

@@ -15,7 +15,8 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::body::{ChunkWriter, FixedClock, Source, SseBody, StreamOptions};
-use crate::faults;
+use crate::fault_body;
+use crate::faults::{self, Fault, FaultSet, FAULT_HEADER};
 use crate::framing::{Api, Framer};
 use crate::metrics::FaultKind;
 use crate::output::{self, OutputPlan, TextCursor};
@@ -171,7 +172,29 @@ async fn generation(
     }
     let k = cfg.tokens_per_chunk.max(1);
     let chunks = plan.tokens.div_ceil(k);
-    let fault = faults::decide(&cfg.faults, cfg.seed, no.0, chunks);
+    let mut fault = faults::decide(&cfg.faults, cfg.seed, no.0, chunks);
+    let header = headers.get(FAULT_HEADER).and_then(|v| v.to_str().ok());
+    let matrix = match faults::matrix(&cfg.faults, cfg.seed, no.0, header) {
+        Ok(m) => m,
+        Err(e) => {
+            let e = BadRequest {
+                status: 400,
+                message: format!("{FAULT_HEADER}: {e}"),
+            };
+            return reject(&mut guard, &e);
+        }
+    };
+    if let Some(r) = matrix_error(&matrix, req.model.as_deref().unwrap_or(&cfg.model)) {
+        shared.metrics.fault(FaultKind::Fail);
+        guard.publish(TraceStatus::FailInjected, now_ns());
+        return r;
+    }
+    if matrix.has(Fault::ResetMidStream) {
+        fault.disconnect_after = Some((chunks / 2).max(1));
+    }
+    if matrix.has(Fault::MalformedJson) {
+        fault.malformed_at = Some(chunks.saturating_sub(1).min(1));
+    }
     if fault.fail {
         shared.metrics.fault(FaultKind::Fail);
         guard.publish(TraceStatus::FailInjected, now_ns());
@@ -228,7 +251,7 @@ async fn generation(
         ))
     };
 
-    if req.stream {
+    if req.stream && !matrix.has(Fault::WrongContentType) {
         let include_usage = req.include_usage && !cfg.strict_openai;
         let opts = StreamOptions {
             chat_role: api == Api::Chat,
@@ -238,16 +261,54 @@ async fn generation(
             disconnect_after: fault.disconnect_after,
             chunks_per_write: cfg.chunks_per_write as usize,
             arrival,
+            text_suffix: (matrix.has(Fault::Utf8Split) || matrix.has(Fault::InvalidUtf8))
+                .then_some("é"),
+            big_first: matrix.has(Fault::BigEvent),
         };
         let body = SseBody::new(src, ChunkWriter::new(framer, &plan, opts), guard);
+        let body = if fault_body::applies(matrix) {
+            Body::from_stream(fault_body::wrap(body, matrix))
+        } else {
+            Body::from_stream(body)
+        };
         return Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "text/event-stream")
             .header(header::CACHE_CONTROL, "no-cache")
-            .body(Body::from_stream(body))
+            .body(body)
             .unwrap_or_else(|_| error_response(500, "could not build the response"));
     }
     non_streaming(src, framer, &plan, guard, fault, arrival, chunks).await
+}
+
+/// The HTTP error a matrix fault answers with, if any.
+fn matrix_error(set: &FaultSet, model: &str) -> Option<Response> {
+    let with_retry_after = |mut r: Response| {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r
+    };
+    if set.has(Fault::Http500) {
+        Some(error_response(500, "simulated internal server error (fault http_500)"))
+    } else if set.has(Fault::Http503) {
+        Some(with_retry_after(error_response(
+            503,
+            "simulated overload: service unavailable (fault http_503)",
+        )))
+    } else if set.has(Fault::Http429) {
+        Some(with_retry_after(json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"object": "error", "message": "simulated rate limit (fault http_429)",
+                   "type": "RateLimitError", "param": null, "code": 429}),
+        )))
+    } else if set.has(Fault::Http404Model) {
+        Some(error_response(
+            404,
+            &format!("The model `{model}` does not exist. (fault http_404_model)"),
+        ))
+    } else {
+        None
+    }
 }
 
 /// Wait for the whole output, then answer with one JSON body.

@@ -42,7 +42,8 @@ pub mod answer_key;
 mod body;
 mod config;
 pub mod engine;
-mod faults;
+mod fault_body;
+pub mod faults;
 mod framing;
 mod handlers;
 mod metrics;
@@ -58,6 +59,7 @@ pub mod trace;
 pub mod words;
 
 pub use answer_key::{AnswerKey, Verdict};
+pub use faults::{Fault, FaultSet, FAULT_HEADER};
 pub use config::{
     ExpectedLatency, FaultConfig, FixedLatency, ReasoningMode, SimConfig, FIREHOSE_CHUNKS_PER_WRITE,
 };

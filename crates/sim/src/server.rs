@@ -336,6 +336,17 @@ async fn handle(
         conn.touch();
     }
     let no = shared.next_request_no();
+    if req.method() == axum::http::Method::POST && resets_before_headers(&req, &shared, no) {
+        // Closed unanswered after the request was read: hyper closes the connection when the service fails.
+        shared.metrics.fault(FaultKind::KeepaliveDrop);
+        if track {
+            conn.touch();
+            conn.in_flight.fetch_sub(1, Relaxed);
+        }
+        return Err(std::io::Error::other(
+            "request dropped by fault reset_before_headers",
+        ));
+    }
     let mut req = req.map(Body::new);
     req.extensions_mut().insert(SimRequestNo(no));
     let mut resp = match tower_service::Service::call(&mut router, req).await {
@@ -357,6 +368,16 @@ async fn handle(
         resp = Response::from_parts(parts, Body::new(tracked));
     }
     Ok(resp)
+}
+
+/// Whether request `no` gets the `reset_before_headers` fault (header or drawn rate).
+fn resets_before_headers(req: &Request<Incoming>, shared: &Shared, no: u64) -> bool {
+    let header = req
+        .headers()
+        .get(crate::faults::FAULT_HEADER)
+        .and_then(|v| v.to_str().ok());
+    crate::faults::matrix(&shared.cfg.faults, shared.cfg.seed, no, header)
+        .is_ok_and(|m| m.has(crate::Fault::ResetBeforeHeaders))
 }
 
 /// Marks the end of a response on its connection when dropped.

@@ -1,0 +1,378 @@
+//! The simulator's fault matrix against the client: every fault is classified with its reason code, the good
+//! requests of the same run keep their numbers, and the run completes (docs/reliability.md names these tests).
+
+use servebench::core::api::Backend;
+use servebench::core::metrics::{compute, Metrics};
+use servebench::core::record::RequestRecord;
+use servebench::load::client::{Client, ClientConfig, PreparedRequest, Timeouts};
+use servebench::load::runner::{self, NullSink, RunConfig};
+use servebench::sim::{Fault, FixedLatency, SimConfig, SimServer};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Fixed timing of the simulator: first chunk after TTFT, then one chunk every ITL.
+const TTFT_MS: f64 = 60.0;
+const ITL_MS: f64 = 40.0;
+/// Output tokens per request (one per chunk).
+const OUT: u64 = 4;
+/// Timing tolerance on a loaded machine (the faults that must not shift timing shift it by ≥ one ITL).
+const TOL_MS: f64 = 25.0;
+
+async fn sim(f: impl FnOnce(&mut SimConfig)) -> SimServer {
+    let mut cfg = SimConfig::preset("mock").expect("preset");
+    cfg.fixed_latency = Some(FixedLatency {
+        ttft_ms: TTFT_MS,
+        itl_ms: ITL_MS,
+    });
+    f(&mut cfg);
+    SimServer::start(cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("simulator starts")
+}
+
+/// Short limits so that stalls end quickly.
+fn timeouts() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(5),
+        ttft: Duration::from_millis(700),
+        idle: Duration::from_millis(700),
+        total: Duration::from_secs(30),
+    }
+}
+
+fn client(url: &str, backend: &str, headers: &[(&str, &str)]) -> Client {
+    let mut c = ClientConfig::new(url, Backend::parse(backend).unwrap());
+    c.timeouts = timeouts();
+    c.headers = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Client::new(c).expect("client")
+}
+
+fn requests(n: u64, chat: bool) -> Vec<PreparedRequest> {
+    (0..n)
+        .map(|i| {
+            let body = if chat {
+                serde_json::json!({"model": "m", "messages": [{"role": "user", "content": format!("q{i}")}],
+                    "max_tokens": OUT, "ignore_eos": true, "stream": true,
+                    "stream_options": {"include_usage": true}})
+            } else {
+                serde_json::json!({"model": "m", "prompt": format!("p{i}"), "max_tokens": OUT,
+                    "ignore_eos": true, "stream": true, "stream_options": {"include_usage": true}})
+            };
+            PreparedRequest {
+                index: i,
+                request_id: format!("r{i}"),
+                body: body.to_string().into(),
+                stream: true,
+                prompt_text: format!("p{i}"),
+                prompt_len_intended: None,
+                prompt_tokens: Some(4),
+                output_len_intended: Some(OUT),
+            }
+        })
+        .collect()
+}
+
+/// Runs `n` requests at concurrency 4; returns the records and the run's metrics.
+async fn run(client: &Client, n: u64, chat: bool) -> (Vec<RequestRecord>, Metrics, Duration) {
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let cfg = RunConfig {
+        max_concurrency: Some(4),
+        ..RunConfig::default()
+    };
+    let t = Instant::now();
+    let out = runner::run(client, requests(n, chat), &cfg, Box::new(NullSink), rx)
+        .await
+        .expect("run");
+    let m = compute(&out.records, out.duration_s);
+    (out.records, m, t.elapsed())
+}
+
+fn reasons(m: &Metrics) -> BTreeMap<String, u64> {
+    m.failure_reasons.clone()
+}
+
+/// Good requests' numbers: every token counted, latencies from the simulator's fixed timing.
+fn good_numbers_are_right(m: &Metrics, what: &str, timing: bool) {
+    assert_eq!(m.total_output, m.completed * OUT, "{what}: output tokens");
+    assert_eq!(m.itl.count as u64, m.completed * (OUT - 1), "{what}: ITL count");
+    if timing && m.completed > 0 {
+        let ttft = m.ttft.median.unwrap();
+        let itl = m.itl.median.unwrap();
+        assert!((ttft - TTFT_MS).abs() < TOL_MS, "{what}: median TTFT {ttft}");
+        assert!((itl - ITL_MS).abs() < TOL_MS, "{what}: median ITL {itl}");
+    }
+}
+
+/// Each fault at rate 0.5 in a run of 12: its failures carry exactly its code; good requests keep their numbers.
+async fn rate_case(fault: Fault, code: Option<&str>, timing: bool, chat: bool) -> Vec<RequestRecord> {
+    let n = 12;
+    let s = sim(|c| c.faults.set_rate(fault, 0.5)).await;
+    let c = client(&s.base_url(), if chat { "vllm-chat" } else { "vllm" }, &[]);
+    let (records, m, took) = run(&c, n, chat).await;
+    let what = fault.name();
+    assert_eq!(m.completed + m.failed, n, "{what}: every request is accounted for");
+    match code {
+        Some(code) => {
+            assert!(m.failed >= 1 && m.completed >= 1, "{what}: {m:?}");
+            assert_eq!(reasons(&m), BTreeMap::from([(code.to_string(), m.failed)]), "{what}");
+            for r in records.iter().filter(|r| !r.ok()) {
+                assert!(r.error_ms.is_some() && r.e2e_ms.is_none(), "{what}: {r:?}");
+            }
+        }
+        None => assert_eq!(m.failed, 0, "{what}: {:?}", reasons(&m)),
+    }
+    good_numbers_are_right(&m, what, timing);
+    assert!(took < Duration::from_secs(20), "{what}: the run took {took:?}");
+    s.shutdown().await;
+    records
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_http_errors_are_classified() {
+    for (fault, code) in [
+        (Fault::Http500, "http_5xx"),
+        (Fault::Http503, "http_5xx"),
+        (Fault::Http429, "http_429"),
+        (Fault::Http404Model, "http_4xx"),
+    ] {
+        let recs = rate_case(fault, Some(code), true, false).await;
+        if matches!(fault, Fault::Http429 | Fault::Http503) {
+            let e = recs.iter().find_map(|r| r.error.clone()).unwrap();
+            assert!(e.contains("Retry-After: 1"), "{e}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_broken_streams_are_classified() {
+    for (fault, code, chat) in [
+        (Fault::ResetMidStream, "reset", false),
+        (Fault::StallFirst, "timeout_ttft", false),
+        (Fault::StallMid, "timeout_idle", false),
+        (Fault::ErrorEvent, "stream_error", true),
+        (Fault::MalformedJson, "parse", false),
+        (Fault::InvalidUtf8, "parse", false),
+        (Fault::WrongContentType, "content_type", false),
+    ] {
+        rate_case(fault, Some(code), true, chat).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_odd_framing_is_read_right() {
+    for (fault, chat) in [
+        (Fault::SplitBytes, false),
+        (Fault::NoDone, false),
+        (Fault::Ping, false),
+        (Fault::Crlf, true),
+        (Fault::SingleNewline, false),
+        (Fault::Bom, false),
+    ] {
+        rate_case(fault, None, true, chat).await;
+    }
+    // UTF-8 characters split across reads arrive whole.
+    let recs = rate_case(Fault::Utf8Split, None, true, true).await;
+    assert!(recs.iter().any(|r| r.generated_text.contains('é')));
+    assert!(recs.iter().all(|r| !r.generated_text.contains('\u{FFFD}')));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_one_byte_per_read_and_a_10_mb_event() {
+    let recs = rate_case(Fault::BytePerRead, None, false, false).await;
+    assert_eq!(recs.len(), 12);
+    let recs = rate_case(Fault::BigEvent, None, false, false).await;
+    let big = recs
+        .iter()
+        .filter(|r| r.generated_text.len() > 10 << 20)
+        .count();
+    assert!(big >= 1, "some requests carried the 10 MB event");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_done_completes_a_body_that_never_ends() {
+    let recs = rate_case(Fault::NoEndAfterDone, None, true, false).await;
+    // The end is [DONE]'s arrival, not the give-up on the rest of the body.
+    let expect = TTFT_MS + (OUT - 1) as f64 * ITL_MS;
+    for r in &recs {
+        let e2e = r.e2e_ms.unwrap();
+        assert!((e2e - expect).abs() < TOL_MS, "E2E {e2e} vs {expect}");
+    }
+}
+
+/// Faults named per request with the `x-sim-fault` header, several at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_header_picks_faults_per_request() {
+    let s = sim(|_| {}).await;
+    let c = client(&s.base_url(), "vllm", &[("x-sim-fault", "crlf,ping,bom,split_bytes")]);
+    let (_, m, _) = run(&c, 8, false).await;
+    assert_eq!((m.completed, m.failed), (8, 0), "{:?}", reasons(&m));
+    good_numbers_are_right(&m, "header", true);
+    // Every request reset before its headers: failures after at most one re-send, never a hang.
+    let c = client(&s.base_url(), "vllm", &[("x-sim-fault", "reset_before_headers")]);
+    let (recs, m, _) = run(&c, 6, false).await;
+    assert_eq!(reasons(&m), BTreeMap::from([("reset".to_string(), 6)]));
+    assert!(recs.iter().all(|r| r.retries <= 1), "{recs:?}");
+    s.shutdown().await;
+}
+
+/// Several faults mixed in one run by rate: each failure has its own code, good requests are timed right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_mixed_run_completes_with_each_code() {
+    let s = sim(|c| {
+        c.faults.set_rate(Fault::Http500, 0.15);
+        c.faults.set_rate(Fault::Http429, 0.15);
+        c.faults.set_rate(Fault::StallMid, 0.15);
+        c.faults.set_rate(Fault::ResetBeforeHeaders, 0.1);
+        c.faults.set_rate(Fault::Ping, 0.3);
+        c.faults.set_rate(Fault::Crlf, 0.3);
+    })
+    .await;
+    let c = client(&s.base_url(), "vllm", &[]);
+    let (_, m, took) = run(&c, 40, false).await;
+    assert_eq!(m.completed + m.failed, 40);
+    let allowed = ["http_5xx", "http_429", "timeout_idle", "reset"];
+    for k in reasons(&m).keys() {
+        assert!(allowed.contains(&k.as_str()), "{k}: {:?}", reasons(&m));
+    }
+    assert!(reasons(&m).len() >= 3, "{:?}", reasons(&m));
+    good_numbers_are_right(&m, "mixed", true);
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_connection_refused_is_connect() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for http in ["native", "reqwest"] {
+        let mut cfg = ClientConfig::new(&format!("http://127.0.0.1:{port}"), Backend::parse("vllm").unwrap());
+        cfg.http_client = servebench::load::client::HttpClientKind::parse(http).unwrap();
+        let c = Client::new(cfg).unwrap();
+        let (recs, m, _) = run(&c, 3, false).await;
+        assert_eq!(reasons(&m), BTreeMap::from([("connect".to_string(), 3)]), "{http}");
+        assert!(recs.iter().all(|r| r.retries == 0), "{http}: no re-send of a refused connect");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_idle_keepalive_close_is_resent_not_failed() {
+    let s = sim(|c| c.faults.close_idle_after_ms = Some(20)).await;
+    let c = client(&s.base_url(), "vllm", &[]);
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    // Requests 60 ms apart: pooled connections sit idle past the server's 20 ms.
+    let cfg = RunConfig {
+        request_rate: 16.0,
+        burstiness: 1e9,
+        max_concurrency: Some(2),
+        ..RunConfig::default()
+    };
+    let out = runner::run(&c, requests(10, false), &cfg, Box::new(NullSink), rx)
+        .await
+        .unwrap();
+    let m = compute(&out.records, out.duration_s);
+    assert_eq!((m.completed, m.failed), (10, 0), "{:?}", reasons(&m));
+    s.shutdown().await;
+}
+
+/// A raw server that answers odd-numbered requests with a short stream and, for even-numbered ones, holds the
+/// request 300 ms and closes the connection without answering. Returns its URL and the POST count.
+async fn dropping_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let posts = std::sync::Arc::new(AtomicU64::new(0));
+    let seen = posts.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    // One request: head + Content-Length body.
+                    let mut b = [0u8; 4096];
+                    let found = loop {
+                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break Some(p);
+                        }
+                        match sock.read(&mut b).await {
+                            Ok(0) | Err(_) => break None,
+                            Ok(n) => buf.extend_from_slice(&b[..n]),
+                        }
+                    };
+                    let Some(p) = found else { return };
+                    let head = String::from_utf8_lossy(&buf[..p]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: "))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < p + 4 + len {
+                        match sock.read(&mut b).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&b[..n]),
+                        }
+                    }
+                    buf.drain(..p + 4 + len);
+                    if !head.starts_with("post") {
+                        let _ = sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await;
+                        continue;
+                    }
+                    let nth = seen.fetch_add(1, Ordering::SeqCst) + 1;
+                    if nth % 2 == 0 {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        return; // dropped unanswered
+                    }
+                    let ev = |t: &str, fin: &str| {
+                        format!("data: {{\"choices\":[{{\"index\":0,\"text\":\"{t}\",\"finish_reason\":{fin}}}]}}\n\n")
+                    };
+                    let body = format!("{}{}data: [DONE]\n\n", ev(" a", "null"), ev(" b", "\"length\""));
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if sock.write_all(resp.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, posts)
+}
+
+/// Issue 10 item 5: a request the server received and then dropped is a failure, never silently re-sent, also
+/// on a reused keep-alive connection; counted as sglang counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_dropped_request_is_a_failure_not_resent() {
+    for http in ["native", "reqwest"] {
+        let (url, posts) = dropping_server().await;
+        let mut cfg = ClientConfig::new(&url, Backend::parse("vllm").unwrap());
+        cfg.http_client = servebench::load::client::HttpClientKind::parse(http).unwrap();
+        let c = Client::new(cfg).unwrap();
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let run_cfg = RunConfig {
+            max_concurrency: Some(1),
+            warm_connections: 1,
+            ..RunConfig::default()
+        };
+        let out = runner::run(&c, requests(4, false), &run_cfg, Box::new(NullSink), rx)
+            .await
+            .unwrap();
+        let m = compute(&out.records, out.duration_s);
+        assert_eq!((m.completed, m.failed), (2, 2), "{http}: {:?}", reasons(&m));
+        assert_eq!(reasons(&m), BTreeMap::from([("reset".to_string(), 2)]), "{http}");
+        assert_eq!(posts.load(std::sync::atomic::Ordering::SeqCst), 4, "{http}: no re-send");
+        assert_eq!(m.retries, 0, "{http}");
+        for r in out.records.iter().filter(|r| !r.ok()) {
+            let at = r.error_ms.unwrap();
+            assert!(at >= 290.0, "{http}: failed after the server's 300 ms, at {at}");
+        }
+    }
+}
