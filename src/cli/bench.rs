@@ -8,7 +8,8 @@ use servebench_core::record::{RequestRecord, TokenSource};
 use servebench_core::result::{result_json, RunInfo};
 use servebench_load::client::{Client, ClientConfig, HttpClientKind, PreparedRequest};
 use servebench_load::dataset::{
-    self, CountMethod, PromptCounter, RandomSpec, RangeRule, SharegptSpec, WorkItem,
+    self, CountMethod, CustomSpec, PromptCounter, PromptRule, RandomSpec, RangeRule, SharegptSpec,
+    WorkItem,
 };
 use servebench_load::runner::{self, RecordSink, RunConfig};
 use servebench_tokenize::Tokenizer;
@@ -35,7 +36,8 @@ pub struct Args {
     pub base_url: Option<String>,
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
-    /// Default: 30000 (SGLang), 8000 (vllm backends), 23333 (lmdeploy).
+    /// Default as sglang.bench_serving: 8000 (vllm), 23333 (lmdeploy), 30000 for every other backend (the
+    /// -chat ones included).
     #[arg(long)]
     pub port: Option<u16>,
     /// Model name or path (default: the first model the server lists in /v1/models).
@@ -69,9 +71,14 @@ pub struct Args {
     /// Lengths ~ U[max(floor(L*r),1), L] (SGLang's rule; see --range-rule).
     #[arg(long, default_value_t = 0.0)]
     pub random_range_ratio: f64,
-    /// sglang: U[L*r, L]; vllm: U[L*(1-r), L*(1+r)].
+    /// sglang: U[max(int(L*r),1), L] minus the tokenizer's special tokens; vllm: U[floor(L'*(1-r)), ceil(L'*(1+r))]
+    /// with L' = L minus the special tokens (vLLM's rule, r < 1).
     #[arg(long, default_value = "sglang")]
     pub range_rule: String,
+    /// How random prompt text is made: exact (servebench's: real text re-tokenizing to exactly the drawn length)
+    /// or sglang (sglang's own text: ShareGPT ids cut or repeated, then decoded; needs --dataset-path).
+    #[arg(long, default_value = "exact", value_name = "exact|sglang")]
+    pub prompt_rule: String,
     /// Requests per second (Poisson arrivals; gamma with --burstiness); inf = all at once.
     #[arg(long, default_value = "inf")]
     pub request_rate: f64,
@@ -107,11 +114,12 @@ pub struct Args {
     /// JSON object merged into every request body.
     #[arg(long)]
     pub extra_request_body: Option<String>,
-    /// Extra HTTP header K:V (repeatable).
-    #[arg(long = "header", value_name = "K:V")]
+    /// Extra HTTP headers as sglang takes them, `--header K=V [K=V ...]` (K:V also accepted; repeatable).
+    #[arg(long = "header", value_name = "K=V", num_args = 1..)]
     pub headers: Vec<String>,
-    /// Bearer token (default: $OPENAI_API_KEY). Never written to any file.
-    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    /// Bearer token. Default as sglang: $OPENAI_API_KEY (sent as `Bearer KEY`), else $API_KEY (sent as the
+    /// whole Authorization value). Never written to any file.
+    #[arg(long)]
     pub api_key: Option<String>,
     /// Result JSON, appended one object a line (default: {backend}_{MMDD}_{num_prompts}_{in}_{out}.jsonl).
     #[arg(long)]
@@ -354,18 +362,17 @@ fn build_workload(a: &Args, counter: &PromptCounter<'_>) -> Result<Vec<WorkItem>
         "vllm" => RangeRule::Vllm,
         other => bail!("--range-rule {other}: use sglang or vllm"),
     };
-    if !(0.0..=1.0).contains(&a.random_range_ratio) && rule == RangeRule::Sglang {
-        bail!(
-            "--random-range-ratio {} must be in [0, 1] with SGLang's rule",
-            a.random_range_ratio
-        );
-    }
+    let prompt_rule = PromptRule::parse(&a.prompt_rule)?;
     Ok(match a.dataset_name.as_str() {
         "random" | "random-ids" => {
-            let text = servebench_load::corpus::corpus_text(
-                a.dataset_path.as_deref(),
-                (a.random_input_len as usize * 8).max(400_000),
-            )?;
+            let text = if prompt_rule == PromptRule::Exact && a.dataset_name == "random" {
+                servebench_load::corpus::corpus_text(
+                    a.dataset_path.as_deref(),
+                    (a.random_input_len as usize * 8).max(400_000),
+                )?
+            } else {
+                String::new()
+            };
             dataset::random_workload(
                 counter,
                 &text,
@@ -377,6 +384,8 @@ fn build_workload(a: &Args, counter: &PromptCounter<'_>) -> Result<Vec<WorkItem>
                     rule,
                     seed: a.seed,
                     ids: a.dataset_name == "random-ids",
+                    prompt_rule,
+                    dataset_path: a.dataset_path.clone(),
                 },
             )?
         }
@@ -397,28 +406,65 @@ fn build_workload(a: &Args, counter: &PromptCounter<'_>) -> Result<Vec<WorkItem>
         }
         "custom" => {
             let Some(path) = &a.dataset_path else {
-                bail!("--dataset-name custom needs --dataset-path with a JSONL file ({{\"prompt\": ...}} or {{\"messages\": [...]}} per line, optional \"output_len\")")
+                bail!("--dataset-name custom needs --dataset-path with a JSONL file ({{\"prompt\": ...}}, {{\"messages\": [...]}} or sglang's {{\"conversations\": [...]}} per line)")
             };
             dataset::custom_workload(
                 counter,
                 path,
-                Some(a.num_prompts),
-                a.sharegpt_output_len.or(Some(a.random_output_len)),
+                &CustomSpec {
+                    num_prompts: Some(a.num_prompts),
+                    default_output_len: a.sharegpt_output_len.or(Some(a.random_output_len)),
+                    fixed_output_len: a.sharegpt_output_len,
+                    context_len: a.sharegpt_context_len,
+                    seed: a.seed,
+                },
             )?
         }
         other => bail!("--dataset-name {other}: use random, random-ids, sharegpt or custom"),
     })
 }
 
+/// `--header` values: sglang's `K=V` (split at the first `=`) or servebench's `K:V` (at the first `:`);
+/// whichever separator comes first, since neither can be part of a header name.
 fn parse_headers(h: &[String]) -> Result<Vec<(String, String)>> {
     h.iter()
         .map(|kv| {
-            let (k, v) = kv
-                .split_once(':')
-                .with_context(|| format!("--header '{kv}': expected K:V"))?;
-            Ok((k.trim().to_string(), v.trim().to_string()))
+            let at = kv
+                .find(['=', ':'])
+                .with_context(|| format!("--header '{kv}': expected K=V (or K:V)"))?;
+            let (k, v) = (kv[..at].trim(), kv[at + 1..].trim());
+            if k.is_empty() || v.is_empty() {
+                bail!("--header '{kv}': both the name and the value must be non-empty (K=V)");
+            }
+            Ok((k.to_string(), v.to_string()))
         })
         .collect()
+}
+
+/// How requests authenticate, as sglang.bench_serving reads its environment.
+#[derive(Debug, PartialEq, Eq)]
+enum Auth {
+    None,
+    /// `Authorization: Bearer KEY` (--api-key, else $OPENAI_API_KEY).
+    Bearer(String),
+    /// `Authorization: VALUE` as given ($API_KEY when $OPENAI_API_KEY is unset or empty).
+    Raw(String),
+}
+
+/// `--api-key` always wins; then sglang's order: a non-empty `OPENAI_API_KEY` as a Bearer token, else a
+/// non-empty `API_KEY` as the whole Authorization value.
+fn resolve_auth(flag: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Auth {
+    let non_empty = |v: Option<String>| v.filter(|k| !k.is_empty());
+    if let Some(k) = flag.filter(|k| !k.is_empty()) {
+        return Auth::Bearer(k.to_string());
+    }
+    if let Some(k) = non_empty(env("OPENAI_API_KEY")) {
+        return Auth::Bearer(k);
+    }
+    match non_empty(env("API_KEY")) {
+        Some(k) => Auth::Raw(k),
+        None => Auth::None,
+    }
 }
 
 fn gen_params(
@@ -428,6 +474,8 @@ fn gen_params(
 ) -> GenParams {
     GenParams {
         max_tokens: max.map(|m| m.min(u32::MAX as u64) as u32),
+        max_completion_tokens: Backend::parse(&a.backend)
+            .is_ok_and(|b| b.sends_max_completion_tokens()),
         temperature: Some(0.0),
         ignore_eos: !a.disable_ignore_eos,
         stream: !a.disable_stream,
@@ -502,8 +550,13 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
         None => Default::default(),
     };
     let mut cc = ClientConfig::new(&base_url, backend.clone());
-    cc.api_key = a.api_key.clone().filter(|k| !k.is_empty());
-    cc.headers = parse_headers(&a.headers)?;
+    match resolve_auth(a.api_key.as_deref(), |k| std::env::var(k).ok()) {
+        Auth::None => {}
+        Auth::Bearer(k) => cc.api_key = Some(k),
+        // Before the --header values, so that an Authorization header given there wins, as in sglang.
+        Auth::Raw(v) => cc.headers.push(("Authorization".into(), v)),
+    }
+    cc.headers.extend(parse_headers(&a.headers)?);
     cc.timeout = a.timeout.map(Duration::from_secs_f64);
     cc.keep_text = true;
     cc.http_client = HttpClientKind::parse(&a.http_client)?;
@@ -794,6 +847,51 @@ mod tests {
         assert!(lag_warnings(&s(1.0, 3.0)).is_empty());
         assert!(lag_warnings(&s(9.0, 30.0))[0].contains("itself was saturated"));
         assert!(lag_warnings(&s(1.0, 45.0))[0].contains("briefly saturated"));
+    }
+
+    #[test]
+    fn headers_as_sglang_and_as_before() {
+        let h = |v: &[&str]| parse_headers(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            h(&["X-A=1", "X-B: two", "X-C=a=b:c", "X-D:e=f"]).unwrap(),
+            vec![
+                ("X-A".into(), "1".into()),
+                ("X-B".into(), "two".into()),
+                ("X-C".into(), "a=b:c".into()),
+                ("X-D".into(), "e=f".into()),
+            ]
+        );
+        assert!(h(&["nothing"]).unwrap_err().to_string().contains("K=V"));
+        assert!(h(&["X-A="]).is_err());
+    }
+
+    #[test]
+    fn api_key_precedence_as_sglang_with_the_flag_first() {
+        let env = |o: Option<&str>, a: Option<&str>| {
+            let (o, a) = (o.map(str::to_string), a.map(str::to_string));
+            move |k: &str| match k {
+                "OPENAI_API_KEY" => o.clone(),
+                "API_KEY" => a.clone(),
+                _ => None,
+            }
+        };
+        assert_eq!(resolve_auth(None, env(None, None)), Auth::None);
+        assert_eq!(
+            resolve_auth(None, env(None, Some("tok"))),
+            Auth::Raw("tok".into())
+        );
+        assert_eq!(
+            resolve_auth(None, env(Some(""), Some("tok"))),
+            Auth::Raw("tok".into())
+        );
+        assert_eq!(
+            resolve_auth(None, env(Some("sk"), Some("tok"))),
+            Auth::Bearer("sk".into())
+        );
+        assert_eq!(
+            resolve_auth(Some("flag"), env(Some("sk"), Some("tok"))),
+            Auth::Bearer("flag".into())
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`http1`]: the native HTTP/1.1 client the timed requests use on plain `http://` (one buffer per
 //!   connection, chunked framing decoded in place, body read in the request's own task).
 //! - [`dataset`]: workloads (random, random-ids, sharegpt, custom) with token-exact prompts.
+//! - [`draws`]: the workload's random draws in `sglang.bench_serving`'s order (same `--seed`, same workload).
 //! - [`arrival`]: arrival processes (closed loop, Poisson, gamma with burstiness).
 //! - [`runner`]: one timed run: warm-up, concurrency permits, open/closed loop, records over a channel,
 //!   Ctrl-C handling, client saturation monitor.
@@ -13,9 +14,12 @@ pub mod arrival;
 pub mod client;
 pub mod corpus;
 pub mod dataset;
+pub mod draws;
 pub mod http1;
 pub mod monitor;
 pub mod runner;
+#[cfg(test)]
+mod sglang_fixture_tests;
 
 /// Installs the TLS crypto provider (ring) once; every HTTP client needs it before it is built.
 pub fn ensure_tls_provider() {

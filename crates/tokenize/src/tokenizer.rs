@@ -15,6 +15,8 @@ pub struct Tokenizer {
     /// Where it came from (a path, or "builtin:smollm2").
     pub source: String,
     pub chat_template: Option<ChatTemplate>,
+    /// `clean_up_tokenization_spaces` from `tokenizer_config.json` (transformers applies it in `decode`).
+    pub clean_up_spaces: bool,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -131,6 +133,10 @@ impl Tokenizer {
             inner,
             source: path.display().to_string(),
             chat_template,
+            clean_up_spaces: config
+                .get("clean_up_tokenization_spaces")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         })
     }
 
@@ -155,6 +161,7 @@ impl Tokenizer {
             inner,
             source: "builtin:smollm2".into(),
             chat_template,
+            clean_up_spaces: false,
         })
     }
 
@@ -181,6 +188,47 @@ impl Tokenizer {
             .map_err(|e| TokenizeError::Encode(e.to_string()))
     }
 
+    /// Token ids as transformers' `tokenizer.encode(text)` gives them: with the special tokens the
+    /// post-processor adds (e.g. a BOS), as SGLang counts ShareGPT prompts.
+    pub fn encode_with_special(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
+        self.inner
+            .encode_fast(text, true)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| TokenizeError::Encode(e.to_string()))
+    }
+
+    /// Number of tokens of `text` with the special tokens the post-processor adds (`len(tokenizer.encode(text))`).
+    pub fn count_with_special(&self, text: &str) -> Result<usize, TokenizeError> {
+        self.inner
+            .encode_fast(text, true)
+            .map(|e| e.len())
+            .map_err(|e| TokenizeError::Encode(e.to_string()))
+    }
+
+    /// transformers' `tokenizer.num_special_tokens_to_add()`: how many tokens the post-processor adds to one
+    /// sequence (1 for a tokenizer that prepends a BOS, 0 without a post-processor).
+    pub fn num_special_tokens_to_add(&self) -> usize {
+        self.inner
+            .get_post_processor()
+            .map_or(0, |p| tokenizers::PostProcessor::added_tokens(p, false))
+    }
+
+    /// transformers' `tokenizer.decode(ids)` (special tokens kept): the text, with
+    /// `clean_up_tokenization_spaces` applied when the tokenizer's config sets it.
+    pub fn decode_like_transformers(&self, ids: &[u32]) -> Result<String, TokenizeError> {
+        let text = self.decode(ids)?;
+        Ok(if self.clean_up_spaces {
+            clean_up_tokenization(&text)
+        } else {
+            text
+        })
+    }
+
+    /// transformers' `tokenizer.vocab_size`: the base vocabulary, without added tokens.
+    pub fn base_vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(false)
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }
@@ -192,6 +240,25 @@ impl Tokenizer {
             .get(&id)
             .is_some_and(|t| t.special)
     }
+}
+
+/// transformers' `clean_up_tokenization`: drops the space before punctuation and English contractions.
+fn clean_up_tokenization(text: &str) -> String {
+    const RULES: [(&str, &str); 10] = [
+        (" .", "."),
+        (" ?", "?"),
+        (" !", "!"),
+        (" ,", ","),
+        (" ' ", "'"),
+        (" n't", "n't"),
+        (" 'm", "'m"),
+        (" 's", "'s"),
+        (" 've", "'ve"),
+        (" 're", "'re"),
+    ];
+    RULES
+        .iter()
+        .fold(text.to_string(), |t, (from, to)| t.replace(from, to))
 }
 
 #[cfg(test)]
