@@ -11,3 +11,4 @@ mod report_browser;
 mod sim;
 mod sweep;
 mod tokens;
+mod workload;

@@ -277,6 +277,69 @@ mod tests {
         assert_eq!(t.decode(&[19556, 905]).unwrap(), "Hello world");
     }
 
+    /// The built-in tokenizer with a post-processor that prepends `<|im_start|>` (id 1), as a folder whose
+    /// config asks for transformers' decode clean-up.
+    fn bos_variant(dir_name: &str) -> Tokenizer {
+        let mut raw = String::new();
+        flate2::read::GzDecoder::new(BUILTIN_GZ)
+            .read_to_string(&mut raw)
+            .unwrap();
+        let mut tok: Value = serde_json::from_str(&raw).unwrap();
+        let bos = serde_json::json!({"SpecialToken": {"id": "<|im_start|>", "type_id": 0}});
+        let seq = |id: &str, t: u32| serde_json::json!({"Sequence": {"id": id, "type_id": t}});
+        tok["post_processor"] = serde_json::json!({
+            "type": "TemplateProcessing",
+            "single": [bos.clone(), seq("A", 0)],
+            "pair": [bos, seq("A", 0), seq("B", 1)],
+            "special_tokens": {"<|im_start|>": {"id": "<|im_start|>", "ids": [1], "tokens": ["<|im_start|>"]}}
+        });
+        let dir = std::env::temp_dir().join(format!("{dir_name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tokenizer.json"), tok.to_string()).unwrap();
+        std::fs::write(
+            dir.join("tokenizer_config.json"),
+            r#"{"clean_up_tokenization_spaces": true}"#,
+        )
+        .unwrap();
+        Tokenizer::from_path(&dir).unwrap()
+    }
+
+    #[test]
+    fn special_tokens_the_post_processor_adds() {
+        let plain = Tokenizer::builtin().unwrap();
+        assert_eq!(plain.num_special_tokens_to_add(), 0);
+        assert_eq!(plain.count_with_special("Hello world").unwrap(), 2);
+        assert!(!plain.clean_up_spaces);
+        let bos = bos_variant("sb-tok-bos");
+        assert_eq!(bos.num_special_tokens_to_add(), 1);
+        assert_eq!(
+            bos.encode_with_special("Hello world").unwrap(),
+            vec![1, 19556, 905]
+        );
+        assert_eq!(bos.count_with_special("Hello world").unwrap(), 3);
+        // The prompt's own tokens are unchanged.
+        assert_eq!(bos.count("Hello world").unwrap(), 2);
+        assert_eq!(bos.base_vocab_size(), 49_152);
+    }
+
+    #[test]
+    fn decode_cleans_up_spaces_when_the_config_says_so() {
+        assert_eq!(
+            clean_up_tokenization("a , b . I 'm sure it 's not n't ' x ' ?"),
+            "a, b. I'm sure it's notn't'x '?" // Python's own output
+        );
+        let bos = bos_variant("sb-tok-clean");
+        assert!(bos.clean_up_spaces);
+        let ids = bos.encode("Hello , world .").unwrap();
+        assert_eq!(bos.decode(&ids).unwrap(), "Hello , world .");
+        assert_eq!(bos.decode_like_transformers(&ids).unwrap(), "Hello, world.");
+        let plain = Tokenizer::builtin().unwrap();
+        assert_eq!(
+            plain.decode_like_transformers(&ids).unwrap(),
+            "Hello , world ."
+        );
+    }
+
     #[test]
     fn missing_file_error_says_what_to_do() {
         let e = Tokenizer::from_path("/nonexistent/tokenizer.json").unwrap_err();
