@@ -583,11 +583,8 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
             api: backend.api,
         };
         let items = build_workload(&a2, &counter)?;
-        let method = if a2.dataset_name == "random-ids" && backend.api != Api::Chat {
-            CountMethod::TokenIds
-        } else {
-            counter.method()
-        };
+        let rule = PromptRule::parse(&a2.prompt_rule)?;
+        let method = CountMethod::of(&a2.dataset_name, rule, &counter);
         Ok((tok.clone(), warnings, items, method))
     })
     .await??;

@@ -85,6 +85,7 @@ async fn prompt_rule_sglang_sends_sglangs_text_for_the_same_seed() {
     let r = run_bench(args).await;
     let rows = &case["rows"];
     assert_eq!(r["completed"], 12);
+    assert_eq!(r["prompt_token_method"], "requested");
     assert_eq!(r["total_input_tokens"], sum(rows, "prompt_len"));
     assert_eq!(r["total_output_tokens"], sum(rows, "output_len"));
     let details = details_by_index(&dir.path().join("r.details.jsonl"));

@@ -63,6 +63,8 @@ pub enum CountMethod {
     Tokenizer,
     ChatTemplate,
     TokenIds,
+    /// The drawn length, as sglang records it (`--prompt-rule sglang`).
+    Requested,
 }
 
 impl CountMethod {
@@ -71,6 +73,16 @@ impl CountMethod {
             CountMethod::Tokenizer => "tokenizer",
             CountMethod::ChatTemplate => "chat_template",
             CountMethod::TokenIds => "token_ids",
+            CountMethod::Requested => "requested",
+        }
+    }
+
+    /// How a workload's input tokens were counted (`prompt_token_method` in the result).
+    pub fn of(dataset_name: &str, rule: PromptRule, counter: &PromptCounter<'_>) -> CountMethod {
+        match (dataset_name, rule) {
+            ("random" | "random-ids", PromptRule::Sglang) => CountMethod::Requested,
+            ("random-ids", PromptRule::Exact) if counter.api != Api::Chat => CountMethod::TokenIds,
+            _ => counter.method(),
         }
     }
 }
