@@ -6,7 +6,7 @@ use servebench_core::api::Backend;
 use servebench_core::duration::Lower;
 use servebench_load::bench::{seconds, BenchConfig, DatasetName, WorkloadConfig};
 use servebench_load::client::{HttpClientKind, Timeouts};
-use servebench_load::dataset::RangeRule;
+use servebench_load::dataset::{PromptRule, RangeRule};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -30,7 +30,8 @@ pub struct Args {
     pub base_url: Option<String>,
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
-    /// Default: 30000 (SGLang), 8000 (vllm backends), 23333 (lmdeploy).
+    /// Default as sglang.bench_serving: 8000 (vllm), 23333 (lmdeploy), 30000 for every other backend (the
+    /// -chat ones included).
     #[arg(long)]
     pub port: Option<u16>,
     /// Model name or path (default: the first model the server lists in /v1/models).
@@ -64,9 +65,14 @@ pub struct Args {
     /// Lengths ~ U[max(floor(L*r),1), L] (SGLang's rule; see --range-rule).
     #[arg(long, default_value_t = 0.0)]
     pub random_range_ratio: f64,
-    /// sglang: U[L*r, L]; vllm: U[L*(1-r), L*(1+r)].
+    /// sglang: U[max(int(L*r),1), L] minus the tokenizer's special tokens; vllm: U[floor(L'*(1-r)), ceil(L'*(1+r))]
+    /// with L' = L minus the special tokens (vLLM's rule, r < 1).
     #[arg(long, default_value = "sglang")]
     pub range_rule: String,
+    /// How random prompt text is made: exact (servebench's: real text re-tokenizing to exactly the drawn length)
+    /// or sglang (sglang's own text: ShareGPT ids cut or repeated, then decoded; needs --dataset-path).
+    #[arg(long, default_value = "exact", value_name = "exact|sglang")]
+    pub prompt_rule: String,
     /// Requests per second (Poisson arrivals; gamma with --burstiness); inf = all at once.
     #[arg(long, default_value = "inf")]
     pub request_rate: f64,
@@ -102,11 +108,12 @@ pub struct Args {
     /// JSON object merged into every request body.
     #[arg(long)]
     pub extra_request_body: Option<String>,
-    /// Extra HTTP header K:V (repeatable).
-    #[arg(long = "header", value_name = "K:V")]
+    /// Extra HTTP headers as sglang takes them, `--header K=V [K=V ...]` (K:V also accepted; repeatable).
+    #[arg(long = "header", value_name = "K=V", num_args = 1..)]
     pub headers: Vec<String>,
-    /// Bearer token (default: $OPENAI_API_KEY). Never written to any file.
-    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    /// Bearer token. Default as sglang: $OPENAI_API_KEY (sent as `Bearer KEY`), else $API_KEY (sent as the
+    /// whole Authorization value). Never written to any file.
+    #[arg(long)]
     pub api_key: Option<String>,
     /// Result JSON, appended one object a line (default: {backend}_{MMDD}_{num_prompts}_{in}_{out}.jsonl).
     #[arg(long)]
@@ -170,15 +177,49 @@ fn default_output_file(a: &Args) -> PathBuf {
     }
 }
 
+/// `--header` values: sglang's `K=V` (split at the first `=`) or servebench's `K:V` (at the first `:`);
+/// whichever separator comes first, since neither can be part of a header name.
 fn parse_headers(h: &[String]) -> Result<Vec<(String, String)>> {
     h.iter()
         .map(|kv| {
-            let (k, v) = kv
-                .split_once(':')
-                .with_context(|| format!("--header '{kv}': expected K:V"))?;
-            Ok((k.trim().to_string(), v.trim().to_string()))
+            let at = kv
+                .find(['=', ':'])
+                .with_context(|| format!("--header '{kv}': expected K=V (or K:V)"))?;
+            let (k, v) = (kv[..at].trim(), kv[at + 1..].trim());
+            if k.is_empty() || v.is_empty() {
+                anyhow::bail!(
+                    "--header '{kv}': both the name and the value must be non-empty (K=V)"
+                );
+            }
+            Ok((k.to_string(), v.to_string()))
         })
         .collect()
+}
+
+/// How requests authenticate, as sglang.bench_serving reads its environment.
+#[derive(Debug, PartialEq, Eq)]
+enum Auth {
+    None,
+    /// `Authorization: Bearer KEY` (--api-key, else $OPENAI_API_KEY).
+    Bearer(String),
+    /// `Authorization: VALUE` as given ($API_KEY when $OPENAI_API_KEY is unset or empty).
+    Raw(String),
+}
+
+/// `--api-key` always wins; then sglang's order: a non-empty `OPENAI_API_KEY` as a Bearer token, else a
+/// non-empty `API_KEY` as the whole Authorization value.
+fn resolve_auth(flag: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Auth {
+    let non_empty = |v: Option<String>| v.filter(|k| !k.is_empty());
+    if let Some(k) = flag.filter(|k| !k.is_empty()) {
+        return Auth::Bearer(k.to_string());
+    }
+    if let Some(k) = non_empty(env("OPENAI_API_KEY")) {
+        return Auth::Bearer(k);
+    }
+    match non_empty(env("API_KEY")) {
+        Some(k) => Auth::Raw(k),
+        None => Auth::None,
+    }
 }
 
 /// The run's configuration from the flags, every number and duration checked (`BenchConfig::validate` checks
@@ -212,6 +253,7 @@ pub fn config_of(a: &Args, base_url: Option<&str>) -> Result<BenchConfig> {
             "vllm" => RangeRule::Vllm,
             other => anyhow::bail!("--range-rule {other}: use sglang or vllm"),
         },
+        prompt_rule: PromptRule::parse(&a.prompt_rule)?,
         seed: a.seed,
     };
     c.request_rate = a.request_rate;
@@ -229,8 +271,13 @@ pub fn config_of(a: &Args, base_url: Option<&str>) -> Result<BenchConfig> {
             .with_context(|| format!("--extra-request-body is not a JSON object: {s}"))?,
         None => Default::default(),
     };
-    c.headers = parse_headers(&a.headers)?;
-    c.api_key = a.api_key.clone();
+    match resolve_auth(a.api_key.as_deref(), |k| std::env::var(k).ok()) {
+        Auth::None => {}
+        Auth::Bearer(k) => c.api_key = Some(k),
+        // Before the --header values, so that an Authorization header given there wins, as in sglang.
+        Auth::Raw(v) => c.headers.push(("Authorization".into(), v)),
+    }
+    c.headers.extend(parse_headers(&a.headers)?);
     let output_file = a
         .output_file
         .clone()
@@ -338,6 +385,51 @@ mod tests {
             super::super::Command::Bench(a) => *a,
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn headers_as_sglang_and_as_before() {
+        let h = |v: &[&str]| parse_headers(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            h(&["X-A=1", "X-B: two", "X-C=a=b:c", "X-D:e=f"]).unwrap(),
+            vec![
+                ("X-A".into(), "1".into()),
+                ("X-B".into(), "two".into()),
+                ("X-C".into(), "a=b:c".into()),
+                ("X-D".into(), "e=f".into()),
+            ]
+        );
+        assert!(h(&["nothing"]).unwrap_err().to_string().contains("K=V"));
+        assert!(h(&["X-A="]).is_err());
+    }
+
+    #[test]
+    fn api_key_precedence_as_sglang_with_the_flag_first() {
+        let env = |o: Option<&str>, a: Option<&str>| {
+            let (o, a) = (o.map(str::to_string), a.map(str::to_string));
+            move |k: &str| match k {
+                "OPENAI_API_KEY" => o.clone(),
+                "API_KEY" => a.clone(),
+                _ => None,
+            }
+        };
+        assert_eq!(resolve_auth(None, env(None, None)), Auth::None);
+        assert_eq!(
+            resolve_auth(None, env(None, Some("tok"))),
+            Auth::Raw("tok".into())
+        );
+        assert_eq!(
+            resolve_auth(None, env(Some(""), Some("tok"))),
+            Auth::Raw("tok".into())
+        );
+        assert_eq!(
+            resolve_auth(None, env(Some("sk"), Some("tok"))),
+            Auth::Bearer("sk".into())
+        );
+        assert_eq!(
+            resolve_auth(Some("flag"), env(Some("sk"), Some("tok"))),
+            Auth::Bearer("flag".into())
+        );
     }
 
     #[test]

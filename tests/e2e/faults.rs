@@ -98,27 +98,47 @@ fn reasons(m: &Metrics) -> BTreeMap<String, u64> {
 /// Good requests' numbers: every token counted, latencies from the simulator's fixed timing.
 fn good_numbers_are_right(m: &Metrics, what: &str, timing: bool) {
     assert_eq!(m.total_output, m.completed * OUT, "{what}: output tokens");
-    assert_eq!(m.itl.count as u64, m.completed * (OUT - 1), "{what}: ITL count");
+    assert_eq!(
+        m.itl.count as u64,
+        m.completed * (OUT - 1),
+        "{what}: ITL count"
+    );
     if timing && m.completed > 0 {
         let ttft = m.ttft.median.unwrap();
         let itl = m.itl.median.unwrap();
-        assert!((ttft - TTFT_MS).abs() < TOL_MS, "{what}: median TTFT {ttft}");
+        assert!(
+            (ttft - TTFT_MS).abs() < TOL_MS,
+            "{what}: median TTFT {ttft}"
+        );
         assert!((itl - ITL_MS).abs() < TOL_MS, "{what}: median ITL {itl}");
     }
 }
 
 /// Each fault at rate 0.5 in a run of 12: its failures carry exactly its code; good requests keep their numbers.
-async fn rate_case(fault: Fault, code: Option<&str>, timing: bool, chat: bool) -> Vec<RequestRecord> {
+async fn rate_case(
+    fault: Fault,
+    code: Option<&str>,
+    timing: bool,
+    chat: bool,
+) -> Vec<RequestRecord> {
     let n = 12;
     let s = sim(|c| c.faults.set_rate(fault, 0.5)).await;
     let c = client(&s.base_url(), if chat { "vllm-chat" } else { "vllm" }, &[]);
     let (records, m, took) = run(&c, n, chat).await;
     let what = fault.name();
-    assert_eq!(m.completed + m.failed, n, "{what}: every request is accounted for");
+    assert_eq!(
+        m.completed + m.failed,
+        n,
+        "{what}: every request is accounted for"
+    );
     match code {
         Some(code) => {
             assert!(m.failed >= 1 && m.completed >= 1, "{what}: {m:?}");
-            assert_eq!(reasons(&m), BTreeMap::from([(code.to_string(), m.failed)]), "{what}");
+            assert_eq!(
+                reasons(&m),
+                BTreeMap::from([(code.to_string(), m.failed)]),
+                "{what}"
+            );
             for r in records.iter().filter(|r| !r.ok()) {
                 assert!(r.error_ms.is_some() && r.e2e_ms.is_none(), "{what}: {r:?}");
             }
@@ -126,7 +146,10 @@ async fn rate_case(fault: Fault, code: Option<&str>, timing: bool, chat: bool) -
         None => assert_eq!(m.failed, 0, "{what}: {:?}", reasons(&m)),
     }
     good_numbers_are_right(&m, what, timing);
-    assert!(took < Duration::from_secs(20), "{what}: the run took {took:?}");
+    assert!(
+        took < Duration::from_secs(20),
+        "{what}: the run took {took:?}"
+    );
     s.shutdown().await;
     records
 }
@@ -207,12 +230,20 @@ async fn fault_done_completes_a_body_that_never_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_header_picks_faults_per_request() {
     let s = sim(|_| {}).await;
-    let c = client(&s.base_url(), "vllm", &[("x-sim-fault", "crlf,ping,bom,split_bytes")]);
+    let c = client(
+        &s.base_url(),
+        "vllm",
+        &[("x-sim-fault", "crlf,ping,bom,split_bytes")],
+    );
     let (_, m, _) = run(&c, 8, false).await;
     assert_eq!((m.completed, m.failed), (8, 0), "{:?}", reasons(&m));
     good_numbers_are_right(&m, "header", true);
     // Every request reset before its headers: failures after at most one re-send, never a hang.
-    let c = client(&s.base_url(), "vllm", &[("x-sim-fault", "reset_before_headers")]);
+    let c = client(
+        &s.base_url(),
+        "vllm",
+        &[("x-sim-fault", "reset_before_headers")],
+    );
     let (recs, m, _) = run(&c, 6, false).await;
     assert_eq!(reasons(&m), BTreeMap::from([("reset".to_string(), 6)]));
     assert!(recs.iter().all(|r| r.retries <= 1), "{recs:?}");
@@ -251,12 +282,22 @@ async fn fault_connection_refused_is_connect() {
         l.local_addr().unwrap().port()
     };
     for http in ["native", "reqwest"] {
-        let mut cfg = ClientConfig::new(&format!("http://127.0.0.1:{port}"), Backend::parse("vllm").unwrap());
+        let mut cfg = ClientConfig::new(
+            &format!("http://127.0.0.1:{port}"),
+            Backend::parse("vllm").unwrap(),
+        );
         cfg.http_client = servebench::load::client::HttpClientKind::parse(http).unwrap();
         let c = Client::new(cfg).unwrap();
         let (recs, m, _) = run(&c, 3, false).await;
-        assert_eq!(reasons(&m), BTreeMap::from([("connect".to_string(), 3)]), "{http}");
-        assert!(recs.iter().all(|r| r.retries == 0), "{http}: no re-send of a refused connect");
+        assert_eq!(
+            reasons(&m),
+            BTreeMap::from([("connect".to_string(), 3)]),
+            "{http}"
+        );
+        assert!(
+            recs.iter().all(|r| r.retries == 0),
+            "{http}: no re-send of a refused connect"
+        );
     }
 }
 
@@ -290,7 +331,9 @@ async fn dropping_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicU
     let seen = posts.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let seen = seen.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
@@ -321,7 +364,9 @@ async fn dropping_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicU
                     }
                     buf.drain(..p + 4 + len);
                     if !head.starts_with("post") {
-                        let _ = sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await;
+                        let _ = sock
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                            .await;
                         continue;
                     }
                     let nth = seen.fetch_add(1, Ordering::SeqCst) + 1;
@@ -332,7 +377,11 @@ async fn dropping_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicU
                     let ev = |t: &str, fin: &str| {
                         format!("data: {{\"choices\":[{{\"index\":0,\"text\":\"{t}\",\"finish_reason\":{fin}}}]}}\n\n")
                     };
-                    let body = format!("{}{}data: [DONE]\n\n", ev(" a", "null"), ev(" b", "\"length\""));
+                    let body = format!(
+                        "{}{}data: [DONE]\n\n",
+                        ev(" a", "null"),
+                        ev(" b", "\"length\"")
+                    );
                     let resp = format!(
                         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
                         body.len()
@@ -367,12 +416,23 @@ async fn fault_dropped_request_is_a_failure_not_resent() {
             .unwrap();
         let m = compute(&out.records, out.duration_s);
         assert_eq!((m.completed, m.failed), (2, 2), "{http}: {:?}", reasons(&m));
-        assert_eq!(reasons(&m), BTreeMap::from([("reset".to_string(), 2)]), "{http}");
-        assert_eq!(posts.load(std::sync::atomic::Ordering::SeqCst), 4, "{http}: no re-send");
+        assert_eq!(
+            reasons(&m),
+            BTreeMap::from([("reset".to_string(), 2)]),
+            "{http}"
+        );
+        assert_eq!(
+            posts.load(std::sync::atomic::Ordering::SeqCst),
+            4,
+            "{http}: no re-send"
+        );
         assert_eq!(m.retries, 0, "{http}");
         for r in out.records.iter().filter(|r| !r.ok()) {
             let at = r.error_ms.unwrap();
-            assert!(at >= 290.0, "{http}: failed after the server's 300 ms, at {at}");
+            assert!(
+                at >= 290.0,
+                "{http}: failed after the server's 300 ms, at {at}"
+            );
         }
     }
 }

@@ -12,3 +12,4 @@ mod report_browser;
 mod sim;
 mod sweep;
 mod tokens;
+mod workload;

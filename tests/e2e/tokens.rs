@@ -4,7 +4,9 @@
 use crate::common::root;
 use servebench::core::api::{Api, Prompt};
 use servebench::load::corpus;
-use servebench::load::dataset::{random_workload, PromptCounter, RandomSpec, RangeRule};
+use servebench::load::dataset::{
+    random_workload, PromptCounter, PromptRule, RandomSpec, RangeRule,
+};
 use servebench::tokenize::Tokenizer;
 
 fn shared() -> Option<std::path::PathBuf> {
@@ -22,6 +24,8 @@ fn check_exact(tok: &Tokenizer, text: &str, api: Api, input_len: u64, n: usize) 
         rule: RangeRule::Sglang,
         seed: 11,
         ids: false,
+        prompt_rule: PromptRule::Exact,
+        dataset_path: None,
     };
     let items = random_workload(&counter, text, &spec).expect("workload");
     let mut exact = 0;

@@ -51,13 +51,21 @@ impl Backend {
         }
     }
 
-    /// Default port when only `--host` is given (SGLang's table).
+    /// Default port when only `--host` is given (sglang.bench_serving's table: 8000 for `vllm`, 23333 for
+    /// `lmdeploy`, 30000 for everything else, the `-chat` backends included).
     pub fn default_port(&self) -> u16 {
         match self.name.as_str() {
-            "vllm" | "vllm-chat" => 8000,
-            "lmdeploy" | "lmdeploy-chat" => 23333,
+            "vllm" => 8000,
+            "lmdeploy" => 23333,
             _ => 30000,
         }
+    }
+
+    /// Whether chat requests carry the output limit as `max_completion_tokens` (sglang.bench_serving's chat
+    /// backends: sglang-oai-chat, vllm-chat, lmdeploy-chat) rather than `max_tokens` (`openai-chat`, for
+    /// servers that predate the newer name).
+    pub fn sends_max_completion_tokens(&self) -> bool {
+        self.api == Api::Chat && self.name != "openai-chat"
     }
 }
 
@@ -98,6 +106,9 @@ impl Prompt {
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenParams {
     pub max_tokens: Option<u32>,
+    /// Chat: send `max_tokens` under the name `max_completion_tokens` (see
+    /// [`Backend::sends_max_completion_tokens`]).
+    pub max_completion_tokens: bool,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     /// Send `ignore_eos: true` (omitted entirely when false: strict servers reject the field).
@@ -117,6 +128,7 @@ impl Default for GenParams {
     fn default() -> Self {
         GenParams {
             max_tokens: None,
+            max_completion_tokens: false,
             temperature: Some(0.0),
             top_p: None,
             ignore_eos: false,
@@ -204,7 +216,12 @@ pub fn request_body(api: Api, model: &str, prompt: &Prompt, p: &GenParams) -> Va
                 body.insert("top_p".into(), json!(t));
             }
             if let Some(m) = p.max_tokens {
-                body.insert("max_tokens".into(), json!(m));
+                let key = if api == Api::Chat && p.max_completion_tokens {
+                    "max_completion_tokens"
+                } else {
+                    "max_tokens"
+                };
+                body.insert(key.into(), json!(m));
             }
             if let Some(m) = p.min_tokens {
                 body.insert("min_tokens".into(), json!(m));
@@ -751,7 +768,47 @@ mod tests {
             "/v1/chat/completions"
         );
         assert_eq!(Backend::parse("vllm").unwrap().default_port(), 8000);
+        assert_eq!(Backend::parse("lmdeploy").unwrap().default_port(), 23333);
+        // sglang's table has no -chat entries: they fall to 30000.
+        for chat in [
+            "vllm-chat",
+            "lmdeploy-chat",
+            "sglang-oai-chat",
+            "openai-chat",
+        ] {
+            assert_eq!(
+                Backend::parse(chat).unwrap().default_port(),
+                30000,
+                "{chat}"
+            );
+        }
         assert!(Backend::parse("nope").is_err());
+    }
+
+    #[test]
+    fn sglang_chat_backends_send_max_completion_tokens() {
+        for (name, key) in [
+            ("sglang-oai-chat", "max_completion_tokens"),
+            ("vllm-chat", "max_completion_tokens"),
+            ("lmdeploy-chat", "max_completion_tokens"),
+            ("openai-chat", "max_tokens"),
+            ("sglang-oai", "max_tokens"),
+        ] {
+            let b = Backend::parse(name).unwrap();
+            let p = GenParams {
+                max_tokens: Some(16),
+                max_completion_tokens: b.sends_max_completion_tokens(),
+                ..Default::default()
+            };
+            let body = request_body(b.api, "m", &Prompt::Text("hi".into()), &p);
+            assert_eq!(body[key], 16, "{name}");
+            let other = if key == "max_tokens" {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            };
+            assert!(body.get(other).is_none(), "{name}");
+        }
     }
 
     #[test]

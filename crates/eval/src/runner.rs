@@ -129,6 +129,7 @@ pub fn build_request(
     };
     let params = GenParams {
         max_tokens: cfg.max_tokens,
+        max_completion_tokens: false,
         temperature: Some(cfg.temperature),
         top_p: cfg.top_p,
         ignore_eos: false,

@@ -9,7 +9,8 @@
 
 use crate::client::{Client, ClientConfig, HttpClientKind, PreparedRequest, Timeouts};
 use crate::dataset::{
-    self, CountMethod, PromptCounter, RandomSpec, RangeRule, SharegptSpec, WorkItem,
+    self, CountMethod, CustomSpec, PromptCounter, PromptRule, RandomSpec, RangeRule, SharegptSpec,
+    WorkItem,
 };
 use crate::runner::{self, RecordSink, RunConfig};
 use crate::LoadError;
@@ -73,6 +74,8 @@ pub struct WorkloadConfig {
     pub random_output_len: u64,
     pub random_range_ratio: f64,
     pub range_rule: RangeRule,
+    /// How random prompt text is made (servebench's exact text, or sglang's decoded ids).
+    pub prompt_rule: PromptRule,
     pub seed: u64,
 }
 
@@ -88,6 +91,7 @@ impl Default for WorkloadConfig {
             random_output_len: 1024,
             random_range_ratio: 0.0,
             range_rule: RangeRule::Sglang,
+            prompt_rule: PromptRule::Exact,
             seed: 1,
         }
     }
@@ -468,10 +472,14 @@ fn build_workload(
     };
     match w.dataset {
         DatasetName::Random | DatasetName::RandomIds => {
-            let text = crate::corpus::corpus_text(
-                w.dataset_path.as_deref(),
-                (w.random_input_len as usize).saturating_mul(8).max(400_000),
-            )?;
+            let text = if w.prompt_rule == PromptRule::Exact && w.dataset == DatasetName::Random {
+                crate::corpus::corpus_text(
+                    w.dataset_path.as_deref(),
+                    (w.random_input_len as usize).saturating_mul(8).max(400_000),
+                )?
+            } else {
+                String::new()
+            };
             dataset::random_workload(
                 counter,
                 &text,
@@ -483,6 +491,8 @@ fn build_workload(
                     rule: w.range_rule,
                     seed: w.seed,
                     ids: w.dataset == DatasetName::RandomIds,
+                    prompt_rule: w.prompt_rule,
+                    dataset_path: w.dataset_path.clone(),
                 },
             )
         }
@@ -499,8 +509,13 @@ fn build_workload(
         DatasetName::Custom => dataset::custom_workload(
             counter,
             path()?,
-            Some(w.num_prompts),
-            w.sharegpt_output_len.or(Some(w.random_output_len)),
+            &CustomSpec {
+                num_prompts: Some(w.num_prompts),
+                default_output_len: w.sharegpt_output_len.or(Some(w.random_output_len)),
+                fixed_output_len: w.sharegpt_output_len,
+                context_len: w.sharegpt_context_len,
+                seed: w.seed,
+            },
         ),
     }
 }
@@ -508,6 +523,7 @@ fn build_workload(
 fn gen_params(c: &BenchConfig, max: Option<u64>) -> GenParams {
     GenParams {
         max_tokens: max.map(|m| m.min(u32::MAX as u64) as u32),
+        max_completion_tokens: c.backend.sends_max_completion_tokens(),
         temperature: Some(0.0),
         ignore_eos: c.ignore_eos,
         stream: c.stream,
@@ -675,11 +691,11 @@ pub async fn run_bench(
         let (tok, warnings) = load_tokenizer(&c2)?;
         let counter = PromptCounter { tok: &tok, api };
         let items = build_workload(&c2.workload, &counter)?;
-        let method = if c2.workload.dataset == DatasetName::RandomIds && api != Api::Chat {
-            CountMethod::TokenIds
-        } else {
-            counter.method()
-        };
+        let method = CountMethod::of(
+            c2.workload.dataset.as_str(),
+            c2.workload.prompt_rule,
+            &counter,
+        );
         Ok::<_, LoadError>((tok.clone(), warnings, items, method))
     })
     .await

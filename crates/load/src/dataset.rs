@@ -1,25 +1,30 @@
 //! Workloads: what each request sends and how long its output should be.
 //!
-//! `random`: input length ~ U[max(⌊L·r⌋,1), L] (SGLang's `--random-range-ratio`; vLLM's ±r rule with `--range-rule vllm`),
-//! output likewise; the prompt is real text cut to exactly that many tokens, checked by re-tokenizing.
-//! `random-ids`: random token ids (sent as ids where the API takes them). `sharegpt`: first two turns of each
-//! conversation. `custom`: JSONL with `prompt` or `messages` and optional `output_len`.
+//! The lengths are drawn as `sglang.bench_serving` 0.5.9 draws them, from the same seeded generators in the same
+//! order (see [`crate::draws`]), so the same `--seed` gives the same lengths and the same source conversations.
+//! `random`: input length ~ U[max(⌊L·r⌋,1), L] minus the tokenizer's special tokens for text prompts (SGLang's
+//! `--random-range-ratio`; vLLM's rule with `--range-rule vllm`), output likewise. The prompt text follows a
+//! [`PromptRule`]: by default real text cut to exactly that many tokens, checked by re-tokenizing; or sglang's own
+//! text. `random-ids`: random token ids (sent as ids where the API takes them). `sharegpt`: first two turns of
+//! each conversation, shuffled and filtered as sglang 0.5.9. `custom`: servebench's JSONL (`prompt`/`messages`)
+//! or sglang's (`conversations`).
 
 use crate::corpus;
+pub use crate::draws::RangeRule;
+use crate::draws::{offset_ids, truncate_or_repeat, Draws, LengthSpec};
 use crate::LoadError;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use servebench_core::api::{Api, Message, Prompt};
 use servebench_tokenize::Tokenizer;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One request of the workload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkItem {
     pub prompt: Prompt,
-    /// The length the workload asked for (random datasets).
+    /// The length the workload asked for (random datasets): sglang's `prompt_len`.
     pub prompt_len_intended: Option<u64>,
     /// Tokens the server should see, counted with the tokenizer (chat: the rendered template).
     pub prompt_tokens: u64,
@@ -27,26 +32,27 @@ pub struct WorkItem {
     pub output_len: Option<u64>,
 }
 
-/// How `--random-range-ratio` is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RangeRule {
-    /// SGLang: U[max(⌊L·r⌋, 1), L].
+/// How the text of a `random` prompt is made from its drawn length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PromptRule {
+    /// servebench's: real text that re-tokenizes to exactly the drawn length (chat: the rendered template).
+    #[default]
+    Exact,
+    /// sglang's: the shuffled ShareGPT prompt's ids (with special tokens) cut or repeated to the drawn length,
+    /// then decoded (`random-ids`: ids `(offset + i + j) % vocab`, decoded). The text equals sglang's; its
+    /// re-tokenized length may differ by a few tokens, and the input length recorded is the drawn one, as sglang
+    /// records it.
     Sglang,
-    /// vLLM: U[⌊L·(1−r)⌋, ⌊L·(1+r)⌋] (at least 1), as `vllm bench serve --random-range-ratio`.
-    Vllm,
 }
 
-/// Inclusive bounds of a sampled length.
-pub fn length_bounds(len: u64, ratio: f64, rule: RangeRule) -> (u64, u64) {
-    match rule {
-        RangeRule::Sglang => {
-            let lo = ((len as f64 * ratio).floor() as u64).max(1).min(len.max(1));
-            (lo, len.max(1))
-        }
-        RangeRule::Vllm => {
-            let lo = ((len as f64 * (1.0 - ratio)).floor() as u64).max(1);
-            let hi = ((len as f64 * (1.0 + ratio)).floor() as u64).max(lo);
-            (lo, hi)
+impl PromptRule {
+    pub fn parse(s: &str) -> Result<PromptRule, LoadError> {
+        match s {
+            "exact" => Ok(PromptRule::Exact),
+            "sglang" => Ok(PromptRule::Sglang),
+            other => Err(LoadError::Config(format!(
+                "--prompt-rule {other}: use exact (servebench's token-exact text) or sglang"
+            ))),
         }
     }
 }
@@ -57,6 +63,8 @@ pub enum CountMethod {
     Tokenizer,
     ChatTemplate,
     TokenIds,
+    /// The drawn length, as sglang records it (`--prompt-rule sglang`).
+    Requested,
 }
 
 impl CountMethod {
@@ -65,6 +73,16 @@ impl CountMethod {
             CountMethod::Tokenizer => "tokenizer",
             CountMethod::ChatTemplate => "chat_template",
             CountMethod::TokenIds => "token_ids",
+            CountMethod::Requested => "requested",
+        }
+    }
+
+    /// How a workload's input tokens were counted (`prompt_token_method` in the result).
+    pub fn of(dataset_name: &str, rule: PromptRule, counter: &PromptCounter<'_>) -> CountMethod {
+        match (dataset_name, rule) {
+            ("random" | "random-ids", PromptRule::Sglang) => CountMethod::Requested,
+            ("random-ids", PromptRule::Exact) if counter.api != Api::Chat => CountMethod::TokenIds,
+            _ => counter.method(),
         }
     }
 }
@@ -121,6 +139,9 @@ pub struct RandomSpec {
     pub seed: u64,
     /// `random-ids`: random token ids instead of text.
     pub ids: bool,
+    pub prompt_rule: PromptRule,
+    /// The ShareGPT file whose conversations sglang's prompt rule cuts (`--dataset-path`).
+    pub dataset_path: Option<PathBuf>,
 }
 
 /// A token stream of real text, cut into prompts of exact lengths.
@@ -181,43 +202,161 @@ impl TextSource {
     }
 }
 
-/// Builds the `random` / `random-ids` workload.
+/// Builds the `random` / `random-ids` workload: lengths drawn as sglang draws them for `spec.seed`, prompt text by
+/// `spec.prompt_rule` (the default rule cuts `corpus_text`).
 pub fn random_workload(
     counter: &PromptCounter<'_>,
     corpus_text: &str,
     spec: &RandomSpec,
 ) -> Result<Vec<WorkItem>, LoadError> {
     let tok = counter.tok;
-    let mut rng = StdRng::seed_from_u64(spec.seed);
-    let (ilo, ihi) = length_bounds(spec.input_len, spec.range_ratio, spec.rule);
-    let (olo, ohi) = length_bounds(spec.output_len, spec.range_ratio, spec.rule);
-    let lens: Vec<(u64, u64)> = (0..spec.num_prompts)
-        .map(|_| (rng.gen_range(ilo..=ihi), rng.gen_range(olo..=ohi)))
-        .collect();
-    if spec.ids {
-        let vocab = tok.vocab_size() as u32;
-        let ordinary: Vec<u32> = (0..vocab).filter(|&i| !tok.is_special(i)).collect();
-        return lens
-            .into_iter()
-            .map(|(il, ol)| {
-                let ids: Vec<u32> = (0..il)
-                    .map(|_| ordinary[rng.gen_range(0..ordinary.len())])
-                    .collect();
-                let prompt = if counter.api == Api::Chat {
-                    Prompt::Text(tok.decode(&ids)?)
-                } else {
-                    Prompt::Ids(ids)
-                };
-                let prompt_tokens = counter.count(&prompt)?;
-                Ok(WorkItem {
-                    prompt,
-                    prompt_len_intended: Some(il),
-                    prompt_tokens,
-                    output_len: Some(ol),
-                })
-            })
-            .collect();
+    let mut draws = Draws::seeded(spec.seed)?;
+    // Token ids go out as ids only with servebench's rule on an API that takes them; sglang decodes them.
+    let as_ids = spec.ids && counter.api != Api::Chat && spec.prompt_rule == PromptRule::Exact;
+    let special = if as_ids {
+        0
+    } else {
+        tok.num_special_tokens_to_add() as u64
+    };
+    let (inputs, outputs) = draws.random_lengths(&LengthSpec {
+        num_prompts: spec.num_prompts,
+        input_len: spec.input_len,
+        output_len: spec.output_len,
+        range_ratio: spec.range_ratio,
+        rule: spec.rule,
+        special,
+    })?;
+    let lens: Vec<(u64, u64)> = inputs.into_iter().zip(outputs).collect();
+    match (spec.prompt_rule, spec.ids) {
+        (PromptRule::Sglang, false) => {
+            let path = spec.dataset_path.as_deref().ok_or_else(|| {
+                LoadError::Config(
+                    "--prompt-rule sglang with --dataset-name random needs --dataset-path with a ShareGPT JSON file (sglang cuts its conversations; servebench downloads nothing)".into(),
+                )
+            })?;
+            sglang_text_prompts(tok, path, &mut draws, &lens)
+        }
+        (PromptRule::Sglang, true) => sglang_id_prompts(tok, &mut draws, &lens),
+        (PromptRule::Exact, true) => exact_id_prompts(counter, spec.seed, &lens, as_ids),
+        (PromptRule::Exact, false) => exact_text_prompts(counter, corpus_text, spec.seed, &lens),
     }
+}
+
+/// sglang's `random` prompts: the ShareGPT prompts, shuffled with `random.shuffle`, skipping those that encode
+/// to nothing; each one's ids (special tokens included) cut or repeated to the drawn length, then decoded.
+fn sglang_text_prompts(
+    tok: &Tokenizer,
+    path: &Path,
+    draws: &mut Draws,
+    lens: &[(u64, u64)],
+) -> Result<Vec<WorkItem>, LoadError> {
+    let mut pairs = corpus::load_sharegpt(path)?;
+    draws.py.shuffle(&mut pairs);
+    let mut out = Vec::with_capacity(lens.len());
+    for (prompt, _) in &pairs {
+        let Some(&(il, ol)) = lens.get(out.len()) else {
+            break;
+        };
+        let ids = tok.encode_with_special(prompt)?;
+        if ids.is_empty() {
+            continue;
+        }
+        let text = tok.decode_like_transformers(&truncate_or_repeat(&ids, il as usize))?;
+        out.push(WorkItem {
+            prompt: Prompt::Text(text),
+            prompt_len_intended: Some(il),
+            prompt_tokens: il,
+            output_len: Some(ol),
+        });
+    }
+    if out.len() < lens.len() {
+        return Err(LoadError::Dataset {
+            path: path.display().to_string(),
+            message: format!(
+                "holds {} non-empty conversations, {} prompts asked for: lower --num-prompts or use a larger file",
+                out.len(),
+                lens.len()
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// sglang's `random-ids` prompts: one offset per prompt (`np.random.randint(0, vocab_size)`), ids
+/// `(offset + i + j) % vocab_size`, decoded to text.
+fn sglang_id_prompts(
+    tok: &Tokenizer,
+    draws: &mut Draws,
+    lens: &[(u64, u64)],
+) -> Result<Vec<WorkItem>, LoadError> {
+    let vocab = tok.base_vocab_size() as u64;
+    let offsets = i64::try_from(vocab)
+        .ok()
+        .and_then(|v| draws.np.randint(0, v, lens.len()))
+        .ok_or_else(|| LoadError::Config("the tokenizer has an empty vocabulary".into()))?;
+    lens.iter()
+        .zip(offsets)
+        .enumerate()
+        .map(|(i, (&(il, ol), off))| {
+            let ids = offset_ids(off.max(0) as u64, i, il as usize, vocab);
+            Ok(WorkItem {
+                prompt: Prompt::Text(tok.decode_like_transformers(&ids)?),
+                prompt_len_intended: Some(il),
+                prompt_tokens: il,
+                output_len: Some(ol),
+            })
+        })
+        .collect()
+}
+
+/// servebench's `random-ids` prompts: ordinary (non-special) token ids drawn from the seed, sent as ids where
+/// the API takes them, else decoded.
+fn exact_id_prompts(
+    counter: &PromptCounter<'_>,
+    seed: u64,
+    lens: &[(u64, u64)],
+    as_ids: bool,
+) -> Result<Vec<WorkItem>, LoadError> {
+    let tok = counter.tok;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let vocab = tok.vocab_size() as u32;
+    let ordinary: Vec<u32> = (0..vocab).filter(|&i| !tok.is_special(i)).collect();
+    if ordinary.is_empty() {
+        return Err(LoadError::Config(
+            "the tokenizer has no ordinary tokens".into(),
+        ));
+    }
+    lens.iter()
+        .map(|&(il, ol)| {
+            let ids: Vec<u32> = (0..il)
+                .map(|_| ordinary[rng.gen_range(0..ordinary.len())])
+                .collect();
+            let prompt = if as_ids {
+                Prompt::Ids(ids)
+            } else {
+                Prompt::Text(tok.decode(&ids)?)
+            };
+            let prompt_tokens = counter.count(&prompt)?;
+            Ok(WorkItem {
+                prompt,
+                prompt_len_intended: Some(il),
+                prompt_tokens,
+                output_len: Some(ol),
+            })
+        })
+        .collect()
+}
+
+/// servebench's `random` prompts: windows of the corpus that re-tokenize to exactly the drawn length (chat: the
+/// rendered template has exactly that many tokens).
+fn exact_text_prompts(
+    counter: &PromptCounter<'_>,
+    corpus_text: &str,
+    seed: u64,
+    lens: &[(u64, u64)],
+) -> Result<Vec<WorkItem>, LoadError> {
+    let tok = counter.tok;
+    let mut rng = StdRng::seed_from_u64(seed);
     let source = TextSource::new(tok, corpus_text)?;
     let overhead = counter.chat_overhead()?;
     let starts: Vec<usize> = lens
@@ -281,23 +420,85 @@ pub fn random_workload(
             })
             .collect()
     });
-    let mut out = Vec::with_capacity(spec.num_prompts);
+    let mut out = Vec::with_capacity(lens.len());
     for r in results {
         out.extend(r?);
     }
     Ok(out)
 }
 
-/// Settings of the `sharegpt` dataset (SGLang's filters).
+/// Settings of the `sharegpt` dataset (sglang 0.5.9's rules).
 #[derive(Debug, Clone)]
 pub struct SharegptSpec {
     pub num_prompts: usize,
-    /// Fixed output length (`--sharegpt-output-len`), else the completion's length.
+    /// Fixed output length (`--sharegpt-output-len`, at least 4 as in sglang), else the completion's length.
     pub fixed_output_len: Option<u64>,
-    /// Skip conversations whose prompt + output exceed this (`--sharegpt-context-len`, default 2048 like SGLang
-    /// when not fixed: prompt ≤ 1024 and prompt + output ≤ 2048).
+    /// Skip conversations whose prompt + output exceed this (`--sharegpt-context-len`; none by default, as
+    /// sglang 0.5.9 — the old prompt ≤ 1024 / total ≤ 2048 filter is gone).
     pub context_len: Option<u64>,
     pub seed: u64,
+}
+
+/// sglang's choice of conversations: shuffled with `random.shuffle` (seeded with `seed`), then the first
+/// `num_prompts` whose prompt and output have at least 2 tokens and fit the context. Lengths are counted as
+/// sglang counts them (`len(tokenizer.encode(text))`, special tokens included); with a chat API the recorded
+/// input tokens are the rendered template's (servebench's definition).
+fn choose_conversations(
+    counter: &PromptCounter<'_>,
+    mut pairs: Vec<(String, String)>,
+    spec: &SharegptSpec,
+) -> Result<Vec<WorkItem>, LoadError> {
+    if spec.fixed_output_len.is_some_and(|n| n < 4) {
+        return Err(LoadError::Config(
+            "--sharegpt-output-len must be at least 4 (sglang refuses smaller: \"output_len too small\")"
+                .into(),
+        ));
+    }
+    Draws::seeded(spec.seed)?.py.shuffle(&mut pairs);
+    let tok = counter.tok;
+    let mut out = Vec::new();
+    for (p, c) in pairs {
+        if out.len() >= spec.num_prompts {
+            break;
+        }
+        let plen = tok.count_with_special(&p)? as u64;
+        let olen = match spec.fixed_output_len {
+            Some(n) => n,
+            None => tok.count_with_special(&c)? as u64,
+        };
+        if plen < 2 || olen < 2 {
+            continue;
+        }
+        // sglang: `if context_len and ...`, so 0 means no limit.
+        if spec
+            .context_len
+            .is_some_and(|ctx| ctx > 0 && plen + olen > ctx)
+        {
+            continue;
+        }
+        let prompt = Prompt::Text(p);
+        let prompt_tokens = if counter.api == Api::Chat {
+            counter.count(&prompt)?
+        } else {
+            plen
+        };
+        out.push(WorkItem {
+            prompt,
+            prompt_len_intended: None,
+            prompt_tokens,
+            output_len: Some(olen),
+        });
+    }
+    Ok(out)
+}
+
+fn too_few(path: &Path, got: usize, asked: usize) -> LoadError {
+    LoadError::Dataset {
+        path: path.display().to_string(),
+        message: format!(
+            "only {got} conversations pass the length filters, {asked} asked for: lower --num-prompts or raise --sharegpt-context-len"
+        ),
+    }
 }
 
 pub fn sharegpt_workload(
@@ -305,63 +506,49 @@ pub fn sharegpt_workload(
     path: &Path,
     spec: &SharegptSpec,
 ) -> Result<Vec<WorkItem>, LoadError> {
-    let mut pairs = corpus::load_sharegpt(path)?;
-    let mut rng = StdRng::seed_from_u64(spec.seed);
-    pairs.shuffle(&mut rng);
-    let mut out = Vec::new();
-    for (p, c) in pairs {
-        if out.len() >= spec.num_prompts {
-            break;
-        }
-        let prompt = Prompt::Text(p);
-        let plen = counter.count(&prompt)?;
-        let olen = match spec.fixed_output_len {
-            Some(n) => n,
-            None => counter.tok.count(&c)? as u64,
-        };
-        if plen < 2 || (spec.fixed_output_len.is_none() && olen < 2) {
-            continue;
-        }
-        match spec.context_len {
-            Some(ctx) if plen + olen > ctx => continue,
-            None if spec.fixed_output_len.is_none() && (plen > 1024 || plen + olen > 2048) => {
-                continue
-            }
-            _ => {}
-        }
-        out.push(WorkItem {
-            prompt,
-            prompt_len_intended: None,
-            prompt_tokens: plen,
-            output_len: Some(olen),
-        });
-    }
+    let pairs = corpus::load_sharegpt(path)?;
+    let out = choose_conversations(counter, pairs, spec)?;
     if out.len() < spec.num_prompts {
-        return Err(LoadError::Dataset {
-            path: path.display().to_string(),
-            message: format!(
-                "only {} conversations pass the length filters, {} asked for: lower --num-prompts or raise --sharegpt-context-len",
-                out.len(),
-                spec.num_prompts
-            ),
-        });
+        return Err(too_few(path, out.len(), spec.num_prompts));
     }
     Ok(out)
 }
 
-/// `custom`: JSONL, one object a line with `prompt` (string) or `messages` (OpenAI list), optional
-/// `output_len` (else `default_output_len`). Lines are used in order, cycling when fewer than asked.
+/// Settings of the `custom` dataset.
+#[derive(Debug, Clone)]
+pub struct CustomSpec {
+    pub num_prompts: Option<usize>,
+    /// servebench's format: the output length of lines without `output_len`.
+    pub default_output_len: Option<u64>,
+    /// sglang's format: `--sharegpt-output-len`, `--sharegpt-context-len` and the seed, as for ShareGPT.
+    pub fixed_output_len: Option<u64>,
+    pub context_len: Option<u64>,
+    pub seed: u64,
+}
+
+/// `custom`: JSONL in one of two formats, told apart by the first object. sglang's: `conversations` (or
+/// `conversation`) lists whose first two turns are the prompt and the completion (`content` or `value`), lines
+/// that are not JSON skipped, shuffled and filtered as ShareGPT. servebench's: one object a line with `prompt`
+/// (string) or `messages` (OpenAI list), optional `output_len` (else `default_output_len`), used in order,
+/// cycling when fewer than asked.
 pub fn custom_workload(
     counter: &PromptCounter<'_>,
     path: &Path,
-    num_prompts: Option<usize>,
-    default_output_len: Option<u64>,
+    spec: &CustomSpec,
 ) -> Result<Vec<WorkItem>, LoadError> {
     let err = |line: usize, message: String| LoadError::Dataset {
         path: format!("{}:{}", path.display(), line),
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
+    let first: Option<Value> = text
+        .lines()
+        .find_map(|l| serde_json::from_str::<Value>(l.trim()).ok());
+    let sglang_format =
+        first.is_some_and(|v| v.get("conversations").is_some() || v.get("conversation").is_some());
+    if sglang_format {
+        return sglang_custom(counter, path, &text, spec);
+    }
     let mut items = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let ln = i + 1;
@@ -390,12 +577,12 @@ pub fn custom_workload(
         } else {
             return Err(err(
                 ln,
-                "needs a `prompt` (string) or `messages` (list) field".into(),
+                "needs a `prompt` (string), `messages` (list) or `conversations` (list, sglang's format) field".into(),
             ));
         };
         let output_len =
             match v.get("output_len") {
-                None | Some(Value::Null) => default_output_len,
+                None | Some(Value::Null) => spec.default_output_len,
                 Some(x) => Some(x.as_u64().ok_or_else(|| {
                     err(ln, "field `output_len` must be a positive integer".into())
                 })?),
@@ -411,8 +598,38 @@ pub fn custom_workload(
     if items.is_empty() {
         return Err(err(0, "holds no requests".into()));
     }
-    let n = num_prompts.unwrap_or(items.len());
+    let n = spec.num_prompts.unwrap_or(items.len());
     Ok((0..n).map(|i| items[i % items.len()].clone()).collect())
+}
+
+/// sglang's `custom` JSONL (`sample_custom_requests`).
+fn sglang_custom(
+    counter: &PromptCounter<'_>,
+    path: &Path,
+    text: &str,
+    spec: &CustomSpec,
+) -> Result<Vec<WorkItem>, LoadError> {
+    let pairs: Vec<(String, String)> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+        .filter_map(|v| corpus::first_two_turns(&v, true))
+        .collect();
+    let num_prompts = spec.num_prompts.unwrap_or(pairs.len());
+    let out = choose_conversations(
+        counter,
+        pairs,
+        &SharegptSpec {
+            num_prompts,
+            fixed_output_len: spec.fixed_output_len,
+            context_len: spec.context_len,
+            seed: spec.seed,
+        },
+    )?;
+    if out.len() < num_prompts {
+        return Err(too_few(path, out.len(), num_prompts));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -421,14 +638,6 @@ mod tests {
 
     fn tok() -> Tokenizer {
         Tokenizer::builtin().unwrap()
-    }
-
-    #[test]
-    fn sglang_and_vllm_bounds() {
-        assert_eq!(length_bounds(5600, 0.8, RangeRule::Sglang), (4480, 5600));
-        assert_eq!(length_bounds(1024, 0.0, RangeRule::Sglang), (1, 1024));
-        assert_eq!(length_bounds(1024, 1.0, RangeRule::Sglang), (1024, 1024));
-        assert_eq!(length_bounds(100, 0.1, RangeRule::Vllm), (90, 110));
     }
 
     #[test]
@@ -446,6 +655,8 @@ mod tests {
             rule: RangeRule::Sglang,
             seed: 1,
             ids: false,
+            prompt_rule: PromptRule::Exact,
+            dataset_path: None,
         };
         let items = random_workload(&counter, corpus::BUILTIN_CORPUS, &spec).unwrap();
         assert_eq!(items.len(), 40);
@@ -484,6 +695,8 @@ mod tests {
             rule: RangeRule::Sglang,
             seed: 2,
             ids: false,
+            prompt_rule: PromptRule::Exact,
+            dataset_path: None,
         };
         for it in random_workload(&counter, corpus::BUILTIN_CORPUS, &spec).unwrap() {
             assert_eq!(it.prompt_tokens, 200, "rendered chat prompt is exact");
@@ -505,6 +718,8 @@ mod tests {
             rule: RangeRule::Sglang,
             seed: 3,
             ids: true,
+            prompt_rule: PromptRule::Exact,
+            dataset_path: None,
         };
         for it in random_workload(&counter, "", &spec).unwrap() {
             let Prompt::Ids(ids) = &it.prompt else {
@@ -558,14 +773,21 @@ mod tests {
             "{\"prompt\": \"Hello there\", \"output_len\": 5}\n\n{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}\n",
         )
         .unwrap();
-        let items = custom_workload(&counter, &good, Some(3), Some(7)).unwrap();
+        let spec = |n: Option<usize>, d: Option<u64>| CustomSpec {
+            num_prompts: n,
+            default_output_len: d,
+            fixed_output_len: None,
+            context_len: None,
+            seed: 1,
+        };
+        let items = custom_workload(&counter, &good, &spec(Some(3), Some(7))).unwrap();
         assert_eq!(items.len(), 3);
         assert_eq!(items[0].output_len, Some(5));
         assert_eq!(items[1].output_len, Some(7));
         assert!(matches!(items[1].prompt, Prompt::Messages(_)));
         let bad = dir.join("bad.jsonl");
         std::fs::write(&bad, "{\"prompt\": \"ok\"}\n{\"text\": 1}\n").unwrap();
-        let e = custom_workload(&counter, &bad, None, None)
+        let e = custom_workload(&counter, &bad, &spec(None, None))
             .unwrap_err()
             .to_string();
         assert!(e.contains("bad.jsonl:2") && e.contains("`prompt`"), "{e}");

@@ -6,6 +6,7 @@
 //!   connection, chunked framing decoded in place, body read in the request's own task).
 //! - [`dataset`]: workloads (random, random-ids, sharegpt, custom) with token-exact prompts.
 //! - [`bench`]: one benchmark as a library call (`BenchConfig` in, `BenchOutcome` out), used by every command.
+//! - [`draws`]: the workload's random draws in `sglang.bench_serving`'s order (same `--seed`, same workload).
 //! - [`arrival`]: arrival processes (closed loop, Poisson, gamma with burstiness).
 //! - [`prometheus`]: the server's own `/metrics` scraped during a run (SGLang and vLLM names).
 //! - [`runner`]: one timed run: warm-up, concurrency permits, open/closed loop, records over a channel,
@@ -16,10 +17,13 @@ pub mod bench;
 pub mod client;
 pub mod corpus;
 pub mod dataset;
+pub mod draws;
 pub mod http1;
 pub mod monitor;
 pub mod prometheus;
 pub mod runner;
+#[cfg(test)]
+mod sglang_fixture_tests;
 
 /// Installs the TLS crypto provider (ring) once; every HTTP client needs it before it is built.
 pub fn ensure_tls_provider() {

@@ -15,6 +15,8 @@ pub struct Tokenizer {
     /// Where it came from (a path, or "builtin:smollm2").
     pub source: String,
     pub chat_template: Option<ChatTemplate>,
+    /// `clean_up_tokenization_spaces` from `tokenizer_config.json` (transformers applies it in `decode`).
+    pub clean_up_spaces: bool,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -131,6 +133,10 @@ impl Tokenizer {
             inner,
             source: path.display().to_string(),
             chat_template,
+            clean_up_spaces: config
+                .get("clean_up_tokenization_spaces")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         })
     }
 
@@ -155,6 +161,7 @@ impl Tokenizer {
             inner,
             source: "builtin:smollm2".into(),
             chat_template,
+            clean_up_spaces: false,
         })
     }
 
@@ -181,6 +188,47 @@ impl Tokenizer {
             .map_err(|e| TokenizeError::Encode(e.to_string()))
     }
 
+    /// Token ids as transformers' `tokenizer.encode(text)` gives them: with the special tokens the
+    /// post-processor adds (e.g. a BOS), as SGLang counts ShareGPT prompts.
+    pub fn encode_with_special(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
+        self.inner
+            .encode_fast(text, true)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| TokenizeError::Encode(e.to_string()))
+    }
+
+    /// Number of tokens of `text` with the special tokens the post-processor adds (`len(tokenizer.encode(text))`).
+    pub fn count_with_special(&self, text: &str) -> Result<usize, TokenizeError> {
+        self.inner
+            .encode_fast(text, true)
+            .map(|e| e.len())
+            .map_err(|e| TokenizeError::Encode(e.to_string()))
+    }
+
+    /// transformers' `tokenizer.num_special_tokens_to_add()`: how many tokens the post-processor adds to one
+    /// sequence (1 for a tokenizer that prepends a BOS, 0 without a post-processor).
+    pub fn num_special_tokens_to_add(&self) -> usize {
+        self.inner
+            .get_post_processor()
+            .map_or(0, |p| tokenizers::PostProcessor::added_tokens(p, false))
+    }
+
+    /// transformers' `tokenizer.decode(ids)` (special tokens kept): the text, with
+    /// `clean_up_tokenization_spaces` applied when the tokenizer's config sets it.
+    pub fn decode_like_transformers(&self, ids: &[u32]) -> Result<String, TokenizeError> {
+        let text = self.decode(ids)?;
+        Ok(if self.clean_up_spaces {
+            clean_up_tokenization(&text)
+        } else {
+            text
+        })
+    }
+
+    /// transformers' `tokenizer.vocab_size`: the base vocabulary, without added tokens.
+    pub fn base_vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(false)
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }
@@ -192,6 +240,25 @@ impl Tokenizer {
             .get(&id)
             .is_some_and(|t| t.special)
     }
+}
+
+/// transformers' `clean_up_tokenization`: drops the space before punctuation and English contractions.
+fn clean_up_tokenization(text: &str) -> String {
+    const RULES: [(&str, &str); 10] = [
+        (" .", "."),
+        (" ?", "?"),
+        (" !", "!"),
+        (" ,", ","),
+        (" ' ", "'"),
+        (" n't", "n't"),
+        (" 'm", "'m"),
+        (" 's", "'s"),
+        (" 've", "'ve"),
+        (" 're", "'re"),
+    ];
+    RULES
+        .iter()
+        .fold(text.to_string(), |t, (from, to)| t.replace(from, to))
 }
 
 #[cfg(test)]
@@ -208,6 +275,69 @@ mod tests {
         assert_eq!(t.count("Hello world, this is a test.").unwrap(), 8);
         assert!(t.chat_template.is_some());
         assert_eq!(t.decode(&[19556, 905]).unwrap(), "Hello world");
+    }
+
+    /// The built-in tokenizer with a post-processor that prepends `<|im_start|>` (id 1), as a folder whose
+    /// config asks for transformers' decode clean-up.
+    fn bos_variant(dir_name: &str) -> Tokenizer {
+        let mut raw = String::new();
+        flate2::read::GzDecoder::new(BUILTIN_GZ)
+            .read_to_string(&mut raw)
+            .unwrap();
+        let mut tok: Value = serde_json::from_str(&raw).unwrap();
+        let bos = serde_json::json!({"SpecialToken": {"id": "<|im_start|>", "type_id": 0}});
+        let seq = |id: &str, t: u32| serde_json::json!({"Sequence": {"id": id, "type_id": t}});
+        tok["post_processor"] = serde_json::json!({
+            "type": "TemplateProcessing",
+            "single": [bos.clone(), seq("A", 0)],
+            "pair": [bos, seq("A", 0), seq("B", 1)],
+            "special_tokens": {"<|im_start|>": {"id": "<|im_start|>", "ids": [1], "tokens": ["<|im_start|>"]}}
+        });
+        let dir = std::env::temp_dir().join(format!("{dir_name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tokenizer.json"), tok.to_string()).unwrap();
+        std::fs::write(
+            dir.join("tokenizer_config.json"),
+            r#"{"clean_up_tokenization_spaces": true}"#,
+        )
+        .unwrap();
+        Tokenizer::from_path(&dir).unwrap()
+    }
+
+    #[test]
+    fn special_tokens_the_post_processor_adds() {
+        let plain = Tokenizer::builtin().unwrap();
+        assert_eq!(plain.num_special_tokens_to_add(), 0);
+        assert_eq!(plain.count_with_special("Hello world").unwrap(), 2);
+        assert!(!plain.clean_up_spaces);
+        let bos = bos_variant("sb-tok-bos");
+        assert_eq!(bos.num_special_tokens_to_add(), 1);
+        assert_eq!(
+            bos.encode_with_special("Hello world").unwrap(),
+            vec![1, 19556, 905]
+        );
+        assert_eq!(bos.count_with_special("Hello world").unwrap(), 3);
+        // The prompt's own tokens are unchanged.
+        assert_eq!(bos.count("Hello world").unwrap(), 2);
+        assert_eq!(bos.base_vocab_size(), 49_152);
+    }
+
+    #[test]
+    fn decode_cleans_up_spaces_when_the_config_says_so() {
+        assert_eq!(
+            clean_up_tokenization("a , b . I 'm sure it 's not n't ' x ' ?"),
+            "a, b. I'm sure it's notn't'x '?" // Python's own output
+        );
+        let bos = bos_variant("sb-tok-clean");
+        assert!(bos.clean_up_spaces);
+        let ids = bos.encode("Hello , world .").unwrap();
+        assert_eq!(bos.decode(&ids).unwrap(), "Hello , world .");
+        assert_eq!(bos.decode_like_transformers(&ids).unwrap(), "Hello, world.");
+        let plain = Tokenizer::builtin().unwrap();
+        assert_eq!(
+            plain.decode_like_transformers(&ids).unwrap(),
+            "Hello , world ."
+        );
     }
 
     #[test]
