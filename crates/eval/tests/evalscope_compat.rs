@@ -112,3 +112,50 @@ fn evalscope1_completions_and_letters_equal_the_real_code() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// The measured difference between the `servebench` protocol's letter extraction and the reference versions on the
+/// suite's 109 texts (documented in docs/eval-protocols.md; a change here changes that number).
+#[test]
+fn servebench_extraction_differs_from_both_versions_on_known_texts() {
+    use servebench_eval::dataset::GraderKind;
+    use servebench_eval::grade::GradeOptions;
+    use servebench_eval::judge::judge_protocol;
+    let exp = expected();
+    let v0 = exp["evalscope-0"]["extract"].as_array().unwrap();
+    let v1 = exp["evalscope-1"]["extract"].as_array().unwrap();
+    let (mut d0, mut d1, mut sent0, mut sent1) = (0, 0, 0, 0);
+    // Verdicts of servebench's extraction on the 40 sent responses, against each version's gold letters.
+    let (mut right0, mut right1) = (0, 0);
+    for (k, (a, b)) in v0.iter().zip(v1).enumerate() {
+        let content = a["content"].as_str().unwrap();
+        let ours = judge_protocol(
+            Protocol::Servebench,
+            GraderKind::Choice,
+            content,
+            "",
+            "A",
+            &GradeOptions::default(),
+        )
+        .extracted;
+        let ours = ours.as_deref();
+        let differs0 = ours != a["letter"].as_str();
+        let differs1 = ours != b["letter"].as_str();
+        d0 += usize::from(differs0);
+        d1 += usize::from(differs1);
+        if k < 40 {
+            sent0 += usize::from(differs0);
+            sent1 += usize::from(differs1);
+            // Question k + 1 (`syn0NN`) got response k.
+            let id = format!("syn{:03}", k + 1);
+            right0 += usize::from(ours == exp["evalscope-0"]["gold"][&id].as_str());
+            right1 += usize::from(ours == exp["evalscope-1"]["gold"][&id].as_str());
+        }
+    }
+    eprintln!(
+        "servebench vs 0.x: {d0}/109 letters differ ({sent0}/40 sent), {right0}/40 right on 0.x's golds (0.x: {}); \
+         vs 1.x: {d1}/109 ({sent1}/40 sent), {right1}/40 right on 1.x's golds (1.x: {})",
+        exp["evalscope-0"]["score"], exp["evalscope-1"]["score"]
+    );
+    assert_eq!((d0, sent0, d1, sent1), (17, 7, 18, 8));
+    assert_eq!((right0, right1), (8, 10));
+}
