@@ -378,29 +378,42 @@ pub fn qwen_whole_text(content: &str, reasoning_field: &str) -> String {
 }
 
 /// The `qwen2.5-math` protocol's answer of a whole response (see [`qwen_whole_text`]), as Qwen2.5-Math's
-/// `extract_answer` picks it for a math set, before its `strip_string` (the `qwen` grader applies that):
+/// `math_eval.py` picks it for a math set (`run_execute` → `extract_answer`, read from its `evaluation/parser.py`),
+/// before its `strip_string` (the `qwen` grader applies that):
 ///
+/// 0. the text is stripped and cut at the first of its stop words (`</s>`, `<|im_end|>`, `<|endoftext|>`); an
+///    empty text has no answer (`None`);
 /// 1. `final answer is $…$. I hope` (Minerva's phrase) → the text between;
 /// 2. else, if the text contains `boxed`: what follows the **last** `boxed` anywhere (reasoning included) — its
 ///    brace-matched `{…}` (an unclosed box runs to the end), or the text up to the next `$`. An empty box gives
 ///    `Some("")`: taken, and graded wrong (`rule: empty`), never skipped for an earlier or later answer;
-/// 3. else the text after the last `he answer is`, `final answer is` or `答案` (in that order of preference);
-/// 4. else the last number (`-?\d*\.?\d+` with commas removed).
+/// 3. else the text after the last `he answer is`, else after the last `final answer is`, else the paragraph after
+///    the first `答案是`;
+/// 4. else the last number (`-?\d*\.?\d+` with commas removed), or `""`.
 ///
 /// Then new lines and the white space after them are removed, a leading `:` and a trailing `.` and `/` dropped.
-/// `None` when nothing is found (no box, phrase or number).
+/// `None` when the text is empty or no branch finds anything.
+///
+/// Not reproduced: Qwen's loop that runs a Python program when an output has no `boxed` and ends with a code
+/// fence (it re-queries the model with the program's output); such a response is extracted as it stands.
 pub fn qwen_protocol_answer(full_text: &str) -> Option<String> {
-    let text = full_text.replace("\u{43a}\u{438}", "");
+    let mut code = crate::dataset::gpqa::py_strip(full_text);
+    for stop in ["</s>", "<|im_end|>", "<|endoftext|>"] {
+        if let Some(i) = code.find(stop) {
+            code = crate::dataset::gpqa::py_strip(&code[..i]);
+        }
+    }
+    if code.is_empty() {
+        return None;
+    }
+    let text = code.replace("\u{43a}\u{438}", "");
+    let py_strip = crate::dataset::gpqa::py_strip;
     let pred = if let Some(i) = text
         .find("final answer is $")
         .filter(|_| text.contains("$. I hope"))
     {
         let tmp = &text[i + "final answer is $".len()..];
-        tmp.split("$. I hope")
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_string()
+        py_strip(tmp.split("$. I hope").next().unwrap_or("")).to_string()
     } else if let Some(i) = text.rfind("boxed") {
         let ans = &text[i + "boxed".len()..];
         if ans.is_empty() {
@@ -424,13 +437,16 @@ pub fn qwen_protocol_answer(full_text: &str) -> Option<String> {
             }
             a
         } else {
-            ans.split('$').next().unwrap_or("").trim().to_string()
+            py_strip(ans.split('$').next().unwrap_or("")).to_string()
         }
-    } else if let Some(p) = ["he answer is", "final answer is", "答案"]
+    } else if let Some(p) = ["he answer is", "final answer is"]
         .iter()
         .find(|p| text.contains(**p))
     {
-        text.rsplit(*p).next().unwrap_or("").trim().to_string()
+        py_strip(text.rsplit(*p).next().unwrap_or("")).to_string()
+    } else if let Some(i) = text.find("答案是") {
+        let after = py_strip(&text[i + "答案是".len()..]);
+        py_strip(after.split("\n\n").next().unwrap_or("")).to_string()
     } else {
         qwen_last_number(&text.replace(',', ""))?
     };
@@ -483,11 +499,8 @@ mod tests {
             qwen_protocol_answer("\\boxed{7} then \\boxed{} and the answer is 7").as_deref(),
             Some("")
         );
-        // Cut inside a box: the rest of the text.
-        assert_eq!(
-            qwen_protocol_answer("\\boxed{3 + ").as_deref(),
-            Some("3 + ")
-        );
+        // Cut inside a box: the rest of the (stripped) text.
+        assert_eq!(qwen_protocol_answer("\\boxed{3 + ").as_deref(), Some("3 +"));
         assert_eq!(qwen_protocol_answer("\\boxed 5$ ok").as_deref(), Some("5"));
         assert_eq!(
             qwen_protocol_answer("The answer is 12.").as_deref(),
@@ -498,6 +511,16 @@ mod tests {
             Some("-0.5")
         );
         assert_eq!(qwen_protocol_answer("nothing to see"), None);
+        assert_eq!(qwen_protocol_answer("  \n "), None);
+        // Cut at a stop word; the Chinese phrase takes its first occurrence's paragraph.
+        assert_eq!(
+            qwen_protocol_answer("x = 3<|im_end|> \\boxed{9}").as_deref(),
+            Some("3")
+        );
+        assert_eq!(
+            qwen_protocol_answer("答案是 5\n\n答案是 6").as_deref(),
+            Some("5")
+        );
         assert_eq!(
             qwen_protocol_answer("The final answer is $x=2$. I hope it is correct.").as_deref(),
             Some("x=2")
