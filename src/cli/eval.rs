@@ -174,7 +174,7 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
         if out.reports.iter().any(|r| r.field_report_score.is_some()) {
-            println!("Report: the field report's numbers for DeepSeek-R1 FP8 (same protocols, max_tokens {FIELD_REPORT_MAX_TOKENS}, temperature 0).");
+            println!("Report column: the field report's numbers for DeepSeek-R1 FP8 (same protocols, max_tokens {FIELD_REPORT_MAX_TOKENS}, temperature 0).");
         }
         if out.reports.iter().any(|r| r.simulated) {
             println!("Scores are fractions (1.0 = 100%). SIMULATED: answers came from servebench's simulator.");
