@@ -1,7 +1,12 @@
 //! `servebench eval`: accuracy of a served model on AIME24/25, MATH-500, GPQA-Diamond, GSM8K and custom sets,
 //! through the OpenAI-compatible API. Writes per dataset `{dataset}_predictions.jsonl` (resumable),
-//! `{dataset}_settings.json` and `{dataset}_report.json` into `--output-dir`, and prints evalscope's score table.
-//! Scores are fractions in [0, 1].
+//! `{dataset}_settings.json` and `{dataset}_report.json` into `--output-dir`, and prints evalscope's score table
+//! with the protocol behind each number. Scores are fractions in [0, 1].
+//!
+//! Protocols (`docs/eval-protocols.md`): `--protocol reference` (default: evalscope 0.x for GPQA, Qwen2.5-Math for
+//! AIME/MATH-500), `servebench`, or the `field-report` preset (reference protocols, max_tokens 20480, temperature
+//! 0, the report's numbers printed next to the scores); `--gpqa-protocol` / `--math-protocol` pick one dataset
+//! kind's protocol.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -16,6 +21,7 @@ use servebench_eval::dataset::{self, DataSources, Dataset, DatasetSpec, GpqaShuf
 use servebench_eval::grade::{GradeOptions, GraderMode};
 use servebench_eval::predictions::{self, OutputFiles, Prediction, PredictionWriter, RunSettings};
 use servebench_eval::prompt::PromptTemplate;
+use servebench_eval::protocol::{Protocol, Protocols};
 use servebench_eval::report::{self, Report, ReportContext};
 use servebench_eval::runner::{self, Progress, RunConfig};
 use servebench_load::client::{Client, ClientConfig};
@@ -54,11 +60,26 @@ pub struct Args {
     /// Fetch missing public datasets from the Hugging Face Hub into its local cache (needs network).
     #[arg(long)]
     pub download: bool,
-    /// max_tokens of each request (default: not sent, the server's limit applies).
+    /// Protocols: reference (evalscope 0.x for GPQA, Qwen2.5-Math for AIME/MATH-500), servebench (its own rules),
+    /// or field-report (reference protocols, max_tokens 20480, temperature 0, the report's numbers in the table).
+    #[arg(long, default_value = "reference", value_parser = ["reference", "servebench", "field-report"])]
+    pub protocol: String,
+    /// GPQA's protocol (overrides --protocol for GPQA): evalscope-0, evalscope-1 or servebench.
+    #[arg(long, value_parser = ["evalscope-0", "evalscope-1", "servebench"])]
+    pub gpqa_protocol: Option<String>,
+    /// AIME's and MATH-500's protocol (overrides --protocol for them): qwen2.5-math or servebench.
+    #[arg(long, value_parser = ["qwen2.5-math", "servebench"])]
+    pub math_protocol: Option<String>,
+    /// Leave failed and empty completions out of the scores (default: they count as wrong, as the reference
+    /// tools count them). The table says so when set.
+    #[arg(long)]
+    pub exclude_errors: bool,
+    /// max_tokens of each request (default: not sent, the server's limit applies; field-report: 20480).
     #[arg(long)]
     pub max_tokens: Option<u32>,
-    #[arg(long, default_value_t = 0.0)]
-    pub temperature: f64,
+    /// Sampling temperature (default 0; the field-report preset requires 0).
+    #[arg(long)]
+    pub temperature: Option<f64>,
     /// top_p (default: not sent).
     #[arg(long)]
     pub top_p: Option<f64>,
@@ -85,16 +106,18 @@ pub struct Args {
     pub limit: Option<usize>,
     #[arg(long, default_value = "eval-results")]
     pub output_dir: PathBuf,
-    /// Math prompt: deepseek-math (Qwen2.5-Math's) or boxed (problem + boxed instruction). GPQA always uses
-    /// evalscope's prompt.
-    #[arg(long, default_value = "deepseek-math", value_parser = ["deepseek-math", "boxed"])]
-    pub prompt_template: String,
-    /// GPQA option order: seeded (deterministic per-question shuffle) or none (correct answer is (A)).
-    #[arg(long, default_value = "seeded", value_parser = ["seeded", "none"])]
-    pub gpqa_shuffle: String,
-    /// Math equivalence rules: servebench or qwen (Qwen2.5-Math's math_equal).
-    #[arg(long, default_value = "servebench", value_parser = ["servebench", "qwen"])]
-    pub grader: String,
+    /// Math prompt under the servebench protocol: deepseek-math (Qwen2.5-Math's, the default) or boxed (problem +
+    /// boxed instruction). qwen2.5-math always uses deepseek-math; GPQA uses its protocol's prompt.
+    #[arg(long, value_parser = ["deepseek-math", "boxed"])]
+    pub prompt_template: Option<String>,
+    /// GPQA option order under the servebench protocol: seeded (deterministic per-question shuffle, the default) or
+    /// none (correct answer is (A)). The evalscope protocols use evalscope's order.
+    #[arg(long, value_parser = ["seeded", "none"])]
+    pub gpqa_shuffle: Option<String>,
+    /// Math equivalence rules under the servebench protocol: servebench (the default) or qwen (Qwen2.5-Math's
+    /// math_equal). qwen2.5-math always grades with qwen.
+    #[arg(long, value_parser = ["servebench", "qwen"])]
+    pub grader: Option<String>,
     /// Resume from the predictions already in --output-dir (the default).
     #[arg(long, conflicts_with = "fresh")]
     pub resume: bool,
@@ -150,6 +173,9 @@ pub fn run(args: Args) -> Result<()> {
                 println!("{line}");
             }
         }
+        if out.reports.iter().any(|r| r.field_report_score.is_some()) {
+            println!("Report column: the field report's numbers for DeepSeek-R1 FP8 (same protocols, max_tokens {FIELD_REPORT_MAX_TOKENS}, temperature 0).");
+        }
         if out.reports.iter().any(|r| r.simulated) {
             println!("Scores are fractions (1.0 = 100%). SIMULATED: answers came from servebench's simulator.");
         } else {
@@ -173,6 +199,60 @@ struct Plan {
     shuffle: GpqaShuffle,
     grade: GradeOptions,
     backend: Backend,
+    protocols: Protocols,
+    /// The field-report preset: its max_tokens and temperature, and the report's numbers in the table.
+    field_report: bool,
+    max_tokens: Option<u32>,
+    temperature: f64,
+}
+
+/// max_tokens of the field report's runs.
+pub const FIELD_REPORT_MAX_TOKENS: u32 = 20_480;
+
+/// The protocols and preset settings the flags ask for; refuses flags that contradict them.
+fn protocols(a: &Args) -> Result<(Protocols, bool, Option<u32>, f64)> {
+    let field_report = a.protocol == "field-report";
+    let mut p = if a.protocol == "servebench" {
+        Protocols::SERVEBENCH
+    } else {
+        Protocols::REFERENCE
+    };
+    if let Some(g) = &a.gpqa_protocol {
+        p.gpqa = Protocol::parse(g)?;
+    }
+    if let Some(m) = &a.math_protocol {
+        p.math = Protocol::parse(m)?;
+    }
+    p.validate()?;
+    let mut max_tokens = a.max_tokens;
+    let mut temperature = a.temperature.unwrap_or(0.0);
+    if field_report {
+        if p != Protocols::REFERENCE {
+            bail!("--protocol field-report uses the reference protocols (GPQA evalscope-0, math qwen2.5-math): drop --gpqa-protocol/--math-protocol, or use --protocol reference");
+        }
+        if a.max_tokens.is_some_and(|m| m != FIELD_REPORT_MAX_TOKENS) || temperature != 0.0 {
+            bail!("--protocol field-report sends max_tokens {FIELD_REPORT_MAX_TOKENS} and temperature 0 as the report did: drop --max-tokens/--temperature, or use --protocol reference");
+        }
+        max_tokens = Some(FIELD_REPORT_MAX_TOKENS);
+        temperature = 0.0;
+    }
+    if p.math == Protocol::Qwen25Math {
+        if a.grader.as_deref() == Some("servebench") {
+            bail!("--grader servebench: the qwen2.5-math protocol grades with Qwen's math_equal; add --math-protocol servebench to use servebench's grader");
+        }
+        if a.prompt_template.as_deref() == Some("boxed") {
+            bail!("--prompt-template boxed: the qwen2.5-math protocol sends the deepseek-math prompt; add --math-protocol servebench to use another template");
+        }
+    }
+    if a.gpqa_shuffle.is_some()
+        && p.gpqa != Protocol::Servebench
+        && a.datasets
+            .iter()
+            .any(|d| dataset::Builtin::parse(d) == Some(dataset::Builtin::GpqaDiamond))
+    {
+        bail!("--gpqa-shuffle applies to the servebench protocol; {} orders options as evalscope does (add --gpqa-protocol servebench)", p.gpqa.as_str());
+    }
+    Ok((p, field_report, max_tokens, temperature))
 }
 
 fn plan(a: &Args) -> Result<Plan> {
@@ -189,9 +269,10 @@ fn plan(a: &Args) -> Result<Plan> {
     if a.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
-    if !(a.temperature.is_finite() && a.temperature >= 0.0) {
+    if a.temperature.is_some_and(|t| !(t.is_finite() && t >= 0.0)) {
         bail!("--temperature must be a number >= 0");
     }
+    let (protocols, field_report, max_tokens, temperature) = protocols(a)?;
     if a.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
         bail!("--top-p must be in (0, 1]");
     }
@@ -253,7 +334,7 @@ fn plan(a: &Args) -> Result<Plan> {
         })?;
         paths.insert(b.name().to_string(), PathBuf::from(path));
     }
-    let mode = if a.grader == "qwen" {
+    let mode = if a.grader.as_deref() == Some("qwen") {
         GraderMode::Qwen
     } else {
         GraderMode::Servebench
@@ -266,13 +347,17 @@ fn plan(a: &Args) -> Result<Plan> {
             download: a.download,
             hf_cache: None,
         },
-        template: PromptTemplate::parse(&a.prompt_template)?,
-        shuffle: GpqaShuffle::parse(&a.gpqa_shuffle)?,
+        template: PromptTemplate::parse(a.prompt_template.as_deref().unwrap_or("deepseek-math"))?,
+        shuffle: GpqaShuffle::parse(a.gpqa_shuffle.as_deref().unwrap_or("seeded"))?,
         grade: GradeOptions {
             mode,
             ..GradeOptions::default()
         },
         backend,
+        protocols,
+        field_report,
+        max_tokens,
+        temperature,
     })
 }
 
@@ -407,10 +492,11 @@ pub async fn execute(a: Args, stop: watch::Receiver<bool>) -> Result<EvalOutcome
     let p = plan(&a)?;
     // Datasets first: a missing file fails before any request.
     let (specs, sources, shuffle) = (p.specs.clone(), p.sources.clone(), p.shuffle);
+    let protocols = p.protocols;
     let datasets: Vec<Dataset> = tokio::task::spawn_blocking(move || {
         specs
             .iter()
-            .map(|s| dataset::load(s, &sources, shuffle))
+            .map(|s| dataset::load(s, &sources, &protocols, shuffle))
             .collect::<Result<Vec<_>, _>>()
     })
     .await??;
@@ -445,6 +531,29 @@ pub async fn execute(a: Args, stop: watch::Receiver<bool>) -> Result<EvalOutcome
         let _ = std::fs::remove_dir_all(&key_dir);
     }
     result
+}
+
+/// The prompt recorded in the settings file: GPQA's by protocol, else the math template actually sent.
+fn prompt_template_name(ds: &Dataset, template: PromptTemplate) -> String {
+    let gpqa = ds.items.iter().any(|i| i.choices.is_some());
+    match (gpqa, ds.protocol) {
+        (true, Protocol::Evalscope1) => "gpqa-evalscope-1".into(),
+        (true, _) => "gpqa-evalscope".into(),
+        (false, Protocol::Qwen25Math) => PromptTemplate::DeepseekMath.as_str().into(),
+        (false, _) => template.as_str().into(),
+    }
+}
+
+/// The GPQA option order recorded in the settings file (`None` for other sets).
+fn gpqa_order_name(ds: &Dataset, shuffle: GpqaShuffle) -> Option<String> {
+    if !ds.items.iter().any(|i| i.choices.is_some()) {
+        return None;
+    }
+    Some(match ds.protocol {
+        Protocol::Evalscope0 => GpqaShuffle::Evalscope0.as_str().into(),
+        Protocol::Evalscope1 => GpqaShuffle::Evalscope1.as_str().into(),
+        _ => shuffle.as_str().into(),
+    })
 }
 
 fn unique() -> u64 {
@@ -488,7 +597,16 @@ async fn evaluate(
             "eval: model {model} at {base_url}{}",
             if simulated { " (SIMULATED)" } else { "" }
         );
-        if a.n > 1 && a.temperature == 0.0 {
+        for ds in datasets {
+            eprintln!("{}: protocol {}", ds.name, ds.protocol.as_str());
+        }
+        if p.max_tokens.is_none() {
+            eprintln!(
+                "warning: --max-tokens not set: max_tokens is not sent and the server's own limit applies, so \
+                 answers may be cut at another length than in the runs you compare with (the field report used {FIELD_REPORT_MAX_TOKENS})"
+            );
+        }
+        if a.n > 1 && p.temperature == 0.0 {
             eprintln!("warning: --n {} with --temperature 0: the samples of a question will be (nearly) identical", a.n);
         }
     }
@@ -496,8 +614,8 @@ async fn evaluate(
         model: model.clone(),
         api: p.backend.api,
         template: p.template,
-        max_tokens: a.max_tokens,
-        temperature: a.temperature,
+        max_tokens: p.max_tokens,
+        temperature: p.temperature,
         top_p: a.top_p,
         seed: a.seed,
         n: a.n,
@@ -529,25 +647,19 @@ async fn evaluate(
                 Api::Chat => "chat".into(),
                 _ => "completions".into(),
             },
-            prompt_template: if ds.grader == GraderKind::Choice
-                && ds.items.iter().any(|i| i.choices.is_some())
-            {
-                "gpqa-evalscope".into()
-            } else {
-                p.template.as_str().into()
-            },
-            max_tokens: a.max_tokens,
-            temperature: a.temperature,
+            prompt_template: prompt_template_name(ds, p.template),
+            max_tokens: p.max_tokens,
+            temperature: p.temperature,
             top_p: a.top_p,
             seed: a.seed,
             grader: ds.grader.as_str().into(),
-            grader_mode: a.grader.clone(),
-            gpqa_shuffle: ds
-                .items
-                .iter()
-                .any(|i| i.choices.is_some())
-                .then(|| p.shuffle.as_str().to_string()),
+            grader_mode: match ds.protocol.grade_options(&p.grade).mode {
+                GraderMode::Qwen => "qwen".into(),
+                GraderMode::Servebench => "servebench".into(),
+            },
+            gpqa_shuffle: gpqa_order_name(ds, p.shuffle),
             data_sha256: ds.source_sha256.clone(),
+            protocol: ds.protocol.as_str().into(),
         };
         let prepared = predictions::prepare(&files, &settings, a.fresh)?;
         for m in &prepared.moved {
@@ -595,6 +707,9 @@ async fn evaluate(
         let log = predictions::read_log(&files.predictions)?;
         let run_settings = json!({
             "run": serde_json::to_value(&settings)?,
+            "protocol": ds.protocol.as_str(),
+            "protocol_preset": a.protocol,
+            "exclude_errors": a.exclude_errors,
             "n": a.n,
             "limit": a.limit,
             "concurrency": a.concurrency,
@@ -612,6 +727,8 @@ async fn evaluate(
             settings: run_settings,
             grade: &p.grade,
             predictions_file: files.predictions.display().to_string(),
+            exclude_errors: a.exclude_errors,
+            field_report: p.field_report,
         };
         let rep = report::build(ds, &log.rows, &ctx);
         let text = serde_json::to_string_pretty(&rep)?;
@@ -668,8 +785,12 @@ mod tests {
             "none",
             "--grader",
             "qwen",
+            "--protocol",
+            "servebench",
         ]);
         let p = plan(&a).unwrap();
+        assert_eq!(p.protocols, Protocols::SERVEBENCH);
+        assert_eq!((p.max_tokens, p.temperature), (Some(20480), 0.6));
         let names: Vec<String> = p.specs.iter().map(DatasetSpec::name).collect();
         assert_eq!(names, ["gpqa_diamond", "aime24", "math500", "mine"]);
         assert_eq!(
@@ -690,6 +811,81 @@ mod tests {
             args(&["--datasets", "math500", "--sim"]).sim.as_deref(),
             Some("fast")
         );
+    }
+
+    #[test]
+    fn protocol_flags_and_the_field_report_preset() {
+        let p = plan(&args(&["--datasets", "gpqa_diamond,aime24"])).unwrap();
+        assert_eq!(p.protocols, Protocols::REFERENCE);
+        assert_eq!(
+            (p.max_tokens, p.temperature, p.field_report),
+            (None, 0.0, false)
+        );
+        let p = plan(&args(&[
+            "--datasets",
+            "gpqa_diamond",
+            "--gpqa-protocol",
+            "evalscope-1",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (p.protocols.gpqa, p.protocols.math),
+            (Protocol::Evalscope1, Protocol::Qwen25Math)
+        );
+        let p = plan(&args(&[
+            "--datasets",
+            "aime24",
+            "--protocol",
+            "field-report",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (p.max_tokens, p.temperature, p.field_report),
+            (Some(FIELD_REPORT_MAX_TOKENS), 0.0, true)
+        );
+        let err = |flags: &[&str]| plan(&args(flags)).err().unwrap().to_string();
+        let e = err(&[
+            "--datasets",
+            "aime24",
+            "--protocol",
+            "field-report",
+            "--max-tokens",
+            "4096",
+        ]);
+        assert!(e.contains("max_tokens 20480"), "{e}");
+        let e = err(&[
+            "--datasets",
+            "aime24",
+            "--protocol",
+            "field-report",
+            "--temperature",
+            "0.6",
+        ]);
+        assert!(e.contains("temperature 0"), "{e}");
+        let e = err(&[
+            "--datasets",
+            "gpqa_diamond",
+            "--protocol",
+            "field-report",
+            "--gpqa-protocol",
+            "evalscope-1",
+        ]);
+        assert!(e.contains("reference protocols"), "{e}");
+        let e = err(&["--datasets", "aime24", "--grader", "servebench"]);
+        assert!(e.contains("--math-protocol servebench"), "{e}");
+        let e = err(&["--datasets", "aime24", "--prompt-template", "boxed"]);
+        assert!(e.contains("deepseek-math"), "{e}");
+        let e = err(&["--datasets", "gpqa_diamond", "--gpqa-shuffle", "none"]);
+        assert!(e.contains("--gpqa-protocol servebench"), "{e}");
+        assert!(plan(&args(&[
+            "--datasets",
+            "aime24",
+            "--math-protocol",
+            "servebench",
+            "--grader",
+            "servebench"
+        ]))
+        .is_ok());
     }
 
     #[test]

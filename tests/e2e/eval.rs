@@ -56,7 +56,7 @@ fn assert_unique(rows: &[Value]) {
     assert_eq!(set.len(), k.len(), "duplicate (id, sample) rows");
 }
 
-const FIELDS: [&str; 15] = [
+const FIELDS: [&str; 17] = [
     "dataset",
     "id",
     "sample",
@@ -72,6 +72,8 @@ const FIELDS: [&str; 15] = [
     "completion_tokens",
     "latency_ms",
     "error",
+    "protocol",
+    "attempts",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,6 +152,8 @@ async fn math500_at_90_percent_lists_every_wrong_item() {
         data("data").to_str().unwrap(),
         "--concurrency",
         "128",
+        "--protocol",
+        "servebench",
         "--output-dir",
         out.path().to_str().unwrap(),
         "--json",
@@ -160,8 +164,10 @@ async fn math500_at_90_percent_lists_every_wrong_item() {
     let score = rep.score.unwrap();
     // Binomial sampling noise: sd = sqrt(0.9 * 0.1 / 500) = 0.0134; allow 4 sd.
     assert!((score - 0.9).abs() < 0.054, "score {score}");
+    // Standard error with ddof 1, as evalscope and lm-eval: √(p(1−p)/(N−1)).
     let se = rep.stderr.unwrap();
-    assert!((se - (score * (1.0 - score) / 500.0).sqrt()).abs() < 1e-12);
+    assert!((se - (score * (1.0 - score) / 499.0).sqrt()).abs() < 1e-12);
+    assert_eq!(rep.protocol, "servebench");
     let rows = read_lines(&out.path().join("math500_predictions.jsonl"));
     assert_eq!(rows.len(), 500);
     // The grader agrees with the simulator on every item: correct exactly when the gold was boxed.
@@ -223,6 +229,8 @@ async fn gpqa_synthetic_set_with_seeded_and_no_shuffle() {
     let path_flag = format!("gpqa_diamond={}", csv.display());
     let o = out.path().join("seeded");
     let r = run_eval(&[
+        "--gpqa-protocol",
+        "servebench",
         "--sim",
         "--sim-accuracy",
         "1.0",
@@ -258,6 +266,8 @@ async fn gpqa_synthetic_set_with_seeded_and_no_shuffle() {
     // The same questions get the same letters on a second run (deterministic shuffle).
     let o2 = out.path().join("again");
     run_eval(&[
+        "--gpqa-protocol",
+        "servebench",
         "--sim",
         "--sim-accuracy",
         "1.0",
@@ -285,6 +295,8 @@ async fn gpqa_synthetic_set_with_seeded_and_no_shuffle() {
     // --gpqa-shuffle none: always (A); a wrong simulator answer (next letter) is graded wrong.
     let o3 = out.path().join("none");
     let r = run_eval(&[
+        "--gpqa-protocol",
+        "servebench",
         "--sim",
         "--sim-accuracy",
         "0.5",
@@ -454,7 +466,7 @@ async fn killed_run_resumes_without_duplicates() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn injected_errors_are_retried_then_excluded() {
+async fn injected_errors_are_retried_then_counted_wrong() {
     let s = sim(&[data("data/aime24/test.jsonl")], |c| {
         c.accuracy = 1.0;
         c.faults.fail_rate = 0.5;
@@ -483,11 +495,11 @@ async fn injected_errors_are_retried_then_excluded() {
     // P(a question fails twice) = 0.25: some do, with 30 questions.
     assert!(rep.errors > 0, "some requests failed after their retry");
     assert_eq!(rep.errored_items.len(), rep.errors);
-    assert_eq!(rep.num, 30 - rep.errors);
+    assert_eq!(rep.num, 30);
     assert_eq!(
         rep.score,
-        Some(1.0),
-        "errors are excluded, not counted wrong"
+        Some((30 - rep.errors) as f64 / 30.0),
+        "errors are counted wrong, not excluded"
     );
     let rows = read_lines(&out.path().join("aime24_predictions.jsonl"));
     let errs: Vec<&Value> = rows.iter().filter(|r| !r["error"].is_null()).collect();
@@ -501,7 +513,8 @@ async fn injected_errors_are_retried_then_excluded() {
     assert_eq!(rows2.len(), 30);
     assert_unique(&rows2);
     let rep2 = &r2.reports[0];
-    assert_eq!(rep2.num + rep2.errors, 30);
+    assert_eq!(rep2.num, 30);
+    assert!(rep2.score >= rep.score, "retried items can only turn right");
     // Only the failed samples were sent again: the successful rows are unchanged.
     for ok in rows.iter().filter(|r| r["error"].is_null()) {
         assert!(rows2.contains(ok), "{ok}");

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod compare;
 mod eval;
+mod eval_protocols;
 mod faults;
 mod grade;
 mod report_browser;

@@ -1,12 +1,20 @@
-//! From a server response to a verdict: split off the reasoning, extract the final answer, grade it.
+//! From a server response to a verdict: split off the reasoning, extract the final answer, grade it — as the
+//! dataset's protocol says ([`judge_protocol`]).
 //!
-//! Reasoning comes from the `reasoning_content` field when the server sends one, else from a `<think>…</think>`
-//! block in the content. Only the final text (after the reasoning) is graded: a response cut inside its reasoning
-//! has no final answer (`no_answer`), whatever the reasoning says.
+//! `servebench` ([`judge`]): reasoning comes from the `reasoning_content` field when the server sends one, else from
+//! a `<think>…</think>` block in the content. Only the final text (after the reasoning) is graded: a response cut
+//! inside its reasoning has no final answer (`no_answer`), whatever the reasoning says.
+//!
+//! Reference protocols read what their tool reads: `evalscope-0` the whole content (reasoning included when inline),
+//! `evalscope-1` the content without its first `<think>` block, `qwen2.5-math` the whole text (reasoning and
+//! content). Their rule names: `evalscope-0`, `evalscope-1` (letter compared with the gold), the `qwen` grader's
+//! rules; `no_answer` when nothing was extracted.
 
 use crate::dataset::GraderKind;
+use crate::evalscope;
 use crate::extract;
 use crate::grade::{self, GradeOptions};
+use crate::protocol::Protocol;
 
 /// The graded outcome of one response.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +30,64 @@ pub struct Judgement {
     pub rule: String,
 }
 
-/// Judges a response: `content` is the message text, `reasoning_field` the `reasoning_content` text (may be empty).
+/// Judges a response under `protocol` (see the module docs); the reasoning recorded is the same for every protocol.
+pub fn judge_protocol(
+    protocol: Protocol,
+    kind: GraderKind,
+    content: &str,
+    reasoning_field: &str,
+    gold: &str,
+    opts: &GradeOptions,
+) -> Judgement {
+    let letter_judgement = |text: String, letter: Option<char>, rule: &str| {
+        let (inline, _) = extract::strip_reasoning(content);
+        let reasoning = if reasoning_field.trim().is_empty() {
+            inline
+        } else {
+            Some(reasoning_field.to_string())
+        };
+        let correct = letter.is_some_and(|l| gold.trim() == l.to_string());
+        Judgement {
+            reasoning,
+            final_text: text,
+            extracted: letter.map(String::from),
+            correct,
+            rule: if letter.is_some() { rule } else { "no_answer" }.to_string(),
+        }
+    };
+    match (protocol, kind) {
+        (Protocol::Evalscope0, GraderKind::Choice) => letter_judgement(
+            content.to_string(),
+            evalscope::letter_v0(content),
+            "evalscope-0",
+        ),
+        (Protocol::Evalscope1, GraderKind::Choice) => {
+            let text = evalscope::completion_v1(content, reasoning_field);
+            let letter = evalscope::letter_v1(&text);
+            letter_judgement(text, letter, "evalscope-1")
+        }
+        (Protocol::Qwen25Math, GraderKind::Math) => {
+            let whole = extract::qwen_whole_text(content, reasoning_field);
+            let mut j = judge(kind, content, reasoning_field, gold, opts);
+            j.extracted = extract::qwen_protocol_answer(&whole);
+            j.final_text = whole;
+            let (correct, rule) = match &j.extracted {
+                None => (false, "no_answer".to_string()),
+                Some(ans) => {
+                    let v = grade::grade(ans, gold, &protocol.grade_options(opts));
+                    let rule = if v.timeout { "timeout" } else { v.rule };
+                    (v.equal, rule.to_string())
+                }
+            };
+            j.correct = correct;
+            j.rule = rule;
+            j
+        }
+        _ => judge(kind, content, reasoning_field, gold, opts),
+    }
+}
+
+/// Judges a response with servebench's rules: `content` is the message text, `reasoning_field` the `reasoning_content` text (may be empty).
 pub fn judge(
     kind: GraderKind,
     content: &str,
@@ -107,6 +172,116 @@ mod tests {
 
     fn opts() -> GradeOptions {
         GradeOptions::default()
+    }
+
+    #[test]
+    fn protocols_read_different_parts_of_the_same_response() {
+        let r = "<think>Option D looks wrong.</think>\n\nThe answer is (B), a solid choice.";
+        // servebench: the final text's "answer is (B)".
+        let s = judge_protocol(
+            Protocol::Servebench,
+            GraderKind::Choice,
+            r,
+            "",
+            "B",
+            &opts(),
+        );
+        assert_eq!((s.extracted.as_deref(), s.correct), (Some("B"), true));
+        // evalscope 0.x: the last standalone letter of the upper-cased text is the article "a".
+        let e0 = judge_protocol(
+            Protocol::Evalscope0,
+            GraderKind::Choice,
+            r,
+            "",
+            "B",
+            &opts(),
+        );
+        assert_eq!((e0.extracted.as_deref(), e0.correct), (Some("A"), false));
+        assert_eq!(e0.rule, "evalscope-0");
+        assert_eq!(e0.reasoning.as_deref(), Some("Option D looks wrong."));
+        // evalscope 1.x: no ANSWER marker, so the last upper-case character, B.
+        let e1 = judge_protocol(
+            Protocol::Evalscope1,
+            GraderKind::Choice,
+            r,
+            "",
+            "B",
+            &opts(),
+        );
+        assert_eq!((e1.extracted.as_deref(), e1.correct), (Some("B"), true));
+        let e1 = judge_protocol(
+            Protocol::Evalscope1,
+            GraderKind::Choice,
+            "It is B. I think",
+            "",
+            "B",
+            &opts(),
+        );
+        assert_eq!((e1.extracted, e1.rule.as_str()), (None, "no_answer"));
+    }
+
+    #[test]
+    fn qwen_protocol_grades_the_whole_text_with_the_qwen_grader() {
+        // The box is only in the reasoning: right under qwen2.5-math, no answer under servebench.
+        let content = "<think>so \\boxed{25}</think>I stopped.";
+        let q = judge_protocol(
+            Protocol::Qwen25Math,
+            GraderKind::Math,
+            content,
+            "",
+            "025",
+            &opts(),
+        );
+        assert!(q.correct, "{q:?}");
+        assert_eq!(q.reasoning.as_deref(), Some("so \\boxed{25}"));
+        let s = judge_protocol(
+            Protocol::Servebench,
+            GraderKind::Math,
+            content,
+            "",
+            "025",
+            &opts(),
+        );
+        assert!(!s.correct);
+        // Reasoning in its own field counts too.
+        let q = judge_protocol(
+            Protocol::Qwen25Math,
+            GraderKind::Math,
+            "Done.",
+            "\\boxed{25}",
+            "025",
+            &opts(),
+        );
+        assert!(q.correct);
+        // An empty last box is wrong even when a later phrase has the answer.
+        let q = judge_protocol(
+            Protocol::Qwen25Math,
+            GraderKind::Math,
+            "\\boxed{} the answer is 25",
+            "",
+            "25",
+            &opts(),
+        );
+        assert_eq!((q.extracted.as_deref(), q.correct), (Some(""), false));
+        let s = judge_protocol(
+            Protocol::Servebench,
+            GraderKind::Math,
+            "\\boxed{} the answer is 25",
+            "",
+            "25",
+            &opts(),
+        );
+        assert!(s.correct);
+        // The qwen grader's quirk applies: sqrt(3) is not \sqrt{3}.
+        let q = judge_protocol(
+            Protocol::Qwen25Math,
+            GraderKind::Math,
+            "\\boxed{sqrt(3)}",
+            "",
+            "\\sqrt{3}",
+            &opts(),
+        );
+        assert!(!q.correct);
     }
 
     #[test]

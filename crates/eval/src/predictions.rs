@@ -35,6 +35,20 @@ pub struct Prediction {
     pub completion_tokens: Option<u64>,
     pub latency_ms: Option<f64>,
     pub error: Option<String>,
+    /// The protocol the row was judged under (rows written before protocols existed: `servebench`).
+    #[serde(default = "servebench_protocol")]
+    pub protocol: String,
+    /// Requests sent for this row: 1, plus one per re-send after a failure or an empty stream.
+    #[serde(default = "one")]
+    pub attempts: u32,
+}
+
+fn servebench_protocol() -> String {
+    "servebench".into()
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl Prediction {
@@ -272,6 +286,9 @@ pub struct RunSettings {
     pub gpqa_shuffle: Option<String>,
     /// SHA-256 of the dataset file.
     pub data_sha256: String,
+    /// The protocol (settings written before protocols existed: `servebench`).
+    #[serde(default = "servebench_protocol")]
+    pub protocol: String,
 }
 
 impl RunSettings {
@@ -399,6 +416,8 @@ mod tests {
             completion_tokens: Some(5),
             latency_ms: Some(12.5),
             error: error.map(String::from),
+            protocol: "servebench".into(),
+            attempts: 1,
         }
     }
 
@@ -416,6 +435,7 @@ mod tests {
             grader_mode: "servebench".into(),
             gpqa_shuffle: None,
             data_sha256: "abc".into(),
+            protocol: "servebench".into(),
         }
     }
 
@@ -440,10 +460,18 @@ mod tests {
                 "prompt_tokens",
                 "completion_tokens",
                 "latency_ms",
-                "error"
+                "error",
+                "protocol",
+                "attempts"
             ]
         );
         assert!(v["reasoning"].is_null() && v["error"].is_null());
+        // Rows written before protocols existed read as servebench rows sent once.
+        let mut old = v.as_object().unwrap().clone();
+        old.remove("protocol");
+        old.remove("attempts");
+        let back: Prediction = serde_json::from_value(serde_json::Value::Object(old)).unwrap();
+        assert_eq!((back.protocol.as_str(), back.attempts), ("servebench", 1));
     }
 
     #[test]

@@ -9,15 +9,20 @@
 //!   answers into prompts, so we leave that out.
 //! - `boxed`: `{problem}\nPlease reason step by step, and put your final answer within \boxed{}.` (the instruction
 //!   DeepSeek-R1's model card recommends; Qwen2.5-Math's `mathstral` template).
-//! - GPQA (always, whatever `--prompt-template`): evalscope's `gpqa_diamond` zero-shot prompt,
-//!   `What is the correct answer to this question:{Question}\nChoices:\n(A) …\n(B) …\n(C) …\n(D) …\n\nPlease reason
-//!   step by step, and put your final answer within \boxed{}.` (no space after the colon, as evalscope writes it).
+//! - GPQA (whatever `--prompt-template`), by protocol: `evalscope-0` and `servebench` use evalscope 0.x's zero-shot
+//!   prompt, `What is the correct answer to this question:{Question}\nChoices:\n(A) …\n(B) …\n(C) …\n(D) …\n\nPlease
+//!   reason step by step, and put your final answer within \boxed{}.` (no space after the colon, as evalscope
+//!   writes it); `evalscope-1` uses evalscope 1.x's `SINGLE_ANSWER_TEMPLATE_COT`: `Answer the following multiple
+//!   choice question. The last line of your response should be of the following format: 'ANSWER: [LETTER]'
+//!   (without quotes) where [LETTER] is one of A,B,C,D. Think step by step before answering.\n\n{Question}\n\nA)
+//!   …\nB) …\nC) …\nD) …` (the question as in the file, options joined by one newline, nothing after the last).
 //! - GSM8K follows Qwen2.5-Math's protocol for it: zero-shot, the same template as the other math sets, the same
 //!   answer extraction (last `\boxed{}`, else "the answer is", else the last number), gold after `####`, numeric
 //!   comparison.
 
 use crate::dataset::Item;
 use crate::error::EvalError;
+use crate::protocol::Protocol;
 
 /// The instruction appended to math problems.
 pub const BOXED_INSTRUCTION: &str =
@@ -72,11 +77,34 @@ pub fn gpqa(question: &str, choices: &[String; 4]) -> String {
     s
 }
 
-/// The prompt of an item: GPQA's for items with options, else the math template.
+/// evalscope 1.x's GPQA prompt (`SINGLE_ANSWER_TEMPLATE_COT` with letters `A,B,C,D`).
+pub fn gpqa_evalscope1(question: &str, choices: &[String; 4]) -> String {
+    let options: Vec<String> = ['A', 'B', 'C', 'D']
+        .iter()
+        .zip(choices)
+        .map(|(letter, option)| format!("{letter}) {option}"))
+        .collect();
+    format!(
+        "Answer the following multiple choice question. The last line of your response should be of the following \
+         format: 'ANSWER: [LETTER]' (without quotes) where [LETTER] is one of A,B,C,D. Think step by step before \
+         answering.\n\n{question}\n\n{}",
+        options.join("\n")
+    )
+}
+
+/// The prompt of an item: GPQA's for items with options, else the math template (servebench protocol).
 pub fn render(template: PromptTemplate, item: &Item) -> String {
-    match &item.choices {
-        Some(choices) => gpqa(&item.question, choices),
-        None => template.math(&item.question),
+    render_for(Protocol::Servebench, template, item)
+}
+
+/// The prompt of an item under a protocol: `evalscope-1` has its own GPQA prompt; every other protocol uses
+/// evalscope 0.x's for GPQA; math uses `template`, except `qwen2.5-math`, which is always `deepseek-math`.
+pub fn render_for(protocol: Protocol, template: PromptTemplate, item: &Item) -> String {
+    match (&item.choices, protocol) {
+        (Some(choices), Protocol::Evalscope1) => gpqa_evalscope1(&item.question, choices),
+        (Some(choices), _) => gpqa(&item.question, choices),
+        (None, Protocol::Qwen25Math) => PromptTemplate::DeepseekMath.math(&item.question),
+        (None, _) => template.math(&item.question),
     }
 }
 
@@ -113,6 +141,27 @@ mod tests {
             "What is the correct answer to this question:Which synthetic particle is heaviest?\nChoices:\n\
              (A) zeta\n(B) eta\n(C) theta\n(D) iota\n\n\
              Please reason step by step, and put your final answer within \\boxed{}."
+        );
+    }
+
+    #[test]
+    fn gpqa_evalscope1_exact_string() {
+        // evalscope 1.14.1: prompt(question, choices, MultipleChoiceTemplate.SINGLE_ANSWER_COT).
+        let item = Item {
+            id: "r1".into(),
+            question: "Which synthetic particle is heaviest?\n".into(),
+            choices: Some(["zeta".into(), "eta".into(), "theta".into(), "iota".into()]),
+            gold: "B".into(),
+        };
+        assert_eq!(
+            render_for(Protocol::Evalscope1, PromptTemplate::DeepseekMath, &item),
+            "Answer the following multiple choice question. The last line of your response should be of the \
+             following format: 'ANSWER: [LETTER]' (without quotes) where [LETTER] is one of A,B,C,D. Think step by \
+             step before answering.\n\nWhich synthetic particle is heaviest?\n\n\nA) zeta\nB) eta\nC) theta\nD) iota"
+        );
+        assert_eq!(
+            render_for(Protocol::Evalscope0, PromptTemplate::DeepseekMath, &item),
+            render(PromptTemplate::Boxed, &item)
         );
     }
 

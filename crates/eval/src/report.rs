@@ -1,5 +1,9 @@
 //! `{dataset}_report.json` and the printed score table (evalscope's layout: Model, Dataset, Metric, Subset, Num,
-//! Score). Scores and their standard errors are fractions in [0, 1].
+//! Score, plus the protocol of each number and, with the field-report preset, the report's number). Scores and their
+//! standard errors are fractions in [0, 1].
+//!
+//! Errored samples — failed requests and empty completions — are listed in `errored_items` with their reason and
+//! count as wrong in every score unless the run excluded them (`errors_excluded`, then marked in the table).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -25,29 +29,57 @@ pub struct WrongItem {
     pub samples: u64,
 }
 
+/// A sample that failed or came back empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErroredItem {
+    pub id: String,
+    pub sample: u32,
+    /// The error after retries, or `empty completion`.
+    pub reason: String,
+}
+
+/// Why a predictions row is errored (`None`: it is not): its error, or an empty completion (no text, no reasoning).
+pub fn errored_reason(r: &Prediction) -> Option<String> {
+    if r.is_error() {
+        return r.error.clone();
+    }
+    let empty =
+        r.response.trim().is_empty() && r.reasoning.as_deref().is_none_or(|t| t.trim().is_empty());
+    empty.then(|| "empty completion".to_string())
+}
+
 /// The report of one dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub model: String,
     pub dataset: String,
+    /// The protocol that produced the numbers (`evalscope-0`, `evalscope-1`, `qwen2.5-math`, `servebench`).
+    pub protocol: String,
     /// `accuracy` (n = 1) or `avg@N` (n = N > 1).
     pub metric: String,
-    /// Items scored (with at least one valid sample).
+    /// Items scored (with at least one counted sample).
     pub num: usize,
     pub n: u32,
     /// Fraction in [0, 1]; `null` when nothing could be scored.
     pub score: Option<f64>,
-    /// Standard error of `score`, same unit.
+    /// Standard error of `score`, same unit (sample std with ddof 1 over items, / √num).
     pub stderr: Option<f64>,
-    /// Population std over items of the per-item mean (n > 1).
+    /// Sample std (ddof 1) over items of the per-item mean (n > 1).
     pub spread: Option<f64>,
     /// `pass@k` → value, k = 1, 2, 4, … and n (n > 1).
     pub pass_at_k: BTreeMap<String, f64>,
+    /// `pass@k` → its standard error (n > 1).
+    pub pass_at_k_stderr: BTreeMap<String, f64>,
     pub maj_at_n: Option<f64>,
-    /// Samples scored.
+    pub maj_at_n_stderr: Option<f64>,
+    /// The field report's number for this dataset (DeepSeek-R1 FP8), with `--protocol field-report`.
+    pub field_report_score: Option<f64>,
+    /// Samples that did not error.
     pub samples: usize,
-    /// Samples that failed after retries (excluded from the score).
+    /// Errored samples (failed after retries, or empty): wrong in every score unless `errors_excluded`.
     pub errors: usize,
+    /// Errored samples were left out of the scores (an explicit option).
+    pub errors_excluded: bool,
     /// Samples cut by max_tokens (finish_reason `length`), graded as they are.
     pub truncated: usize,
     /// Samples with no extractable answer.
@@ -58,8 +90,8 @@ pub struct Report {
     pub simulated: bool,
     pub settings: serde_json::Value,
     pub wrong_items: Vec<WrongItem>,
-    /// Items whose every sample failed.
-    pub errored_items: Vec<String>,
+    /// Every errored sample with its reason.
+    pub errored_items: Vec<ErroredItem>,
     pub data_file: String,
     pub predictions_file: String,
     pub tool_version: String,
@@ -76,6 +108,10 @@ pub struct ReportContext<'a> {
     pub settings: serde_json::Value,
     pub grade: &'a GradeOptions,
     pub predictions_file: String,
+    /// Leave errored samples out of the scores instead of counting them wrong.
+    pub exclude_errors: bool,
+    /// Print the field report's numbers next to the scores.
+    pub field_report: bool,
 }
 
 /// Builds the report from the predictions rows (rows of other items or with sample ≥ n are ignored).
@@ -87,6 +123,7 @@ pub fn build(ds: &Dataset, rows: &[Prediction], ctx: &ReportContext<'_>) -> Repo
     }
     let mut results = Vec::new();
     let mut wrong_items = Vec::new();
+    let mut errored = Vec::new();
     let mut pending = 0;
     for item in selection {
         let Some(mut rs) = by_id.remove(item.id.as_str()) else {
@@ -96,11 +133,22 @@ pub fn build(ds: &Dataset, rows: &[Prediction], ctx: &ReportContext<'_>) -> Repo
         rs.sort_by_key(|r| r.sample);
         let samples: Vec<SampleResult> = rs
             .iter()
-            .map(|r| SampleResult {
-                correct: r.correct && !r.is_error(),
-                extracted: r.extracted.clone(),
-                error: r.is_error(),
-                truncated: r.finish_reason.as_deref() == Some("length"),
+            .map(|r| {
+                let reason = errored_reason(r);
+                let error = reason.is_some();
+                if let Some(reason) = reason {
+                    errored.push(ErroredItem {
+                        id: r.id.clone(),
+                        sample: r.sample,
+                        reason,
+                    });
+                }
+                SampleResult {
+                    correct: r.correct && !error,
+                    extracted: if error { None } else { r.extracted.clone() },
+                    error,
+                    truncated: r.finish_reason.as_deref() == Some("length"),
+                }
             })
             .collect();
         let ir = ItemResult {
@@ -108,9 +156,12 @@ pub fn build(ds: &Dataset, rows: &[Prediction], ctx: &ReportContext<'_>) -> Repo
             gold: item.gold.clone(),
             samples,
         };
-        let (valid, correct) = ir.counts();
+        let (valid, correct) = ir.counts(ctx.exclude_errors);
         if valid > correct {
-            let first_wrong = rs.iter().find(|r| !r.is_error() && !r.correct);
+            let first_wrong = rs
+                .iter()
+                .find(|r| !r.correct && errored_reason(r).is_none())
+                .or_else(|| rs.iter().find(|r| !r.correct));
             wrong_items.push(WrongItem {
                 id: item.id.clone(),
                 gold: item.gold.clone(),
@@ -122,10 +173,14 @@ pub fn build(ds: &Dataset, rows: &[Prediction], ctx: &ReportContext<'_>) -> Repo
         results.push(ir);
     }
     let kind = ds.grader;
-    let s = score::score(&results, ctx.n, |a, b| same_answer(kind, a, b, ctx.grade));
+    let grade = ds.protocol.grade_options(ctx.grade);
+    let s = score::score(&results, ctx.n, ctx.exclude_errors, |a, b| {
+        same_answer(kind, a, b, &grade)
+    });
     Report {
         model: ctx.model.to_string(),
         dataset: ds.name.clone(),
+        protocol: ds.protocol.as_str().to_string(),
         metric: if ctx.n > 1 {
             format!("avg@{}", ctx.n)
         } else {
@@ -139,18 +194,30 @@ pub fn build(ds: &Dataset, rows: &[Prediction], ctx: &ReportContext<'_>) -> Repo
         pass_at_k: s
             .pass_at_k
             .iter()
-            .map(|(k, v)| (format!("pass@{k}"), *v))
+            .map(|(k, v, _)| (format!("pass@{k}"), *v))
+            .collect(),
+        pass_at_k_stderr: s
+            .pass_at_k
+            .iter()
+            .filter_map(|(k, _, e)| e.map(|e| (format!("pass@{k}"), e)))
             .collect(),
         maj_at_n: s.maj_at_n,
+        maj_at_n_stderr: s.maj_at_n_stderr,
+        field_report_score: if ctx.field_report {
+            crate::protocol::field_report_score(&ds.name)
+        } else {
+            None
+        },
         samples: s.samples,
         errors: s.errors,
+        errors_excluded: s.errors_excluded,
         truncated: s.truncated,
         no_answer: s.no_answer,
         pending,
         simulated: ctx.simulated,
         settings: ctx.settings.clone(),
         wrong_items,
-        errored_items: s.errored_items,
+        errored_items: errored,
         data_file: ds.source.display().to_string(),
         predictions_file: ctx.predictions_file.clone(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -161,39 +228,71 @@ fn fmt_score(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.4}"))
 }
 
-/// The score table: one row per dataset (score ± stderr), plus pass@k and maj@n rows when n > 1.
+fn with_stderr(v: Option<f64>, e: Option<f64>) -> String {
+    match (v, e) {
+        (Some(s), Some(e)) => format!("{s:.4} ± {e:.4}"),
+        (s, _) => fmt_score(s),
+    }
+}
+
+/// The score table: one row per dataset (score ± stderr), plus pass@k and maj@n rows when n > 1. The Protocol
+/// column names the rules behind each number; a `Report` column holds the field report's number when the preset
+/// asked for it; a run that excluded errored samples says so in the Metric column.
 pub fn table(reports: &[Report]) -> String {
     let mut t = Table::new();
     t.load_preset(ASCII_MARKDOWN);
-    t.set_header(["Model", "Dataset", "Metric", "Subset", "Num", "Score"]);
+    let with_report = reports.iter().any(|r| r.field_report_score.is_some());
+    let mut header = vec![
+        "Model", "Dataset", "Protocol", "Metric", "Subset", "Num", "Score",
+    ];
+    if with_report {
+        header.push("Report");
+    }
+    t.set_header(header);
     for r in reports {
         let model = if r.simulated {
             format!("{} (simulated)", r.model)
         } else {
             r.model.clone()
         };
-        let mut row = |metric: String, score: String| {
-            t.add_row(vec![
+        let mut row = |metric: String, score: String, reference: Option<f64>| {
+            let metric = if r.errors_excluded {
+                format!("{metric} (errors excluded)")
+            } else {
+                metric
+            };
+            let mut cells = vec![
                 Cell::new(&model),
                 Cell::new(&r.dataset),
+                Cell::new(&r.protocol),
                 Cell::new(metric),
                 Cell::new("default"),
                 Cell::new(r.num).set_alignment(CellAlignment::Right),
                 Cell::new(score).set_alignment(CellAlignment::Right),
-            ]);
+            ];
+            if with_report {
+                let text = reference.map_or("-".into(), |v| format!("{v:.4}"));
+                cells.push(Cell::new(text).set_alignment(CellAlignment::Right));
+            }
+            t.add_row(cells);
         };
-        let main = match (r.score, r.stderr) {
-            (Some(s), Some(e)) => format!("{s:.4} ± {e:.4}"),
-            (s, _) => fmt_score(s),
-        };
-        row(r.metric.clone(), main);
+        row(
+            r.metric.clone(),
+            with_stderr(r.score, r.stderr),
+            r.field_report_score,
+        );
         if r.n > 1 {
             for (k, v) in &r.pass_at_k {
                 if k != "pass@1" {
-                    row(k.clone(), fmt_score(Some(*v)));
+                    let e = r.pass_at_k_stderr.get(k).copied();
+                    row(k.clone(), with_stderr(Some(*v), e), None);
                 }
             }
-            row(format!("maj@{}", r.n), fmt_score(r.maj_at_n));
+            row(
+                format!("maj@{}", r.n),
+                with_stderr(r.maj_at_n, r.maj_at_n_stderr),
+                None,
+            );
         }
     }
     t.to_string()
@@ -225,9 +324,25 @@ pub fn notes(r: &Report, report_file: &str) -> Vec<String> {
         }
     }
     if r.errors > 0 {
+        let how = if r.errors_excluded {
+            "excluded from the score (--exclude-errors)"
+        } else {
+            "counted as wrong"
+        };
+        let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
+        for e in &r.errored_items {
+            *reasons.entry(e.reason.as_str()).or_default() += 1;
+        }
+        let listed: Vec<String> = reasons
+            .iter()
+            .take(3)
+            .map(|(reason, k)| format!("{k}× {reason}"))
+            .collect();
         out.push(format!(
-            "{d}: {} samples failed after retries (excluded from the score; rerun to retry them)",
-            r.errors
+            "{d}: {} samples failed or came back empty, {how}; rerun to retry them ({}{}; errored_items in the report)",
+            r.errors,
+            listed.join("; "),
+            if reasons.len() > 3 { "; …" } else { "" }
         ));
     }
     if r.truncated > 0 {
@@ -262,6 +377,7 @@ mod tests {
             source: "data/aime24/test.jsonl".into(),
             source_sha256: String::new(),
             grader: GraderKind::Math,
+            protocol: crate::protocol::Protocol::Servebench,
             items: ["60", "61", "62", "63"]
                 .iter()
                 .map(|id| Item {
@@ -286,7 +402,7 @@ mod tests {
             id: id.into(),
             sample,
             prompt: String::new(),
-            response: String::new(),
+            response: if error { String::new() } else { "text".into() },
             reasoning: None,
             extracted: extracted.map(String::from),
             gold: "025".into(),
@@ -304,6 +420,8 @@ mod tests {
             completion_tokens: None,
             latency_ms: None,
             error: error.then(|| "HTTP 500".to_string()),
+            protocol: "servebench".into(),
+            attempts: 1,
         }
     }
 
@@ -316,6 +434,8 @@ mod tests {
             settings: serde_json::json!({"temperature": 0.0}),
             grade,
             predictions_file: "out/aime24_predictions.jsonl".into(),
+            exclude_errors: false,
+            field_report: false,
         }
     }
 
@@ -330,15 +450,36 @@ mod tests {
         ];
         let r = build(&ds(), &rows, &ctx(1, &g));
         assert_eq!(r.metric, "accuracy");
-        assert_eq!(r.num, 2);
-        assert_eq!(r.score, Some(0.5));
-        assert!((r.stderr.unwrap() - (0.25f64 / 2.0).sqrt()).abs() < 1e-12);
+        // The failed item counts as wrong: 1 of 3.
+        assert_eq!(r.num, 3);
+        assert!((r.score.unwrap() - 1.0 / 3.0).abs() < 1e-12);
+        // ddof 1 over [1, 0, 0]: sd = √(1/3), SE = sd / √3 = 1/3.
+        assert!((r.stderr.unwrap() - 1.0 / 3.0).abs() < 1e-12);
         assert_eq!(r.errors, 1);
-        assert_eq!(r.errored_items, ["62"]);
+        assert_eq!(
+            r.errored_items,
+            [ErroredItem {
+                id: "62".into(),
+                sample: 0,
+                reason: "HTTP 500".into()
+            }]
+        );
         assert_eq!(r.pending, 1);
-        assert_eq!(r.wrong_items.len(), 1);
+        assert_eq!(r.protocol, "servebench");
+        assert_eq!(r.wrong_items.len(), 2);
         assert_eq!(r.wrong_items[0].id, "61");
         assert_eq!(r.wrong_items[0].extracted.as_deref(), Some("7"));
+        // Excluding errors is explicit and shown.
+        let x = build(
+            &ds(),
+            &rows,
+            &ReportContext {
+                exclude_errors: true,
+                ..ctx(1, &g)
+            },
+        );
+        assert_eq!((x.num, x.score, x.errors_excluded), (2, Some(0.5), true));
+        assert!(table(std::slice::from_ref(&x)).contains("accuracy (errors excluded)"));
         let v = serde_json::to_value(&r).unwrap();
         for k in [
             "model",
@@ -362,12 +503,20 @@ mod tests {
         let t = table(std::slice::from_ref(&r));
         assert!(t.contains("| Model") && t.contains("Subset"), "{t}");
         assert!(
-            t.contains("m (simulated)") && t.contains("0.5000 ± 0.3536"),
+            t.contains("m (simulated)")
+                && t.contains("0.3333 ± 0.3333")
+                && t.contains("| servebench"),
             "{t}"
         );
+        assert!(!t.contains("Report"), "{t}");
         let notes = notes(&r, "out/aime24_report.json");
-        assert_eq!(notes[0], "aime24: 1 wrong: 61");
-        assert!(notes.iter().any(|n| n.contains("1 samples failed")));
+        assert_eq!(notes[0], "aime24: 2 wrong: 61, 62");
+        assert!(
+            notes.iter().any(|n| n
+                .contains("1 samples failed or came back empty, counted as wrong")
+                && n.contains("1× HTTP 500")),
+            "{notes:?}"
+        );
         assert!(notes.iter().any(|n| n.contains("1 items not run yet")));
     }
 
@@ -402,6 +551,48 @@ mod tests {
             t.contains("avg@4") && t.contains("pass@4") && t.contains("maj@4"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn empty_completions_are_errored_and_lower_the_score() {
+        let g = GradeOptions::default();
+        let mut empty = row("61", 0, None, false, false);
+        empty.response = "  ".into();
+        empty.finish_reason = Some("stop".into());
+        let rows = vec![
+            row("60", 0, Some("25"), true, false),
+            empty,
+            row("62", 0, Some("25"), true, false),
+            row("63", 0, Some("25"), true, false),
+        ];
+        let r = build(&ds(), &rows, &ctx(1, &g));
+        assert_eq!(r.score, Some(0.75));
+        assert_eq!(r.errors, 1);
+        assert_eq!(r.errored_items[0].reason, "empty completion");
+        assert_eq!(
+            r.no_answer, 0,
+            "an errored sample is not also a sample without an answer"
+        );
+        // The same rows with every completion non-empty and right score higher.
+        let mut fine = rows.clone();
+        fine[1] = row("61", 0, Some("25"), true, false);
+        assert!(build(&ds(), &fine, &ctx(1, &g)).score > r.score);
+        // The field-report preset adds the report's number (AIME24: 83.3) in its own column.
+        let d = Dataset {
+            name: "aime24".into(),
+            ..ds()
+        };
+        let fr = build(
+            &d,
+            &rows,
+            &ReportContext {
+                field_report: true,
+                ..ctx(1, &g)
+            },
+        );
+        assert_eq!(fr.field_report_score, Some(0.833));
+        let t = table(&[fr]);
+        assert!(t.contains("Report") && t.contains("0.8330"), "{t}");
     }
 
     #[test]

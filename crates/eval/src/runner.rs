@@ -1,9 +1,13 @@
 //! Sends an eval's requests through the bench client (same HTTP/SSE layer) under a concurrency limit, retries
-//! failed requests with exponential backoff, grades each response and appends it to the predictions log at once.
+//! failed requests with exponential backoff, grades each response under its dataset's protocol and appends it to
+//! the predictions log at once.
 //!
-//! Retried: connection failures, timeouts, broken streams, HTTP 408/429/5xx. Not retried (recorded as an error row
-//! straight away): other 4xx. Fatal (the run stops with an error, nothing is recorded): HTTP 401, 403, 404 —
-//! a wrong key, model or URL would fail every request the same way.
+//! Retried: connection failures, timeouts, broken streams, streams that ended without any text (an empty
+//! completion), HTTP 408/429/5xx. Not retried (recorded as an error row straight away): other 4xx. Fatal (the run
+//! stops with an error, nothing is recorded): HTTP 401, 403, 404 — a wrong key, model or URL would fail every
+//! request the same way. Every row records how many requests it took (`attempts`) and is scored from what the
+//! last one returned: a failure or an empty completion that outlasts the retries is an errored row, wrong in the
+//! score by default (see `report`).
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -16,7 +20,7 @@ use servebench_load::client::{Client, PreparedRequest};
 use crate::dataset::Dataset;
 use crate::error::EvalError;
 use crate::grade::GradeOptions;
-use crate::judge::judge;
+use crate::judge::judge_protocol;
 use crate::predictions::{Prediction, PredictionWriter};
 use crate::prompt::{self, PromptTemplate};
 
@@ -207,13 +211,14 @@ async fn send_with_retries(
     }
 }
 
-/// The row for a finished request.
+/// The row for a finished request (`attempts`: requests sent for it, re-sends included).
 pub fn prediction_of(
     ds: &Dataset,
     job: Job,
     prompt_text: &str,
     rec: &RequestRecord,
     opts: &GradeOptions,
+    attempts: u32,
 ) -> Prediction {
     let item = &ds.items[job.item];
     let base = Prediction {
@@ -232,11 +237,14 @@ pub fn prediction_of(
         completion_tokens: rec.output_tokens,
         latency_ms: rec.e2e_ms,
         error: rec.error.clone(),
+        protocol: ds.protocol.as_str().to_string(),
+        attempts,
     };
     if rec.error.is_some() {
         return base;
     }
-    let j = judge(
+    let j = judge_protocol(
+        ds.protocol,
         ds.grader,
         &rec.generated_text,
         &rec.reasoning_text,
@@ -265,7 +273,7 @@ pub async fn run(
     let run_start = Instant::now();
     let prompts: Vec<String> = ds.items[..cfg.item_count(ds)]
         .iter()
-        .map(|i| prompt::render(cfg.template, i))
+        .map(|i| prompt::render_for(ds.protocol, cfg.template, i))
         .collect();
     let prompts = &prompts;
     let mut counts = RunCounts::default();
@@ -279,7 +287,7 @@ pub async fn run(
         .buffer_unordered(cfg.concurrency.max(1));
     while let Some(res) = results.next().await {
         let (job, rec, retries) = res?;
-        let p = prediction_of(ds, job, &prompts[job.item], &rec, &cfg.grade);
+        let p = prediction_of(ds, job, &prompts[job.item], &rec, &cfg.grade, retries + 1);
         writer.append(&p)?;
         counts.written += 1;
         counts.errors += u64::from(p.is_error());
@@ -319,6 +327,7 @@ mod tests {
             source: "t.jsonl".into(),
             source_sha256: String::new(),
             grader: GraderKind::Math,
+            protocol: crate::protocol::Protocol::Servebench,
             items: (0..3)
                 .map(|i| Item {
                     id: format!("i{i}"),
@@ -426,6 +435,7 @@ mod tests {
             "P",
             &ok,
             &GradeOptions::default(),
+            1,
         );
         assert_eq!((p.id.as_str(), p.sample, p.correct), ("i2", 1, true));
         assert_eq!(p.reasoning.as_deref(), Some("hmm"));
@@ -445,8 +455,12 @@ mod tests {
             "P",
             &bad,
             &GradeOptions::default(),
+            4,
         );
         assert!(p.is_error() && !p.correct && p.extracted.is_none());
-        assert_eq!(p.rule, "error");
+        assert_eq!(
+            (p.rule.as_str(), p.attempts, p.protocol.as_str()),
+            ("error", 4, "servebench")
+        );
     }
 }

@@ -1,22 +1,28 @@
 //! Scores of a dataset from per-sample verdicts.
 //!
-//! Scores are fractions in [0, 1] (evalscope's unit). For item i with n_i valid samples (samples that ended in an
-//! error are excluded) of which c_i are correct:
+//! Scores are fractions in [0, 1] (evalscope's unit). A sample that failed (an HTTP or connection error after
+//! retries) or came back empty is **errored**. By default errored samples count as wrong samples with no answer
+//! (as evalscope and Qwen2.5-Math score them: 0), so a deployment that fails scores lower, never higher; with
+//! `exclude_errors` they leave the denominators instead (an explicit option, shown in the table).
+//!
+//! For item i with n_i counted samples of which c_i are correct, over the N items with at least one counted sample:
 //! - **score**: accuracy for n = 1; avg@n = mean over items of c_i / n_i for n > 1 (the unbiased pass@1);
-//! - **stderr**: population std of the per-item means c_i / n_i, divided by √N (N items). For n = 1 this is
-//!   √(p(1−p)/N);
-//! - **spread**: that population std itself (per-item spread, n > 1);
+//! - **stderr**: the sample standard deviation (ddof 1, as evalscope and lm-eval) of the per-item values,
+//!   divided by √N: SE = √(Σ (x_i − x̄)² / (N − 1)) / √N, `null` for N < 2. For n = 1 this is √(p(1−p)/(N−1));
+//! - **spread**: that standard deviation itself (ddof 1; n > 1);
 //! - **pass@k**: mean over items with n_i ≥ k of 1 − C(n_i − c_i, k) / C(n_i, k), computed as the product
-//!   1 − ∏_{j = n−c+1}^{n} (1 − k/j) (no large binomials);
+//!   1 − ∏_{j = n−c+1}^{n} (1 − k/j) (no large binomials); its standard error is the same formula applied to the
+//!   per-item pass@k values (items as the sampling unit, the within-item estimate taken as given);
 //! - **maj@n**: an item counts as correct when the most frequent extracted answer among its samples (answers
-//!   grouped by grader equivalence; ties go to the answer seen first; samples with no answer do not vote) is correct.
+//!   grouped by grader equivalence; ties go to the answer seen first; samples with no answer do not vote) is
+//!   correct; its standard error is the formula above over the per-item 0/1 values.
 
 /// The outcome of one sample.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampleResult {
     pub correct: bool,
     pub extracted: Option<String>,
-    /// The request failed (after retries): excluded from every score.
+    /// The request failed (after retries) or came back empty: wrong by default, excluded with `exclude_errors`.
     pub error: bool,
     /// finish_reason was `length`.
     pub truncated: bool,
@@ -31,12 +37,14 @@ pub struct ItemResult {
 }
 
 impl ItemResult {
-    /// (valid samples, correct samples).
-    pub fn counts(&self) -> (u64, u64) {
-        let valid = self.samples.iter().filter(|s| !s.error).count() as u64;
+    /// (counted samples, correct samples): errored samples count (as wrong) unless `exclude_errors`.
+    pub fn counts(&self, exclude_errors: bool) -> (u64, u64) {
+        let counted = |s: &&SampleResult| !(exclude_errors && s.error);
+        let valid = self.samples.iter().filter(counted).count() as u64;
         let correct = self
             .samples
             .iter()
+            .filter(counted)
             .filter(|s| !s.error && s.correct)
             .count() as u64;
         (valid, correct)
@@ -48,26 +56,29 @@ impl ItemResult {
 pub struct Scores {
     /// Samples per item requested.
     pub n: u32,
-    /// Items with at least one valid sample (the denominator of every score).
+    /// Items with at least one counted sample (the denominator of every score).
     pub num: usize,
     /// `None` when no item has a valid sample.
     pub score: Option<f64>,
     pub stderr: Option<f64>,
-    /// Population std over items of c_i / n_i (n > 1 only).
+    /// Sample std (ddof 1) over items of c_i / n_i (n > 1 only).
     pub spread: Option<f64>,
-    /// (k, pass@k) for k in 1, 2, 4, … ≤ n and k = n (n > 1 only).
-    pub pass_at_k: Vec<(u32, f64)>,
+    /// (k, pass@k, its standard error) for k in 1, 2, 4, … ≤ n and k = n (n > 1 only).
+    pub pass_at_k: Vec<(u32, f64, Option<f64>)>,
     /// n > 1 only.
     pub maj_at_n: Option<f64>,
-    /// Valid samples.
+    pub maj_at_n_stderr: Option<f64>,
+    /// Errored samples were left out of the scores (`exclude_errors`).
+    pub errors_excluded: bool,
+    /// Samples that did not error.
     pub samples: usize,
-    /// Samples that ended in an error.
+    /// Errored samples (failed or empty).
     pub errors: usize,
     /// Valid samples with finish_reason `length`.
     pub truncated: usize,
     /// Valid samples from which no answer could be extracted.
     pub no_answer: usize,
-    /// Items whose samples all failed.
+    /// Items whose samples all errored.
     pub errored_items: Vec<String>,
 }
 
@@ -114,11 +125,23 @@ pub fn majority_correct<'a>(
     best.map(|g| g.1)
 }
 
-fn mean_and_pop_std(xs: &[f64]) -> (f64, f64) {
+/// Mean and sample standard deviation (ddof 1; `None` for fewer than 2 values) of a non-empty slice.
+pub fn mean_and_std(xs: &[f64]) -> (f64, Option<f64>) {
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n;
-    let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
-    (mean, var.max(0.0).sqrt())
+    if xs.len() < 2 {
+        return (mean, None);
+    }
+    let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0);
+    (mean, Some(var.max(0.0).sqrt()))
+}
+
+/// The standard error of the mean of `xs`: sample std (ddof 1) / √N; `None` for fewer than 2 values.
+pub fn stderr_of_mean(xs: &[f64]) -> Option<f64> {
+    if xs.is_empty() {
+        return None;
+    }
+    mean_and_std(xs).1.map(|sd| sd / (xs.len() as f64).sqrt())
 }
 
 /// The k values reported for n samples: powers of two below n, and n.
@@ -133,8 +156,14 @@ pub fn reported_ks(n: u32) -> Vec<u32> {
     ks
 }
 
-/// Scores items (only samples with index < n should be passed). `same` groups answers for maj@n.
-pub fn score(items: &[ItemResult], n: u32, same: impl Fn(&str, &str) -> bool) -> Scores {
+/// Scores items (only samples with index < n should be passed). `same` groups answers for maj@n; with
+/// `exclude_errors` errored samples leave the denominators instead of counting as wrong.
+pub fn score(
+    items: &[ItemResult],
+    n: u32,
+    exclude_errors: bool,
+    same: impl Fn(&str, &str) -> bool,
+) -> Scores {
     let mut s = Scores {
         n,
         num: 0,
@@ -143,6 +172,8 @@ pub fn score(items: &[ItemResult], n: u32, same: impl Fn(&str, &str) -> bool) ->
         spread: None,
         pass_at_k: Vec::new(),
         maj_at_n: None,
+        maj_at_n_stderr: None,
+        errors_excluded: exclude_errors,
         samples: 0,
         errors: 0,
         truncated: 0,
@@ -161,14 +192,15 @@ pub fn score(items: &[ItemResult], n: u32, same: impl Fn(&str, &str) -> bool) ->
             s.truncated += usize::from(smp.truncated);
             s.no_answer += usize::from(smp.extracted.is_none());
         }
-        let (valid, correct) = item.counts();
+        if !item.samples.is_empty() && item.samples.iter().all(|x| x.error) {
+            s.errored_items.push(item.id.clone());
+        }
+        let (valid, correct) = item.counts(exclude_errors);
         if valid == 0 {
-            if !item.samples.is_empty() {
-                s.errored_items.push(item.id.clone());
-            }
             continue;
         }
         means.push(correct as f64 / valid as f64);
+        // Errored samples have no answer: they never vote.
         let votes = item
             .samples
             .iter()
@@ -184,22 +216,23 @@ pub fn score(items: &[ItemResult], n: u32, same: impl Fn(&str, &str) -> bool) ->
     if means.is_empty() {
         return s;
     }
-    let (mean, std) = mean_and_pop_std(&means);
+    let (mean, std) = mean_and_std(&means);
     s.score = Some(mean);
-    s.stderr = Some(std / (means.len() as f64).sqrt());
+    s.stderr = stderr_of_mean(&means);
     if n > 1 {
-        s.spread = Some(std);
+        s.spread = std;
         s.maj_at_n = Some(maj.iter().sum::<f64>() / maj.len() as f64);
+        s.maj_at_n_stderr = stderr_of_mean(&maj);
         for k in reported_ks(n) {
             let vals: Vec<f64> = items
                 .iter()
-                .map(ItemResult::counts)
+                .map(|i| i.counts(exclude_errors))
                 .filter(|&(v, _)| v >= u64::from(k))
                 .map(|(v, c)| pass_at_k(v, c, u64::from(k)))
                 .collect();
             if !vals.is_empty() {
-                s.pass_at_k
-                    .push((k, vals.iter().sum::<f64>() / vals.len() as f64));
+                let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+                s.pass_at_k.push((k, mean, stderr_of_mean(&vals)));
             }
         }
     }
@@ -255,10 +288,12 @@ mod tests {
                 samples: vec![smp(i < 9, Some("1"))],
             })
             .collect();
-        let s = score(&items, 1, |a, b| a == b);
+        let s = score(&items, 1, false, |a, b| a == b);
         assert_eq!(s.num, 10);
         assert!((s.score.unwrap() - 0.9).abs() < 1e-12);
-        let se = (0.9f64 * 0.1 / 10.0).sqrt();
+        // numpy: np.std([1]*9 + [0], ddof=1) / np.sqrt(10) = sqrt(0.9 * 0.1 / 9) = 0.1
+        let se = (0.9f64 * 0.1 / 9.0).sqrt();
+        assert!((se - 0.1).abs() < 1e-15);
         assert!((s.stderr.unwrap() - se).abs() < 1e-12);
         assert_eq!(s.spread, None);
         assert_eq!(s.maj_at_n, None);
@@ -288,18 +323,24 @@ mod tests {
                 smp(false, None),
             ],
         };
-        let s = score(&[a, b], 4, |x, y| x == y);
+        let s = score(&[a, b], 4, false, |x, y| x == y);
         assert!((s.score.unwrap() - 0.5).abs() < 1e-12); // (0.75 + 0.25) / 2
-        assert!((s.spread.unwrap() - 0.25).abs() < 1e-12);
-        assert!((s.stderr.unwrap() - 0.25 / 2f64.sqrt()).abs() < 1e-12);
+                                                         // ddof 1 over [0.75, 0.25]: sd = 0.25·√2, SE = sd / √2 = 0.25.
+        assert!((s.spread.unwrap() - 0.25 * 2f64.sqrt()).abs() < 1e-12);
+        assert!((s.stderr.unwrap() - 0.25).abs() < 1e-12);
         let ks: Vec<u32> = s.pass_at_k.iter().map(|p| p.0).collect();
         assert_eq!(ks, [1, 2, 4]);
         assert!((s.pass_at_k[0].1 - 0.5).abs() < 1e-12);
         // pass@2: a: 1 - C(1,2)/C(4,2) = 1; b: 1 - C(3,2)/C(4,2) = 0.5.
         assert!((s.pass_at_k[1].1 - 0.75).abs() < 1e-12);
+        // Per-item pass@2 values [1, 0.5]: SE = std([1, .5], ddof=1) / √2 = 0.25.
+        assert!((s.pass_at_k[1].2.unwrap() - 0.25).abs() < 1e-12);
         assert!((s.pass_at_k[2].1 - 1.0).abs() < 1e-12);
+        assert_eq!(s.pass_at_k[2].2, Some(0.0));
         // maj@4: a votes "1" (correct); b votes "4" (wrong).
         assert_eq!(s.maj_at_n, Some(0.5));
+        // Per-item maj values [1, 0]: SE = std([1, 0], ddof=1) / √2 = 0.5.
+        assert!((s.maj_at_n_stderr.unwrap() - 0.5).abs() < 1e-12);
         assert_eq!(s.no_answer, 1);
     }
 
@@ -334,7 +375,7 @@ mod tests {
     }
 
     #[test]
-    fn errors_are_excluded_and_counted() {
+    fn errors_count_as_wrong_unless_excluded() {
         let items = vec![
             ItemResult {
                 id: "a".into(),
@@ -357,16 +398,29 @@ mod tests {
                 }],
             },
         ];
-        let s = score(&items, 1, |a, b| a == b);
-        assert_eq!(s.num, 2);
-        assert_eq!(s.score, Some(0.5));
+        // Default: the failed item is a wrong item.
+        let s = score(&items, 1, false, |a, b| a == b);
+        assert_eq!(s.num, 3);
+        assert!((s.score.unwrap() - 1.0 / 3.0).abs() < 1e-12);
+        assert!(!s.errors_excluded);
+        // Excluded on request: it leaves the denominator.
+        let x = score(&items, 1, true, |a, b| a == b);
+        assert_eq!((x.num, x.score, x.errors_excluded), (2, Some(0.5), true));
+        assert_eq!(x.errored_items, ["b"]);
+        // A deployment whose failures are counted never scores higher than one whose requests all succeed.
+        assert!(s.score <= x.score);
         assert_eq!(s.errors, 1);
         assert_eq!(s.truncated, 1);
         assert_eq!(s.no_answer, 1);
         assert_eq!(s.errored_items, ["b"]);
-        let none = score(&items[1..2], 1, |a, b| a == b);
+        let none = score(&items[1..2], 1, true, |a, b| a == b);
         assert_eq!(none.score, None);
         assert_eq!(none.num, 0);
+        let counted = score(&items[1..2], 1, false, |a, b| a == b);
+        assert_eq!(
+            (counted.score, counted.num, counted.stderr),
+            (Some(0.0), 1, None)
+        );
     }
 
     #[test]

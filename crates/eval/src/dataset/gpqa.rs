@@ -1,31 +1,40 @@
 //! GPQA (CSV in the published layout: `Question`, `Correct Answer`, `Incorrect Answer 1..3`, optional `Record ID`).
 //!
-//! Options are cleaned as evalscope's GPQA adapter does (trim; ` [title]` → `. `; `[…]` on one line removed;
-//! double spaces → single) and presented in a deterministic per-question order:
+//! The option order and clean-up follow the run's protocol ([`GpqaShuffle`]):
 //!
-//! 1. start from `[correct, incorrect 1, incorrect 2, incorrect 3]`;
-//! 2. seed = the first 8 bytes (big-endian) of SHA-256 of the `Question` cell exactly as in the file (UTF-8);
-//! 3. RNG = SplitMix64 (Steele, Lea & Flood 2014; the constants of `java.util.SplittableRandom`) from that seed;
-//! 4. Fisher–Yates: for i = 3, 2, 1: j = next() mod (i + 1), swap positions i and j.
-//!
-//! The gold is the letter where the correct answer lands. `--gpqa-shuffle none` keeps step 1's order, so the
-//! correct answer is always (A). evalscope shuffles with Python's unseeded global `random`, so its order (and score)
-//! varies run to run; ours is the same on every run and machine.
+//! - **`evalscope-0`** (evalscope 0.12.1): each option is cleaned (Python `strip()`; ` [title]` → `. `; every `[…]`
+//!   closed on its line removed; double spaces → single, one pass); the list `[incorrect 1, incorrect 2,
+//!   incorrect 3, correct]` is shuffled with Python's global `random` after `seed_everything(42)` (=
+//!   `random.seed(42)`), one `random.shuffle` per row in file order — so a row's order depends on its position in
+//!   the file, and `--limit` keeps the first rows' orders.
+//! - **`evalscope-1`** (evalscope 1.14.1): options are only stripped; the same list is shuffled with
+//!   `random.Random(seed)`, seed = the first 8 bytes (big-endian) of SHA-256 of the stripped `Question`.
+//! - In both, the gold is the first position holding the correct answer's text (Python's `list.index`).
+//! - **`seeded`** (the `servebench` protocol): cleaned as evalscope 0.x; seed = the first 8 bytes (big-endian) of
+//!   SHA-256 of the `Question` cell as is; SplitMix64 (Steele, Lea & Flood 2014) Fisher–Yates over `[correct,
+//!   incorrect 1..3]` (for i = 3, 2, 1: j = next() mod (i + 1), swap i and j).
+//! - **`none`**: `[correct, incorrect 1..3]`, so the correct answer is always (A).
 
 use std::collections::HashMap;
 use std::path::Path;
 
+use servebench_core::pyrandom::PyRandom;
+
 use super::{sha256_hex, Item};
 use crate::error::EvalError;
 
-/// How GPQA options are ordered.
+/// How GPQA options are cleaned and ordered (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GpqaShuffle {
-    /// Deterministic per-question shuffle (see the module docs).
+    /// servebench's deterministic per-question shuffle.
     #[default]
     Seeded,
     /// Correct answer first: always (A).
     None,
+    /// evalscope 0.x: `random.seed(42)`, then one `random.shuffle` per row in file order.
+    Evalscope0,
+    /// evalscope 1.x: `random.Random(SHA-256 of the stripped question)` per row.
+    Evalscope1,
 }
 
 impl GpqaShuffle {
@@ -33,8 +42,10 @@ impl GpqaShuffle {
         match s {
             "seeded" => Ok(GpqaShuffle::Seeded),
             "none" => Ok(GpqaShuffle::None),
+            "evalscope-0" => Ok(GpqaShuffle::Evalscope0),
+            "evalscope-1" => Ok(GpqaShuffle::Evalscope1),
             other => Err(EvalError::Config(format!(
-                "unknown --gpqa-shuffle '{other}': use seeded or none"
+                "unknown --gpqa-shuffle '{other}': use seeded or none (evalscope orders come with --gpqa-protocol)"
             ))),
         }
     }
@@ -43,6 +54,8 @@ impl GpqaShuffle {
         match self {
             GpqaShuffle::Seeded => "seeded",
             GpqaShuffle::None => "none",
+            GpqaShuffle::Evalscope0 => "evalscope-0",
+            GpqaShuffle::Evalscope1 => "evalscope-1",
         }
     }
 }
@@ -74,10 +87,38 @@ pub fn question_seed(question: &str) -> u64 {
     u64::from_be_bytes(b)
 }
 
+/// Python's `str.strip()` with no argument: Unicode white space plus the separators U+001C–U+001F.
+pub fn py_strip(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+}
+
+/// evalscope 1.x's per-question seed: the first 8 bytes (big-endian) of SHA-256 of the stripped question.
+pub fn evalscope1_seed(question: &str) -> u64 {
+    question_seed(py_strip(question))
+}
+
+/// Shuffles `[incorrect 1, incorrect 2, incorrect 3, correct]` (indices 1, 2, 3, 0) as evalscope does, with
+/// CPython's `random.shuffle` on `rng`: `order[k]` is the index (0 = correct) of the option shown as letter k.
+pub fn evalscope_order(rng: &mut PyRandom) -> [usize; 4] {
+    let mut order = [1, 2, 3, 0];
+    rng.shuffle(&mut order);
+    order
+}
+
 /// The presentation order: `order[k]` is the index (0 = correct, 1..3 = incorrect 1..3) of the option shown as
 /// letter k.
+///
+/// For `evalscope-0` the order depends on the row's position in the file: use [`parse_csv`]; here it is the order
+/// of the first row.
 pub fn option_order(question: &str, shuffle: GpqaShuffle) -> [usize; 4] {
     let mut order = [0, 1, 2, 3];
+    if shuffle == GpqaShuffle::Evalscope0 {
+        return evalscope_order(&mut PyRandom::from_int(42));
+    }
+    if shuffle == GpqaShuffle::Evalscope1 {
+        let seed = i128::from(evalscope1_seed(question));
+        return evalscope_order(&mut PyRandom::from_int(seed));
+    }
     if shuffle == GpqaShuffle::Seeded {
         let mut rng = SplitMix64::new(question_seed(question));
         for i in (1..4).rev() {
@@ -123,6 +164,8 @@ pub fn parse_csv(path: &Path, bytes: &[u8], shuffle: GpqaShuffle) -> Result<Vec<
     let id_col = col("Record ID");
     let mut items = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
+    // evalscope 0.x: the global generator after seed_everything(42), one shuffle per row in file order.
+    let mut global = PyRandom::from_int(42);
     for rec in reader.records() {
         let rec = rec.map_err(|e| {
             let line = e.position().map(|p| p.line() as usize);
@@ -136,7 +179,11 @@ pub fn parse_csv(path: &Path, bytes: &[u8], shuffle: GpqaShuffle) -> Result<Vec<
         }
         let mut options: [String; 4] = Default::default();
         for k in 0..4 {
-            let o = clean_option(cell(cols[k + 1]));
+            let raw = cell(cols[k + 1]);
+            let o = match shuffle {
+                GpqaShuffle::Evalscope1 => py_strip(raw).to_string(),
+                _ => clean_option(raw),
+            };
             if o.is_empty() {
                 return Err(EvalError::data(
                     path,
@@ -146,9 +193,18 @@ pub fn parse_csv(path: &Path, bytes: &[u8], shuffle: GpqaShuffle) -> Result<Vec<
             }
             options[k] = o;
         }
-        let order = option_order(&question, shuffle);
+        let order = match shuffle {
+            GpqaShuffle::Evalscope0 => evalscope_order(&mut global),
+            other => option_order(&question, other),
+        };
         let choices: [String; 4] = std::array::from_fn(|k| options[order[k]].clone());
-        let gold_pos = order.iter().position(|&o| o == 0).unwrap_or(0);
+        let gold_pos = match shuffle {
+            // Python's `choices.index(correct)`: the first option with the correct answer's text.
+            GpqaShuffle::Evalscope0 | GpqaShuffle::Evalscope1 => {
+                choices.iter().position(|c| *c == options[0]).unwrap_or(0)
+            }
+            _ => order.iter().position(|&o| o == 0).unwrap_or(0),
+        };
         let gold = char::from(b'A' + gold_pos as u8).to_string();
         let id = match id_col.map(|c| cell(c).trim()) {
             Some(rid) if !rid.is_empty() => rid.to_string(),
@@ -229,6 +285,83 @@ recA,What colour is a synthetic zorb?,Blue,Red,Green,Yellow,Zorbology\n\
             perms.insert(option_order(&format!("q{i}"), GpqaShuffle::Seeded));
         }
         assert_eq!(perms.len(), 24);
+    }
+
+    /// `[i1, i2, i3, C]` as indices 1, 2, 3, 0.
+    fn names(order: [usize; 4]) -> [&'static str; 4] {
+        order.map(|o| ["C", "i1", "i2", "i3"][o])
+    }
+
+    #[test]
+    fn evalscope0_orders_equal_pythons_seed_42_sequence() {
+        // Python: random.seed(42); then random.shuffle(['i1','i2','i3','C']) six times.
+        let expect = [
+            ["i3", "i2", "C", "i1"],
+            ["C", "i3", "i1", "i2"],
+            ["i2", "C", "i3", "i1"],
+            ["i2", "i3", "i1", "C"],
+            ["i2", "i3", "C", "i1"],
+            ["i2", "C", "i3", "i1"],
+        ];
+        let mut rng = PyRandom::from_int(42);
+        for e in expect {
+            assert_eq!(names(evalscope_order(&mut rng)), e);
+        }
+        // In a file, row k gets the k-th shuffle whatever its question.
+        let mut csv = String::from(
+            "Question,Correct Answer,Incorrect Answer 1,Incorrect Answer 2,Incorrect Answer 3\n",
+        );
+        for k in 0..6 {
+            csv.push_str(&format!("Synthetic q{k}?,C,i1,i2,i3\n"));
+        }
+        let items = parse_csv(Path::new("g.csv"), csv.as_bytes(), GpqaShuffle::Evalscope0).unwrap();
+        for (item, e) in items.iter().zip(expect) {
+            let ch = item.choices.as_ref().unwrap();
+            assert_eq!(ch.each_ref().map(String::as_str), e);
+            assert_eq!(ch[(item.gold.as_bytes()[0] - b'A') as usize], "C");
+        }
+    }
+
+    #[test]
+    fn evalscope1_orders_equal_pythons_per_question_seed() {
+        // Python: seed = int.from_bytes(sha256(q.strip().encode()).digest()[:8], 'big');
+        // random.Random(seed).shuffle(['i1','i2','i3','C']).
+        let cases = [
+            (
+                "What colour is a synthetic zorb?",
+                10427400873348500680u64,
+                ["i3", "C", "i2", "i1"],
+            ),
+            (
+                "  How many legs, on a synthetic glimp?\n",
+                18143469920609566964,
+                ["i2", "C", "i1", "i3"],
+            ),
+            ("ünïcödé?", 13439072481273258254, ["C", "i1", "i3", "i2"]),
+        ];
+        for (q, seed, e) in cases {
+            assert_eq!(evalscope1_seed(q), seed, "{q:?}");
+            assert_eq!(names(option_order(q, GpqaShuffle::Evalscope1)), e, "{q:?}");
+        }
+    }
+
+    #[test]
+    fn evalscope_gold_is_the_first_option_with_the_correct_text() {
+        // Python's list.index: a distractor identical to the correct answer takes the gold if it comes first.
+        let csv = "Question,Correct Answer,Incorrect Answer 1,Incorrect Answer 2,Incorrect Answer 3\nq?,same,same,b,c\n";
+        let items = parse_csv(Path::new("g.csv"), csv.as_bytes(), GpqaShuffle::Evalscope0).unwrap();
+        let ch = items[0].choices.as_ref().unwrap();
+        let first = ch.iter().position(|c| c == "same").unwrap();
+        assert_eq!(items[0].gold, char::from(b'A' + first as u8).to_string());
+        // 1.x only strips: brackets stay.
+        let csv = "Question,Correct Answer,Incorrect Answer 1,Incorrect Answer 2,Incorrect Answer 3\nq?, Four [note] ,b,c,d\n";
+        let items = parse_csv(Path::new("g.csv"), csv.as_bytes(), GpqaShuffle::Evalscope1).unwrap();
+        assert!(items[0]
+            .choices
+            .as_ref()
+            .unwrap()
+            .contains(&"Four [note]".to_string()));
+        assert_eq!(py_strip("\u{1c} x \u{3000}"), "x");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod locate;
 use std::path::{Path, PathBuf};
 
 use crate::error::EvalError;
+use crate::protocol::{Protocol, Protocols};
 pub use gpqa::GpqaShuffle;
 pub use locate::{DataSources, HubSource};
 
@@ -142,6 +143,8 @@ pub struct Dataset {
     /// SHA-256 of the source file (hex): resuming refuses a changed file.
     pub source_sha256: String,
     pub grader: GraderKind,
+    /// The protocol its prompts, option order, extraction and grading follow.
+    pub protocol: Protocol,
     pub items: Vec<Item>,
 }
 
@@ -166,17 +169,18 @@ impl DatasetSpec {
     }
 }
 
-/// Loads a dataset. Built-in sets are looked up in `sources` (see [`locate::resolve`]); GPQA options are shuffled
-/// by `shuffle`.
+/// Loads a dataset. Built-in sets are looked up in `sources` (see [`locate::resolve`]) and follow their protocol in
+/// `protocols`; GPQA options are ordered as that protocol does (`shuffle` applies to the `servebench` protocol).
 pub fn load(
     spec: &DatasetSpec,
     sources: &DataSources,
+    protocols: &Protocols,
     shuffle: GpqaShuffle,
 ) -> Result<Dataset, EvalError> {
     match spec {
         DatasetSpec::Builtin(b) => {
             let path = locate::resolve(*b, sources)?;
-            load_builtin_file(*b, &path, shuffle)
+            load_builtin_file(*b, &path, protocols.for_builtin(*b), shuffle)
         }
         DatasetSpec::Custom { name, path, grader } => {
             let bytes = read(path)?;
@@ -186,21 +190,28 @@ pub fn load(
                 source: path.clone(),
                 source_sha256: sha256_hex(&bytes),
                 grader: *grader,
+                protocol: Protocol::Servebench,
                 items,
             })
         }
     }
 }
 
-/// Loads a built-in set from a known file.
+/// Loads a built-in set from a known file under `protocol` (`shuffle`: GPQA's order under `servebench`).
 pub fn load_builtin_file(
     b: Builtin,
     path: &Path,
+    protocol: Protocol,
     shuffle: GpqaShuffle,
 ) -> Result<Dataset, EvalError> {
     let bytes = read(path)?;
+    let order = match protocol {
+        Protocol::Evalscope0 => GpqaShuffle::Evalscope0,
+        Protocol::Evalscope1 => GpqaShuffle::Evalscope1,
+        _ => shuffle,
+    };
     let items = match b {
-        Builtin::GpqaDiamond => gpqa::parse_csv(path, &bytes, shuffle)?,
+        Builtin::GpqaDiamond => gpqa::parse_csv(path, &bytes, order)?,
         Builtin::Gsm8k => jsonl::parse_gsm8k(path, &bytes)?,
         Builtin::Aime24 | Builtin::Aime25 | Builtin::Math500 => jsonl::parse_math(path, &bytes)?,
     };
@@ -218,6 +229,7 @@ pub fn load_builtin_file(
         source: path.to_path_buf(),
         source_sha256: sha256_hex(&bytes),
         grader: b.grader(),
+        protocol,
         items,
     })
 }

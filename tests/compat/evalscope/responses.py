@@ -1,0 +1,65 @@
+"""The scripted responses of the differential suite: synthetic question N gets RESPONSES[N - 1].
+
+They cover what separates the extraction rules: boxed letters, 'ANSWER:' markers (bold, bracketed, LaTeX,
+lower-case, several labels, echoed placeholders), prose with articles and capitals after the answer, reasoning
+inline with and without an opening <think>, and an empty completion. EXTRA holds more texts that are only
+extracted (not sent).
+"""
+
+RESPONSES = [
+    'The answer is (B).',
+    'Putting it together: \\boxed{C}',
+    'Step 1: compare.\nStep 2: conclude.\nANSWER: D',
+    '<think>\nA seems plausible but D is better.\n</think>\n\nANSWER: D',
+    'Long reasoning about B and C.\n</think>\n\nThe correct option is B.\nANSWER: B',
+    "I'd pick c",
+    'ANSWER: A and C',
+    'ANSWER: (b)',
+    '**ANSWER: B**',
+    'Answer: $\\boxed{\\text{A}}$',
+    '',
+    'None of them fits well. Maybe A, maybe B.',
+    "The format is 'ANSWER: [LETTER]'.\nANSWER: C",
+    'It is B, I think',
+    'Final answer: \\boxed{D}. That is a good one.',
+    'ANSWER: AB',
+    '<think>The answer is A</think>ANSWER: B',
+    'ANSWER: B, not C',
+    'Option (C) is right.\nANSWER: C.',
+    'answer: d',
+    'ANSWER: C\nWait, on reflection ANSWER: [A]',
+    'The best choice is (A) because of a simple argument.',
+    '\\(\\boxed{B}\\)',
+    'ANSWER:\n\nD',
+    'Between (A) and (D), I choose (D).',
+    'My answer: ANSWER: **C**',
+    '<think>\nLet me weigh A against C.\n</think>\nFinal: C',
+    'ANSWER: 3',
+    'So the result is D.\n\nANSWER: D',
+    'CONCLUSION: option B',
+    'The answer must be A or B; ANSWER: A or B',
+    'Thus \\boxed{(A)}',
+    'ANSWER: $B$',
+    'Answer is D — definitely D.',
+    'ANSWER: [C]',
+    '<think>unfinished reasoning about option A',
+    'ANSWER: B/D',
+    'It has to be (C). All of the others fail.',
+    '\\boxed{A}\n\nANSWER: A',
+    'ANSWER: ①',
+]
+
+EXTRA = [
+    'a', 'A', 'B.', '(C)', 'D)', 'e', 'The answer is e.', 'ANSWER: E', 'ANSWER: e', 'ANSWER: A, B',
+    'ANSWER: A,B', 'ANSWER: A / B', 'ANSWER: A and', 'ANSWER: and B', 'ANSWER: \\textbf{C}', 'ANSWER: \\mathrm{ D }',
+    'ANSWER: $$\\boxed{ D }$$', 'ANSWER:B', 'answer:b', 'Answer : ( C )', 'ANSWER: （D）', 'ANSWER: 【A】',
+    'ANSWER: A、B', 'ANSWER: AAA', 'ANSWER: DCBA', 'ANSWER: Bb', 'ANSWER: ba', 'ANSWER: B and not C',
+    'ANSWER: B or maybe', 'ANSWER: C.\n', 'ANSWER: C..', 'ANSWER: C ', 'ANSWERS: C', 'ANSWER ： C', 'ANSWER\t:\tD',
+    'ANSWER: **B** because', 'ANSWER: *C*', 'ANSWER: \\(A\\)', 'ANSWER: \\boxed {B}', 'ANSWER: \\fbox{C}',
+    'ANSWER: [LETTER]', 'ANSWER: [LETTER]\n\nI would say B', 'ANSWER: (see above)', 'ANSWER: (A, C)', 'ANSWER: (A/C)',
+    'ANSWER: A\nANSWER: [LETTER]', 'ANSWER: D\nANSWER: ', 'The answer is \\boxed{B}. QED', 'It is b. Or B? OK',
+    'x_A and B_1 and C2 and ÉA and A̧', 'The answer is ②', 'Ⓑ is my answer', 'résumé: D', 'DÉJÀ VU: C',
+    'straße A', 'ﬁnal A', 'İ think B', 'ſo the ANſWER: C', 'answer: ſ', 'Answer:\n\n\nB', 'Answer:\u00a0B',
+    'Answer:\u3000C', 'Answer:\x1cD', '<think signature="x">A</think> B', '<think redacted="true">C</think>\nD',
+    '<think>\nA\n</think>', '<think>A</think><think>B</think>C', 'prefix <think>A</think> suffix d', '</think>B',
+]
