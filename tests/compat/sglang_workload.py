@@ -33,6 +33,7 @@ SHAREGPT = os.path.join(ROOT, "tests", "fixtures", "sharegpt", "sharegpt_small.j
 CUSTOM = os.path.join(FIXTURES, "custom_conversations.jsonl")
 TOKENIZER_GZ = os.path.join(ROOT, "crates", "tokenize", "assets", "smollm2-tokenizer.json.gz")
 BOS_VARIANT = os.path.join(FIXTURES, "smollm2_bos_variant.json")
+LLAMA_CLASS = os.path.join(FIXTURES, "smollm2_llama_class.json")
 
 SEEDS = [0, 1, 42]
 # (input len, output len, range ratio, prompts): the seed's two workloads and a third.
@@ -41,6 +42,19 @@ RANDOM_IDS_WORKLOADS = [(1024, 128, 0.25, 8)]
 # (prompts, --sharegpt-output-len, --sharegpt-context-len)
 SHAREGPT_CASES = [(30, None, None), (20, 64, 1024)]
 CUSTOM_CASES = [(15, None, None), (10, 32, 600)]
+# A smaller plan for the Llama-class tokenizer (its special tokens come from transformers' class, not the file).
+SMALL_PLAN = {
+    "random": [(1024, 128, 0.25, 12)],
+    "random-ids": [(1024, 128, 0.25, 8)],
+    "sharegpt": [(30, None, None)],
+    "custom": [(15, None, None)],
+}
+FULL_PLAN = {
+    "random": RANDOM_WORKLOADS,
+    "random-ids": RANDOM_IDS_WORKLOADS,
+    "sharegpt": SHAREGPT_CASES,
+    "custom": CUSTOM_CASES,
+}
 
 
 def import_bench_serving():
@@ -63,16 +77,20 @@ def import_bench_serving():
 
 
 def tokenizer_dirs(tmp):
-    """Two tokenizer folders as transformers loads them: the built-in SmolLM2 one, and its BOS variant."""
+    """Three tokenizer folders as transformers loads them: the built-in SmolLM2 one, its BOS variant (the
+    post-processor in tokenizer.json adds a BOS) and its Llama-class variant (transformers' class adds BOS and EOS)."""
     with gzip.open(TOKENIZER_GZ, "rt", encoding="utf-8") as f:
         base = json.load(f)
     with open(BOS_VARIANT, encoding="utf-8") as f:
         variant = json.load(f)
+    with open(LLAMA_CLASS, encoding="utf-8") as f:
+        llama = json.load(f)
     plain_cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|im_start|>", "eos_token": "<|im_end|>"}
     out = {}
     for name, tok_json, cfg in [
         ("smollm2", base, plain_cfg),
         ("smollm2-bos", dict(base, post_processor=variant["post_processor"]), variant["tokenizer_config"]),
+        ("smollm2-llama", base, llama["tokenizer_config"]),
     ]:
         d = os.path.join(tmp, name)
         os.makedirs(d)
@@ -127,8 +145,10 @@ def generate(bs, toks):
     cases = []
     for tok_name, tok_dir in toks.items():
         tok = bs.get_tokenizer(tok_dir)
+        plan = SMALL_PLAN if tok_name == "smollm2-llama" else FULL_PLAN
         for seed in SEEDS:
-            for dataset, workloads in [("random", RANDOM_WORKLOADS), ("random-ids", RANDOM_IDS_WORKLOADS)]:
+            for dataset in ["random", "random-ids"]:
+                workloads = plan[dataset]
                 for inp, out, ratio, n in workloads:
                     seed_all(seed)
                     rows = bs.sample_random_requests(
@@ -154,11 +174,11 @@ def generate(bs, toks):
                             "rows": rows_of(rows),
                         }
                     )
-            for dataset, path, sampler, plan in [
-                ("sharegpt", SHAREGPT, bs.sample_sharegpt_requests, SHAREGPT_CASES),
-                ("custom", CUSTOM, bs.sample_custom_requests, CUSTOM_CASES),
+            for dataset, path, sampler in [
+                ("sharegpt", SHAREGPT, bs.sample_sharegpt_requests),
+                ("custom", CUSTOM, bs.sample_custom_requests),
             ]:
-                for n, fixed, ctx in plan:
+                for n, fixed, ctx in plan[dataset]:
                     seed_all(seed)
                     rows = sampler(
                         dataset_path=path,

@@ -756,6 +756,20 @@ mod tests {
         };
         let e = sharegpt_workload(&counter, &path, &spec).unwrap_err();
         assert!(e.to_string().contains("lower --num-prompts"), "{e}");
+        // sglang refuses output lengths below 4, and NumPy seeds of 2^32 and more.
+        let small = SharegptSpec {
+            num_prompts: 1,
+            fixed_output_len: Some(3),
+            ..spec.clone()
+        };
+        let e = sharegpt_workload(&counter, &path, &small).unwrap_err();
+        assert!(e.to_string().contains("at least 4"), "{e}");
+        let big_seed = SharegptSpec {
+            num_prompts: 1,
+            seed: 1 << 32,
+            ..spec
+        };
+        assert!(sharegpt_workload(&counter, &path, &big_seed).is_err());
     }
 
     #[test]

@@ -53,10 +53,9 @@ impl Draws {
         ratio: f64,
         rule: RangeRule,
         special: u64,
-        is_output: bool,
         n: usize,
     ) -> Result<Vec<u64>, LoadError> {
-        let (lo, hi) = length_bounds(len, ratio, rule, special, is_output)?;
+        let (lo, hi) = length_bounds(len, ratio, rule, special)?;
         let high = i64::try_from(hi)
             .ok()
             .and_then(|h| h.checked_add(1))
@@ -73,15 +72,9 @@ impl Draws {
     /// subtracts it from each drawn input length (at least 0), vLLM from the nominal length before drawing.
     pub fn random_lengths(&mut self, spec: &LengthSpec) -> Result<(Vec<u64>, Vec<u64>), LoadError> {
         let n = spec.num_prompts;
-        let mut inputs = self.lengths(
-            spec.input_len,
-            spec.range_ratio,
-            spec.rule,
-            spec.special,
-            false,
-            n,
-        )?;
-        let outputs = self.lengths(spec.output_len, spec.range_ratio, spec.rule, 0, true, n)?;
+        let mut inputs =
+            self.lengths(spec.input_len, spec.range_ratio, spec.rule, spec.special, n)?;
+        let outputs = self.lengths(spec.output_len, spec.range_ratio, spec.rule, 0, n)?;
         if spec.rule == RangeRule::Sglang {
             for l in &mut inputs {
                 *l = l.saturating_sub(spec.special);
@@ -109,7 +102,6 @@ pub fn length_bounds(
     ratio: f64,
     rule: RangeRule,
     special: u64,
-    is_output: bool,
 ) -> Result<(u64, u64), LoadError> {
     if !ratio.is_finite() {
         return Err(LoadError::Config(format!(
@@ -141,8 +133,7 @@ pub fn length_bounds(
             let real = len.saturating_sub(special) as f64;
             let lo = (real * (1.0 - ratio)).floor() as u64;
             let hi = (real * (1.0 + ratio)).ceil() as u64;
-            // vLLM keeps outputs at least 1; a prompt of 0 tokens cannot be sent either.
-            let _ = is_output;
+            // vLLM keeps outputs at least 1; servebench keeps inputs at least 1 too (an empty prompt).
             Ok((lo.max(1), hi.max(1)))
         }
     }
@@ -196,22 +187,22 @@ mod tests {
 
     #[test]
     fn bounds_follow_each_rule() {
-        let b = |l, r, rule, s, out| length_bounds(l, r, rule, s, out).unwrap();
-        assert_eq!(b(5600, 0.8, RangeRule::Sglang, 0, false), (4480, 5600));
-        assert_eq!(b(1024, 0.0, RangeRule::Sglang, 0, false), (1, 1024));
-        assert_eq!(b(1024, 1.0, RangeRule::Sglang, 0, false), (1024, 1024));
-        assert_eq!(b(3500, 0.7, RangeRule::Sglang, 0, false), (2450, 3500));
+        let b = |l, r, rule, s| length_bounds(l, r, rule, s).unwrap();
+        assert_eq!(b(5600, 0.8, RangeRule::Sglang, 0), (4480, 5600));
+        assert_eq!(b(1024, 0.0, RangeRule::Sglang, 0), (1, 1024));
+        assert_eq!(b(1024, 1.0, RangeRule::Sglang, 0), (1024, 1024));
+        assert_eq!(b(3500, 0.7, RangeRule::Sglang, 0), (2450, 3500));
         // vLLM: special tokens off first, floor low, ceil high; 100 * 1.1 = 110.00000000000001 in floats, so
         // Python's math.ceil gives 111 there too.
-        assert_eq!(b(100, 0.1, RangeRule::Vllm, 0, false), (90, 111));
-        assert_eq!(b(101, 0.1, RangeRule::Vllm, 1, false), (90, 111));
-        assert_eq!(b(100, 0.5, RangeRule::Vllm, 0, false), (50, 150));
-        assert_eq!(b(105, 0.25, RangeRule::Vllm, 0, true), (78, 132));
-        assert_eq!(b(10, 0.95, RangeRule::Vllm, 0, true), (1, 20));
-        assert!(length_bounds(10, 1.0, RangeRule::Vllm, 0, false).is_err());
-        assert!(length_bounds(10, 1.5, RangeRule::Sglang, 0, false).is_err());
-        assert!(length_bounds(10, f64::NAN, RangeRule::Sglang, 0, false).is_err());
-        assert!(length_bounds(0, 0.5, RangeRule::Sglang, 0, false).is_err());
+        assert_eq!(b(100, 0.1, RangeRule::Vllm, 0), (90, 111));
+        assert_eq!(b(101, 0.1, RangeRule::Vllm, 1), (90, 111));
+        assert_eq!(b(100, 0.5, RangeRule::Vllm, 0), (50, 150));
+        assert_eq!(b(105, 0.25, RangeRule::Vllm, 0), (78, 132));
+        assert_eq!(b(10, 0.95, RangeRule::Vllm, 0), (1, 20));
+        assert!(length_bounds(10, 1.0, RangeRule::Vllm, 0).is_err());
+        assert!(length_bounds(10, 1.5, RangeRule::Sglang, 0).is_err());
+        assert!(length_bounds(10, f64::NAN, RangeRule::Sglang, 0).is_err());
+        assert!(length_bounds(0, 0.5, RangeRule::Sglang, 0).is_err());
     }
 
     #[test]

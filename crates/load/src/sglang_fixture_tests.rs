@@ -24,9 +24,9 @@ fn fixture() -> Value {
     serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
 }
 
-/// The built-in SmolLM2 tokenizer with the BOS-adding post-processor and config of
-/// `tests/compat/fixtures/smollm2_bos_variant.json`, as a tokenizer folder.
-pub(crate) fn bos_variant() -> Tokenizer {
+/// A tokenizer folder: the built-in SmolLM2 `tokenizer.json` (its post-processor replaced when `post_processor`
+/// is given) and `config` as `tokenizer_config.json`.
+fn variant(name: &str, post_processor: Option<&Value>, config: &Value) -> Tokenizer {
     let gz =
         std::fs::read(repo().join("crates/tokenize/assets/smollm2-tokenizer.json.gz")).unwrap();
     let mut raw = String::new();
@@ -34,27 +34,42 @@ pub(crate) fn bos_variant() -> Tokenizer {
         .read_to_string(&mut raw)
         .unwrap();
     let mut tok: Value = serde_json::from_str(&raw).unwrap();
-    let patch: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("tests/compat/fixtures/smollm2_bos_variant.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    tok["post_processor"] = patch["post_processor"].clone();
-    let dir = std::env::temp_dir().join(format!("sb-bos-variant-{}", std::process::id()));
+    if let Some(pp) = post_processor {
+        tok["post_processor"] = pp.clone();
+    }
+    let dir = std::env::temp_dir().join(format!("sb-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("tokenizer.json"), tok.to_string()).unwrap();
-    std::fs::write(
-        dir.join("tokenizer_config.json"),
-        patch["tokenizer_config"].to_string(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("tokenizer_config.json"), config.to_string()).unwrap();
     Tokenizer::from_path(&dir).unwrap()
+}
+
+fn compat_fixture(name: &str) -> Value {
+    let p = repo().join("tests/compat/fixtures").join(name);
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// `tests/compat/fixtures/smollm2_bos_variant.json`: the post-processor in `tokenizer.json` adds a BOS.
+pub(crate) fn bos_variant() -> Tokenizer {
+    let patch = compat_fixture("smollm2_bos_variant.json");
+    variant(
+        "bos",
+        Some(&patch["post_processor"]),
+        &patch["tokenizer_config"],
+    )
+}
+
+/// `tests/compat/fixtures/smollm2_llama_class.json`: transformers' Llama class adds BOS and EOS.
+fn llama_class_variant() -> Tokenizer {
+    let patch = compat_fixture("smollm2_llama_class.json");
+    variant("llama", None, &patch["tokenizer_config"])
 }
 
 fn tokenizers() -> Vec<(&'static str, Tokenizer)> {
     vec![
         ("smollm2", Tokenizer::builtin().unwrap()),
         ("smollm2-bos", bos_variant()),
+        ("smollm2-llama", llama_class_variant()),
     ]
 }
 

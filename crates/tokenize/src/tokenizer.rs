@@ -120,6 +120,8 @@ impl Tokenizer {
                 template_in_config(&config)
             };
         }
+        let mut inner = inner;
+        apply_class_post_processor(&mut inner, &config, &file)?;
         let chat_template = template
             .map(|t| {
                 ChatTemplate::new(
@@ -242,6 +244,97 @@ impl Tokenizer {
     }
 }
 
+/// The transformers tokenizer classes whose constructor rebuilds the post-processor from `add_bos_token` /
+/// `add_eos_token` (their `update_post_processor`), with those flags' defaults: (bos, eos).
+fn class_bos_eos_defaults(tokenizer_class: &str) -> Option<(bool, bool)> {
+    // AutoTokenizer loads the fast class for a slow name ("LlamaTokenizer" → LlamaTokenizerFast).
+    match tokenizer_class
+        .strip_suffix("Fast")
+        .unwrap_or(tokenizer_class)
+    {
+        "LlamaTokenizer" | "CodeLlamaTokenizer" | "GemmaTokenizer" | "CohereTokenizer" => {
+            Some((true, false))
+        }
+        "GPTNeoXTokenizer" => Some((false, false)),
+        _ => None,
+    }
+}
+
+/// What transformers does when it loads a Llama-family tokenizer (`tokenizer_class` in `tokenizer_config.json`):
+/// the post-processor of `tokenizer.json` is replaced by one that adds the BOS (`add_bos_token`, default true)
+/// and/or EOS (`add_eos_token`, default false). Without this, a model such as DeepSeek-R1 (LlamaTokenizerFast,
+/// add_bos_token true) would count one special token fewer than transformers and sglang.
+fn apply_class_post_processor(
+    inner: &mut tokenizers::Tokenizer,
+    config: &Value,
+    file: &Path,
+) -> Result<(), TokenizeError> {
+    let Some((bos_default, eos_default)) = config
+        .get("tokenizer_class")
+        .and_then(Value::as_str)
+        .and_then(class_bos_eos_defaults)
+    else {
+        return Ok(());
+    };
+    let flag = |k: &str, d: bool| config.get(k).and_then(Value::as_bool).unwrap_or(d);
+    let (add_bos, add_eos) = (
+        flag("add_bos_token", bos_default),
+        flag("add_eos_token", eos_default),
+    );
+    let parse_err = |message: String| TokenizeError::Parse {
+        path: file.display().to_string(),
+        message,
+    };
+    let special = |key: &str, on: bool| -> Result<Option<(String, u32)>, TokenizeError> {
+        if !on {
+            return Ok(None);
+        }
+        let t = token_str(config.get(key)).ok_or_else(|| {
+            parse_err(format!(
+                "tokenizer_config.json sets {key} on (add_{key}) but names no {key}"
+            ))
+        })?;
+        let id = inner
+            .token_to_id(&t)
+            .ok_or_else(|| parse_err(format!("{key} {t:?} is not in the vocabulary")))?;
+        Ok(Some((t, id)))
+    };
+    let (bos, eos) = (
+        special("bos_token", add_bos)?,
+        special("eos_token", add_eos)?,
+    );
+    let piece = |t: &Option<(String, u32)>, seq: u8| {
+        t.as_ref()
+            .map(|(s, _)| format!("{s}:{seq}"))
+            .unwrap_or_default()
+    };
+    let join = |parts: &[String]| {
+        parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let single = join(&[piece(&bos, 0), "$A:0".into(), piece(&eos, 0)]);
+    let pair = join(&[
+        single.clone(),
+        piece(&bos, 1),
+        "$B:1".into(),
+        piece(&eos, 1),
+    ]);
+    let tokens: Vec<(String, u32)> = bos.into_iter().chain(eos).collect();
+    let pp = tokenizers::processors::template::TemplateProcessing::builder()
+        .try_single(single.as_str())
+        .and_then(|b| b.try_pair(pair.as_str()))
+        .map_err(|e| parse_err(format!("cannot build the BOS/EOS template: {e}")))?
+        .special_tokens(tokens)
+        .build()
+        .map_err(|e| parse_err(format!("cannot build the BOS/EOS template: {e}")))?;
+    inner.with_post_processor(Some(pp));
+    Ok(())
+}
+
 /// transformers' `clean_up_tokenization`: drops the space before punctuation and English contractions.
 fn clean_up_tokenization(text: &str) -> String {
     const RULES: [(&str, &str); 10] = [
@@ -320,6 +413,61 @@ mod tests {
         // The prompt's own tokens are unchanged.
         assert_eq!(bos.count("Hello world").unwrap(), 2);
         assert_eq!(bos.base_vocab_size(), 49_152);
+    }
+
+    #[test]
+    fn llama_classes_add_bos_and_eos_as_transformers_does() {
+        let dir = std::env::temp_dir().join(format!("sb-tok-llama-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(BUILTIN_GZ)
+            .read_to_end(&mut raw)
+            .unwrap();
+        std::fs::write(dir.join("tokenizer.json"), raw).unwrap();
+        let load = |cfg: &str| {
+            std::fs::write(dir.join("tokenizer_config.json"), cfg).unwrap();
+            Tokenizer::from_path(&dir)
+        };
+        // Expected ids printed by transformers 4.57.1 loading the same folder.
+        let names = r#""bos_token": "<|im_start|>", "eos_token": "<|im_end|>""#;
+        let t = load(&format!(
+            r#"{{"tokenizer_class": "LlamaTokenizerFast", {names}}}"#
+        ))
+        .unwrap();
+        assert_eq!(t.num_special_tokens_to_add(), 1);
+        assert_eq!(
+            t.encode_with_special("Hello world").unwrap(),
+            vec![1, 19556, 905]
+        );
+        let t = load(&format!(
+            r#"{{"tokenizer_class": "LlamaTokenizer", "add_eos_token": true, {names}}}"#
+        ))
+        .unwrap();
+        assert_eq!(t.num_special_tokens_to_add(), 2);
+        assert_eq!(
+            t.encode_with_special("Hello world").unwrap(),
+            vec![1, 19556, 905, 2]
+        );
+        let t = load(&format!(
+            r#"{{"tokenizer_class": "GPTNeoXTokenizerFast", "add_bos_token": true, {names}}}"#
+        ))
+        .unwrap();
+        assert_eq!(t.num_special_tokens_to_add(), 1);
+        let t = load(&format!(
+            r#"{{"tokenizer_class": "LlamaTokenizerFast", "add_bos_token": false, {names}}}"#
+        ))
+        .unwrap();
+        assert_eq!(t.num_special_tokens_to_add(), 0);
+        // Other classes keep tokenizer.json's post-processor.
+        let t = load(&format!(
+            r#"{{"tokenizer_class": "Qwen2TokenizerFast", {names}}}"#
+        ))
+        .unwrap();
+        assert_eq!(t.num_special_tokens_to_add(), 0);
+        let e = load(r#"{"tokenizer_class": "LlamaTokenizerFast", "bos_token": "<nope>"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not in the vocabulary"), "{e}");
     }
 
     #[test]
