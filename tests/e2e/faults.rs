@@ -370,7 +370,7 @@ async fn dropping_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicU
                         continue;
                     }
                     let nth = seen.fetch_add(1, Ordering::SeqCst) + 1;
-                    if nth % 2 == 0 {
+                    if nth.is_multiple_of(2) {
                         tokio::time::sleep(Duration::from_millis(300)).await;
                         return; // dropped unanswered
                     }
