@@ -145,6 +145,17 @@ pub struct Args {
     /// Print the result JSON on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Which server is measured (JSON, set by `servebench run`): stored in the result as `measured_server`.
+    #[arg(long, hide = true, value_parser = parse_json_object)]
+    pub measured_server: Option<serde_json::Value>,
+}
+
+/// A JSON object given as a flag value.
+pub fn parse_json_object(s: &str) -> std::result::Result<serde_json::Value, String> {
+    match serde_json::from_str::<serde_json::Value>(s) {
+        Ok(v) if v.is_object() => Ok(v),
+        _ => Err("expected a JSON object".into()),
+    }
 }
 
 /// The record sink of a bench run: counts output tokens with the tokenizer, writes details, shows progress.
@@ -518,7 +529,7 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
             .await
             .and_then(|v| v["data"][0]["id"].as_str().map(str::to_string))
             .with_context(|| {
-                format!("no --model given and {base_url}/v1/models lists none: pass --model, and check --base-url/--host/--port")
+                format!("no --model given and {}/v1/models lists none: pass --model, and check --base-url/--host/--port", super::secrets::redact_url(&base_url))
             })?,
     };
 
@@ -680,7 +691,7 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
         random_range_ratio: Some(a.random_range_ratio),
         seed: a.seed,
         model,
-        base_url: base_url.clone(),
+        base_url: super::secrets::redact_url(&base_url),
         tokenizer: tok.source.clone(),
         prompt_token_method: method.as_str().into(),
         server_info,
@@ -724,6 +735,9 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
             serde_json::json!(read_delay.late_pct),
         );
         obj.insert("not_finished".into(), serde_json::json!(out.not_finished));
+        if let Some(m) = &a.measured_server {
+            obj.insert("measured_server".into(), m.clone());
+        }
         obj.insert("duration_limit_s".into(), serde_json::json!(a.duration));
         if let Some(d) = &details_file {
             obj.insert(

@@ -423,8 +423,9 @@ pub async fn sweep(
                 ..
             }) => {
                 let mut b = *b;
-                if b.api_key.is_none() {
-                    b.api_key = api_key.map(str::to_string);
+                // The caller's key wins over what clap read from $OPENAI_API_KEY for the point's flags.
+                if let Some(k) = api_key {
+                    b.api_key = Some(k.to_string());
                 }
                 b
             }
