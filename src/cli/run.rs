@@ -311,14 +311,24 @@ async fn execute(mut p: Prepared, stop: watch::Receiver<bool>) -> Result<()> {
         plan.run.extra_args.push("--measured-server".into());
         plan.run.extra_args.push(identity_json.to_string());
     }
+    let gone = |e: launch::ServerExit| {
+        anyhow!(
+            "{e}\nThe run stopped: the server it measured is gone. What finished is kept; fix the server and \
+             rerun the same command to resume"
+        )
+    };
     let outcome = match server.as_mut() {
-        Some(s) => tokio::select! {
-            r = steps(&p, stop) => r,
-            e = s.exited() => Err(anyhow!(
-                "{e}\nThe run stopped: the server it measured is gone. What finished is kept; fix the server and \
-                 rerun the same command to resume"
-            )),
-        },
+        Some(s) => {
+            let r = tokio::select! {
+                r = steps(&p, stop) => r,
+                e = s.exited() => Err(gone(e)),
+            };
+            // Requests to a dead server fail fast: the steps may end before the watch sees the exit.
+            match s.exit_if_exited() {
+                Some(e) => Err(gone(e)),
+                None => r,
+            }
+        }
         None => steps(&p, stop).await,
     };
     if let Some(mut s) = server {
