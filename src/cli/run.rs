@@ -15,6 +15,7 @@ use tokio::sync::watch;
 /// The whole workflow from one plan: launch the server, capture the machine, eval, sweep, report.
 #[derive(Debug, Clone, clap::Args)]
 #[command(
+    infer_long_args = true,
     after_help = "The plan (TOML) is documented key by key, with every default, in docs/plans.md; \
                   examples/demo.toml runs against the built-in simulator. Relative paths in a plan are relative \
                   to the plan file."

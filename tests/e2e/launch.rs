@@ -487,3 +487,204 @@ fn a_second_ctrl_c_or_sigterm_stops_everything_at_once() {
         assert_gone(pid);
     }
 }
+
+/// A TCP proxy to `upstream` that records, for every HTTP request passing through, its Bearer token ("" when none).
+async fn recording_proxy(
+    upstream: String,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let (up, seen) = (upstream.clone(), seen2.clone());
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(up).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                tokio::spawn(async move { tokio::io::copy(&mut sr, &mut cw).await });
+                let mut buf = vec![0u8; 1 << 16];
+                while let Ok(n) = cr.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let chunk = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    for head in chunk
+                        .split("\r\n\r\n")
+                        .filter(|h| h.contains(" HTTP/1.1\r\n"))
+                    {
+                        let token = head
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("authorization")
+                                    .then(|| v.trim().trim_start_matches("Bearer ").to_string())
+                            })
+                            .unwrap_or_default();
+                        seen.lock().unwrap().push(token);
+                    }
+                    if sw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// `--api-key` wins over the plan's `api_key_env`, which wins over $OPENAI_API_KEY, in the eval and the sweep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_key_flag_wins_over_the_environment_in_every_request() {
+    let sim = start_sim("fast", |_| {}).await;
+    let upstream = sim.base_url().trim_start_matches("http://").to_string();
+    let (url, seen) = recording_proxy(upstream).await;
+    let dir = tempdir();
+    let write_plan = |key_env: &str| {
+        let p = dir.path().join("k.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "output_dir = \"k-out\"\n{key_env}\n[target]\nbase_url = \"{url}\"\n[eval]\nargs = [\"--datasets\", \"aime24\", \
+                 \"--data-dir\", {:?}, \"--limit\", \"2\", \"--max-tokens\", \"8\"]\n[sweep]\n{SMALL_SWEEP}\n",
+                root().join("data").display().to_string()
+            ),
+        )
+        .unwrap();
+        p
+    };
+    for (key_env, flag, want) in [
+        ("", Some("sk-FLAGKEY0001"), "sk-FLAGKEY0001"),
+        ("api_key_env = \"MY_SERVER_KEY\"", None, "sk-PLANVARKEY02"),
+        (
+            "api_key_env = \"MY_SERVER_KEY\"",
+            Some("sk-FLAGKEY0001"),
+            "sk-FLAGKEY0001",
+        ),
+        ("", None, "sk-ENVKEY00003"),
+    ] {
+        let p = write_plan(key_env);
+        let _ = std::fs::remove_dir_all(dir.path().join("k-out"));
+        seen.lock().unwrap().clear();
+        let o = tokio::task::spawn_blocking(move || {
+            let mut c = Command::new(BIN);
+            c.arg("run")
+                .arg(&p)
+                .env("OPENAI_API_KEY", "sk-ENVKEY00003")
+                .env("MY_SERVER_KEY", "sk-PLANVARKEY02");
+            if let Some(f) = flag {
+                c.args(["--api-key", f]);
+            }
+            c.output().unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            o.status.success(),
+            "{}\n{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
+        let seen = seen.lock().unwrap().clone();
+        assert!(seen.len() > 10, "{seen:?}");
+        assert!(
+            seen.iter().all(|k| k == want),
+            "{key_env} {flag:?}: every request carries {want}: {seen:?}"
+        );
+    }
+    sim.shutdown().await;
+}
+
+/// Every file a run writes, and what it prints.
+fn all_output(dir: &Path, o: &Output) -> Vec<(String, String)> {
+    let mut v = vec![
+        ("stdout".to_string(), text(&o.stdout)),
+        ("stderr".to_string(), text(&o.stderr)),
+    ];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                v.push((
+                    p.display().to_string(),
+                    String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned(),
+                ));
+            }
+        }
+    }
+    v
+}
+
+/// A key planted in every channel (flag, environment, the server's command and environment, eval flags, bench
+/// headers, URL credentials) appears in no file, log or message of the run.
+#[test]
+fn planted_keys_appear_in_no_output() {
+    let dir = tempdir();
+    let port = free_port();
+    let plan = format!(
+        r#"output_dir = "out"
+[server]
+command = "SECRET_TOKEN=sk-PLANTCMD0001 exec {BIN} sim --port {port} --preset fast --model m"
+shell = true
+env = {{ HF_TOKEN = "hf_PLANTENV00000002" }}
+stop_grace_s = 5
+[target]
+base_url = "http://user:PLANTURL0003@127.0.0.1:{port}"
+[eval]
+args = ["--datasets", "aime24", "--data-dir", {data:?}, "--limit", "2", "--max-tokens", "8", "--api-key", "sk-PLANTEVAL0004"]
+[sweep]
+axes = {{ input_output = ["32:8"], concurrency = [1] }}
+run = {{ num_prompts = 2, extra_args = ["--header", "X-Api-Key: PLANTHDR0005", "--header=Authorization: Bearer PLANTHDR0006"] }}
+"#,
+        data = root().join("data").display().to_string()
+    );
+    let p = dir.path().join("secret.toml");
+    std::fs::write(&p, plan).unwrap();
+    let o = Command::new(BIN)
+        .args(["run"])
+        .arg(&p)
+        .args(["--api-ke", "sk-PLANTFLAG0007"])
+        .env("OPENAI_API_KEY", "sk-PLANTENV0008")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    let outputs = all_output(&dir.path().join("out"), &o);
+    assert!(outputs.iter().any(|(f, _)| f.ends_with("server.log")));
+    assert!(outputs.iter().any(|(f, _)| f.ends_with("plan.toml")));
+    for (file, body) in &outputs {
+        for k in [
+            "PLANTCMD",
+            "PLANTENV",
+            "PLANTURL",
+            "PLANTEVAL",
+            "PLANTHDR",
+            "PLANTFLAG",
+        ] {
+            assert!(!body.contains(k), "{k} in {file}:\n{body}");
+        }
+    }
+    let env = env_server(&dir.path().join("out"));
+    assert!(
+        env["command"]
+            .as_str()
+            .unwrap()
+            .contains("SECRET_TOKEN=<redacted>"),
+        "{env}"
+    );
+    assert_eq!(
+        env["base_url"],
+        format!("http://<redacted>@127.0.0.1:{port}")
+    );
+}
