@@ -287,6 +287,7 @@ async fn start_server(p: &Prepared) -> Result<(Option<LaunchedServer>, ServerIde
             command: None,
             pid: None,
             started_at: None,
+            listener_pid: None,
             models: t.model.iter().cloned().collect(),
             server_info: json!({"simulated": true, "preset": preset}),
             note: Some("the built-in simulator, started in process by each step".into()),

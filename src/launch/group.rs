@@ -66,6 +66,43 @@ pub fn group_members(pgid: i32) -> Vec<i32> {
     }
 }
 
+/// The processes among `pids` that hold a socket listening on TCP `port` (any address): `None` when that cannot
+/// be told (no `/proc`, or no listening socket found at all), `Some(empty)` when someone else holds it.
+#[cfg(target_os = "linux")]
+pub fn listeners_among(port: u16, pids: &[i32]) -> Option<Vec<i32>> {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Ok(t) = std::fs::read_to_string(table) {
+            inodes.extend(listening_inodes(&t, port));
+        }
+    }
+    if inodes.is_empty() {
+        return None;
+    }
+    let wanted: Vec<String> = inodes.iter().map(|i| format!("socket:[{i}]")).collect();
+    let holds = |pid: i32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .any(|l| wanted.iter().any(|w| l.as_os_str() == w.as_str()))
+        })
+    };
+    Some(pids.iter().copied().filter(|p| holds(*p)).collect())
+}
+
+/// Inodes of the sockets in LISTEN state on `port` in a `/proc/net/tcp` table.
+pub(crate) fn listening_inodes(table: &str, port: u16) -> Vec<u64> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
+            (local_port == port && *f.get(3)? == "0A").then(|| f.get(9)?.parse().ok())?
+        })
+        .collect()
+}
+
 /// State and process group from a `/proc/PID/stat` line (`pid (comm) S ppid pgrp …`; comm may hold spaces).
 pub(crate) fn stat_state_and_pgrp(stat: &str) -> Option<(char, i32)> {
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -74,6 +111,27 @@ pub(crate) fn stat_state_and_pgrp(stat: &str) -> Option<(char, i32)> {
     let _ppid = f.next()?;
     let pgrp = f.next()?.parse().ok()?;
     Some((state, pgrp))
+}
+
+/// Makes the command's process get SIGTERM when servebench dies, even by SIGKILL (Linux: `PR_SET_PDEATHSIG`,
+/// kept across `exec`). A process started with `shell = true` passes it on only if the shell `exec`s.
+#[cfg(target_os = "linux")]
+pub(crate) fn stop_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as i32;
+    // SAFETY: the closure runs between fork and exec and only makes two system calls (prctl, getppid), both
+    // async-signal-safe; it allocates nothing on success.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+                .map_err(std::io::Error::from)?;
+            // servebench died before the prctl took effect: do not start an orphan.
+            if nix::unistd::getppid().as_raw() != parent {
+                return Err(std::io::Error::from_raw_os_error(nix::libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Stops `pgid`: SIGTERM to the group, SIGKILL after `grace` if any member is left. `reap` is called while
@@ -155,6 +213,29 @@ mod tests {
         );
         assert_eq!(stat_state_and_pgrp("7 (a) b) Z 1 99 7"), Some(('Z', 99)));
         assert_eq!(stat_state_and_pgrp("garbage"), None);
+    }
+
+    #[test]
+    fn listening_sockets_are_read_from_the_tcp_table() {
+        let t = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:7530 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0
+   1: 0100007F:7530 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 4343 1 0
+   2: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4444 1 0
+";
+        assert_eq!(listening_inodes(t, 30000), [4242]);
+        assert_eq!(listening_inodes(t, 8080), [4444]);
+        assert!(listening_inodes(t, 1).is_empty());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_listener_of_a_port_is_found() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let me = std::process::id() as i32;
+        assert_eq!(listeners_among(port, &[me, 1]), Some(vec![me]));
+        drop(l);
+        assert_eq!(listeners_among(port, &[me]), None);
     }
 
     #[cfg(target_os = "linux")]

@@ -176,6 +176,12 @@ pub enum LaunchError {
         program: String,
         source: std::io::Error,
     },
+    #[error(
+        "something answers at {base_url} but the launched server does not hold that port ({occupant}): the \
+         launched one was stopped. Check the port in the server command against [target] base_url, and what else \
+         runs on this machine"
+    )]
+    NotOurs { base_url: String, occupant: String },
     #[error("the server exited before it was ready: {0}")]
     ExitedBeforeReady(ServerExit),
     #[error(
@@ -227,6 +233,9 @@ pub struct ServerIdentity {
     /// When it was launched (RFC 3339, local time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
+    /// The process of the launched group seen holding the listening socket (Linux), checked when it got ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener_pid: Option<u32>,
     /// Model ids from `/v1/models`.
     pub models: Vec<String>,
     /// `/get_server_info` (secrets hidden), null when the server has none.
@@ -265,6 +274,7 @@ pub async fn attach(base_url: &str, api_key: Option<&str>, note: Option<String>)
         command: None,
         pid: None,
         started_at: None,
+        listener_pid: None,
         models,
         server_info,
         note,
@@ -287,6 +297,11 @@ pub struct LaunchedServer {
 impl LaunchedServer {
     /// Checks that nothing answers at the spec's address, launches the command and waits until it is ready.
     /// On any error nothing launched is left running.
+    ///
+    /// On Linux the launched process also gets SIGTERM when the thread that launched it ends
+    /// (`PR_SET_PDEATHSIG`), so that even a servebench killed with SIGKILL does not leave it behind: launch from a
+    /// thread that lives as long as the server should (the runtime's `block_on` or a worker thread, not
+    /// `spawn_blocking`).
     pub async fn launch(spec: &ServerSpec) -> Result<LaunchedServer, LaunchError> {
         let base_url = spec.base_url.trim_end_matches('/').to_string();
         if probe::listening(&base_url).await? {
@@ -356,6 +371,8 @@ impl LaunchedServer {
             use std::os::unix::process::CommandExt;
             cmd.process_group(0);
         }
+        #[cfg(target_os = "linux")]
+        group::stop_with_parent(&mut cmd);
         let mut child = cmd.spawn().map_err(|source| LaunchError::Spawn {
             program: spec.command.program().to_string(),
             source,
@@ -383,6 +400,7 @@ impl LaunchedServer {
                 command: Some(shown),
                 pid: Some(pid),
                 started_at: Some(started_at),
+                listener_pid: None,
                 models: Vec::new(),
                 server_info: Value::Null,
                 note: None,
@@ -400,10 +418,22 @@ impl LaunchedServer {
                 return Err(LaunchError::ExitedBeforeReady(exit));
             }
             if probe::answers(&http, base_url, spec.api_key.as_deref()).await {
-                // Still ours: the group is alive after the answer.
+                // Still ours: the group is alive after the answer, and holds the listening socket.
                 if let Some(exit) = self.exit_if_exited() {
                     self.stop();
                     return Err(LaunchError::ExitedBeforeReady(exit));
+                }
+                match self.listener(base_url) {
+                    Some(Some(pid)) => self.identity.listener_pid = Some(pid),
+                    Some(None) => {
+                        self.stop();
+                        return Err(LaunchError::NotOurs {
+                            base_url: redact_url(base_url),
+                            occupant: probe::describe_occupant(base_url, spec.api_key.as_deref())
+                                .await,
+                        });
+                    }
+                    None => {}
                 }
                 return Ok(());
             }
@@ -418,6 +448,23 @@ impl LaunchedServer {
             }
             let left = spec.ready_timeout - waited;
             tokio::time::sleep(left.min(Duration::from_millis(300))).await;
+        }
+    }
+
+    /// Which process of the launched group listens at the address: `Some(Some(pid))`, `Some(None)` when another
+    /// process does, `None` when that cannot be told.
+    fn listener(&self, base_url: &str) -> Option<Option<u32>> {
+        #[cfg(target_os = "linux")]
+        {
+            let (_, port) = probe::host_port(base_url).ok()?;
+            let members = group_members(self.pid as i32);
+            let holders = group::listeners_among(port, &members)?;
+            Some(holders.iter().min().map(|p| *p as u32))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = base_url;
+            None
         }
     }
 

@@ -131,6 +131,10 @@ fn two_runs_on_one_port_each_measure_their_own_server() {
         assert_eq!(server["server_info"]["preset"], "fast");
         assert!(server["command"].as_str().unwrap().contains(model));
         let pid = server["pid"].as_u64().unwrap();
+        assert_eq!(
+            server["listener_pid"], pid,
+            "the launched process holds the port"
+        );
         let results = sweep_results(&out);
         assert_eq!(results.len(), 2);
         for r in &results {
@@ -686,5 +690,62 @@ run = {{ num_prompts = 2, extra_args = ["--header", "X-Api-Key: PLANTHDR0005", "
     assert_eq!(
         env["base_url"],
         format!("http://<redacted>@127.0.0.1:{port}")
+    );
+}
+
+#[test]
+fn a_servebench_killed_with_sigkill_takes_its_server_along() {
+    let dir = tempdir();
+    let p = plan(
+        dir.path(),
+        "k",
+        free_port(),
+        "model-K",
+        SLOW,
+        LONG_SWEEP,
+        false,
+    );
+    let mut run = Background::start(&p, dir.path().join("k-out"));
+    let pid = run.server_pid();
+    run.wait_for_requests();
+    run.signal("-KILL");
+    let (code, _, _) = run.finish();
+    assert_eq!(code, -9);
+    assert_gone(pid);
+}
+
+#[test]
+fn run_help_and_dry_run() {
+    let o = Command::new(BIN).args(["run", "--help"]).output().unwrap();
+    assert!(
+        text(&o.stdout).contains("docs/plans.md"),
+        "{}",
+        text(&o.stdout)
+    );
+    let dir = tempdir();
+    let p = plan(
+        dir.path(),
+        "n",
+        free_port(),
+        "model-N",
+        &["--api-key", "sk-DRYRUNKEY01"],
+        SMALL_SWEEP,
+        true,
+    );
+    let o = run_plan(&p, &["--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("server: launch ") && out.contains("--api-key <redacted>"),
+        "{out}"
+    );
+    assert!(
+        out.contains("eval: ") && out.contains("sweep [2/2]"),
+        "{out}"
+    );
+    assert!(!out.contains("DRYRUNKEY"), "{out}");
+    assert!(
+        !dir.path().join("n-out").exists(),
+        "a dry run touches nothing"
     );
 }
