@@ -60,6 +60,50 @@ pub struct ServerPlan {
     pub reuse_running: bool,
 }
 
+impl ServerPlan {
+    /// Resolves `cwd` (default: `plan_dir`) and `log` (default: `default_log`) against the plan's folder.
+    pub fn resolve_paths(&mut self, plan_dir: &Path, default_log: PathBuf) {
+        self.cwd = Some(
+            self.cwd
+                .as_deref()
+                .map_or(plan_dir.to_path_buf(), |c| rebase(plan_dir, c)),
+        );
+        self.log = Some(match &self.log {
+            Some(l) => rebase(plan_dir, l),
+            None => default_log,
+        });
+    }
+
+    /// The launch spec of this server answering at `base_url` (checked: command, address, durations).
+    pub fn spec(
+        &self,
+        base_url: &str,
+        api_key: Option<&str>,
+        default_log: &Path,
+    ) -> Result<ServerSpec, PlanError> {
+        let command = match &self.command {
+            CommandSpec::Line(l) => LaunchCommand::from_line(l, self.shell),
+            CommandSpec::Argv(v) => LaunchCommand::argv(v.clone()),
+        }
+        .map_err(|e| PlanError::Invalid(e.to_string()))?;
+        crate::launch::probe::host_port(base_url)
+            .map_err(|e| PlanError::Invalid(format!("[target] base_url: {e}")))?;
+        Ok(ServerSpec {
+            command,
+            env: self.env.clone(),
+            cwd: self.cwd.clone(),
+            base_url: base_url.to_string(),
+            ready_timeout: seconds("[server] ready_timeout_s", self.ready_timeout_s)?,
+            stop_grace: seconds("[server] stop_grace_s", self.stop_grace_s)?,
+            log_path: self
+                .log
+                .clone()
+                .unwrap_or_else(|| default_log.to_path_buf()),
+            api_key: api_key.map(str::to_string),
+        })
+    }
+}
+
 fn default_ready() -> f64 {
     1800.0
 }
@@ -189,12 +233,9 @@ impl Workflow {
         if let Some(t) = &self.target.tokenizer {
             self.target.tokenizer = Some(rel(t));
         }
+        let default_log = self.output_dir.join("server.log");
         if let Some(s) = &mut self.server {
-            s.cwd = Some(s.cwd.as_deref().map_or(dir.clone(), rel));
-            s.log = Some(match &s.log {
-                Some(l) => rel(l),
-                None => self.output_dir.join("server.log"),
-            });
+            s.resolve_paths(&dir, default_log);
         }
         if let Some(s) = &mut self.sweep {
             if let Some(p) = &s.dataset.path {
@@ -209,31 +250,13 @@ impl Workflow {
         let Some(s) = &self.server else {
             return Ok(None);
         };
-        let command = match &s.command {
-            CommandSpec::Line(l) => LaunchCommand::from_line(l, s.shell),
-            CommandSpec::Argv(v) => LaunchCommand::argv(v.clone()),
-        }
-        .map_err(|e| PlanError::Invalid(e.to_string()))?;
-        let base_url = self.target.base_url.clone().ok_or_else(|| {
+        let base_url = self.target.base_url.as_deref().ok_or_else(|| {
             PlanError::Invalid(
                 "[server] needs [target] base_url: where the launched server answers".into(),
             )
         })?;
-        crate::launch::probe::host_port(&base_url)
-            .map_err(|e| PlanError::Invalid(format!("[target] base_url: {e}")))?;
-        Ok(Some(ServerSpec {
-            command,
-            env: s.env.clone(),
-            cwd: s.cwd.clone(),
-            base_url,
-            ready_timeout: seconds("[server] ready_timeout_s", s.ready_timeout_s)?,
-            stop_grace: seconds("[server] stop_grace_s", s.stop_grace_s)?,
-            log_path: s
-                .log
-                .clone()
-                .unwrap_or_else(|| self.output_dir.join("server.log")),
-            api_key: api_key.map(str::to_string),
-        }))
+        let default_log = self.output_dir.join("server.log");
+        s.spec(base_url, api_key, &default_log).map(Some)
     }
 
     /// The sweep plan, writing into `<output_dir>/perf`.
