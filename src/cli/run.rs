@@ -244,7 +244,10 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 /// The server to measure: launched (and ready), or the one already there, or the in-process simulator.
-async fn start_server(p: &Prepared) -> Result<(Option<LaunchedServer>, ServerIdentity)> {
+async fn start_server(
+    p: &Prepared,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(Option<LaunchedServer>, ServerIdentity)> {
     let key = p.api_key.as_deref();
     if let Some(spec) = &p.server {
         if p.reuse_running && launch::probe::listening(&spec.base_url).await? {
@@ -261,7 +264,11 @@ async fn start_server(p: &Prepared) -> Result<(Option<LaunchedServer>, ServerIde
             spec.log_path.display()
         );
         let t0 = std::time::Instant::now();
-        let s = LaunchedServer::launch(spec).await?;
+        // Ctrl-C while waiting: the launch is dropped, which stops what it started.
+        let s = tokio::select! {
+            s = LaunchedServer::launch(spec) => s?,
+            _ = stop.wait_for(|s| *s) => bail!("interrupted while waiting for the server to be ready; it was stopped"),
+        };
         println!(
             "server: ready after {:.0} s: {}",
             t0.elapsed().as_secs_f64(),
@@ -296,7 +303,7 @@ async fn start_server(p: &Prepared) -> Result<(Option<LaunchedServer>, ServerIde
 }
 
 async fn execute(mut p: Prepared, stop: watch::Receiver<bool>) -> Result<()> {
-    let (mut server, identity) = start_server(&p).await?;
+    let (mut server, identity) = start_server(&p, stop.clone()).await?;
     let mut env = super::env::collect();
     let identity_json = serde_json::to_value(&identity)?;
     if let Some(o) = env.as_object_mut() {

@@ -379,6 +379,7 @@ impl LaunchedServer {
         })?;
         let pid = child.id();
         group::register(pid as i32, spec.stop_grace);
+        log.note(&format!("pid {pid} (also its process group)"));
         if let Some(out) = child.stdout.take() {
             log.pump(out);
         }

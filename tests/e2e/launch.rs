@@ -749,3 +749,43 @@ fn run_help_and_dry_run() {
         "a dry run touches nothing"
     );
 }
+
+#[test]
+fn ctrl_c_while_waiting_for_readiness_stops_the_launch() {
+    let dir = tempdir();
+    let port = free_port();
+    let p = dir.path().join("w.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "output_dir = \"w-out\"\n[server]\ncommand = [\"sleep\", \"300\"]\nstop_grace_s = 5\n[target]\n\
+             base_url = \"http://127.0.0.1:{port}\"\n[sweep]\n{SMALL_SWEEP}\n"
+        ),
+    )
+    .unwrap();
+    let mut run = Background::start(&p, dir.path().join("w-out"));
+    let log = dir.path().join("w-out/server.log");
+    let t0 = Instant::now();
+    let pid: u64 = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(pid) = text.lines().find_map(|l| {
+            l.strip_prefix("[servebench] pid ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        }) {
+            break pid;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "never launched");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    run.signal("-INT");
+    let (code, _, err) = run.finish();
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("interrupted while waiting for the server"),
+        "{err}"
+    );
+    assert_gone(pid);
+}
