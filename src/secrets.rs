@@ -338,11 +338,8 @@ impl Redactor {
             Value::Object(o) => Value::Object(
                 o.into_iter()
                     .map(|(k, v)| {
-                        if is_secret_name(&k) && !v.is_null() && !v.is_number() && !v.is_boolean() {
-                            if let Value::String(s) = &v {
-                                self.hide(s);
-                            }
-                            (k, Value::String(REDACTED.into()))
+                        if is_secret_name(&k) {
+                            (k, self.every_string(v))
                         } else {
                             (k, self.json(v))
                         }
@@ -351,6 +348,21 @@ impl Redactor {
             ),
             Value::Array(a) => Value::Array(a.into_iter().map(|x| self.json(x)).collect()),
             Value::String(s) => Value::String(self.command(&s)),
+            other => other,
+        }
+    }
+
+    /// Every string in `v` hidden (numbers, booleans and null kept: `"bucket_time_to_first_token": [0.1, …]` is
+    /// not a secret).
+    fn every_string(&mut self, v: Value) -> Value {
+        match v {
+            Value::String(s) => Value::String(self.hide(&s)),
+            Value::Array(a) => Value::Array(a.into_iter().map(|x| self.every_string(x)).collect()),
+            Value::Object(o) => Value::Object(
+                o.into_iter()
+                    .map(|(k, x)| (k, self.every_string(x)))
+                    .collect(),
+            ),
             other => other,
         }
     }
@@ -496,7 +508,8 @@ mod tests {
     fn server_info_secrets_are_redacted() {
         let v = json!({"api_key": "sk-123", "admin_api_key": null, "max_total_tokens": 5, "tokenizer_path": "x",
                        "nested": [{"hf_token": "abc"}], "completion_tokens": 3, "eos_token_ids": [1, 2],
-                       "prompt_token_method": "chat", "url": "http://u:pw@h:1/x"});
+                       "prompt_token_method": "chat", "url": "http://u:pw@h:1/x",
+                       "bucket_time_to_first_token": [0.1, 0.2], "credentials": {"a": "s3cret", "n": 2}});
         let r = redact_secrets(v);
         assert_eq!(r["api_key"], "<redacted>");
         assert_eq!(r["admin_api_key"], Value::Null);
@@ -507,6 +520,8 @@ mod tests {
         assert_eq!(r["eos_token_ids"], json!([1, 2]));
         assert_eq!(r["prompt_token_method"], "chat");
         assert_eq!(r["url"], "http://<redacted>@h:1/x");
+        assert_eq!(r["bucket_time_to_first_token"], json!([0.1, 0.2]));
+        assert_eq!(r["credentials"], json!({"a": "<redacted>", "n": 2}));
     }
 
     #[test]

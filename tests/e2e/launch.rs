@@ -600,6 +600,41 @@ async fn the_api_key_flag_wins_over_the_environment_in_every_request() {
             "{key_env} {flag:?}: every request carries {want}: {seen:?}"
         );
     }
+    // `servebench sweep` alone: its --api-key, not the environment's, on every request.
+    seen.lock().unwrap().clear();
+    let out = dir.path().join("sweep-alone");
+    let o = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args([
+                "sweep",
+                "--base-url",
+                &url,
+                "--input-output",
+                "32:8",
+                "--concurrency",
+                "1,2",
+                "--num-prompts",
+                "2",
+            ])
+            .args(["--api-key", "sk-FLAGKEY0001", "--no-report", "--output-dir"])
+            .arg(&out)
+            .env("OPENAI_API_KEY", "sk-ENVKEY00003")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.len() >= 4 && seen.iter().all(|k| k == "sk-FLAGKEY0001"),
+        "{seen:?}"
+    );
     sim.shutdown().await;
 }
 
