@@ -93,70 +93,11 @@ fn prepare(a: &Args) -> Result<Prepared> {
     let server = w.server_spec(chosen.as_deref().or(env_key().as_deref()))?;
     let reuse_running = a.use_running_server || w.server.as_ref().is_some_and(|s| s.reuse_running);
     let eval = match w.eval_argv(a.fresh) {
-        Some(argv) => {
-            let (cmd, m) = parse_command(&argv)
-                .map_err(|e| anyhow!("[eval] args are not valid `servebench eval` flags: {e}"))?;
-            let super::Command::Eval(e) = cmd else {
-                bail!("[eval] args: expected eval flags");
-            };
-            let mut e = *e;
-            // Paths in the plan's flags are relative to the plan.
-            if from_command_line(&m, "data_dir") {
-                e.data_dir = e.data_dir.map(|d| w.rebase(&d));
-            }
-            e.dataset_paths = e
-                .dataset_paths
-                .iter()
-                .map(|p| match p.split_once('=') {
-                    Some((n, path)) => format!("{n}={}", w.rebase(path.as_ref()).display()),
-                    None => p.clone(),
-                })
-                .collect();
-            e.custom = e
-                .custom
-                .iter()
-                .map(|c| match c.split_once('=') {
-                    Some((n, path)) if !n.is_empty() && !n.contains(['/', '\\']) => {
-                        format!("{n}={}", w.rebase(path.as_ref()).display())
-                    }
-                    _ => w.rebase(c.as_ref()).display().to_string(),
-                })
-                .collect();
-            super::eval::check(&e).context("[eval] args")?;
-            // --api-key, or the plan's own key, wins over $OPENAI_API_KEY.
-            let plan_key = from_command_line(&m, "api_key")
-                .then(|| e.api_key.clone())
-                .flatten();
-            e.api_key = chosen.clone().or(plan_key).or_else(env_key);
-            Some(e)
-        }
+        Some(argv) => Some(prepare_eval(&w, &argv, chosen.as_deref())?),
         None => None,
     };
     let sweep = match w.sweep_plan() {
-        Some(plan) => {
-            let points = plan.points()?;
-            let url = plan
-                .target
-                .base_url
-                .as_deref()
-                .unwrap_or("http://127.0.0.1:1");
-            let argv = super::sweep::bench_argv(&plan, &points[0], url);
-            let (cmd, m) = parse_command(&argv).map_err(|e| {
-                anyhow!(
-                    "[sweep] values or run.extra_args are not valid `servebench bench` flags: {e}"
-                )
-            })?;
-            if !matches!(cmd, super::Command::Bench(_)) {
-                bail!("[sweep] run.extra_args: expected bench flags");
-            }
-            let key = match &chosen {
-                Some(k) => Some(k.clone()),
-                // A key in extra_args stays; otherwise $OPENAI_API_KEY.
-                None if from_command_line(&m, "api_key") => None,
-                None => env_key(),
-            };
-            Some((plan, points, key))
-        }
+        Some(plan) => Some(prepare_sweep(plan, chosen.as_deref())?),
         None => None,
     };
     Ok(Prepared {
@@ -168,6 +109,69 @@ fn prepare(a: &Args) -> Result<Prepared> {
         sweep,
         fresh: a.fresh,
     })
+}
+
+/// The eval flags parsed and checked, their paths made relative to the plan, the key chosen.
+fn prepare_eval(w: &Workflow, argv: &[String], chosen: Option<&str>) -> Result<super::eval::Args> {
+    let (cmd, m) = parse_command(argv)
+        .map_err(|e| anyhow!("[eval] args are not valid `servebench eval` flags: {e}"))?;
+    let super::Command::Eval(e) = cmd else {
+        bail!("[eval] args: expected eval flags");
+    };
+    let mut e = *e;
+    if from_command_line(&m, "data_dir") {
+        e.data_dir = e.data_dir.map(|d| w.rebase(&d));
+    }
+    let rebase_value = |v: &str| w.rebase(v.as_ref()).display().to_string();
+    e.dataset_paths = e
+        .dataset_paths
+        .iter()
+        .map(|p| match p.split_once('=') {
+            Some((n, path)) => format!("{n}={}", rebase_value(path)),
+            None => p.clone(),
+        })
+        .collect();
+    e.custom = e
+        .custom
+        .iter()
+        .map(|c| match c.split_once('=') {
+            Some((n, path)) if !n.is_empty() && !n.contains(['/', '\\']) => {
+                format!("{n}={}", rebase_value(path))
+            }
+            _ => rebase_value(c),
+        })
+        .collect();
+    super::eval::check(&e).context("[eval] args")?;
+    // --api-key, or the plan's own key, wins over $OPENAI_API_KEY.
+    let plan_key = from_command_line(&m, "api_key")
+        .then(|| e.api_key.clone())
+        .flatten();
+    e.api_key = chosen.map(str::to_string).or(plan_key).or_else(env_key);
+    Ok(e)
+}
+
+/// The sweep's points, its bench flags checked on the first point, the key chosen (`None`: the one in the
+/// plan's extra_args).
+fn prepare_sweep(plan: Plan, chosen: Option<&str>) -> Result<(Plan, Vec<Point>, Option<String>)> {
+    let points = plan.points()?;
+    let url = plan
+        .target
+        .base_url
+        .as_deref()
+        .unwrap_or("http://127.0.0.1:1");
+    let argv = super::sweep::bench_argv(&plan, &points[0], url);
+    let (cmd, m) = parse_command(&argv).map_err(|e| {
+        anyhow!("[sweep] values or run.extra_args are not valid `servebench bench` flags: {e}")
+    })?;
+    if !matches!(cmd, super::Command::Bench(_)) {
+        bail!("[sweep] run.extra_args: expected bench flags");
+    }
+    let key = match chosen {
+        Some(k) => Some(k.to_string()),
+        None if from_command_line(&m, "api_key") => None,
+        None => env_key(),
+    };
+    Ok((plan, points, key))
 }
 
 fn dry_run(p: &Prepared) {
