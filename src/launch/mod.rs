@@ -457,7 +457,15 @@ impl LaunchedServer {
     fn listener(&self, base_url: &str) -> Option<Option<u32>> {
         #[cfg(target_os = "linux")]
         {
-            let (_, port) = probe::host_port(base_url).ok()?;
+            let (host, port) = probe::host_port(base_url).ok()?;
+            // Only a server on this machine has its socket in this machine's tables.
+            let local = host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+            if !local {
+                return None;
+            }
             let members = group_members(self.pid as i32);
             let holders = group::listeners_among(port, &members)?;
             Some(holders.iter().min().map(|p| *p as u32))
