@@ -149,7 +149,7 @@ pub struct Workflow {
 }
 
 /// Bench flags that take a path (relative ones in `[sweep.run] extra_args` are resolved against the plan).
-const BENCH_PATH_FLAGS: &[&str] = &[
+pub const BENCH_PATH_FLAGS: &[&str] = &[
     "--dataset-path",
     "--tokenizer",
     "--output-file",
