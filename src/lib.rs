@@ -3,6 +3,9 @@
 //! The binary's commands live in [`cli`]; the work is done by the workspace crates re-exported here.
 
 pub mod cli;
+pub mod launch;
+pub mod run_plan;
+pub mod secrets;
 pub mod sim_counter;
 pub mod sim_thread;
 pub mod sweep_plan;

@@ -369,13 +369,34 @@ impl Plan {
             path: path.display().to_string(),
             source,
         })?;
-        Plan::from_toml(&text).map_err(|e| match e {
+        let mut plan = Plan::from_toml(&text).map_err(|e| match e {
             PlanError::Parse { message, .. } => PlanError::Parse {
                 path: path.display().to_string(),
                 message,
             },
             other => other,
-        })
+        })?;
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        plan.rebase_paths(dir);
+        Ok(plan)
+    }
+
+    /// Makes the plan's relative paths (output_dir, dataset path, tokenizer, path flags in extra_args) relative
+    /// to `dir`, the plan file's folder.
+    pub fn rebase_paths(&mut self, dir: &Path) {
+        use crate::run_plan::{rebase, rebase_flag_paths};
+        self.run.output_dir = rebase(dir, &self.run.output_dir);
+        if let Some(p) = &self.dataset.path {
+            self.dataset.path = Some(rebase(dir, p));
+        }
+        if let Some(t) = &self.target.tokenizer {
+            self.target.tokenizer = Some(rebase(dir, t));
+        }
+        self.run.extra_args =
+            rebase_flag_paths(dir, &self.run.extra_args, crate::run_plan::BENCH_PATH_FLAGS);
     }
 
     pub fn from_toml(text: &str) -> Result<Plan, PlanError> {
@@ -605,6 +626,26 @@ output_dir = "out"
         );
         assert!(parse_prompts(&PromptsSpec::Text("lots".into())).is_err());
         assert!(parse_prompts(&PromptsSpec::Fixed(0)).is_err());
+    }
+
+    #[test]
+    fn paths_in_a_plan_file_are_relative_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("plan.toml");
+        std::fs::write(
+            &p,
+            "[target]\nsim=\"fast\"\ntokenizer=\"tok\"\n[dataset]\npath=\"/abs/sg.json\"\n[axes]\ninput_output=[\"1:1\"]\nconcurrency=[1]\n[run]\noutput_dir=\"../out\"\nextra_args=[\"--details-file\", \"d.jsonl\"]\n",
+        )
+        .unwrap();
+        let plan = Plan::from_file(&p).unwrap();
+        let parent = dir.path().parent().unwrap();
+        assert_eq!(plan.run.output_dir, parent.join("out"));
+        assert_eq!(plan.target.tokenizer, Some(dir.path().join("tok")));
+        assert_eq!(plan.dataset.path, Some(PathBuf::from("/abs/sg.json")));
+        assert_eq!(
+            plan.run.extra_args[1],
+            dir.path().join("d.jsonl").display().to_string()
+        );
     }
 
     #[test]

@@ -160,6 +160,17 @@ pub struct Args {
     /// Print the result JSON on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Which server is measured (JSON, set by `servebench run`): stored in the result as `measured_server`.
+    #[arg(long, hide = true, value_parser = parse_json_object)]
+    pub measured_server: Option<serde_json::Value>,
+}
+
+/// A JSON object given as a flag value.
+pub fn parse_json_object(s: &str) -> std::result::Result<serde_json::Value, String> {
+    match serde_json::from_str::<serde_json::Value>(s) {
+        Ok(v) if v.is_object() => Ok(v),
+        _ => Err("expected a JSON object".into()),
+    }
 }
 
 fn default_output_file(a: &Args) -> PathBuf {
@@ -300,6 +311,7 @@ pub fn config_of(a: &Args, base_url: Option<&str>) -> Result<BenchConfig> {
     c.simulated = a.sim.is_some();
     c.command_line = command_line_redacted();
     c.redact = redact_secrets;
+    c.measured_server = a.measured_server.clone();
     Ok(c)
 }
 

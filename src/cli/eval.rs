@@ -139,6 +139,9 @@ pub struct Args {
     /// Simulator: where reasoning goes: inline (<think> in the content), field (reasoning_content) or none.
     #[arg(long, default_value = "inline", value_parser = ["inline", "field", "none"])]
     pub sim_reasoning: String,
+    /// Which server is measured (JSON, set by `servebench run`): stored in each report's settings.
+    #[arg(long, hide = true, value_parser = super::bench::parse_json_object)]
+    pub measured_server: Option<serde_json::Value>,
     /// Simulator: seed of its answers.
     #[arg(long, default_value_t = 0)]
     pub sim_seed: u64,
@@ -253,6 +256,11 @@ fn protocols(a: &Args) -> Result<(Protocols, bool, Option<u32>, f64)> {
         bail!("--gpqa-shuffle applies to the servebench protocol; {} orders options as evalscope does (add --gpqa-protocol servebench)", p.gpqa.as_str());
     }
     Ok((p, field_report, max_tokens, temperature))
+}
+
+/// Checks the flags as a run would, without loading anything (for plans checked before they run).
+pub fn check(a: &Args) -> Result<()> {
+    plan(a).map(|_| ())
 }
 
 fn plan(a: &Args) -> Result<Plan> {
@@ -578,12 +586,17 @@ async fn evaluate(
         Some(m) => m.clone(),
         None => {
             let models = client.get_json("/v1/models").await.ok_or_else(|| {
-                anyhow!("cannot reach {base_url}/v1/models to find the model name: is the server up? (or pass --model)")
+                anyhow!("cannot reach {}/v1/models to find the model name: is the server up? (or pass --model)", super::secrets::redact_url(base_url))
             })?;
             models["data"][0]["id"]
                 .as_str()
                 .map(str::to_string)
-                .ok_or_else(|| anyhow!("{base_url}/v1/models lists no model: pass --model"))?
+                .ok_or_else(|| {
+                    anyhow!(
+                        "{}/v1/models lists no model: pass --model",
+                        super::secrets::redact_url(base_url)
+                    )
+                })?
         }
     };
     let simulated = a.sim.is_some()
@@ -594,7 +607,8 @@ async fn evaluate(
     let quiet = a.json;
     if !quiet {
         eprintln!(
-            "eval: model {model} at {base_url}{}",
+            "eval: model {model} at {}{}",
+            super::secrets::redact_url(base_url),
             if simulated { " (SIMULATED)" } else { "" }
         );
         for ds in datasets {
@@ -717,7 +731,8 @@ async fn evaluate(
             "timeout_s": a.timeout,
             "stream": !a.disable_stream,
             "backend": a.backend,
-            "base_url": base_url,
+            "base_url": super::secrets::redact_url(base_url),
+            "measured_server": a.measured_server,
         });
         let ctx = ReportContext {
             model: &model,

@@ -1,321 +1,373 @@
 //! `servebench run PLAN.toml`: the whole workflow in one folder — optionally launch the server and wait until
-//! it is ready, record the machine, run the accuracy evals, run the load sweep, write the report.
-//!
-//! ```toml
-//! output_dir = "runs/dsr1-fp8"
-//! label = "DeepSeek-R1 FP8"
-//!
-//! [server]                          # optional: servebench starts it and stops it at the end
-//! command = "python3 -m sglang.launch_server --model-path /models/DeepSeek-R1 --tp 8 --port 30000"
-//! ready_timeout_s = 1800
-//! log = "server.log"                # inside output_dir
-//!
-//! [target]                          # as in a sweep plan: base_url or sim, backend, model, tokenizer
-//! base_url = "http://127.0.0.1:30000"
-//! backend = "sglang"
-//! tokenizer = "/models/DeepSeek-R1"
-//!
-//! [eval]                            # optional: `servebench eval` flags (target and output folder are filled in)
-//! args = ["--datasets", "gpqa_diamond,aime24,math500", "--data-dir", "/data", "--max-tokens", "20480"]
-//!
-//! [sweep]                           # optional: the [dataset], [axes] and [run] tables of a sweep plan
-//! axes = { input_output = ["3500:1500", "3000:400"], concurrency = [1, 4, 8, 16, 32, 64], range_ratio = [0.7, 0.8] }
-//! run = { tp = 8 }
-//! ```
+//! it is ready, record the machine and the server measured, run the accuracy evals, run the load sweep, stop the
+//! server, write the report. The plan format is in `docs/plans.md` (parsed by [`crate::run_plan`]); the server
+//! lifecycle in [`crate::launch`].
 
-use crate::sweep_plan::{DatasetSpec, Plan, RunSpec, Target};
-use anyhow::{bail, Context, Result};
-use serde::Deserialize;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use crate::launch::{self, LaunchedServer, ServerIdentity, ServerSpec};
+use crate::run_plan::Workflow;
+use crate::secrets::Redactor;
+use crate::sweep_plan::{Plan, Point};
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::json;
+use std::path::PathBuf;
 use tokio::sync::watch;
 
 /// The whole workflow from one plan: launch the server, capture the machine, eval, sweep, report.
 #[derive(Debug, Clone, clap::Args)]
+#[command(
+    infer_long_args = true,
+    after_help = "The plan (TOML) is documented key by key, with every default, in docs/plans.md; \
+                  examples/demo.toml runs against the built-in simulator. Relative paths in a plan are relative \
+                  to the plan file."
+)]
 pub struct Args {
-    /// Workflow plan (TOML).
+    /// Workflow plan (TOML; keys and defaults: docs/plans.md). Relative paths in it are relative to its folder.
     pub plan: PathBuf,
     /// Re-run sweep points and evals from scratch (default: resume).
     #[arg(long)]
     pub fresh: bool,
-    /// Bearer token (default: $OPENAI_API_KEY). Never written to any file.
-    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    /// Bearer token sent to the server. Wins over the plan's api_key_env and over $OPENAI_API_KEY (the default).
+    /// Never written to any file.
+    #[arg(long)]
     pub api_key: Option<String>,
+    /// When a server already answers at [target] base_url, measure it instead of refusing to launch [server]
+    /// (every result then records that servebench did not launch it). Same as `reuse_running = true`.
+    #[arg(long)]
+    pub use_running_server: bool,
+    /// Check the plan and print what would run (launch command, eval flags, sweep points); touch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerSpec {
-    pub command: String,
-    #[serde(default = "default_ready")]
-    pub ready_timeout_s: f64,
-    #[serde(default = "default_log")]
-    pub log: String,
+/// A plan checked and turned into the work to do, before anything runs.
+struct Prepared {
+    w: Workflow,
+    server: Option<ServerSpec>,
+    reuse_running: bool,
+    /// For readiness and identity probes, and every request.
+    api_key: Option<String>,
+    eval: Option<super::eval::Args>,
+    sweep: Option<(Plan, Vec<Point>, Option<String>)>,
+    /// Re-run from scratch.
+    fresh: bool,
 }
 
-impl ServerSpec {
-    /// `ready_timeout_s` as a `Duration`, checked (finite, above 0, at most 1e9 s).
-    pub fn ready_timeout(&self) -> Result<Duration> {
-        Ok(servebench_load::bench::seconds(
-            "[server] ready_timeout_s",
-            self.ready_timeout_s,
-            servebench_core::duration::Lower::Positive,
-        )?)
+/// Parses `servebench SUBCOMMAND …`; also says whether `--api-key` was on the command line (not from the
+/// environment).
+fn parse_command(argv: &[String]) -> Result<(super::Command, clap::ArgMatches), clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let m = super::Cli::command().try_get_matches_from(argv)?;
+    let cli = super::Cli::from_arg_matches(&m)?;
+    let sub = m.subcommand().map(|(_, s)| s.clone()).unwrap_or_default();
+    Ok((cli.command, sub))
+}
+
+fn from_command_line(m: &clap::ArgMatches, id: &str) -> bool {
+    m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+}
+
+/// The API key: `--api-key`, else the variable the plan names in `api_key_env`, else `fallback` (a key in the
+/// plan's own flags), else $OPENAI_API_KEY.
+fn api_key(a: &Args, w: &Workflow) -> Result<Option<String>> {
+    if let Some(k) = &a.api_key {
+        return Ok(Some(k.clone()));
     }
-}
-
-fn default_ready() -> f64 {
-    1800.0
-}
-fn default_log() -> String {
-    "server.log".into()
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EvalSpec {
-    #[serde(default)]
-    pub args: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SweepSpec {
-    #[serde(default)]
-    pub dataset: DatasetSpec,
-    pub axes: crate::sweep_plan::Axes,
-    #[serde(default)]
-    pub run: RunSpec,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Workflow {
-    pub output_dir: PathBuf,
-    pub label: Option<String>,
-    pub server: Option<ServerSpec>,
-    #[serde(default)]
-    pub target: Target,
-    pub eval: Option<EvalSpec>,
-    pub sweep: Option<SweepSpec>,
-}
-
-impl Workflow {
-    pub fn from_file(path: &Path) -> Result<Workflow> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read plan {}", path.display()))?;
-        let mut w: Workflow =
-            toml::from_str(&text).with_context(|| format!("plan {}", path.display()))?;
-        if w.eval.is_none() && w.sweep.is_none() {
-            bail!(
-                "plan {}: nothing to do: add an [eval] and/or a [sweep] table",
-                path.display()
-            );
-        }
-        if w.target.base_url.is_none() && w.target.sim.is_none() {
-            bail!(
-                "plan {}: [target] needs base_url (a server) or sim (a simulator preset)",
-                path.display()
-            );
-        }
-        if let Some(server) = &w.server {
-            server.ready_timeout()?;
-        }
-        if let Some(plan) = w.sweep_plan() {
-            plan.points()
-                .with_context(|| format!("plan {}: [sweep]", path.display()))?;
-        }
-        // Relative paths in the plan are relative to the plan's folder.
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if w.output_dir.is_relative() {
-                w.output_dir = normalize(&dir.join(&w.output_dir));
-            }
-        }
-        Ok(w)
+    if let Some(name) = &w.api_key_env {
+        return match std::env::var(name) {
+            Ok(k) if !k.is_empty() => Ok(Some(k)),
+            _ => bail!("the plan's api_key_env names ${name}, which is not set: export it or pass --api-key"),
+        };
     }
+    Ok(None)
+}
 
-    /// The sweep plan, writing into `<output_dir>/perf`.
-    pub fn sweep_plan(&self) -> Option<Plan> {
-        self.sweep.as_ref().map(|s| {
-            let mut run = s.run.clone();
-            run.output_dir = self.output_dir.join("perf");
-            Plan {
-                target: self.target.clone(),
-                dataset: s.dataset.clone(),
-                axes: s.axes.clone(),
-                run,
-            }
+fn env_key() -> Option<String> {
+    std::env::var("OPENAI_API_KEY")
+        .ok()
+        .filter(|k| !k.is_empty())
+}
+
+fn prepare(a: &Args) -> Result<Prepared> {
+    let w = Workflow::from_file(&a.plan)?;
+    let chosen = api_key(a, &w)?;
+    let server = w.server_spec(chosen.as_deref().or(env_key().as_deref()))?;
+    let reuse_running = a.use_running_server || w.server.as_ref().is_some_and(|s| s.reuse_running);
+    let eval = match w.eval_argv(a.fresh) {
+        Some(argv) => Some(prepare_eval(&w, &argv, chosen.as_deref())?),
+        None => None,
+    };
+    let sweep = match w.sweep_plan() {
+        Some(plan) => Some(prepare_sweep(plan, chosen.as_deref())?),
+        None => None,
+    };
+    Ok(Prepared {
+        api_key: chosen.or_else(env_key),
+        w,
+        server,
+        reuse_running,
+        eval,
+        sweep,
+        fresh: a.fresh,
+    })
+}
+
+/// The eval flags parsed and checked, their paths made relative to the plan, the key chosen.
+fn prepare_eval(w: &Workflow, argv: &[String], chosen: Option<&str>) -> Result<super::eval::Args> {
+    let (cmd, m) = parse_command(argv)
+        .map_err(|e| anyhow!("[eval] args are not valid `servebench eval` flags: {e}"))?;
+    let super::Command::Eval(e) = cmd else {
+        bail!("[eval] args: expected eval flags");
+    };
+    let mut e = *e;
+    if from_command_line(&m, "data_dir") {
+        e.data_dir = e.data_dir.map(|d| w.rebase(&d));
+    }
+    let rebase_value = |v: &str| w.rebase(v.as_ref()).display().to_string();
+    e.dataset_paths = e
+        .dataset_paths
+        .iter()
+        .map(|p| match p.split_once('=') {
+            Some((n, path)) => format!("{n}={}", rebase_value(path)),
+            None => p.clone(),
         })
-    }
+        .collect();
+    e.custom = e
+        .custom
+        .iter()
+        .map(|c| match c.split_once('=') {
+            Some((n, path)) if !n.is_empty() && !n.contains(['/', '\\']) => {
+                format!("{n}={}", rebase_value(path))
+            }
+            _ => rebase_value(c),
+        })
+        .collect();
+    super::eval::check(&e).context("[eval] args")?;
+    // --api-key, or the plan's own key, wins over $OPENAI_API_KEY.
+    let plan_key = from_command_line(&m, "api_key")
+        .then(|| e.api_key.clone())
+        .flatten();
+    e.api_key = chosen.map(str::to_string).or(plan_key).or_else(env_key);
+    Ok(e)
+}
 
-    /// The eval flags, with the target and `<output_dir>/eval` filled in.
-    pub fn eval_argv(&self, fresh: bool) -> Option<Vec<String>> {
-        let e = self.eval.as_ref()?;
-        let mut v: Vec<String> = vec!["servebench".into(), "eval".into()];
-        match (&self.target.sim, &self.target.base_url) {
-            (Some(_), _) => v.push("--sim".into()),
-            (None, Some(u)) => {
-                v.push("--base-url".into());
-                v.push(u.clone());
+/// The sweep's points, its bench flags checked on the first point, the key chosen (`None`: the one in the
+/// plan's extra_args).
+fn prepare_sweep(plan: Plan, chosen: Option<&str>) -> Result<(Plan, Vec<Point>, Option<String>)> {
+    let points = plan.points()?;
+    let url = plan
+        .target
+        .base_url
+        .as_deref()
+        .unwrap_or("http://127.0.0.1:1");
+    // The same check the sweep makes before its first point: every bench flag and value, the key resolved
+    // (the chosen one wins; else a key in extra_args; else the environment, as bench reads it).
+    super::sweep::base_config(&plan, url, chosen).map_err(|e| {
+        anyhow!("[sweep] values or run.extra_args are not valid `servebench bench` flags: {e:#}")
+    })?;
+    Ok((plan, points, chosen.map(str::to_string)))
+}
+
+fn dry_run(p: &Prepared) {
+    let w = &p.w;
+    println!("output folder: {}", w.output_dir.display());
+    match &p.server {
+        Some(s) => {
+            println!("server: launch {}", s.command.redacted());
+            println!(
+                "  in {}, log {}, ready within {:.0} s at {}, stop grace {:.0} s{}",
+                s.cwd.as_deref().unwrap_or(w.plan_dir.as_path()).display(),
+                s.log_path.display(),
+                s.ready_timeout.as_secs_f64(),
+                crate::secrets::redact_url(&s.base_url),
+                s.stop_grace.as_secs_f64(),
+                if p.reuse_running {
+                    "; a server already running there is measured instead"
+                } else {
+                    ""
+                }
+            );
+            for k in s.env.keys() {
+                println!("  env {k}");
+            }
+        }
+        None => match (&w.target.base_url, &w.target.sim) {
+            (Some(u), _) => println!(
+                "server: the one running at {}",
+                crate::secrets::redact_url(u)
+            ),
+            (None, Some(preset)) => {
+                println!("server: the built-in simulator in process (preset {preset})")
             }
             (None, None) => {}
-        }
-        if let Some(m) = &self.target.model {
-            v.push("--model".into());
-            v.push(m.clone());
-        }
-        v.push("--output-dir".into());
-        v.push(self.output_dir.join("eval").display().to_string());
-        if fresh {
-            v.push("--fresh".into());
-        }
-        v.extend(e.args.iter().cloned());
-        Some(v)
+        },
     }
-}
-
-/// `a/b/../c` → `a/c` (lexically; nothing is resolved on disk).
-fn normalize(p: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::ParentDir
-                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
-            {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
+    if let Some(argv) = w.eval_argv(false) {
+        println!("eval: {}", Redactor::new().argv(&argv).join(" "));
     }
-    if out.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        out
-    }
-}
-
-/// A server process started by servebench, stopped when dropped.
-struct Server {
-    child: Child,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn launch(spec: &ServerSpec, out: &Path) -> Result<Server> {
-    let log_path = out.join(&spec.log);
-    let log = std::fs::File::create(&log_path)
-        .with_context(|| format!("cannot create {}", log_path.display()))?;
-    let err = log.try_clone()?;
-    let child = Command::new("sh")
-        .arg("-c")
-        .arg(&spec.command)
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(err))
-        .spawn()
-        .with_context(|| format!("cannot start the server command: {}", spec.command))?;
-    println!(
-        "server: started (pid {}), log in {}",
-        child.id(),
-        log_path.display()
-    );
-    Ok(Server { child })
-}
-
-async fn wait_ready(
-    base_url: &str,
-    server: &mut Option<Server>,
-    timeout: Duration,
-    log: &Path,
-) -> Result<()> {
-    servebench_load::ensure_tls_provider();
-    let http = reqwest::Client::new();
-    let t0 = Instant::now();
-    loop {
-        for path in ["/health", "/v1/models"] {
-            if let Ok(r) = http
-                .get(format!("{base_url}{path}"))
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await
-            {
-                if r.status().is_success() {
-                    println!("server: ready after {:.0} s", t0.elapsed().as_secs_f64());
-                    return Ok(());
-                }
-            }
+    if let Some((_, points, _)) = &p.sweep {
+        for (i, pt) in points.iter().enumerate() {
+            println!(
+                "sweep [{}/{}] {} → {} ({} prompts)",
+                i + 1,
+                points.len(),
+                pt.label(),
+                pt.file.display(),
+                pt.num_prompts
+            );
         }
-        if let Some(s) = server {
-            if let Ok(Some(status)) = s.child.try_wait() {
-                bail!(
-                    "the server command exited ({status}) before it was ready: see {}",
-                    log.display()
-                );
-            }
-        }
-        if t0.elapsed() > timeout {
-            bail!("the server at {base_url} was not ready after {:.0} s (no 200 from /health or /v1/models)", timeout.as_secs_f64());
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let w = Workflow::from_file(&a.plan)?;
-    std::fs::create_dir_all(&w.output_dir)
-        .with_context(|| format!("cannot create {}", w.output_dir.display()))?;
-    std::fs::copy(&a.plan, w.output_dir.join("plan.toml")).ok();
-    std::fs::write(
-        w.output_dir.join("env.json"),
-        serde_json::to_string_pretty(&super::env::collect())?,
-    )?;
+    let p = prepare(&a)?;
+    if a.dry_run {
+        dry_run(&p);
+        return Ok(());
+    }
+    let out = &p.w.output_dir;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    // The plan, as run, without its secrets.
+    let text = std::fs::read_to_string(&a.plan)
+        .with_context(|| format!("cannot read {}", a.plan.display()))?;
+    let mut redactor = Redactor::new();
+    if let Some(k) = &p.api_key {
+        redactor.add_secret(k);
+    }
+    std::fs::write(out.join("plan.toml"), redactor.plan_text(&text))
+        .with_context(|| format!("cannot write {}", out.join("plan.toml").display()))?;
     let rt = super::runtime()?;
-    let stop_rx = super::stop_on_ctrl_c(
-        &rt,
-        "stopping after the requests in flight; rerun the same command to resume",
-    );
-    rt.block_on(workflow(&w, &a, stop_rx))
+    let stop_rx = stop_on_signals(&rt);
+    rt.block_on(execute(p, stop_rx))
 }
 
-async fn workflow(w: &Workflow, a: &Args, stop: watch::Receiver<bool>) -> Result<()> {
-    let mut server = match &w.server {
-        Some(spec) => Some(launch(spec, &w.output_dir)?),
-        None => None,
-    };
-    if let (Some(spec), Some(url)) = (&w.server, &w.target.base_url) {
-        let log = w.output_dir.join(&spec.log);
-        wait_ready(
-            url.trim_end_matches('/'),
-            &mut server,
-            spec.ready_timeout()?,
-            &log,
-        )
-        .await?;
-    }
-    if let Some(argv) = w.eval_argv(a.fresh) {
-        println!("== eval");
-        let args = match <super::Cli as clap::Parser>::try_parse_from(&argv) {
-            Ok(super::Cli {
-                command: super::Command::Eval(e),
-                ..
-            }) => {
-                let mut e = *e;
-                if e.api_key.is_none() {
-                    e.api_key = a.api_key.clone();
-                }
-                e
-            }
-            Ok(_) => unreachable!("eval argv parses to eval"),
-            Err(e) => bail!("[eval] args are not valid `servebench eval` flags: {e}"),
+/// The server to measure: launched (and ready), or the one already there, or the in-process simulator.
+async fn start_server(
+    p: &Prepared,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(Option<LaunchedServer>, ServerIdentity)> {
+    let key = p.api_key.as_deref();
+    if let Some(spec) = &p.server {
+        if p.reuse_running && launch::probe::listening(&spec.base_url).await? {
+            let note = "a server was already running at this address and was measured as asked \
+                        (--use-running-server / reuse_running); the plan's [server] command was not launched";
+            let id =
+                launch::attach(spec.base_url.trim_end_matches('/'), key, Some(note.into())).await;
+            eprintln!("server: NOTE {note}: {}", id.summary());
+            return Ok((None, id));
+        }
+        println!(
+            "server: launching {} (log {})",
+            spec.command.redacted(),
+            spec.log_path.display()
+        );
+        let t0 = std::time::Instant::now();
+        // Ctrl-C while waiting: the launch is dropped, which stops what it started.
+        let s = tokio::select! {
+            s = LaunchedServer::launch(spec) => s?,
+            _ = stop.wait_for(|s| *s) => bail!("interrupted while waiting for the server to be ready; it was stopped"),
         };
-        let out = super::eval::execute(args, stop.clone()).await?;
+        println!(
+            "server: ready after {:.0} s: {}",
+            t0.elapsed().as_secs_f64(),
+            s.identity().summary()
+        );
+        let id = s.identity().clone();
+        return Ok((Some(s), id));
+    }
+    let t = &p.w.target;
+    if let Some(url) = &t.base_url {
+        let note =
+            "not launched by servebench: the server running at [target] base_url".to_string();
+        let id = launch::attach(url.trim_end_matches('/'), key, Some(note)).await;
+        println!("server: {}", id.summary());
+        return Ok((None, id));
+    }
+    let preset = t.sim.clone().unwrap_or_default();
+    Ok((
+        None,
+        ServerIdentity {
+            launched: false,
+            base_url: "in-process".into(),
+            command: None,
+            pid: None,
+            started_at: None,
+            listener_pid: None,
+            models: t.model.iter().cloned().collect(),
+            server_info: json!({"simulated": true, "preset": preset}),
+            note: Some("the built-in simulator, started in process by each step".into()),
+        },
+    ))
+}
+
+async fn execute(mut p: Prepared, stop: watch::Receiver<bool>) -> Result<()> {
+    let (mut server, identity) = start_server(&p, stop.clone()).await?;
+    let mut env = super::env::collect();
+    let identity_json = serde_json::to_value(&identity)?;
+    if let Some(o) = env.as_object_mut() {
+        o.insert("server".into(), identity_json.clone());
+    }
+    std::fs::write(
+        p.w.output_dir.join("env.json"),
+        serde_json::to_string_pretty(&env)?,
+    )?;
+    if let Some(e) = &mut p.eval {
+        e.measured_server = Some(identity_json.clone());
+    }
+    if let Some((plan, _, _)) = &mut p.sweep {
+        plan.run.extra_args.push("--measured-server".into());
+        plan.run.extra_args.push(identity_json.to_string());
+    }
+    let gone = |e: launch::ServerExit| {
+        anyhow!(
+            "{e}\nThe run stopped: the server it measured is gone. What finished is kept; fix the server and \
+             rerun the same command to resume"
+        )
+    };
+    let outcome = match server.as_mut() {
+        Some(s) => {
+            let r = tokio::select! {
+                r = steps(&p, stop) => r,
+                e = s.exited() => Err(gone(e)),
+            };
+            // Requests to a dead server fail fast: the steps may end before the watch sees the exit.
+            match s.exit_if_exited() {
+                Some(e) => Err(gone(e)),
+                None => r,
+            }
+        }
+        None => steps(&p, stop).await,
+    };
+    if let Some(mut s) = server {
+        let how = s.stop();
+        println!("server: stopped (pid {}, {how:?})", s.pid());
+    }
+    let interrupted = outcome?;
+    if interrupted {
+        return Ok(());
+    }
+    println!("== report");
+    let collection = servebench_report::collect(std::slice::from_ref(&p.w.output_dir))?;
+    let opts = servebench_report::ReportOptions {
+        out_dir: p.w.output_dir.clone(),
+        title: p.w.label.clone(),
+        ..Default::default()
+    };
+    let written = servebench_report::write_report(&collection, &opts)?;
+    for note in &written.notes {
+        eprintln!("note: {note}");
+    }
+    println!(
+        "everything is in {} (report.html, summary.csv)",
+        p.w.output_dir.display()
+    );
+    Ok(())
+}
+
+/// Eval, then sweep. True when interrupted.
+async fn steps(p: &Prepared, stop: watch::Receiver<bool>) -> Result<bool> {
+    if let Some(args) = &p.eval {
+        println!("== eval");
+        let out = super::eval::execute(args.clone(), stop.clone()).await?;
         for r in &out.reports {
             println!(
                 "{}: {} = {:.4} ± {:.4} ({} items)",
@@ -328,84 +380,128 @@ async fn workflow(w: &Workflow, a: &Args, stop: watch::Receiver<bool>) -> Result
         }
         if out.interrupted {
             println!("interrupted during eval: rerun to resume");
-            return Ok(());
+            return Ok(true);
         }
     }
-    if let Some(plan) = w.sweep_plan() {
+    if let Some((plan, points, key)) = &p.sweep {
         println!("== sweep");
-        let points = plan.points()?;
-        let s = super::sweep::sweep(&plan, &points, a.fresh, a.api_key.as_deref(), stop.clone())
-            .await?;
+        let s = super::sweep::sweep(plan, points, p.fresh, key.as_deref(), stop.clone()).await?;
         println!(
             "sweep: {} run, {} done earlier, {} skipped, {} failed",
             s.run, s.done, s.skipped, s.failed
         );
         if s.interrupted {
             println!("interrupted during the sweep: rerun to resume");
+            return Ok(true);
         }
     }
-    drop(server);
-    println!("== report");
-    let collection = servebench_report::collect(std::slice::from_ref(&w.output_dir))?;
-    let opts = servebench_report::ReportOptions {
-        out_dir: w.output_dir.clone(),
-        title: w.label.clone(),
-        ..Default::default()
-    };
-    let written = servebench_report::write_report(&collection, &opts)?;
-    for note in &written.notes {
-        eprintln!("note: {note}");
-    }
-    println!(
-        "everything is in {} (report.html, summary.csv)",
-        w.output_dir.display()
-    );
-    Ok(())
+    Ok(false)
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP for a run that may have launched a server. The first Ctrl-C lets the requests in
+/// flight finish (the launched server stays up for them, then is stopped); a second Ctrl-C, SIGTERM or SIGHUP
+/// stops every launched server at once (SIGTERM to its group, SIGKILL after the grace period) and exits.
+pub fn stop_on_signals(rt: &tokio::runtime::Runtime) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    rt.spawn(async move {
+        #[cfg(unix)]
+        let (mut term, mut hup) = {
+            use tokio::signal::unix::{signal, SignalKind};
+            match (signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
+                (Ok(t), Ok(h)) => (t, h),
+                _ => {
+                    eprintln!("warning: cannot listen for SIGTERM/SIGHUP");
+                    return;
+                }
+            }
+        };
+        let mut presses = 0;
+        loop {
+            #[cfg(unix)]
+            let code = tokio::select! {
+                r = tokio::signal::ctrl_c() => if r.is_ok() { 130 } else { return },
+                _ = term.recv() => 143,
+                _ = hup.recv() => 129,
+            };
+            #[cfg(not(unix))]
+            let code = if tokio::signal::ctrl_c().await.is_ok() { 130 } else { return };
+            if code == 130 && presses == 0 {
+                presses += 1;
+                eprintln!(
+                    "\nCtrl-C: letting the requests in flight finish, then stopping the launched server; what \
+                     finished is kept (rerun the same command to resume). Ctrl-C again stops everything now."
+                );
+                let _ = tx.send(true);
+                continue;
+            }
+            let why = match code {
+                143 => "SIGTERM",
+                129 => "SIGHUP",
+                _ => "Ctrl-C again",
+            };
+            eprintln!("\n{why}: stopping the launched server now and exiting");
+            #[cfg(unix)]
+            let _ = tokio::task::spawn_blocking(launch::stop_all_launched).await;
+            std::process::exit(code);
+        }
+    });
+    rx
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn args(plan: &std::path::Path) -> Args {
+        Args {
+            plan: plan.to_path_buf(),
+            fresh: false,
+            api_key: None,
+            use_running_server: false,
+            dry_run: false,
+        }
+    }
+
     #[test]
-    fn plan_fills_in_target_and_folders() {
+    fn plans_are_checked_before_anything_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.toml");
+        let head = "output_dir = \"out\"\n[target]\nsim = \"fast\"\n";
+        for (body, want) in [
+            ("[eval]\nargs = [\"--datasets\", \"mmlu\"]\n", "unknown dataset"),
+            ("[eval]\nargs = [\"--no-such-flag\"]\n", "[eval] args"),
+            (
+                "[sweep]\naxes = { input_output = [\"64:8\"], concurrency = [1] }\nrun = { extra_args = [\"--bogus\"] }\n",
+                "extra_args",
+            ),
+            ("[sweep]\naxes = { input_output = [\"64\"], concurrency = [1] }\n", "IN:OUT"),
+        ] {
+            std::fs::write(&p, format!("{head}{body}")).unwrap();
+            let e = format!("{:#}", prepare(&args(&p)).err().unwrap());
+            assert!(e.contains(want), "{body}: {e}");
+        }
+        assert!(!dir.path().join("out").exists(), "nothing was created");
+    }
+
+    #[test]
+    fn eval_paths_are_relative_to_the_plan() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("w.toml");
         std::fs::write(
             &p,
-            "output_dir = \"out\"\n[target]\nsim = \"fast\"\n[eval]\nargs = [\"--datasets\", \"math500\"]\n[sweep]\naxes = { input_output = [\"64:8\"], concurrency = [1, 2] }\n",
+            "output_dir = \"out\"\n[target]\nsim = \"fast\"\n[eval]\nargs = [\"--datasets\", \"math500\", \"--data-dir\", \"data\", \"--custom\", \"mine=sets/m.jsonl\", \"--dataset-path\", \"aime24=/abs/a.jsonl\"]\n",
         )
         .unwrap();
-        let w = Workflow::from_file(&p).unwrap();
-        assert_eq!(w.output_dir, dir.path().join("out"));
-        let argv = w.eval_argv(false).unwrap().join(" ");
-        assert!(
-            argv.contains("--sim")
-                && argv.contains("out/eval")
-                && argv.ends_with("--datasets math500"),
-            "{argv}"
-        );
-        let plan = w.sweep_plan().unwrap();
-        assert_eq!(plan.run.output_dir, dir.path().join("out/perf"));
-        assert_eq!(plan.points().unwrap().len(), 2);
+        let e = prepare(&args(&p)).unwrap().eval.unwrap();
+        assert_eq!(e.data_dir, Some(dir.path().join("data")));
         assert_eq!(
-            normalize(Path::new("examples/../demo-run")),
-            PathBuf::from("demo-run")
+            e.custom,
+            [format!(
+                "mine={}",
+                dir.path().join("sets/m.jsonl").display()
+            )]
         );
-        assert_eq!(normalize(Path::new("../x/./y")), PathBuf::from("../x/y"));
-        for bad in ["1e300", "-1.0", "0.0"] {
-            std::fs::write(
-                &p,
-                format!("output_dir = \"out\"\n[server]\ncommand = \"true\"\nready_timeout_s = {bad}\n[target]\nsim = \"fast\"\n[sweep]\naxes = {{ input_output = [\"64:8\"], concurrency = [1] }}\n"),
-            )
-            .unwrap();
-            let e = format!("{:#}", Workflow::from_file(&p).unwrap_err());
-            assert!(e.contains("ready_timeout_s"), "{bad}: {e}");
-        }
-        std::fs::write(&p, "output_dir = \"out\"\n[target]\nsim = \"fast\"\n").unwrap();
-        assert!(Workflow::from_file(&p)
-            .unwrap_err()
-            .to_string()
-            .contains("nothing to do"));
+        assert_eq!(e.dataset_paths, ["aime24=/abs/a.jsonl"]);
+        assert_eq!(e.output_dir, dir.path().join("out/eval"));
     }
 }

@@ -117,10 +117,15 @@ fn readme_workflow_demo_writes_eval_sweep_and_report() {
         plan.contains(&out.display().to_string()),
         "the demo plan still sets output_dir"
     );
-    let plan_path = dir.path().join("demo.toml");
+    // The plan in an examples/ folder next to data/, run from elsewhere: its paths are relative to it.
+    std::fs::create_dir_all(dir.path().join("examples")).unwrap();
+    std::os::unix::fs::symlink(root().join("data"), dir.path().join("data")).unwrap();
+    let plan_path = dir.path().join("examples/demo.toml");
     std::fs::write(&plan_path, plan).unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
     let assert = servebench()
-        .current_dir(root())
+        .current_dir(&elsewhere)
         .arg("run")
         .arg(&plan_path)
         .assert()
@@ -147,7 +152,7 @@ fn readme_workflow_demo_writes_eval_sweep_and_report() {
     );
     // Rerun: everything is resumed, nothing re-sent.
     let assert = servebench()
-        .current_dir(root())
+        .current_dir(&elsewhere)
         .arg("run")
         .arg(&plan_path)
         .assert()

@@ -9,6 +9,7 @@ mod eval;
 mod eval_protocols;
 mod faults;
 mod grade;
+mod launch;
 mod report_browser;
 mod sim;
 mod sweep;

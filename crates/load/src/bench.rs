@@ -159,6 +159,21 @@ pub struct BenchConfig {
     pub command_line: String,
     /// Applied to server facts (`server_info`) before they enter the result: hides secrets.
     pub redact: fn(Value) -> Value,
+    /// Which server is measured (set by `servebench run`: launch command, PID, start time, its own
+    /// identification), stored in the result as `measured_server`.
+    pub measured_server: Option<Value>,
+}
+
+/// `http://user:key@host/` → `http://host/`: credentials in a base URL never reach a result or a message.
+pub fn url_without_credentials(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.as_str().trim_end_matches('/').to_string()
+        }
+        _ => u.to_string(),
+    }
 }
 
 fn no_redaction(v: Value) -> Value {
@@ -204,6 +219,7 @@ impl BenchConfig {
             tensor_parallel: None,
             command_line: String::new(),
             redact: no_redaction,
+            measured_server: None,
         })
     }
 
@@ -622,7 +638,7 @@ async fn resolve_model(c: &BenchConfig, client: &Client) -> Result<String, LoadE
         .ok_or_else(|| {
             cfg(format!(
                 "no --model given and {}/v1/models lists none: pass --model, and check --base-url/--host/--port",
-                c.base_url
+                url_without_credentials(&c.base_url)
             ))
         })
 }
@@ -806,7 +822,7 @@ pub async fn run_bench(
         random_range_ratio: Some(w.random_range_ratio),
         seed: w.seed,
         model,
-        base_url: c.base_url.clone(),
+        base_url: url_without_credentials(&c.base_url),
         tokenizer: tok.source.clone(),
         prompt_token_method: method.as_str().into(),
         server_info,
@@ -839,6 +855,9 @@ pub async fn run_bench(
         tensor_parallel: c.tensor_parallel,
     };
     let mut result = result_json(&info, &metrics);
+    if let (Some(m), Some(obj)) = (&c.measured_server, result.as_object_mut()) {
+        obj.insert("measured_server".into(), m.clone());
+    }
     if c.output_details {
         if let Some(obj) = result.as_object_mut() {
             servebench_core::result::add_sglang_details(obj, &out.records);
@@ -854,6 +873,20 @@ pub async fn run_bench(
         output_file: c.output_file.clone(),
         details_file: c.details_file.clone(),
     })
+}
+
+#[cfg(test)]
+mod url_tests {
+    #[test]
+    fn credentials_leave_base_urls() {
+        use super::url_without_credentials as strip;
+        assert_eq!(
+            strip("http://user:sk-1@127.0.0.1:8000"),
+            "http://127.0.0.1:8000"
+        );
+        assert_eq!(strip("http://127.0.0.1:8000"), "http://127.0.0.1:8000");
+        assert_eq!(strip("not a url"), "not a url");
+    }
 }
 
 #[cfg(test)]
