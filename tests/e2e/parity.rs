@@ -254,3 +254,63 @@ async fn accept_length_is_read_after_the_run_and_splits_oai_chunks() {
     assert_eq!(r["itl_count"], 2 * 3);
     assert!(close(f(&r, "mean_itl_ms"), f(&r, "mean_itl_chunk_ms")));
 }
+
+/// Every key of a real sglang 0.5.9 result line (tests/fixtures/sglang/, produced against `servebench sim`)
+/// is in servebench's result for the same flags, with a value of the same kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_of_a_real_sglang_line_is_in_the_result() {
+    let line = std::fs::read_to_string(
+        root().join("tests/fixtures/sglang/bench_serving_0.5.9_result.jsonl"),
+    )
+    .unwrap()
+    .replace(": Infinity", ": \"inf\"");
+    let sglang: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&line).unwrap();
+    let sim = start_sim("fast", |_| {}).await;
+    let url = sim.base_url();
+    let sharegpt = root().join("tests/fixtures/sharegpt/sharegpt_small.json");
+    let dir = tempdir();
+    let out = dir.path().join("r.json");
+    let r = run_bench(bench_args(&[
+        "--backend",
+        "sglang",
+        "--base-url",
+        &url,
+        "--dataset-name",
+        "random",
+        "--dataset-path",
+        sharegpt.to_str().unwrap(),
+        "--random-input-len",
+        "64",
+        "--random-output-len",
+        "16",
+        "--random-range-ratio",
+        "0.5",
+        "--num-prompts",
+        "4",
+        "--max-concurrency",
+        "2",
+        "--output-file",
+        out.to_str().unwrap(),
+        "--disable-tqdm",
+    ]))
+    .await;
+    for (k, v) in &sglang {
+        let ours = r
+            .get(k)
+            .unwrap_or_else(|| panic!("sglang's key {k} is missing"));
+        let kind = |v: &serde_json::Value| match v {
+            serde_json::Value::Number(_) => "number",
+            serde_json::Value::Null => "null",
+            serde_json::Value::String(_) => "string",
+            serde_json::Value::Object(_) => "object",
+            _ => "other",
+        };
+        assert!(
+            kind(v) == kind(ours) || v.is_null() || ours.is_null(),
+            "{k}: sglang {v}, servebench {ours}"
+        );
+    }
+    assert_eq!(r["completed"], sglang["completed"]);
+    assert_eq!(r["tag"], serde_json::Value::Null);
+    sim.shutdown().await;
+}

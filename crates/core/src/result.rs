@@ -221,21 +221,21 @@ pub fn result_json(info: &RunInfo, m: &Metrics) -> Value {
         &mut o,
         "ttft_ms",
         &m.ttft,
-        &["mean", "median", "std", "p90", "p99"],
+        &["mean", "median", "std", "p99"],
         true,
     );
     put_summary(
         &mut o,
         "tpot_ms",
         &m.tpot,
-        &["mean", "median", "std", "p90", "p99"],
+        &["mean", "median", "std", "p99"],
         true,
     );
     put_summary(
         &mut o,
         "itl_ms",
         &m.itl,
-        &["mean", "median", "std", "p90", "p95", "p99", "max"],
+        &["mean", "median", "std", "p95", "p99"],
         true,
     );
     o.insert("concurrency".into(), num(m.concurrency));
@@ -328,8 +328,10 @@ pub fn result_json(info: &RunInfo, m: &Metrics) -> Value {
     Value::Object(o)
 }
 
-/// Every key `sglang.bench_serving` (0.4–0.5) writes to `--output-file`.
+/// Every key `sglang.bench_serving` 0.5.9 writes to `--output-file`, in its order: the keys of a real result
+/// line (`tests/fixtures/sglang/bench_serving_0.5.9_result.jsonl`; a test checks this list against it).
 pub const SGLANG_RESULT_KEYS: &[&str] = &[
+    "tag",
     "backend",
     "dataset_name",
     "request_rate",
@@ -342,6 +344,8 @@ pub const SGLANG_RESULT_KEYS: &[&str] = &[
     "duration",
     "completed",
     "total_input_tokens",
+    "total_input_text_tokens",
+    "total_input_vision_tokens",
     "total_output_tokens",
     "total_output_tokens_retokenized",
     "request_throughput",
@@ -356,22 +360,20 @@ pub const SGLANG_RESULT_KEYS: &[&str] = &[
     "mean_ttft_ms",
     "median_ttft_ms",
     "std_ttft_ms",
-    "p90_ttft_ms",
     "p99_ttft_ms",
     "mean_tpot_ms",
     "median_tpot_ms",
     "std_tpot_ms",
-    "p90_tpot_ms",
     "p99_tpot_ms",
     "mean_itl_ms",
     "median_itl_ms",
     "std_itl_ms",
-    "p90_itl_ms",
     "p95_itl_ms",
     "p99_itl_ms",
-    "max_itl_ms",
     "concurrency",
     "accept_length",
+    "max_output_tokens_per_s",
+    "max_concurrent_requests",
 ];
 
 #[cfg(test)]
@@ -408,7 +410,6 @@ mod tests {
             "median_tpot_ms",
             "mean_itl_ms",
             "p95_itl_ms",
-            "max_itl_ms",
         ] {
             assert_eq!(v[k], json!(0.0), "{k}");
         }
@@ -416,6 +417,36 @@ mod tests {
         assert_eq!(v["max_output_tokens_per_s"], json!(0.0));
         assert_eq!(v["max_concurrent_requests"], json!(0));
         assert_eq!(v["total_input_vision_tokens"], json!(0));
+    }
+
+    #[test]
+    fn sglang_keys_are_those_of_a_real_sglang_line_in_its_order() {
+        let line = include_str!("../../../tests/fixtures/sglang/bench_serving_0.5.9_result.jsonl");
+        // sglang writes Python's non-standard `Infinity` for an infinite request rate.
+        let line = line.replace(": Infinity", ": \"inf\"");
+        let v: Map<String, Value> = serde_json::from_str(&line).unwrap();
+        let keys: Vec<&str> = v.keys().map(String::as_str).collect();
+        assert_eq!(keys, SGLANG_RESULT_KEYS);
+        // servebench's result starts with the same keys in the same order.
+        let r = RequestRecord {
+            prompt_tokens: Some(4),
+            output_tokens: Some(2),
+            ttft_ms: Some(1.0),
+            e2e_ms: Some(2.0),
+            chunk_ms: vec![1.0, 2.0],
+            ..Default::default()
+        };
+        let ours = result_json(
+            &RunInfo::default(),
+            &compute(&[r], 1.0, crate::record::ItlRule::PerChunk),
+        );
+        let ours: Vec<&str> = ours
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(&ours[..keys.len()], &keys[..]);
     }
 
     #[test]
