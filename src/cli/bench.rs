@@ -62,16 +62,16 @@ pub struct Args {
     #[arg(long, alias = "random-output", default_value_t = 1024)]
     pub random_output_len: u64,
     /// Lengths ~ U[max(floor(L*r),1), L] (SGLang's rule; see --range-rule).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub random_range_ratio: f64,
     /// sglang: U[L*r, L]; vllm: U[L*(1-r), L*(1+r)].
     #[arg(long, default_value = "sglang")]
     pub range_rule: String,
     /// Requests per second (Poisson arrivals; gamma with --burstiness); inf = all at once.
-    #[arg(long, default_value = "inf")]
+    #[arg(long, allow_negative_numbers = true, default_value = "inf")]
     pub request_rate: f64,
     /// Gamma shape of inter-arrival times (1 = Poisson; < 1 burstier).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1.0)]
     pub burstiness: f64,
     #[arg(long)]
     pub max_concurrency: Option<usize>,
@@ -118,7 +118,7 @@ pub struct Args {
     #[arg(long)]
     pub details_file: Option<PathBuf>,
     /// Stop sending new requests after this many seconds (those in flight finish).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub duration: Option<f64>,
     #[arg(long)]
     pub disable_tqdm: bool,
@@ -129,10 +129,10 @@ pub struct Args {
     #[arg(long)]
     pub tag: Option<String>,
     /// Per-request timeout in seconds (default: none).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub timeout: Option<f64>,
     /// Seconds to wait for requests in flight after Ctrl-C.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 5.0)]
     pub grace: f64,
     /// Start the built-in simulated engine in this process and test it (optional preset name).
     #[arg(long, num_args = 0..=1, default_missing_value = "default", value_name = "PRESET")]

@@ -52,7 +52,7 @@ pub struct Args {
     #[arg(long)]
     pub order: Option<String>,
     /// Seconds to pause between points.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub pause: Option<f64>,
     #[arg(long)]
     pub flush_cache: bool,

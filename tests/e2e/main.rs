@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod compare;
 mod eval;
+mod float_flags;
 mod grade;
 mod parity;
 mod report_browser;

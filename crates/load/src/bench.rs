@@ -221,7 +221,7 @@ impl BenchConfig {
         if !(self.burstiness.is_finite() && self.burstiness > 0.0) {
             return Err(cfg(format!(
                 "--burstiness {}: use a finite number above 0 (1 = Poisson arrivals)",
-                self.burstiness
+                servebench_core::duration::show(self.burstiness)
             )));
         }
         if !w.random_range_ratio.is_finite()
@@ -230,7 +230,7 @@ impl BenchConfig {
         {
             return Err(cfg(format!(
                 "--random-range-ratio {}: use a number in [0, 1] (with --range-rule vllm: 0 or more)",
-                w.random_range_ratio
+                servebench_core::duration::show(w.random_range_ratio)
             )));
         }
         for (name, d) in [("--timeout", self.timeout), ("--duration", self.duration)] {
