@@ -314,3 +314,43 @@ async fn every_key_of_a_real_sglang_line_is_in_the_result() {
     assert_eq!(r["tag"], serde_json::Value::Null);
     sim.shutdown().await;
 }
+
+/// The deviation table of docs/metrics.md is machine-readable: the heading, the five columns, one row per
+/// deviation with every cell filled, and the documented-only items of issue 10 present.
+#[test]
+fn the_deviation_table_is_machine_checkable() {
+    let doc = std::fs::read_to_string(root().join("docs/metrics.md")).unwrap();
+    let (_, after) = doc
+        .split_once("\n## Deviations from sglang.bench_serving 0.5.9\n")
+        .expect("the heading");
+    let rows: Vec<Vec<&str>> = after
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "key or behaviour",
+            "servebench",
+            "sglang 0.5.9",
+            "why",
+            "flag"
+        ]
+    );
+    assert!(rows[1].iter().all(|c| c.chars().all(|ch| ch == '-')));
+    for r in &rows[2..] {
+        assert_eq!(r.len(), 5, "{r:?}");
+        assert!(r.iter().all(|c| !c.is_empty()), "{r:?}");
+    }
+    let keys: Vec<&str> = rows[2..].iter().map(|r| r[0]).collect();
+    for k in [
+        "`duration`",
+        "connection reuse and warm pool",
+        "output tokens without usage",
+        "chunk timestamps",
+    ] {
+        assert!(keys.contains(&k), "{k} missing from {keys:?}");
+    }
+}
