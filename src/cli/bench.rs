@@ -63,7 +63,7 @@ pub struct Args {
     #[arg(long, alias = "random-output", default_value_t = 1024)]
     pub random_output_len: u64,
     /// Lengths ~ U[max(floor(L*r),1), L] (SGLang's rule; see --range-rule).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub random_range_ratio: f64,
     /// sglang: U[max(int(L*r),1), L] minus the tokenizer's special tokens; vllm: U[floor(L'*(1-r)), ceil(L'*(1+r))]
     /// with L' = L minus the special tokens (vLLM's rule, r < 1).
@@ -74,10 +74,10 @@ pub struct Args {
     #[arg(long, default_value = "exact", value_name = "exact|sglang")]
     pub prompt_rule: String,
     /// Requests per second (Poisson arrivals; gamma with --burstiness); inf = all at once.
-    #[arg(long, default_value = "inf")]
+    #[arg(long, allow_negative_numbers = true, default_value = "inf")]
     pub request_rate: f64,
     /// Gamma shape of inter-arrival times (1 = Poisson; < 1 burstier).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1.0)]
     pub burstiness: f64,
     #[arg(long)]
     pub max_concurrency: Option<usize>,
@@ -126,7 +126,7 @@ pub struct Args {
     pub details_file: Option<PathBuf>,
     /// Stop sending new requests after this many seconds; requests in flight get --grace seconds to finish,
     /// then they are ended and counted as not finished.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub duration: Option<f64>,
     #[arg(long)]
     pub disable_tqdm: bool,
@@ -138,21 +138,41 @@ pub struct Args {
     pub tag: Option<String>,
     /// Total time limit of one request, in seconds (sglang's is 6 h); over it the request fails with
     /// `timeout_total`.
-    #[arg(long, default_value_t = 21600.0, value_name = "SECS")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 21600.0,
+        value_name = "SECS"
+    )]
     pub timeout: f64,
     /// Time limit to open a connection, in seconds (failure code `timeout_connect`).
-    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 30.0,
+        value_name = "SECS"
+    )]
     pub connect_timeout: f64,
     /// Time limit from send to the first token of a streamed answer, in seconds, queueing included (failure code
     /// `timeout_ttft`). Raise it for overload runs where requests wait longer in the server's queue.
-    #[arg(long, default_value_t = 1800.0, value_name = "SECS")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 1800.0,
+        value_name = "SECS"
+    )]
     pub ttft_timeout: f64,
     /// Longest gap without a byte from the server after the first token, in seconds (failure code
     /// `timeout_idle`): a stalled stream ends here.
-    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 300.0,
+        value_name = "SECS"
+    )]
     pub idle_timeout: f64,
     /// Seconds to wait for requests in flight after Ctrl-C or the end of --duration; then they are ended.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 5.0)]
     pub grace: f64,
     /// Start the built-in simulated engine in this process and test it (optional preset name).
     #[arg(long, num_args = 0..=1, default_missing_value = "default", value_name = "PRESET")]

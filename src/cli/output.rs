@@ -73,6 +73,11 @@ pub fn print_bench_summary(r: &Value, m: &Metrics) {
         "Total token throughput (tok/s):",
         format!("{:.2}", m.total_throughput),
     );
+    line(
+        "Peak output token throughput (tok/s):",
+        format!("{:.2}", m.max_output_tokens_per_s),
+    );
+    line("Peak concurrent requests:", m.max_concurrent_requests);
     line("Concurrency:", format!("{:.2}", m.concurrency));
     if let Some(a) = r.get("accept_length").and_then(|v| v.as_f64()) {
         line("Accept length:", format!("{a:.2}"));

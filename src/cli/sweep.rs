@@ -52,7 +52,7 @@ pub struct Args {
     #[arg(long)]
     pub order: Option<String>,
     /// Seconds to pause between points.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub pause: Option<f64>,
     #[arg(long)]
     pub flush_cache: bool,
@@ -235,7 +235,8 @@ pub fn write_point(path: &Path, result: &Value) -> Result<()> {
     Ok(())
 }
 
-/// The finished (not interrupted) result of `p` in its file, if any.
+/// The finished (not interrupted) result of `p` in its file, if any. A point whose requests all failed is
+/// finished too (its failures are its result): a rerun does not send it again.
 pub fn finished_result(p: &Point) -> Option<Value> {
     let text = std::fs::read_to_string(&p.file).ok()?;
     text.lines().rev().find_map(|l| {
@@ -250,8 +251,7 @@ pub fn finished_result(p: &Point) -> Option<Value> {
                 Some(r) => (r - p.request_rate).abs() < 1e-9,
                 None => !p.request_rate.is_finite(),
             }
-            && v["interrupted"] != json!(true)
-            && v["completed"].as_u64().unwrap_or(0) > 0;
+            && v["interrupted"] != json!(true);
         same.then_some(v)
     })
 }
@@ -495,6 +495,35 @@ mod tests {
             &a,
             &json!({"output_throughput": 1020.0, "p99_ttft_ms": 150.0})
         ));
+    }
+
+    #[test]
+    fn a_point_is_done_once_its_file_holds_a_finished_result_even_all_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[target]\nsim=\"fast\"\n[axes]\ninput_output=[\"64:8\"]\nconcurrency=[2]\nrange_ratio=[0.5]\n[run]\noutput_dir={:?}\n",
+            dir.path().display().to_string()
+        );
+        let plan = Plan::from_toml(&text).unwrap();
+        let p = &plan.points().unwrap()[0];
+        assert!(p.file.ends_with("tp2_in64_out8_ratio0.5.json"));
+        assert!(finished_result(p).is_none());
+        let mut r = json!({"max_concurrency": 2, "random_input_len": 64, "random_output_len": 8,
+            "random_range_ratio": 0.5, "request_rate": "inf", "interrupted": true, "completed": 1, "failed": 0});
+        write_point(&p.file, &r).unwrap();
+        assert!(finished_result(p).is_none(), "interrupted: run again");
+        r["interrupted"] = json!(false);
+        r["completed"] = json!(0);
+        r["failed"] = json!(2);
+        write_point(&p.file, &r).unwrap();
+        assert_eq!(
+            finished_result(p),
+            Some(r.clone()),
+            "all failed: done, with its failures"
+        );
+        let text = std::fs::read_to_string(&p.file).unwrap();
+        assert_eq!(text.lines().count(), 1, "one object, replaced whole");
+        assert!(!p.file.with_extension("json.tmp").exists());
     }
 
     #[test]

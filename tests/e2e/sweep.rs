@@ -176,3 +176,89 @@ fn sweep_killed_with_sigkill_resumes_from_the_files() {
     );
     assert_eq!(finished_lines(&out), 24, "every point exactly once");
 }
+
+/// The seed's collector (tests/compat/seed_collector.py), run unchanged with python3 on a `servebench sweep`
+/// folder, writes the same seed columns as `servebench report`'s summary.csv.
+#[test]
+fn the_seeds_collector_reads_a_sweep_folder_as_the_report_does() {
+    let dir = tempdir();
+    let out = dir.path().join("sweep");
+    servebench_cmd()
+        .args([
+            "sweep",
+            "--sim",
+            "fast",
+            "--input-output",
+            "64:8,32:4",
+            "--concurrency",
+            "1,2,3",
+            "--range-ratio",
+            "0.5,1.0",
+            "--output-dir",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let seed_csv = dir.path().join("seed_summary.csv");
+    let status = std::process::Command::new("python3")
+        .arg(root().join("tests/compat/seed_collector.py"))
+        .arg(&out)
+        .arg(&seed_csv)
+        .status()
+        .expect("python3 runs (the test needs it)");
+    assert!(status.success());
+    let read = |p: &std::path::Path, cols: usize| -> (Vec<String>, Vec<Vec<String>>) {
+        let text = std::fs::read_to_string(p).unwrap();
+        let mut lines = text.lines().map(|l| {
+            l.split(',')
+                .take(cols)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        });
+        let head = lines.next().unwrap();
+        (head, lines.collect())
+    };
+    let (seed_head, mut seed_rows) = read(&seed_csv, 24);
+    let (ours_head, mut our_rows) = read(&out.join("summary.csv"), 24);
+    assert_eq!(seed_head, ours_head, "the seed's columns, in its order");
+    assert_eq!(
+        seed_rows.len(),
+        12,
+        "2 lengths × 3 concurrencies × 2 ratios"
+    );
+    // Same numbers (parsed: Python writes 3 where servebench writes 3, and both write shortest round-trip
+    // floats), row for row once both are sorted the same way.
+    let num = |rows: &mut Vec<Vec<String>>| -> Vec<Vec<f64>> {
+        let mut v: Vec<Vec<f64>> = rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|c| c.parse::<f64>().unwrap_or(f64::NAN))
+                    .collect()
+            })
+            .collect();
+        v.sort_by(|a, b| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| x.total_cmp(y))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        v
+    };
+    let (seed, ours) = (num(&mut seed_rows), num(&mut our_rows));
+    for (s, o) in seed.iter().zip(&ours) {
+        for (i, (x, y)) in s.iter().zip(o).enumerate() {
+            assert!(
+                x == y || (x.is_nan() && y.is_nan()),
+                "{}: seed {x} vs report {y}",
+                seed_head[i]
+            );
+        }
+        assert!(!s[0].is_nan() && s[0] == s[1], "prompt_num = concurrency");
+    }
+}
+
+fn servebench_cmd() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("servebench").unwrap()
+}

@@ -4,6 +4,16 @@
 
 use std::time::Duration;
 
+/// A number as a user would write it: `1e300`, `0.5`, `inf`, `NaN` (not 300 digits).
+pub fn show(x: f64) -> String {
+    let a = x.abs();
+    if x.is_finite() && a != 0.0 && !(1e-4..1e16).contains(&a) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
 /// The longest duration a setting may ask for (about 31.7 years): far beyond any benchmark, far below what
 /// `Duration` and tokio timers can hold.
 pub const MAX_SECONDS: f64 = 1e9;
@@ -37,7 +47,7 @@ pub fn checked_seconds(name: &str, secs: f64, lower: Lower) -> Result<Duration, 
         };
         BadSeconds {
             name: name.to_string(),
-            value: format!("{secs}"),
+            value: show(secs),
             expected: format!("use {low} up to {MAX_SECONDS:e} (finite)"),
         }
     };
@@ -60,7 +70,7 @@ pub fn checked_rate(name: &str, rate: f64, allow_inf: bool) -> Result<f64, BadSe
     }
     Err(BadSeconds {
         name: name.to_string(),
-        value: format!("{rate}"),
+        value: show(rate),
         expected: format!(
             "use a number of requests per second from {min:e}{}",
             if allow_inf {
@@ -117,5 +127,9 @@ mod tests {
             assert!(e.to_string().contains("or inf"), "{e}");
         }
         assert_eq!(checked_rate("--request-rate", 0.5, true), Ok(0.5));
+        assert_eq!(show(1e300), "1e300");
+        assert_eq!(show(1e-300), "1e-300");
+        assert_eq!(show(2.5), "2.5");
+        assert_eq!(show(f64::NAN), "NaN");
     }
 }

@@ -1,6 +1,6 @@
 //! From per-request records to the aggregate numbers of a run (DESIGN.md "Definitions").
 
-use crate::record::{RequestRecord, TokenSource};
+use crate::record::{ItlRule, RequestRecord, TokenSource};
 use crate::stats::Summary;
 use std::collections::BTreeMap;
 
@@ -11,6 +11,10 @@ pub struct Metrics {
     pub failed: u64,
     /// Σ prompt tokens (client tokenizer) over successful requests.
     pub total_input: u64,
+    /// Of which text (sglang's `total_input_text_tokens`; every prompt is text here).
+    pub total_input_text: u64,
+    /// Of which image tokens (sglang's `total_input_vision_tokens`; always 0: no image datasets).
+    pub total_input_vision: u64,
     /// Σ output tokens (server usage where given, else tokenizer) over successful requests.
     pub total_output: u64,
     pub total_output_retokenized: u64,
@@ -20,10 +24,23 @@ pub struct Metrics {
     pub output_throughput: f64,
     pub output_throughput_retokenized: f64,
     pub total_throughput: f64,
+    /// sglang's TTFT: send → first chunk with answer text (reasoning is not timed).
     pub ttft: Summary,
+    /// Send → first chunk with answer or reasoning text.
+    pub ttft_any: Summary,
+    /// (E2E − sglang's TTFT) / (output tokens − 1).
     pub tpot: Summary,
+    /// sglang's ITL under [`Metrics::itl_rule`].
     pub itl: Summary,
+    /// servebench's per-chunk ITL: gaps between chunks carrying answer or reasoning text.
+    pub itl_chunk: Summary,
     pub itl_per_token: Summary,
+    /// The rule `itl` followed.
+    pub itl_rule: ItlRule,
+    /// sglang's peak output tokens in one second of the run (tokens placed at TTFT + its ITLs, 1 s buckets).
+    pub max_output_tokens_per_s: f64,
+    /// sglang's peak number of requests running in one second of the run.
+    pub max_concurrent_requests: u64,
     pub e2e: Summary,
     /// Waiting for a concurrency permit.
     pub client_queue: Summary,
@@ -59,15 +76,55 @@ fn source_name(s: TokenSource) -> &'static str {
     }
 }
 
-/// Computes the run's aggregates. Failed requests are counted and never enter latency statistics.
-/// Warm-up records are ignored. `duration_s` is first send → last completion.
-pub fn compute(records: &[RequestRecord], duration_s: f64) -> Metrics {
+/// sglang's per-second peaks: each successful request's tokens placed at send + TTFT + its raw ITLs, counted
+/// in 1 s buckets from the earliest send (`max_output_tokens_per_s`); each request counted in every second
+/// from its send to its end (`max_concurrent_requests`). Times: (send_ms, ttft_ms, e2e_ms, raw itl).
+fn per_second_peaks(reqs: &[(f64, f64, f64, Vec<f64>)]) -> (f64, u64) {
+    let Some(min_start) = reqs.iter().map(|r| r.0).min_by(f64::total_cmp) else {
+        return (0.0, 0);
+    };
+    let max_end = reqs
+        .iter()
+        .map(|r| r.0 + r.2)
+        .max_by(f64::total_cmp)
+        .unwrap_or(min_start);
+    let secs = ((max_end - min_start) / 1000.0).ceil().max(0.0) as usize + 1;
+    if secs > 10_000_000 {
+        return (0.0, 0);
+    }
+    let (mut tokens, mut running) = (vec![0u64; secs], vec![0u64; secs]);
+    let bucket = |t_ms: f64| ((t_ms - min_start) / 1000.0) as i64;
+    for (send, ttft, e2e, raw) in reqs {
+        let mut t = send + ttft;
+        for time in std::iter::once(0.0).chain(raw.iter().copied()) {
+            t += time;
+            let b = bucket(t);
+            if (0..secs as i64).contains(&b) {
+                tokens[b as usize] += 1;
+            }
+        }
+        let (s, e) = (bucket(*send).max(0), bucket(send + e2e));
+        for sec in s..(e + 1).min(secs as i64) {
+            running[sec as usize] += 1;
+        }
+    }
+    (
+        tokens.iter().copied().max().unwrap_or(0) as f64,
+        running.iter().copied().max().unwrap_or(0),
+    )
+}
+
+/// Computes the run's aggregates with sglang's ITL rule `rule`. Failed requests are counted and never enter
+/// latency statistics. Warm-up records are ignored. `duration_s` is first send → last completion.
+pub fn compute(records: &[RequestRecord], duration_s: f64, rule: ItlRule) -> Metrics {
     let mut m = Metrics {
         duration_s,
+        itl_rule: rule,
         ..Default::default()
     };
     let (mut ttft, mut tpot, mut itl, mut itl_tok, mut e2e) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ttft_any, mut itl_chunk, mut peaks) = (Vec::new(), Vec::new(), Vec::new());
     let (mut queue, mut lag, mut ttft_s, mut e2e_s, mut tps) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut diffs = Vec::new();
@@ -102,13 +159,19 @@ pub fn compute(records: &[RequestRecord], duration_s: f64) -> Metrics {
             }
         }
         if let Some(t) = r.ttft_ms {
-            ttft.push(t);
+            ttft_any.push(t);
             ttft_s.push(t + (r.send_ms - r.scheduled_ms));
         }
+        // sglang keeps TTFT 0 for a request that never sent answer text.
+        let answer_ttft = r.answer_ttft_ms().unwrap_or(0.0);
+        ttft.push(answer_ttft);
         if let Some(t) = r.tpot_ms() {
             tpot.push(t);
         }
-        itl.extend(r.itl_ms());
+        let (sg_itl, raw) = r.sglang_itl_ms(rule);
+        itl.extend(sg_itl);
+        peaks.push((r.send_ms, answer_ttft, r.e2e_ms.unwrap_or(0.0), raw));
+        itl_chunk.extend(r.itl_ms());
         itl_tok.extend(r.itl_per_token_ms());
         if let Some(e) = r.e2e_ms {
             e2e.push(e);
@@ -131,7 +194,11 @@ pub fn compute(records: &[RequestRecord], duration_s: f64) -> Metrics {
         m.concurrency = e2e.iter().sum::<f64>() / 1000.0 / duration_s;
     }
     m.prompt_token_mean_diff = crate::stats::mean(&diffs);
+    m.total_input_text = m.total_input;
+    (m.max_output_tokens_per_s, m.max_concurrent_requests) = per_second_peaks(&peaks);
     m.ttft = Summary::of(&mut ttft);
+    m.ttft_any = Summary::of(&mut ttft_any);
+    m.itl_chunk = Summary::of(&mut itl_chunk);
     m.tpot = Summary::of(&mut tpot);
     m.itl = Summary::of(&mut itl);
     m.itl_per_token = Summary::of(&mut itl_tok);
@@ -177,7 +244,7 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let m = compute(&records, 2.0);
+        let m = compute(&records, 2.0, ItlRule::PerChunk);
         assert_eq!((m.completed, m.failed), (2, 2));
         assert_eq!(m.total_input, 200);
         assert_eq!(m.total_output, 8);
@@ -204,17 +271,41 @@ mod tests {
             send_ms: 50.0,
             ..rec(10.0, 20.0, 2, vec![10.0, 20.0])
         };
-        let m = compute(&[r], 1.0);
+        let m = compute(&[r], 1.0, ItlRule::PerChunk);
         assert_eq!(m.ttft.mean, Some(10.0));
         assert_eq!(m.ttft_from_scheduled.mean, Some(60.0));
         assert_eq!(m.send_lag.max, Some(50.0));
     }
 
     #[test]
+    fn per_second_peaks_as_sglang_counts_them() {
+        // Request A: sent at 0, first token at 0.5 s, then 4 tokens 0.3 s apart (0.8, 1.1, 1.4, 1.7), ends 1.7 s.
+        // Request B: sent at 1.2 s, first token at 1.3 s, one more at 2.5 s, ends 2.5 s.
+        let a = RequestRecord {
+            send_ms: 0.0,
+            ..rec(500.0, 1700.0, 5, vec![500.0, 800.0, 1100.0, 1400.0, 1700.0])
+        };
+        let b = RequestRecord {
+            send_ms: 1200.0,
+            ..rec(100.0, 1300.0, 2, vec![100.0, 1300.0])
+        };
+        let m = compute(&[a, b], 2.5, ItlRule::PerChunk);
+        // Second 0: 0.5, 0.8; second 1: 1.1, 1.4, 1.7 (A) + 1.3 (B); second 2: 2.5 (B).
+        assert_eq!(m.max_output_tokens_per_s, 4.0);
+        // Second 1: A (0..=1) and B (1..=2).
+        assert_eq!(m.max_concurrent_requests, 2);
+        let empty = compute(&[], 1.0, ItlRule::PerChunk);
+        assert_eq!(
+            (empty.max_output_tokens_per_s, empty.max_concurrent_requests),
+            (0.0, 0)
+        );
+    }
+
+    #[test]
     fn warmup_records_are_ignored() {
         let mut r = rec(1.0, 2.0, 2, vec![1.0, 2.0]);
         r.warmup = true;
-        let m = compute(&[r], 1.0);
+        let m = compute(&[r], 1.0, ItlRule::PerChunk);
         assert_eq!(m.completed, 0);
     }
 }

@@ -3,6 +3,44 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How sglang.bench_serving 0.5.9 turns chunk gaps into `*_itl_ms` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ItlRule {
+    /// One gap per answer-carrying chunk (its OpenAI-style clients).
+    #[default]
+    PerChunk,
+    /// Native `/generate`: each gap split evenly over the chunk's new tokens (the `completion_tokens` delta);
+    /// a chunk with 0 new tokens is skipped without moving the reference time.
+    ServerTokens,
+    /// `sglang-oai` / `sglang-oai-chat` with a server accept length > 0: one gap per answer chunk kept by the
+    /// client, split over the chunk's re-tokenized answer text in the statistics.
+    RetokenizedChunks,
+}
+
+impl ItlRule {
+    /// The rule sglang applies to a run of `backend` (as named on the command line) whose server reported
+    /// `accept_length`.
+    pub fn for_run(backend: &str, native: bool, accept_length: Option<f64>) -> ItlRule {
+        if native {
+            ItlRule::ServerTokens
+        } else if matches!(backend, "sglang-oai" | "sglang-oai-chat")
+            && accept_length.is_some_and(|a| a > 0.0)
+        {
+            ItlRule::RetokenizedChunks
+        } else {
+            ItlRule::PerChunk
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItlRule::PerChunk => "per_chunk",
+            ItlRule::ServerTokens => "server_tokens",
+            ItlRule::RetokenizedChunks => "retokenized_chunks",
+        }
+    }
+}
+
 /// Where an output token count came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -135,9 +173,14 @@ pub struct RequestRecord {
     pub e2e_ms: Option<f64>,
     /// Arrival of each text-carrying chunk, from send.
     pub chunk_ms: Vec<f64>,
-    /// Tokens carried by each chunk when the server says (SGLang's cumulative counts); else empty.
+    /// Tokens carried by each chunk: SGLang native, the server's `completion_tokens` delta; `sglang-oai(-chat)`
+    /// with a server accept length, each chunk's answer text re-tokenized (as sglang splits its ITL); else empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chunk_tokens: Vec<u32>,
+    /// Bytes of answer text (`generated_text`) received up to and including each chunk. A chunk that did not
+    /// extend it carried reasoning only (or, SGLang native, new tokens without new text). Empty when unknown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chunk_text_end: Vec<u32>,
     pub finish_reason: Option<String>,
     pub http_status: Option<u16>,
     /// Requests re-sent because a reused connection failed before any byte arrived.
@@ -193,7 +236,7 @@ impl RequestRecord {
             .map(|_| self.error_code.unwrap_or(FailureCode::Other))
     }
 
-    /// Inter-token latencies: gaps between successive text-carrying chunks (SGLang's per-chunk ITL).
+    /// servebench's per-chunk ITL: gaps between successive chunks carrying answer or reasoning text.
     pub fn itl_ms(&self) -> impl Iterator<Item = f64> + '_ {
         self.chunk_ms.windows(2).map(|w| w[1] - w[0])
     }
@@ -213,13 +256,112 @@ impl RequestRecord {
         out
     }
 
-    /// (E2E − TTFT) / (output_tokens − 1), for more than one output token.
+    /// Whether chunk `i` carried answer text (unknown: every chunk did).
+    fn answer_chunk(&self, i: usize) -> bool {
+        if self.chunk_text_end.len() != self.chunk_ms.len() {
+            return true;
+        }
+        let prev = if i == 0 {
+            0
+        } else {
+            self.chunk_text_end[i - 1]
+        };
+        self.chunk_text_end[i] > prev
+    }
+
+    /// The answer text chunk `i` carried (empty when unknown).
+    pub fn chunk_answer_text(&self, i: usize) -> &str {
+        let (Some(&end), true) = (
+            self.chunk_text_end.get(i),
+            self.chunk_text_end.len() == self.chunk_ms.len(),
+        ) else {
+            return "";
+        };
+        let start = if i == 0 {
+            0
+        } else {
+            self.chunk_text_end[i - 1]
+        };
+        self.generated_text
+            .get(start as usize..end as usize)
+            .unwrap_or("")
+    }
+
+    /// Time to the first chunk carrying answer text (sglang's TTFT: reasoning is not timed). `None` when no
+    /// chunk carried answer text.
+    pub fn answer_ttft_ms(&self) -> Option<f64> {
+        if self.chunk_ms.is_empty() {
+            return self.ttft_ms;
+        }
+        (0..self.chunk_ms.len())
+            .find(|&i| self.answer_chunk(i))
+            .map(|i| self.chunk_ms[i])
+    }
+
+    /// The inter-token latencies sglang 0.5.9 computes for this request under `rule`: `(itl, raw)`, where
+    /// `itl` enters the `*_itl_ms` statistics and `raw` is what sglang's client keeps per request
+    /// (`output.itl`, which its `max_output_tokens_per_s` walks). Chunks before the first answer chunk and
+    /// chunks without answer text are ignored (they do not move the reference time).
+    pub fn sglang_itl_ms(&self, rule: ItlRule) -> (Vec<f64>, Vec<f64>) {
+        let (mut itl, mut raw) = (Vec::new(), Vec::new());
+        let n = self.chunk_ms.len();
+        let Some(first) = (0..n).find(|&i| self.answer_chunk(i)) else {
+            return (itl, raw);
+        };
+        let tokens = self.chunk_tokens.len() == n;
+        let mut reference = self.chunk_ms[first];
+        for i in first + 1..n {
+            let t = self.chunk_ms[i];
+            let gap = t - reference;
+            match rule {
+                ItlRule::PerChunk => {
+                    if !self.answer_chunk(i) {
+                        continue;
+                    }
+                    itl.push(gap);
+                    raw.push(gap);
+                }
+                ItlRule::ServerTokens => {
+                    let k = match tokens {
+                        true => self.chunk_tokens[i] as usize,
+                        false => self.answer_chunk(i) as usize,
+                    };
+                    if k == 0 {
+                        continue;
+                    }
+                    let split = std::iter::repeat_n(gap / k as f64, k);
+                    itl.extend(split.clone());
+                    raw.extend(split);
+                }
+                ItlRule::RetokenizedChunks => {
+                    if !self.answer_chunk(i) {
+                        continue;
+                    }
+                    raw.push(gap);
+                    let k = if tokens {
+                        self.chunk_tokens[i] as usize
+                    } else {
+                        1
+                    };
+                    // sglang divides by the count (a chunk of 0 tokens would stop it); skipped here.
+                    if k > 0 {
+                        itl.extend(std::iter::repeat_n(gap / k as f64, k));
+                    }
+                }
+            }
+            reference = t;
+        }
+        (itl, raw)
+    }
+
+    /// (E2E − TTFT) / (output_tokens − 1), for more than one output token, with sglang's TTFT (the first
+    /// answer chunk; 0 when none, as sglang leaves it).
     pub fn tpot_ms(&self) -> Option<f64> {
         let out = self.output_tokens?;
         if out <= 1 {
             return None;
         }
-        Some((self.e2e_ms? - self.ttft_ms?) / (out - 1) as f64)
+        Some((self.e2e_ms? - self.answer_ttft_ms().unwrap_or(0.0)) / (out - 1) as f64)
     }
 }
 
@@ -245,6 +387,95 @@ mod tests {
             ..r.clone()
         };
         assert_eq!(one.tpot_ms(), None);
+    }
+
+    /// A stream of chunks (time ms, answer bytes so far, tokens).
+    fn stream(chunks: &[(f64, u32, u32)]) -> RequestRecord {
+        RequestRecord {
+            ttft_ms: chunks.first().map(|c| c.0),
+            e2e_ms: chunks.last().map(|c| c.0),
+            chunk_ms: chunks.iter().map(|c| c.0).collect(),
+            chunk_text_end: chunks.iter().map(|c| c.1).collect(),
+            chunk_tokens: chunks.iter().map(|c| c.2).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn native_itl_splits_each_gap_over_the_chunks_new_tokens() {
+        // 4 tokens per chunk, 100 ms apart: sglang's 25 ms, servebench's per-chunk 100 ms.
+        let r = stream(&[(100.0, 8, 4), (200.0, 16, 4), (300.0, 24, 4)]);
+        let (itl, raw) = r.sglang_itl_ms(ItlRule::ServerTokens);
+        assert_eq!(itl, vec![25.0; 8]);
+        assert_eq!(raw, itl, "the native client keeps the split values");
+        assert_eq!(r.itl_ms().collect::<Vec<_>>(), vec![100.0, 100.0]);
+        // A chunk with 0 new tokens is skipped and does not move the reference time; new tokens without new
+        // text are timed.
+        let r = stream(&[(100.0, 8, 1), (150.0, 9, 0), (200.0, 9, 2), (260.0, 12, 3)]);
+        let (itl, _) = r.sglang_itl_ms(ItlRule::ServerTokens);
+        assert_eq!(itl, vec![50.0, 50.0, 20.0, 20.0, 20.0]);
+    }
+
+    #[test]
+    fn reasoning_is_not_timed_by_sglangs_keys() {
+        // Three reasoning chunks (no answer bytes), then the answer.
+        let r = stream(&[
+            (100.0, 0, 0),
+            (200.0, 0, 0),
+            (300.0, 0, 0),
+            (400.0, 5, 0),
+            (500.0, 9, 0),
+            (550.0, 9, 0),
+            (600.0, 12, 0),
+        ]);
+        assert_eq!(r.ttft_ms, Some(100.0), "first token of any kind");
+        assert_eq!(r.answer_ttft_ms(), Some(400.0), "sglang's TTFT");
+        let (itl, raw) = r.sglang_itl_ms(ItlRule::PerChunk);
+        assert_eq!(
+            itl,
+            vec![100.0, 100.0],
+            "the reasoning chunk at 550 is ignored"
+        );
+        assert_eq!(raw, itl);
+        assert_eq!(
+            r.itl_ms().count(),
+            6,
+            "servebench's per-chunk ITL keeps every chunk"
+        );
+        assert_eq!(r.chunk_answer_text(4), "", "no text kept in this record");
+        let none = stream(&[(100.0, 0, 0)]);
+        assert_eq!(none.answer_ttft_ms(), None);
+        assert!(none.sglang_itl_ms(ItlRule::PerChunk).0.is_empty());
+    }
+
+    #[test]
+    fn retokenized_chunks_split_the_statistics_not_the_raw_gaps() {
+        let mut r = stream(&[(100.0, 2, 1), (200.0, 7, 3), (300.0, 9, 0), (400.0, 12, 2)]);
+        r.generated_text = "ab cde fghij".into();
+        assert_eq!(r.chunk_answer_text(1), " cde ");
+        let (itl, raw) = r.sglang_itl_ms(ItlRule::RetokenizedChunks);
+        assert_eq!(raw, vec![100.0, 100.0, 100.0]);
+        assert_eq!(
+            itl,
+            vec![100.0 / 3.0, 100.0 / 3.0, 100.0 / 3.0, 50.0, 50.0],
+            "a chunk of 0 tokens adds nothing"
+        );
+        assert_eq!(
+            ItlRule::for_run("sglang-oai", false, Some(3.5)),
+            ItlRule::RetokenizedChunks
+        );
+        assert_eq!(
+            ItlRule::for_run("sglang-oai-chat", false, Some(0.0)),
+            ItlRule::PerChunk
+        );
+        assert_eq!(
+            ItlRule::for_run("vllm", false, Some(3.5)),
+            ItlRule::PerChunk
+        );
+        assert_eq!(
+            ItlRule::for_run("sglang", true, None),
+            ItlRule::ServerTokens
+        );
     }
 
     #[test]

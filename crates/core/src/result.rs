@@ -2,7 +2,7 @@
 //! servebench's own. Strict JSON: NaN → `null`, ±infinity → the strings `"inf"` / `"-inf"`.
 
 use crate::metrics::Metrics;
-use crate::record::RequestRecord;
+use crate::record::{ItlRule, RequestRecord};
 use crate::stats::Summary;
 use serde_json::{json, Map, Value};
 
@@ -92,8 +92,9 @@ pub fn accept_length(server_info: &Value) -> Option<f64> {
         .as_f64()
 }
 
-/// sglang's `--output-details` arrays (seconds, in request order; zeros for failures).
-pub fn add_sglang_details(obj: &mut Map<String, Value>, records: &[RequestRecord]) {
+/// sglang's `--output-details` arrays (seconds, in request order; zeros for failures), with sglang's TTFT
+/// (first answer chunk) and the ITLs its client keeps under `rule`.
+pub fn add_sglang_details(obj: &mut Map<String, Value>, records: &[RequestRecord], rule: ItlRule) {
     let recs: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
     let col =
         |f: &dyn Fn(&RequestRecord) -> Value| Value::Array(recs.iter().map(|r| f(r)).collect());
@@ -113,11 +114,14 @@ pub fn add_sglang_details(obj: &mut Map<String, Value>, records: &[RequestRecord
     );
     obj.insert(
         "ttfts".into(),
-        col(&|r| json!(r.ttft_ms.unwrap_or(0.0) / 1000.0)),
+        col(&|r| json!(r.answer_ttft_ms().unwrap_or(0.0) / 1000.0)),
     );
     obj.insert(
         "itls".into(),
-        col(&|r| json!(r.itl_ms().map(|x| x / 1000.0).collect::<Vec<_>>())),
+        col(&|r| {
+            let (_, raw) = r.sglang_itl_ms(rule);
+            json!(raw.iter().map(|x| x / 1000.0).collect::<Vec<_>>())
+        }),
     );
     obj.insert("generated_texts".into(), col(&|r| json!(r.generated_text)));
     obj.insert(
@@ -126,8 +130,15 @@ pub fn add_sglang_details(obj: &mut Map<String, Value>, records: &[RequestRecord
     );
 }
 
-fn put_summary(obj: &mut Map<String, Value>, name: &str, s: &Summary, sglang_keys: &[&str]) {
-    // SGLang's keys first (mean, median, std, p99 / p95...), the rest after.
+/// sglang's keys of one latency (mean, median, std, p99 / p95…) in its order. `zero_when_empty`: sglang
+/// writes 0.0 for TTFT, TPOT and ITL with no values (`np.mean(x or 0)`); for E2E it writes NaN (here null).
+fn put_summary(
+    obj: &mut Map<String, Value>,
+    name: &str,
+    s: &Summary,
+    sglang_keys: &[&str],
+    zero_when_empty: bool,
+) {
     for k in sglang_keys {
         let v = match *k {
             "mean" => s.mean,
@@ -138,6 +149,11 @@ fn put_summary(obj: &mut Map<String, Value>, name: &str, s: &Summary, sglang_key
             "p99" => s.p99,
             "max" => s.max,
             _ => None,
+        };
+        let v = if zero_when_empty && s.count == 0 {
+            Some(0.0)
+        } else {
+            v
         };
         obj.insert(format!("{k}_{name}"), opt(v));
     }
@@ -180,6 +196,11 @@ pub fn result_json(info: &RunInfo, m: &Metrics) -> Value {
     o.insert("duration".into(), num(m.duration_s));
     o.insert("completed".into(), json!(m.completed));
     o.insert("total_input_tokens".into(), json!(m.total_input));
+    o.insert("total_input_text_tokens".into(), json!(m.total_input_text));
+    o.insert(
+        "total_input_vision_tokens".into(),
+        json!(m.total_input_vision),
+    );
     o.insert("total_output_tokens".into(), json!(m.total_output));
     o.insert(
         "total_output_tokens_retokenized".into(),
@@ -194,27 +215,39 @@ pub fn result_json(info: &RunInfo, m: &Metrics) -> Value {
         "e2e_latency_ms",
         &m.e2e,
         &["mean", "median", "std", "p90", "p99"],
+        false,
     );
     put_summary(
         &mut o,
         "ttft_ms",
         &m.ttft,
-        &["mean", "median", "std", "p90", "p99"],
+        &["mean", "median", "std", "p99"],
+        true,
     );
     put_summary(
         &mut o,
         "tpot_ms",
         &m.tpot,
-        &["mean", "median", "std", "p90", "p99"],
+        &["mean", "median", "std", "p99"],
+        true,
     );
     put_summary(
         &mut o,
         "itl_ms",
         &m.itl,
-        &["mean", "median", "std", "p90", "p95", "p99", "max"],
+        &["mean", "median", "std", "p95", "p99"],
+        true,
     );
     o.insert("concurrency".into(), num(m.concurrency));
     o.insert("accept_length".into(), opt(info.accept_length));
+    o.insert(
+        "max_output_tokens_per_s".into(),
+        num(m.max_output_tokens_per_s),
+    );
+    o.insert(
+        "max_concurrent_requests".into(),
+        json!(m.max_concurrent_requests),
+    );
     // --- servebench's own ---
     o.insert("tool".into(), json!("servebench"));
     o.insert("tool_version".into(), json!(env!("CARGO_PKG_VERSION")));
@@ -242,6 +275,8 @@ pub fn result_json(info: &RunInfo, m: &Metrics) -> Value {
         ("ttft_ms", &m.ttft),
         ("tpot_ms", &m.tpot),
         ("itl_ms", &m.itl),
+        ("ttft_any_ms", &m.ttft_any),
+        ("itl_chunk_ms", &m.itl_chunk),
         ("itl_per_token_ms", &m.itl_per_token),
         ("client_queue_ms", &m.client_queue),
         ("send_lag_ms", &m.send_lag),
@@ -254,6 +289,7 @@ pub fn result_json(info: &RunInfo, m: &Metrics) -> Value {
         put_extra(&mut o, name, s);
     }
     o.insert("itl_count".into(), json!(m.itl.count));
+    o.insert("itl_rule".into(), json!(m.itl_rule.as_str()));
     o.insert("warmup_requests".into(), json!(info.warmup_requests));
     o.insert("warmup_connections".into(), json!(info.warmup_connections));
     o.insert("client_saturated".into(), json!(info.client_saturated));
@@ -292,8 +328,10 @@ pub fn result_json(info: &RunInfo, m: &Metrics) -> Value {
     Value::Object(o)
 }
 
-/// Every key `sglang.bench_serving` (0.4–0.5) writes to `--output-file`.
+/// Every key `sglang.bench_serving` 0.5.9 writes to `--output-file`, in its order: the keys of a real result
+/// line (`tests/fixtures/sglang/bench_serving_0.5.9_result.jsonl`; a test checks this list against it).
 pub const SGLANG_RESULT_KEYS: &[&str] = &[
+    "tag",
     "backend",
     "dataset_name",
     "request_rate",
@@ -306,6 +344,8 @@ pub const SGLANG_RESULT_KEYS: &[&str] = &[
     "duration",
     "completed",
     "total_input_tokens",
+    "total_input_text_tokens",
+    "total_input_vision_tokens",
     "total_output_tokens",
     "total_output_tokens_retokenized",
     "request_throughput",
@@ -320,22 +360,20 @@ pub const SGLANG_RESULT_KEYS: &[&str] = &[
     "mean_ttft_ms",
     "median_ttft_ms",
     "std_ttft_ms",
-    "p90_ttft_ms",
     "p99_ttft_ms",
     "mean_tpot_ms",
     "median_tpot_ms",
     "std_tpot_ms",
-    "p90_tpot_ms",
     "p99_tpot_ms",
     "mean_itl_ms",
     "median_itl_ms",
     "std_itl_ms",
-    "p90_itl_ms",
     "p95_itl_ms",
     "p99_itl_ms",
-    "max_itl_ms",
     "concurrency",
     "accept_length",
+    "max_output_tokens_per_s",
+    "max_concurrent_requests",
 ];
 
 #[cfg(test)]
@@ -343,6 +381,73 @@ mod tests {
     use super::*;
     use crate::metrics::compute;
     use crate::record::RequestRecord;
+
+    #[test]
+    fn accept_length_is_read_as_sglang_reads_it() {
+        let plain = json!({"internal_states": [{"avg_spec_accept_length": 3.5}]});
+        assert_eq!(accept_length(&plain), Some(3.5));
+        let pd = json!({"prefill": [{"internal_states": [{}]}],
+                        "decode": [{"internal_states": [{"avg_spec_accept_length": 2.25}]}]});
+        assert_eq!(accept_length(&pd), Some(2.25));
+        assert_eq!(accept_length(&json!({"internal_states": []})), None);
+        assert_eq!(accept_length(&Value::Null), None);
+    }
+
+    #[test]
+    fn empty_lists_are_zero_where_sglang_writes_zero() {
+        // Every request failed: sglang writes 0.0 for TTFT/TPOT/ITL (`np.mean(x or 0)`), NaN for E2E.
+        let failed = RequestRecord {
+            error: Some("HTTP 500".into()),
+            ..Default::default()
+        };
+        let v = result_json(
+            &RunInfo::default(),
+            &compute(&[failed], 1.0, crate::record::ItlRule::PerChunk),
+        );
+        for k in [
+            "mean_ttft_ms",
+            "p99_ttft_ms",
+            "median_tpot_ms",
+            "mean_itl_ms",
+            "p95_itl_ms",
+        ] {
+            assert_eq!(v[k], json!(0.0), "{k}");
+        }
+        assert_eq!(v["mean_e2e_latency_ms"], Value::Null);
+        assert_eq!(v["max_output_tokens_per_s"], json!(0.0));
+        assert_eq!(v["max_concurrent_requests"], json!(0));
+        assert_eq!(v["total_input_vision_tokens"], json!(0));
+    }
+
+    #[test]
+    fn sglang_keys_are_those_of_a_real_sglang_line_in_its_order() {
+        let line = include_str!("../../../tests/fixtures/sglang/bench_serving_0.5.9_result.jsonl");
+        // sglang writes Python's non-standard `Infinity` for an infinite request rate.
+        let line = line.replace(": Infinity", ": \"inf\"");
+        let v: Map<String, Value> = serde_json::from_str(&line).unwrap();
+        let keys: Vec<&str> = v.keys().map(String::as_str).collect();
+        assert_eq!(keys, SGLANG_RESULT_KEYS);
+        // servebench's result starts with the same keys in the same order.
+        let r = RequestRecord {
+            prompt_tokens: Some(4),
+            output_tokens: Some(2),
+            ttft_ms: Some(1.0),
+            e2e_ms: Some(2.0),
+            chunk_ms: vec![1.0, 2.0],
+            ..Default::default()
+        };
+        let ours = result_json(
+            &RunInfo::default(),
+            &compute(&[r], 1.0, crate::record::ItlRule::PerChunk),
+        );
+        let ours: Vec<&str> = ours
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(&ours[..keys.len()], &keys[..]);
+    }
 
     #[test]
     fn strict_json_numbers() {
@@ -366,7 +471,7 @@ mod tests {
             chunk_ms: vec![1.0, 2.0],
             ..Default::default()
         };
-        let v = result_json(&info, &compute(&[r], 1.0));
+        let v = result_json(&info, &compute(&[r], 1.0, crate::record::ItlRule::PerChunk));
         let obj = v.as_object().unwrap();
         for k in SGLANG_RESULT_KEYS {
             assert!(obj.contains_key(*k), "missing {k}");

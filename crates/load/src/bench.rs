@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use servebench_core::api::{request_body, Api, Backend, GenParams};
 use servebench_core::duration::{checked_rate, checked_seconds, Lower};
 use servebench_core::metrics::{compute, Metrics};
-use servebench_core::record::{RequestRecord, TokenSource};
+use servebench_core::record::{ItlRule, RequestRecord, TokenSource};
 use servebench_core::result::{result_json, ClientFacts, RunInfo};
 use servebench_core::stats::Summary;
 use servebench_tokenize::Tokenizer;
@@ -241,7 +241,7 @@ impl BenchConfig {
         if !(self.burstiness.is_finite() && self.burstiness > 0.0) {
             return Err(cfg(format!(
                 "--burstiness {}: use a finite number above 0 (1 = Poisson arrivals)",
-                self.burstiness
+                servebench_core::duration::show(self.burstiness)
             )));
         }
         if !w.random_range_ratio.is_finite()
@@ -250,7 +250,7 @@ impl BenchConfig {
         {
             return Err(cfg(format!(
                 "--random-range-ratio {}: use a number in [0, 1] (with --range-rule vllm: 0 or more)",
-                w.random_range_ratio
+                servebench_core::duration::show(w.random_range_ratio)
             )));
         }
         if self.duration.is_some_and(|d| d.is_zero()) {
@@ -421,8 +421,10 @@ fn output_text(rec: &RequestRecord) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Counts every successful record's output with the tokenizer (`output_tokens_retokenized`), on all cores.
-fn retokenize(tok: &Tokenizer, records: &mut [RequestRecord]) {
+/// Counts every successful record's output with the tokenizer (`output_tokens_retokenized`), on all cores;
+/// with `chunks`, also each chunk's answer text (`chunk_tokens`, sglang's split for `sglang-oai(-chat)` with an
+/// accept length).
+fn retokenize(tok: &Tokenizer, records: &mut [RequestRecord], chunks: bool) {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -430,11 +432,16 @@ fn retokenize(tok: &Tokenizer, records: &mut [RequestRecord]) {
     std::thread::scope(|s| {
         for part in records.chunks_mut(chunk) {
             s.spawn(move || {
-                for r in part
-                    .iter_mut()
-                    .filter(|r| r.ok() && r.output_tokens_retokenized.is_none())
-                {
-                    r.output_tokens_retokenized = tok.count(&output_text(r)).ok().map(|n| n as u64);
+                for r in part.iter_mut().filter(|r| r.ok()) {
+                    if r.output_tokens_retokenized.is_none() {
+                        r.output_tokens_retokenized =
+                            tok.count(&output_text(r)).ok().map(|n| n as u64);
+                    }
+                    if chunks {
+                        r.chunk_tokens = (0..r.chunk_ms.len())
+                            .map(|i| tok.count(r.chunk_answer_text(i)).unwrap_or(0) as u32)
+                            .collect();
+                    }
                 }
             });
         }
@@ -769,16 +776,18 @@ pub async fn run_bench(
     let mut out = runner::run(&client, requests, &run_cfg, Box::new(sink), stop).await?;
     // sglang reads the server's facts (accept length included) after the run.
     let server_info = server_info(c, &client).await;
+    let accept_length = servebench_core::result::accept_length(&server_info);
+    let itl_rule = ItlRule::for_run(&c.backend_name, api == Api::SglangGenerate, accept_length);
     let tok2 = tok.clone();
     let mut records = std::mem::take(&mut out.records);
     out.records = tokio::task::spawn_blocking(move || {
-        retokenize(&tok2, &mut records);
+        retokenize(&tok2, &mut records, itl_rule == ItlRule::RetokenizedChunks);
         records
     })
     .await
     .map_err(|e| cfg(format!("re-tokenizing outputs failed: {e}")))?;
 
-    let metrics = compute(&out.records, out.duration_s);
+    let metrics = compute(&out.records, out.duration_s, itl_rule);
     let read_delay = read_delays(&out.records);
     if read_delay.late_pct.is_some() {
         // Kernel timestamps: the late-read share measures the client's own delay exactly (and latencies do not
@@ -807,7 +816,6 @@ pub async fn run_bench(
     }
     let simulated =
         c.simulated || server_info.get("simulated").and_then(|v| v.as_bool()) == Some(true);
-    let accept_length = servebench_core::result::accept_length(&server_info);
     let w = &c.workload;
     let info = RunInfo {
         backend: c.backend_name.clone(),
@@ -860,7 +868,7 @@ pub async fn run_bench(
     }
     if c.output_details {
         if let Some(obj) = result.as_object_mut() {
-            servebench_core::result::add_sglang_details(obj, &out.records);
+            servebench_core::result::add_sglang_details(obj, &out.records, itl_rule);
         }
     }
     if let Some(f) = &c.output_file {

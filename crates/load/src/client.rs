@@ -548,6 +548,7 @@ impl Client {
         };
         if let Some(n) = req.output_len_intended {
             rec.chunk_ms.reserve((n as usize).min(1 << 16));
+            rec.chunk_text_end.reserve((n as usize).min(1 << 16));
         }
         let send_instant = match &self.native {
             Some(pool) => self.execute_native(pool, req, run_start, &mut rec).await,
@@ -1012,11 +1013,16 @@ impl StreamState {
                         *done = true;
                         *done_ms = Some(now);
                     }
-                    if eff.carries_text() {
+                    // SGLang native also times new tokens without new text (sglang splits that gap too).
+                    let native_tokens =
+                        *sglang && eff.tokens.is_some_and(|t| t > 0) && !decoder.text.is_empty();
+                    if eff.carries_text() || native_tokens {
                         if rec.ttft_ms.is_none() {
                             rec.ttft_ms = Some(now);
                         }
                         rec.chunk_ms.push(now);
+                        rec.chunk_text_end
+                            .push(decoder.text.len().min(u32::MAX as usize) as u32);
                         if *sglang {
                             rec.chunk_tokens
                                 .push(eff.tokens.unwrap_or(1).min(u32::MAX as u64) as u32);
