@@ -148,6 +148,11 @@ impl Redactor {
         let mut header_next = false;
         for a in args {
             let a = a.as_ref();
+            // A boolean flag (`--allow-credentials`) is followed by another flag, not a value.
+            if (hide_next || header_next) && a.starts_with("--") && a.len() > 2 {
+                hide_next = false;
+                header_next = false;
+            }
             if hide_next {
                 hide_next = false;
                 out.push(self.hide(a));
@@ -574,6 +579,10 @@ mod tests {
         );
         assert!(s.contains("X-Api-Key: <redacted>"), "{s}");
         assert!(s.contains("--api-ke <redacted>"), "{s}");
+        let s = redact_args(
+            ["vllm", "serve", "--allow-credentials", "--port", "8000"].map(String::from),
+        );
+        assert_eq!(s, "vllm serve --allow-credentials --port 8000");
     }
 
     #[test]

@@ -245,40 +245,38 @@ async fn start_server(
     p: &Prepared,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(Option<LaunchedServer>, ServerIdentity)> {
-    let key = p.api_key.as_deref();
     if let Some(spec) = &p.server {
-        if p.reuse_running && launch::probe::listening(&spec.base_url).await? {
-            let note = "a server was already running at this address and was measured as asked \
-                        (--use-running-server / reuse_running); the plan's [server] command was not launched";
-            let id =
-                launch::attach(spec.base_url.trim_end_matches('/'), key, Some(note.into())).await;
-            eprintln!("server: NOTE {note}: {}", id.summary());
-            return Ok((None, id));
-        }
         println!(
-            "server: launching {} (log {})",
+            "server: {} {} (log {})",
+            if p.reuse_running {
+                "launching (unless one already runs there)"
+            } else {
+                "launching"
+            },
             spec.command.redacted(),
             spec.log_path.display()
         );
         let t0 = std::time::Instant::now();
         // Ctrl-C while waiting: the launch is dropped, which stops what it started.
-        let s = tokio::select! {
-            s = LaunchedServer::launch(spec) => s?,
+        let (s, id) = tokio::select! {
+            s = launch::launch_or_reuse(spec, p.reuse_running) => s?,
             _ = stop.wait_for(|s| *s) => bail!("interrupted while waiting for the server to be ready; it was stopped"),
         };
-        println!(
-            "server: ready after {:.0} s: {}",
-            t0.elapsed().as_secs_f64(),
-            s.identity().summary()
-        );
-        let id = s.identity().clone();
-        return Ok((Some(s), id));
+        match &s {
+            Some(_) => println!(
+                "server: ready after {:.0} s: {}",
+                t0.elapsed().as_secs_f64(),
+                id.summary()
+            ),
+            None => eprintln!("server: NOTE {}: {}", launch::REUSED_NOTE, id.summary()),
+        }
+        return Ok((s, id));
     }
     let t = &p.w.target;
     if let Some(url) = &t.base_url {
         let note =
             "not launched by servebench: the server running at [target] base_url".to_string();
-        let id = launch::attach(url.trim_end_matches('/'), key, Some(note)).await;
+        let id = launch::attach(url.trim_end_matches('/'), p.api_key.as_deref(), Some(note)).await;
         println!("server: {}", id.summary());
         return Ok((None, id));
     }

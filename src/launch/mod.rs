@@ -281,6 +281,27 @@ pub async fn attach(base_url: &str, api_key: Option<&str>, note: Option<String>)
     }
 }
 
+/// Why a running server was measured instead of the plan's own.
+pub const REUSED_NOTE: &str =
+    "a server was already running at this address and was measured as asked \
+     (--use-running-server / reuse_running); the plan's [server] command was not launched";
+
+/// The server a run measures: launched from `spec`, or, with `reuse_running` and something already answering at
+/// its address, that server (recorded as not launched, with [`REUSED_NOTE`]).
+pub async fn launch_or_reuse(
+    spec: &ServerSpec,
+    reuse_running: bool,
+) -> Result<(Option<LaunchedServer>, ServerIdentity), LaunchError> {
+    let base_url = spec.base_url.trim_end_matches('/');
+    if reuse_running && probe::listening(base_url).await? {
+        let id = attach(base_url, spec.api_key.as_deref(), Some(REUSED_NOTE.into())).await;
+        return Ok((None, id));
+    }
+    let s = LaunchedServer::launch(spec).await?;
+    let id = s.identity().clone();
+    Ok((Some(s), id))
+}
+
 /// A server started by servebench. Stopped (the whole process group) by [`LaunchedServer::stop`] or on drop.
 pub struct LaunchedServer {
     child: Child,
