@@ -3,7 +3,7 @@
 
 use servebench::core::api::Backend;
 use servebench::core::metrics::{compute, Metrics};
-use servebench::core::record::RequestRecord;
+use servebench::core::record::{ItlRule, RequestRecord};
 use servebench::load::client::{Client, ClientConfig, PreparedRequest, Timeouts};
 use servebench::load::runner::{self, NullSink, RunConfig};
 use servebench::sim::{Fault, FixedLatency, SimConfig, SimServer};
@@ -87,7 +87,7 @@ async fn run(client: &Client, n: u64, chat: bool) -> (Vec<RequestRecord>, Metric
     let out = runner::run(client, requests(n, chat), &cfg, Box::new(NullSink), rx)
         .await
         .expect("run");
-    let m = compute(&out.records, out.duration_s);
+    let m = compute(&out.records, out.duration_s, ItlRule::PerChunk);
     (out.records, m, t.elapsed())
 }
 
@@ -316,7 +316,7 @@ async fn fault_idle_keepalive_close_is_resent_not_failed() {
     let out = runner::run(&c, requests(10, false), &cfg, Box::new(NullSink), rx)
         .await
         .unwrap();
-    let m = compute(&out.records, out.duration_s);
+    let m = compute(&out.records, out.duration_s, ItlRule::PerChunk);
     assert_eq!((m.completed, m.failed), (10, 0), "{:?}", reasons(&m));
     s.shutdown().await;
 }
@@ -414,7 +414,7 @@ async fn fault_dropped_request_is_a_failure_not_resent() {
         let out = runner::run(&c, requests(4, false), &run_cfg, Box::new(NullSink), rx)
             .await
             .unwrap();
-        let m = compute(&out.records, out.duration_s);
+        let m = compute(&out.records, out.duration_s, ItlRule::PerChunk);
         assert_eq!((m.completed, m.failed), (2, 2), "{http}: {:?}", reasons(&m));
         assert_eq!(
             reasons(&m),
