@@ -10,6 +10,7 @@
 """
 
 import fnmatch
+import json
 import math
 import re
 
@@ -195,6 +196,8 @@ def show(v, width=24):
         return "(missing)"
     if _num(v) and isinstance(v, float):
         s = f"{v:.4f}" if math.isfinite(v) else repr(v)
+    elif isinstance(v, (dict, list, bool)) or v is None:
+        s = json.dumps(v)
     else:
         s = repr(v) if isinstance(v, str) else str(v)
     return s if len(s) <= width else s[: width - 1] + "…"
