@@ -199,7 +199,8 @@ def main():
         documented = [d for d in diffs if d[3] is not None]
         bad = bool(undocumented or res["errors"])
         failed |= bad
-        n_keys = len(res["lines"].get("sglang") or {})
+        both = all(res["lines"].get(t) is not None for t in ("sglang", "servebench"))
+        n_keys = len(res["lines"]["sglang"]) if both else 0
         print(f"\n== {sc['name']} ({sc['backend']}): {sc['what']}")
         print(f"   exit: sglang {res['status']['sglang']} ({res['secs']['sglang']:.1f} s), "
               f"servebench {res['status']['servebench']} ({res['secs']['servebench']:.1f} s); "
@@ -208,6 +209,12 @@ def main():
               f"{res['stats']['servebench']['faults']}, latest event {late(res):.1f} ms late; attempt {attempt}")
         for e in res["errors"]:
             print(f"   ERROR: {e}")
+        for tool in ("sglang", "servebench"):
+            if res["lines"].get(tool) is None:
+                tail = (out_root / sc["name"] / f"{tool}.log").read_text(errors="replace").strip().splitlines()[-3:]
+                print(f"   {tool} wrote no result line; its log ends:")
+                for l in tail:
+                    print(f"     | {l[:200]}")
         if diffs:
             rows = [(k, compare.show(a), compare.show(b),
                      "documented" if row else "DIFFERS (undocumented)") for k, a, b, row in diffs]

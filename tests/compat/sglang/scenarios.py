@@ -63,6 +63,9 @@ def _scenarios():
              backend="sglang", server={"fault": "error_midstream"}, args=WAVE, expect_faults=True),
         dict(name="no-done", what="the stream ends without data: [DONE]", backend="sglang-oai",
              server={"done": False}, args=WAVE),
+        dict(name="json-answer",
+             what="a 200 application/json answer (not SSE) to a streamed request, 100 ms after it was read",
+             backend="sglang-oai", server={"json_answer": True}, args=WAVE),
         dict(name="stall",
              what="a 1.25 s stall after the 2nd event, default settings (sglang has no --timeout flag: "
                   "its only limit is aiohttp's 6 h total, so both tools must wait it out)",

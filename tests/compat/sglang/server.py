@@ -41,6 +41,7 @@ DEFAULTS = {
     "reasoning_events": 0,  # chat: the first events carry reasoning_content
     "zero_token_event": False,  # native: repeat the 2nd event (same text, no new tokens)
     "accept": "none",  # "none" | "plain" | "pd": /get_server_info reports avg_spec_accept_length
+    "json_answer": False,  # answer a streamed request with one application/json body (not SSE) after ttft_ms
 }
 
 
@@ -133,6 +134,10 @@ class Server:
             return True
         if o["stop_after"] is not None:
             n = min(n, int(o["stop_after"]))
+        if o["json_answer"]:
+            await asyncio.sleep(max(0.0, t0 + o["ttft_ms"] / 1000.0 - loop.time()))
+            await send_json(writer, self.whole_answer(kind, n))
+            return True
         plan = split(n, int(o["events"]))
         nl = o["line_end"]
         writer.write(
@@ -201,6 +206,19 @@ class Server:
             delta = {"role": "assistant", "content": text}
         return {"id": "chatcmpl-compat", "object": "chat.completion.chunk", "created": 0, "model": MODEL,
                 "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+
+    def whole_answer(self, kind, n):
+        """A non-streamed answer (as a server that ignores "stream": true would send)."""
+        usage = {"completion_tokens": n}
+        if kind == "native":
+            return {"text": TOKEN * n, "meta_info": {"id": "req", "completion_tokens": n,
+                                                     "finish_reason": {"type": "length", "length": n}}}
+        if kind == "completions":
+            return {"id": "cmpl-compat", "object": "text_completion", "created": 0, "model": MODEL, "usage": usage,
+                    "choices": [{"index": 0, "text": TOKEN * n, "logprobs": None, "finish_reason": "length"}]}
+        return {"id": "chatcmpl-compat", "object": "chat.completion", "created": 0, "model": MODEL, "usage": usage,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": TOKEN * n},
+                             "finish_reason": "length"}]}
 
     def tail(self, kind, n, req):
         """The chunk after the text events: usage, when the scenario or the request asks for it."""

@@ -209,6 +209,13 @@ class ScriptedServer(unittest.TestCase):
         self.assertEqual(dropped, b"")
         self.assertGreaterEqual(secs, 0.29)
 
+    def test_json_answer(self):
+        port = self.start({"ttft_ms": 1, "json_answer": True})
+        raw, _ = self.post(port, "/v1/completions", {"prompt": "x", "max_tokens": 3, "stream": True})
+        head, _, body = raw.partition(b"\r\n\r\n")
+        self.assertIn(b"application/json", head)
+        self.assertEqual(json.loads(body)["choices"][0]["text"], " hello" * 3)
+
     def test_reasoning_and_accept_length(self):
         port = self.start({"ttft_ms": 1, "gap_ms": 1, "events": 3, "reasoning_events": 1, "accept": "pd"})
         _, body = self.body(self.post(port, "/v1/chat/completions",
