@@ -99,10 +99,11 @@ def run_tool(cmd, out_file, log_path):
 def tool_cmds(sc, url, opts, out_dir):
     common = ["--backend", sc["backend"], *sc["args"], "--base-url", url, "--model", opts.tokenizer,
               "--tokenizer", opts.tokenizer, "--disable-tqdm"]
+    sglang = [opts.python, "-m", "sglang.bench_serving", *common]
+    other = sglang if opts.self_check else [opts.servebench, "bench", *common]
     return {
-        "sglang": [opts.python, "-m", "sglang.bench_serving", *common,
-                   "--output-file", str(out_dir / "sglang.jsonl")],
-        "servebench": [opts.servebench, "bench", *common, "--output-file", str(out_dir / "servebench.jsonl")],
+        "sglang": [*sglang, "--output-file", str(out_dir / "sglang.jsonl")],
+        "servebench": [*other, "--output-file", str(out_dir / "servebench.jsonl")],
     }
 
 
@@ -166,6 +167,8 @@ def main():
     ap.add_argument("--out", default=str(REPO / "tests/compat/.out/sglang"))
     ap.add_argument("--metrics-doc", default=str(REPO / "docs/metrics.md"))
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    ap.add_argument("--self-check", action="store_true",
+                    help="run sglang in servebench's place: what differs then is the machine's noise (a control)")
     opts = ap.parse_args()
 
     chosen = [s for s in SCENARIOS if not opts.only or any(fnmatch.fnmatchcase(s["name"], g) for g in opts.only)]
