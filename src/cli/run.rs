@@ -161,10 +161,11 @@ fn prepare_sweep(plan: Plan, chosen: Option<&str>) -> Result<(Plan, Vec<Point>, 
         .unwrap_or("http://127.0.0.1:1");
     // The same check the sweep makes before its first point: every bench flag and value, the key resolved
     // (the chosen one wins; else a key in extra_args; else the environment, as bench reads it).
-    super::sweep::base_config(&plan, url, chosen).map_err(|e| {
+    let base = super::sweep::base_config(&plan, url, chosen).map_err(|e| {
         anyhow!("[sweep] values or run.extra_args are not valid `servebench bench` flags: {e:#}")
     })?;
-    Ok((plan, points, chosen.map(str::to_string)))
+    // Every request of the sweep (its health checks too) carries the key the bench resolved.
+    Ok((plan, points, base.api_key))
 }
 
 fn dry_run(p: &Prepared) {

@@ -54,7 +54,7 @@ fn plan(
 }
 
 const SMALL_SWEEP: &str =
-    "axes = { input_output = [\"32:8\"], concurrency = [1, 2] }\nrun = { num_prompts = 4 }";
+    "axes = { input_output = [\"32:8\"], concurrency = [1, 2] }\nrun = { num_prompts = 4, file_pattern = \"tp{prompts}_c{conc}_in{in}_out{out}_ratio{ratio}.json\" }";
 
 fn run_plan(plan: &Path, extra: &[&str]) -> Output {
     Command::new(BIN)
@@ -612,9 +612,7 @@ async fn the_api_key_flag_wins_over_the_environment_in_every_request() {
                 "--input-output",
                 "32:8",
                 "--concurrency",
-                "1,2",
-                "--num-prompts",
-                "2",
+                "2,3",
             ])
             .args(["--api-key", "sk-FLAGKEY0001", "--no-report", "--output-dir"])
             .arg(&out)
