@@ -21,6 +21,8 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
+pub use qwen::{qwen_extract, qwen_gold, qwen_math_equal, qwen_strip};
+
 /// Which rule set decides equality.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GraderMode {
