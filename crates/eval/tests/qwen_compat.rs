@@ -77,45 +77,7 @@ fn extraction_equals_qwen_on_every_line() {
 
 /// Lines where `--grader qwen` and the real Qwen still differ, each with its cause (see docs/grading.md). A fixed
 /// difference fails this test as much as a new one: update the list and the document together.
-const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
-    (
-        "math500_qwen3_answers.json#25",
-        "parse_latex keeps the valid prefix: `1,-2` is 1",
-    ),
-    (
-        "math500_qwen3_answers.json#102",
-        "parse_latex keeps the valid prefix inside a list element",
-    ),
-    (
-        "math500_qwen3_answers.json#127",
-        "parse_latex keeps the valid prefix: `4210_{5}` is 4210",
-    ),
-    (
-        "math500_qwen3_answers.json#379",
-        "parse_latex keeps the valid prefix: `12^{\\mathrm{}}grade` is 12",
-    ),
-    (
-        "math500_qwen3_answers.json#435",
-        "parse_latex keeps the valid prefix inside a list element",
-    ),
-    (
-        "math500_qwen3_answers.json#451",
-        "sympy reads `15\\frac{39}{40}` as a product",
-    ),
-    (
-        "edge:set_order",
-        "parse_latex fails, parse_expr reads `{3,2,1}` as a Python set",
-    ),
-    (
-        "edge:inf_plus",
-        "`+\\infty` and `\\infty` are both sympy's oo",
-    ),
-    (
-        "edge:tower",
-        "float(N(10^{10^{10}})) overflows to inf on both sides",
-    ),
-    ("edge:mixed_num", "sympy reads `2\\frac{1}{3}` as a product"),
-];
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
 
 #[test]
 fn verdicts_equal_qwen_except_the_listed() {

@@ -6,7 +6,7 @@ use num_traits::Zero;
 
 use super::super::ast::{Expr, Func};
 use super::super::lexer::Tok;
-use super::literal::{int, letter, mul, number, repeating, tok_text};
+use super::literal::{int, mul, number, repeating, tok_text};
 use super::{PResult, ParseError, Parser};
 
 impl Parser {
@@ -53,13 +53,13 @@ impl Parser {
             }
         }
         if w.len() == 1 {
-            return Ok(letter(w.chars().next().ok_or(ParseError)?));
+            return Ok(self.letter(w.chars().next().ok_or(ParseError)?));
         }
         if w.len() >= 3 {
             self.has_text = true;
         }
         // juxtaposed letters multiply: `ab` = a·b
-        let factors: Vec<Expr> = w.chars().map(letter).collect();
+        let factors: Vec<Expr> = w.chars().map(|c| self.letter(c)).collect();
         Ok(Expr::Mul(factors))
     }
 
@@ -140,6 +140,7 @@ impl Parser {
                 let x = self.single_token_arg()?;
                 Ok(call1(Func::Sqrt, x))
             }
+            "pi" if self.syntax.sympy => Ok(Expr::Var("pi".into())),
             "pi" => Ok(Expr::Pi),
             "infty" | "infin" => Ok(Expr::Infinity),
             "emptyset" | "varnothing" => Ok(Expr::EmptySet),

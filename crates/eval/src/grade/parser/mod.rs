@@ -10,7 +10,7 @@ mod commands;
 mod literal;
 
 pub(crate) use literal::number;
-use literal::{int, letter, mixed_number, mul, sum, tok_text};
+use literal::{int, mixed_number, mul, sum, tok_text};
 
 /// Parse failure (the answer is then compared as text).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,24 @@ pub(crate) struct Syntax {
     /// Accept ASCII names (`sqrt(2)`, `pi`, `sin x`) as a person would; false reads them letter by letter, as a
     /// LaTeX parser does (`pi` = p·i), which is what Qwen2.5-Math's `latex2sympy` path does.
     pub ascii_names: bool,
+    /// Read as sympy 1.12's `parse_latex` does, for `--grader qwen`: the longest valid prefix is kept and the rest
+    /// dropped (`1,-2` is 1, `4210_{5}` is 4210), a comma or interval inside brackets is an error, set operators
+    /// and `\in` end the expression, juxtaposition is always a product (`2\frac{1}{3}` = 2/3), and `\pi`, `e`, `i`
+    /// are plain symbols.
+    pub sympy: bool,
+}
+
+impl Syntax {
+    /// servebench's own reading.
+    pub(crate) const SERVEBENCH: Syntax = Syntax {
+        ascii_names: true,
+        sympy: false,
+    };
+    /// sympy 1.12 `parse_latex`'s reading.
+    pub(crate) const SYMPY: Syntax = Syntax {
+        ascii_names: false,
+        sympy: true,
+    };
 }
 
 const MAX_DEPTH: usize = 120;
@@ -52,7 +70,7 @@ pub(crate) fn parse(cleaned: &str, syntax: Syntax) -> PResult<Parsed> {
         syntax,
     };
     let expr = p.top()?;
-    if p.pos != p.toks.len() {
+    if p.pos != p.toks.len() && !syntax.sympy {
         return Err(ParseError);
     }
     Ok(Parsed {
@@ -109,6 +127,32 @@ impl Parser {
         }
     }
 
+    /// sympy mode: tries to continue an expression with `step`; when the continuation does not parse, the parser
+    /// is put back where it was and `None` says "stop here" (the valid prefix is kept, as ANTLR's prediction does
+    /// for `parse_latex`). Outside sympy mode the error propagates.
+    fn continue_with<T>(
+        &mut self,
+        step: impl FnOnce(&mut Self) -> PResult<T>,
+    ) -> PResult<Option<T>> {
+        if !self.syntax.sympy {
+            return step(self).map(Some);
+        }
+        let saved = (
+            self.pos,
+            self.depth,
+            self.abs_open,
+            self.toks.clone(),
+            self.spaced.clone(),
+        );
+        match step(self) {
+            Ok(v) => Ok(Some(v)),
+            Err(_) => {
+                (self.pos, self.depth, self.abs_open, self.toks, self.spaced) = saved;
+                Ok(None)
+            }
+        }
+    }
+
     fn enter(&mut self) -> PResult<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -124,6 +168,9 @@ impl Parser {
 
     /// Top level: a bare comma list is a `List`.
     fn top(&mut self) -> PResult<Expr> {
+        if self.syntax.sympy {
+            return self.relation();
+        }
         let items = self.comma_items()?;
         Ok(if items.len() == 1 {
             items.into_iter().next().ok_or(ParseError)?
@@ -133,6 +180,9 @@ impl Parser {
     }
 
     fn at_separator(&self) -> bool {
+        if self.syntax.sympy {
+            return false;
+        }
         self.is_sym(',') || self.is_sym(';') || self.is_word("and") || self.is_word("or")
     }
 
@@ -149,6 +199,17 @@ impl Parser {
     }
 
     fn rel_op(&self) -> Option<(RelOp, usize)> {
+        let op = self.any_rel_op()?;
+        // sympy's LaTeX grammar has no `\in`, `\to` or `\approx`
+        (!self.syntax.sympy
+            || matches!(
+                op.0,
+                RelOp::Eq | RelOp::Le | RelOp::Ge | RelOp::Lt | RelOp::Gt | RelOp::Ne
+            ))
+        .then_some(op)
+    }
+
+    fn any_rel_op(&self) -> Option<(RelOp, usize)> {
         match (self.peek()?, self.peek_at(1)) {
             (Tok::Sym('='), _) => Some((RelOp::Eq, 1)),
             (Tok::Sym('<'), Some(Tok::Sym('='))) => Some((RelOp::Le, 2)),
@@ -176,9 +237,15 @@ impl Parser {
         let mut operands = vec![first];
         let mut ops = Vec::new();
         while let Some((op, len)) = self.rel_op() {
-            self.pos += len;
+            let Some(rhs) = self.continue_with(|p| {
+                p.pos += len;
+                p.set_expr()
+            })?
+            else {
+                break;
+            };
             ops.push(op);
-            operands.push(self.set_expr()?);
+            operands.push(rhs);
         }
         Ok(if ops.is_empty() {
             operands.pop().ok_or(ParseError)?
@@ -188,6 +255,9 @@ impl Parser {
     }
 
     fn set_op(&self) -> Option<SetOp> {
+        if self.syntax.sympy {
+            return None;
+        }
         match self.peek()? {
             Tok::Cmd(c) => match c.as_str() {
                 "cup" | "bigcup" => Some(SetOp::Union),
@@ -216,13 +286,16 @@ impl Parser {
         let mut terms = vec![first];
         let mut pm: Option<(Expr, bool)> = None;
         loop {
-            if self.is_sym('+') {
-                self.pos += 1;
-                terms.push(self.term_after_sign()?);
-            } else if self.is_sym('-') {
-                self.pos += 1;
-                let t = self.term_after_sign()?;
-                terms.push(Expr::Neg(Box::new(t)));
+            if self.is_sym('+') || self.is_sym('-') {
+                let minus = self.is_sym('-');
+                let Some(t) = self.continue_with(|p| {
+                    p.pos += 1;
+                    p.term_after_sign()
+                })?
+                else {
+                    break;
+                };
+                terms.push(if minus { Expr::Neg(Box::new(t)) } else { t });
             } else if self.is_cmd("pm") || self.is_cmd("mp") {
                 self.pos += 1;
                 let t = self.term()?;
@@ -289,16 +362,28 @@ impl Parser {
         loop {
             if self.is_sym('*') || self.is_cmd("cdot") || self.is_cmd("times") || self.is_cmd("ast")
             {
-                self.pos += 1;
-                let r = self.signed_power()?;
+                let Some(r) = self.continue_with(|p| {
+                    p.pos += 1;
+                    p.signed_power()
+                })?
+                else {
+                    break;
+                };
                 acc = mul(acc, r);
             } else if self.is_sym('/') || self.is_cmd("div") {
-                self.pos += 1;
-                let r = self.signed_power()?;
+                let Some(r) = self.continue_with(|p| {
+                    p.pos += 1;
+                    p.signed_power()
+                })?
+                else {
+                    break;
+                };
                 acc = Expr::Div(Box::new(acc), Box::new(r));
             } else if self.starts_factor() {
-                let r = self.power()?;
-                acc = match mixed_number(&acc, &r) {
+                let Some(r) = self.continue_with(Self::power)? else {
+                    break;
+                };
+                acc = match mixed_number(&acc, &r).filter(|_| !self.syntax.sympy) {
                     Some(m) => m,
                     None => mul(acc, r),
                 };
@@ -370,9 +455,15 @@ impl Parser {
     fn power(&mut self) -> PResult<Expr> {
         self.enter()?;
         let base = self.postfix()?;
-        let r = if self.is_sym('^') {
-            self.pos += 1;
-            let exp = self.exponent()?;
+        let exp = if self.is_sym('^') {
+            self.continue_with(|p| {
+                p.pos += 1;
+                p.exponent()
+            })?
+        } else {
+            None
+        };
+        let r = if let Some(exp) = exp {
             let mut e = Expr::Pow(Box::new(base), Box::new(exp));
             // postfix after a power: `x^2!` is rare; percent is not
             while self.is_sym('%') || self.is_cmd("%") {
@@ -422,7 +513,8 @@ impl Parser {
             } else if self.is_sym('%') || self.is_cmd("%") {
                 self.pos += 1;
                 e = Expr::Percent(Box::new(e));
-            } else if self.is_sym('_') {
+            } else if self.is_sym('_') && (!self.syntax.sympy || matches!(e, Expr::Var(_))) {
+                // sympy subscripts symbols only: `4210_{5}` stops before `_`
                 self.pos += 1;
                 let sub = self.subscript_text()?;
                 e = match e {
@@ -528,7 +620,7 @@ impl Parser {
                 } else {
                     self.toks[self.pos] = Tok::Word(rest);
                 }
-                Ok(letter(first))
+                Ok(self.letter(first))
             }
             Some(Tok::Cmd(_)) => self.primary(),
             _ => Err(ParseError),
@@ -573,7 +665,7 @@ mod tests {
 
     use super::*;
 
-    const S: Syntax = Syntax { ascii_names: true };
+    const S: Syntax = Syntax::SERVEBENCH;
 
     fn p(s: &str) -> Expr {
         parse(s, S).unwrap().expr

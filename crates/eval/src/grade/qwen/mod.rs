@@ -10,13 +10,12 @@
 
 use std::time::Instant;
 
-use super::equal::Rules;
 use super::eval::EvalError;
-use super::parser::{parse, Syntax};
 use super::{GradeOptions, Verdict};
 
 mod extract;
 mod strip;
+mod sympy;
 
 pub use extract::qwen_extract;
 use strip::{patterns, Patterns};
@@ -312,24 +311,8 @@ impl Ctx<'_> {
         Ok(self.symbolic(&dp, &dr)? || self.symbolic(&format!("-({dp})"), &dr)?)
     }
 
-    /// Stand-in for sympy's `symbolic_equal`: LaTeX-only parsing, then value or random-point comparison.
     fn symbolic(&self, p: &str, r: &str) -> Result<bool, EvalError> {
-        let syntax = Syntax { ascii_names: false };
-        let (Ok(a), Ok(b)) = (parse(p, syntax), parse(r, syntax)) else {
-            return Ok(false);
-        };
-        if !(a.expr.is_scalar() && b.expr.is_scalar()) {
-            return Ok(a.expr == b.expr);
-        }
-        let rules = Rules {
-            rel_tol: self.opts.rel_tol,
-            percent: false,
-            interval_brackets: false,
-            deadline: self.deadline,
-            seed: super::rules::SYMBOLIC_SEED,
-            exact_rationals: false,
-        };
-        Ok(rules.equal(&b.expr, &a.expr)?.is_some())
+        sympy::symbolic_equal(p, r, self.opts.rel_tol, self.deadline)
     }
 }
 
