@@ -12,6 +12,9 @@ use super::{PResult, ParseError, Parser};
 impl Parser {
     /// `0.\overline{3}` = 1/3.
     pub(super) fn number_with_repeat(&mut self, n: &str) -> PResult<Expr> {
+        if self.syntax.sympy {
+            return number(n);
+        }
         // `0.\overline{3}`: the lexer left the `.` apart because no digit follows it
         let mut n = n.to_string();
         if self.is_sym('.')
@@ -118,6 +121,11 @@ impl Parser {
     }
 
     pub(super) fn command(&mut self, c: &str) -> PResult<Expr> {
+        if self.syntax.sympy {
+            if let Some(e) = self.sympy_command(c)? {
+                return Ok(e);
+            }
+        }
         match c {
             "frac" => {
                 let a = self.single_token_arg()?;
@@ -332,6 +340,11 @@ fn is_structural(c: &str) -> bool {
             | "ddots"
             | "quad"
     )
+}
+
+/// A function command servebench reads (`\\sin`, `\\arctan`, …).
+pub(super) fn func_name_known(name: &str) -> bool {
+    func_by_name(name).is_some()
 }
 
 fn func_by_name(name: &str) -> Option<Func> {

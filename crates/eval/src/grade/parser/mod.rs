@@ -8,6 +8,7 @@ use super::lexer::{lex, Tok};
 
 mod commands;
 mod literal;
+mod sympy;
 
 pub(crate) use literal::number;
 use literal::{int, mixed_number, mul, sum, tok_text};
@@ -56,7 +57,11 @@ const MAX_DEPTH: usize = 120;
 const MAX_TOKENS: usize = 4000;
 
 pub(crate) fn parse(cleaned: &str, syntax: Syntax) -> PResult<Parsed> {
-    let (toks, spaced) = lex(cleaned);
+    let (toks, spaced) = if syntax.sympy {
+        sympy::tokens(cleaned)?
+    } else {
+        lex(cleaned)
+    };
     if toks.is_empty() || toks.len() > MAX_TOKENS {
         return Err(ParseError);
     }
@@ -200,13 +205,10 @@ impl Parser {
 
     fn rel_op(&self) -> Option<(RelOp, usize)> {
         let op = self.any_rel_op()?;
-        // sympy's LaTeX grammar has no `\in`, `\to` or `\approx`
-        (!self.syntax.sympy
-            || matches!(
-                op.0,
-                RelOp::Eq | RelOp::Le | RelOp::Ge | RelOp::Lt | RelOp::Gt | RelOp::Ne
-            ))
-        .then_some(op)
+        if self.syntax.sympy {
+            return sympy::relation(self.peek()?, op);
+        }
+        Some(op)
     }
 
     fn any_rel_op(&self) -> Option<(RelOp, usize)> {
@@ -296,7 +298,7 @@ impl Parser {
                     break;
                 };
                 terms.push(if minus { Expr::Neg(Box::new(t)) } else { t });
-            } else if self.is_cmd("pm") || self.is_cmd("mp") {
+            } else if !self.syntax.sympy && (self.is_cmd("pm") || self.is_cmd("mp")) {
                 self.pos += 1;
                 let t = self.term()?;
                 // `a ± b ± c` is rare; the first ± wins, later terms are added to b
@@ -332,7 +334,7 @@ impl Parser {
             self.pos += 1;
             return self.term_after_sign();
         }
-        if self.is_cmd("pm") || self.is_cmd("mp") {
+        if !self.syntax.sympy && (self.is_cmd("pm") || self.is_cmd("mp")) {
             self.pos += 1;
             let t = self.term_after_sign()?;
             return Ok(Expr::PlusMinus(Box::new(int(0)), Box::new(t)));
@@ -415,6 +417,7 @@ impl Parser {
             Some(Tok::Num(_)) | Some(Tok::Word(_)) => !self.at_separator(),
             Some(Tok::Sym('(')) => true,
             Some(Tok::Sym('|')) => self.abs_open == 0,
+            Some(Tok::Cmd(c)) if self.syntax.sympy => !sympy::is_operator(c),
             Some(Tok::Cmd(c)) => !matches!(
                 c.as_str(),
                 "cdot"
@@ -489,6 +492,13 @@ impl Parser {
     fn exponent_inner(&mut self) -> PResult<Expr> {
         if self.is_sym('{') {
             return self.group();
+        }
+        if self.syntax.sympy {
+            // sympy's grammar takes a whole number after `^` (`2^10` = 1024), not one digit as LaTeX does
+            if let Some(Tok::Num(n)) = self.peek().cloned() {
+                self.pos += 1;
+                return number(&n);
+            }
         }
         if self.is_sym('-') {
             self.pos += 1;
@@ -580,7 +590,7 @@ impl Parser {
     fn group(&mut self) -> PResult<Expr> {
         self.expect_sym('{')?;
         self.enter()?;
-        if self.is_sym('}') {
+        if self.is_sym('}') && !self.syntax.sympy {
             self.pos += 1;
             self.leave();
             return Ok(Expr::EmptySet);

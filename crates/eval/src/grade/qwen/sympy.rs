@@ -86,8 +86,21 @@ fn float_value(e: &Expr) -> Option<f64> {
         Expr::Neg(a) => -float_value(a)?,
         Expr::Add(v) => v.iter().map(float_value).sum::<Option<f64>>()?,
         Expr::Mul(v) => v.iter().map(float_value).product::<Option<f64>>()?,
-        Expr::Div(a, b) => float_value(a)? / float_value(b)?,
-        Expr::Pow(a, b) => float_value(a)?.powf(float_value(b)?),
+        // x/0 and 0^-n are sympy's complex infinity, which has no float
+        Expr::Div(a, b) => {
+            let d = float_value(b)?;
+            if d == 0.0 {
+                return None;
+            }
+            float_value(a)? / d
+        }
+        Expr::Pow(a, b) => {
+            let (x, y) = (float_value(a)?, float_value(b)?);
+            if x == 0.0 && y < 0.0 {
+                return None;
+            }
+            x.powf(y)
+        }
         Expr::Call(Func::Sqrt, a) if a.len() == 1 => float_value(&a[0])?.sqrt(),
         _ => return None,
     };
@@ -157,5 +170,15 @@ mod tests {
         assert!(eq("\\frac{x}{7}+\\frac{2}{7}", "\\frac{x+2}{7}"));
         assert!(!eq("sqrt(3)", "\\sqrt{3}"));
         assert!(!eq("[-2,7]", "[-2,8]"));
+        assert!(!eq("\\frac{1}{0}", "\\infty")); // zoo, not oo
+        assert!(!eq("1e400", "10^{400}")); // 1·e·400
+        assert!(eq("2^10", "1024")); // a whole number after ^
+        assert!(eq("1,000", "10^3")); // thousands groups are one number
+        assert!(!eq("0\\overline{3}", "\\frac{1}{3}")); // 0·conjugate(3)
+        assert!(!eq("\\varnothing", "{}"));
+        assert!(eq("\\log 8", "\\ln 8")); // natural logarithm
+        assert!(!eq("\\log e^{2}", "2")); // e is a symbol
+        assert!(eq("\\log_{2} 8", "3"));
+        assert!(!eq("1\\pm\\sqrt{2}", "1+\\sqrt{2}")); // \pm is a symbol
     }
 }
