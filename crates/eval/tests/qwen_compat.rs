@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use servebench_eval::grade::{qwen_extract, qwen_math_equal, qwen_strip, GradeOptions, GraderMode};
+use servebench_eval::grade::{
+    grade, grade_response, qwen_extract, qwen_gold, qwen_math_equal, qwen_strip, GradeOptions,
+    GraderMode,
+};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/grading")
@@ -108,4 +111,87 @@ fn verdicts_equal_qwen_except_the_listed() {
         .collect();
     assert_eq!(diffs, known, "the differences from Qwen's verdicts changed");
     assert_eq!(lines.len() - diffs.len(), 1070 - KNOWN_DIFFERENCES.len());
+}
+
+/// The whole pipeline of `math_eval.py` (`grade_response` with `--grader qwen`): the recorded verdicts (plain
+/// `math_equal` on a once-stripped gold) hold on every line except MATH-500 #383, where the real pipeline strips the
+/// gold a second time (`x\in[-2,7]` → `[-2,7]`) and so accepts the answer, and #97 (letters-only gold, below).
+#[test]
+fn pipeline_strips_the_gold_twice() {
+    let opts = GradeOptions {
+        mode: GraderMode::Qwen,
+        ..GradeOptions::default()
+    };
+    let mut flipped = Vec::new();
+    for r in all_lines() {
+        let (_, v) = grade_response(&s(&r, "pred"), &s(&r, "gold"), &opts);
+        if v.equal != r["qwen_equal"].as_bool().expect("qwen_equal") {
+            flipped.push(key(&r));
+        }
+    }
+    // #97 (gold `\text{east}`, stripped to ""): math_eval.py cuts the prediction to its letters A–E, see below
+    assert_eq!(
+        flipped,
+        [
+            "math500_gpt_answers.json#97",
+            "math500_gpt_answers.json#383",
+            "math500_qwen3_answers.json#97",
+            "math500_qwen3_answers.json#383"
+        ]
+    );
+    let gold = "x \\in [-2,7]";
+    assert_eq!(qwen_strip(gold), "x\\in[-2,7]");
+    assert_eq!(qwen_gold(gold), "[-2,7]");
+    assert!(grade_response("\\boxed{[-2, 7]}", gold, &opts).1.equal);
+    assert!(grade("x \\in [-2,7]", gold, &opts).equal);
+    assert!(!qwen_math_equal("[-2,7]", &qwen_strip(gold), &opts).equal);
+}
+
+/// Qwen's scope and box rules: the whole text (a box in the reasoning counts), the last box even when empty.
+#[test]
+fn pipeline_scope_and_empty_box() {
+    let opts = GradeOptions {
+        mode: GraderMode::Qwen,
+        ..GradeOptions::default()
+    };
+    let (x, v) = grade_response(
+        "<think>so \\boxed{5}</think>I am not sure, maybe 6",
+        "5",
+        &opts,
+    );
+    assert_eq!((x.as_deref(), v.equal), (Some("5"), true));
+    let (x, v) = grade_response("\\boxed{5} wait, \\boxed{}", "5", &opts);
+    assert_eq!((x.as_deref(), v.equal), (Some(""), false));
+    // cut off inside the reasoning: Qwen still finds the box written there
+    assert!(
+        grade_response("<think>\\boxed{42} hmm let me", "42", &opts)
+            .1
+            .equal
+    );
+}
+
+/// MATH-500 #97's gold `\text{east}` strips to the empty string, which `math_eval.py` treats as a multiple-choice
+/// gold: the prediction is cut to its letters A–E, so any answer without a capital A–E is counted right.
+#[test]
+fn pipeline_letters_only_gold() {
+    let opts = GradeOptions {
+        mode: GraderMode::Qwen,
+        ..GradeOptions::default()
+    };
+    assert_eq!(qwen_strip("\\text{east}"), "");
+    assert!(
+        grade_response("\\boxed{\\text{east}}", "\\text{east}", &opts)
+            .1
+            .equal
+    );
+    assert!(
+        grade_response("\\boxed{\\text{north}}", "\\text{east}", &opts)
+            .1
+            .equal
+    );
+    assert!(
+        !grade_response("\\boxed{\\text{East}}", "\\text{east}", &opts)
+            .1
+            .equal
+    );
 }

@@ -109,6 +109,25 @@ pub(crate) fn grade(pred: &str, gold: &str, opts: &GradeOptions, deadline: Insta
     math_equal_until(&normalize_pred(pred), &qwen_gold(gold), opts, deadline)
 }
 
+/// Grades a whole response as Qwen2.5-Math's `math_eval.py` does: [`qwen_extract`] on the whole text (reasoning
+/// included), then `math_equal` against [`qwen_gold`]. As there, when the once-stripped gold consists only of the
+/// letters A–E (MATH-500 #97 `\text{east}` strips to the empty string, which qualifies) and the prediction does not,
+/// the prediction is cut down to its letters A–E first (so any answer without a capital A–E "equals" that empty
+/// gold). Returns the compared prediction and the verdict.
+pub fn qwen_grade_response(response: &str, gold: &str, opts: &GradeOptions) -> (String, Verdict) {
+    let mut pred = qwen_extract(response);
+    let gt = strip_string(gold);
+    let letters_only = |s: &str| s.chars().all(|c| matches!(c, 'A'..='E'));
+    // a single letter A–E gold takes another path in math_eval.py (`choice_answer_clean` of the response), which
+    // no math dataset here needs: it is left out
+    let single_letter = gt.chars().count() == 1 && letters_only(&gt);
+    if letters_only(&gt) && !single_letter && !letters_only(&pred) {
+        pred = pred.chars().filter(|c| matches!(c, 'A'..='E')).collect();
+    }
+    let v = qwen_math_equal(&pred, &qwen_gold(gold), opts);
+    (pred, v)
+}
+
 /// Qwen2.5-Math's `math_equal(pred, gold)` on answers already normalised as its pipeline does (no further
 /// stripping): [`qwen_extract`] of a response against [`qwen_gold`] of the gold answer.
 pub fn qwen_math_equal(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
