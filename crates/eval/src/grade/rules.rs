@@ -63,9 +63,12 @@ pub(crate) fn grade(pred: &str, gold: &str, opts: &GradeOptions, deadline: Insta
     };
     match rules.equal(&pg.expr, &pp.expr) {
         Ok(Some(rule)) => Verdict::yes(rule),
-        Ok(None) => Verdict::no("different"),
         Err(EvalError::Timeout) => Verdict::timed_out(),
-        Err(EvalError::Undefined) => Verdict::no("different"),
+        // the same expression written differently, which has no value to compare (`+\infty` and `\infty`)
+        Ok(None) | Err(EvalError::Undefined) if pg.expr == pp.expr => {
+            Verdict::yes("same_expression")
+        }
+        Ok(None) | Err(EvalError::Undefined) => Verdict::no("different"),
     }
 }
 
