@@ -128,6 +128,15 @@ fn qwen_mode_quirks() {
     assert!(qw("90", "90^\\circ").equal);
     assert!(qw("\\frac{x}{7}+\\frac{2}{7}", "\\frac{x+2}{7}").equal);
     assert!(!qw("6", "7").equal);
+    // sympy's readings (docs/grading.md, each checked against the real Qwen)
+    assert!(qw("1", "1,-2").equal);
+    assert!(qw("4210", "4210_{5}").equal);
+    assert!(!qw("15\\frac{39}{40}", "\\frac{639}{40}").equal);
+    assert!(!qw("pi", "\\pi").equal);
+    assert!(qw("(a + 5)(b + 2)", "(a+5)(b+2)").equal);
+    assert!(!qw("3\\pm2\\sqrt{2}", "3 \\pm 2 \\sqrt{2}").equal);
+    assert!(qw("3 \\pm 2 \\sqrt{2}", "3 \\pm 2 \\sqrt{2}").equal);
+    assert!(qw("+\\infty", "\\infty").equal);
 }
 
 #[test]

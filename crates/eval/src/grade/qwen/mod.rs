@@ -34,6 +34,15 @@ fn python_float(x: &str) -> Option<f64> {
     if !ok {
         return None;
     }
+    // Python allows `_` only between two digits (`52_8` is 528.0; `_5`, `5_`, `5__2`, `5_.2` are errors)
+    let b = t.as_bytes();
+    let underscore_ok = b.iter().enumerate().all(|(k, c)| {
+        *c != b'_'
+            || (k > 0 && b[k - 1].is_ascii_digit() && b.get(k + 1).is_some_and(u8::is_ascii_digit))
+    });
+    if !underscore_ok {
+        return None;
+    }
     t.replace('_', "").parse::<f64>().ok()
 }
 
@@ -365,6 +374,11 @@ mod tests {
         assert_eq!(parse_digits("1,000"), Some(1000.0));
         assert_eq!(parse_digits("10\\%"), Some(0.1));
         assert_eq!(parse_digits("\\frac{1}{2}"), None);
+        // Python's float(): underscores between digits only
+        assert_eq!(parse_digits("52_8"), Some(528.0));
+        assert_eq!(parse_digits("52_"), None);
+        assert_eq!(parse_digits("5__2"), None);
+        assert_eq!(parse_digits("1e400"), Some(f64::INFINITY));
         assert_eq!(choice_clean("(B).", patterns().unwrap()), "B");
     }
 }
