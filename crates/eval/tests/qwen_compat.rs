@@ -2,6 +2,7 @@
 //! running its evaluation code at commit a45202b with sympy 1.12): extraction, gold normalisation and `math_equal`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::Value;
 use servebench_eval::grade::{
@@ -36,6 +37,16 @@ fn key(v: &Value) -> String {
     match v.get("id").and_then(Value::as_str) {
         Some(id) => format!("edge:{id}"),
         None => format!("{}#{}", s(v, "file"), v["i"]),
+    }
+}
+
+/// `--grader qwen` with a time bound generous enough for a debug build on a loaded machine: these tests are about
+/// verdicts, not speed (a 60-term polynomial takes about 1 s unoptimised).
+fn qwen_opts() -> GradeOptions {
+    GradeOptions {
+        mode: GraderMode::Qwen,
+        timeout: Duration::from_secs(60),
+        ..GradeOptions::default()
     }
 }
 
@@ -84,10 +95,7 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
 
 #[test]
 fn verdicts_equal_qwen_except_the_listed() {
-    let opts = GradeOptions {
-        mode: GraderMode::Qwen,
-        ..GradeOptions::default()
-    };
+    let opts = qwen_opts();
     let lines = all_lines();
     let mut diffs = Vec::new();
     for r in &lines {
@@ -118,10 +126,7 @@ fn verdicts_equal_qwen_except_the_listed() {
 /// gold a second time (`x\in[-2,7]` → `[-2,7]`) and so accepts the answer, and #97 (letters-only gold, below).
 #[test]
 fn pipeline_strips_the_gold_twice() {
-    let opts = GradeOptions {
-        mode: GraderMode::Qwen,
-        ..GradeOptions::default()
-    };
+    let opts = qwen_opts();
     let mut flipped = Vec::new();
     for r in all_lines() {
         let (_, v) = grade_response(&s(&r, "pred"), &s(&r, "gold"), &opts);
@@ -150,10 +155,7 @@ fn pipeline_strips_the_gold_twice() {
 /// Qwen's scope and box rules: the whole text (a box in the reasoning counts), the last box even when empty.
 #[test]
 fn pipeline_scope_and_empty_box() {
-    let opts = GradeOptions {
-        mode: GraderMode::Qwen,
-        ..GradeOptions::default()
-    };
+    let opts = qwen_opts();
     let (x, v) = grade_response(
         "<think>so \\boxed{5}</think>I am not sure, maybe 6",
         "5",
@@ -174,10 +176,7 @@ fn pipeline_scope_and_empty_box() {
 /// gold: the prediction is cut to its letters A–E, so any answer without a capital A–E is counted right.
 #[test]
 fn pipeline_letters_only_gold() {
-    let opts = GradeOptions {
-        mode: GraderMode::Qwen,
-        ..GradeOptions::default()
-    };
+    let opts = qwen_opts();
     assert_eq!(qwen_strip("\\text{east}"), "");
     assert!(
         grade_response("\\boxed{\\text{east}}", "\\text{east}", &opts)

@@ -73,6 +73,7 @@ pub(crate) fn parse(cleaned: &str, syntax: Syntax) -> PResult<Parsed> {
         abs_open: 0,
         has_text: false,
         syntax,
+        undo: Vec::new(),
     };
     let expr = p.top()?;
     if p.pos != p.toks.len() && !syntax.sympy {
@@ -92,6 +93,8 @@ pub(super) struct Parser {
     abs_open: usize,
     has_text: bool,
     syntax: Syntax,
+    /// Tokens replaced while reading (position, old token, old spacing), for sympy-mode backtracking.
+    undo: Vec<(usize, Tok, bool)>,
 }
 
 impl Parser {
@@ -142,19 +145,31 @@ impl Parser {
         if !self.syntax.sympy {
             return step(self).map(Some);
         }
-        let saved = (
-            self.pos,
-            self.depth,
-            self.abs_open,
-            self.toks.clone(),
-            self.spaced.clone(),
-        );
+        let saved = (self.pos, self.depth, self.abs_open, self.undo.len());
         match step(self) {
             Ok(v) => Ok(Some(v)),
             Err(_) => {
-                (self.pos, self.depth, self.abs_open, self.toks, self.spaced) = saved;
+                (self.pos, self.depth, self.abs_open) = (saved.0, saved.1, saved.2);
+                while self.undo.len() > saved.3 {
+                    if let Some((at, tok, spaced)) = self.undo.pop() {
+                        self.toks[at] = tok;
+                        self.spaced[at] = spaced;
+                    }
+                }
                 Ok(None)
             }
+        }
+    }
+
+    /// Replaces the current token by what is left of it after its first character was read (`\frac12`), noting
+    /// the old token so that a failed sympy-mode continuation can put it back.
+    fn set_tok(&mut self, rest: Tok) {
+        let old = std::mem::replace(&mut self.toks[self.pos], rest);
+        if self.syntax.sympy {
+            self.undo.push((self.pos, old, self.spaced[self.pos]));
+        }
+        if matches!(self.toks[self.pos], Tok::Num(_)) {
+            self.spaced[self.pos] = false;
         }
     }
 
@@ -577,7 +592,7 @@ impl Parser {
                 let rest: String = chars.collect();
                 if !rest.is_empty() {
                     self.pos -= 1;
-                    self.toks[self.pos] = Tok::Word(rest);
+                    self.set_tok(Tok::Word(rest));
                 }
                 Ok(first.to_string())
             }
@@ -617,8 +632,7 @@ impl Parser {
                     self.pos += 1;
                     return number(&n);
                 }
-                self.toks[self.pos] = Tok::Num(rest);
-                self.spaced[self.pos] = false;
+                self.set_tok(Tok::Num(rest));
                 number(&first.to_string())
             }
             Some(Tok::Word(w)) => {
@@ -628,7 +642,7 @@ impl Parser {
                 if rest.is_empty() {
                     self.pos += 1;
                 } else {
-                    self.toks[self.pos] = Tok::Word(rest);
+                    self.set_tok(Tok::Word(rest));
                 }
                 Ok(self.letter(first))
             }
