@@ -246,6 +246,12 @@ fn latex_noise() -> impl Strategy<Value = String> {
                 "\\sin",
                 "0.",
                 "\\overline",
+                "1,000",
+                "2e3",
+                "e",
+                "\\log",
+                "boxed",
+                "he answer is",
             ]),
             0..30,
         )
@@ -261,6 +267,8 @@ proptest! {
         let _ = grade(&a, &b, &GradeOptions::default());
         let _ = grade(&a, &b, &GradeOptions { mode: GraderMode::Qwen, ..GradeOptions::default() });
         let _ = grade_response(&a, &b, &GradeOptions::default());
+        let _ = grade_response(&a, &b, &GradeOptions { mode: GraderMode::Qwen, ..GradeOptions::default() });
+        let _ = qwen_math_equal(&a, &b, &GradeOptions::default());
         let _ = grade_choice(&a, 'A');
         let _ = numeric_equal(&a, &b);
         let _ = crate::extract::extract_math_answer(&a);
