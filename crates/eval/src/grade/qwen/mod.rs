@@ -1,12 +1,17 @@
-//! `--grader qwen`: the behaviour of Qwen2.5-Math's `evaluation/grader.py` `math_equal` after its `parser.py`
-//! `strip_string`, quirks included (reimplemented from reading that code; sympy's symbolic step is approximated by
-//! servebench's evaluator with LaTeX-only parsing, where `sqrt(3)` and `pi` are products of letters as in
-//! `parse_latex`).
+//! `--grader qwen`: Qwen2.5-Math's evaluation (`evaluation/parser.py`, `grader.py`, `math_eval.py`), quirks
+//! included, reimplemented from reading that code and checked against its real verdicts
+//! (`tests/fixtures/grading/qwen_verdicts_*.jsonl`, `crates/eval/tests/qwen_compat.rs`).
 //!
-//! Quirks reproduced: unit words (including single letters such as `a`, `t`, `m`) deleted wherever they stand
-//! alone, a trailing `\text{…}` deleted, `and` deleted everywhere, digit-only answers lose leading zeros, percent
-//! accepted ×100 and ÷100 for any pair of numbers, relative tolerance 1e-4 even for integers, bracket type of
-//! intervals ignored, list elements split naïvely at commas, `x=`/`y=`/`z=` removed.
+//! * [`qwen_extract`] (`extract.rs`): `extract_answer` on the whole text, then `strip_string` (`strip.rs`).
+//! * [`qwen_gold`]: the gold stripped twice, as `math_eval.py` does.
+//! * [`qwen_math_equal`]: `math_equal`'s branches (this file); its `symbolic_equal` is emulated in `sympy.rs`
+//!   with the parser's sympy mode (`parse_latex`'s readings: valid prefix kept, `\pi`/`e`/`i` symbols, …).
+//! * [`qwen_grade_response`]: the whole pipeline for one response.
+//!
+//! Quirks reproduced include: unit words (including single letters such as `a`, `t`, `m`) deleted wherever they
+//! stand alone, a trailing `\text{…}` deleted, `and` deleted everywhere, digit-only answers lose leading zeros,
+//! percent accepted ×100 and ÷100 for any pair of numbers, relative tolerance 1e-4 even for integers, bracket type
+//! of intervals ignored, list elements split naïvely at commas, `x=`/`y=`/`z=` removed.
 
 use std::time::Instant;
 
@@ -89,16 +94,10 @@ struct Ctx<'a> {
     pt: &'static Patterns,
 }
 
-/// The clean-up `extract_answer` applies to an answer before its `strip_string`: line breaks (and the white space
-/// after them) removed, a leading `:` and a trailing `.` and `/` dropped.
-fn answer_cleanup(answer: &str) -> String {
-    extract::clean_extracted(answer)
-}
-
 /// What Qwen's pipeline compares for a prediction written as a final answer (the text of its box):
 /// `strip_string` twice (once in `extract_answer`, once in `run_execute`).
-pub(crate) fn normalize_pred(pred: &str) -> String {
-    strip_string(&strip_string(&answer_cleanup(pred)))
+fn normalize_pred(pred: &str) -> String {
+    strip_string(&strip_string(&extract::clean_extracted(pred)))
 }
 
 /// What Qwen's `math_eval.py` compares for a gold answer: `parse_ground_truth` strips it once and `evaluate()` once
