@@ -132,7 +132,8 @@ pub fn qwen_grade_response(response: &str, gold: &str, opts: &GradeOptions) -> (
     if letters_only(&gt) && !single_letter && !letters_only(&pred) {
         pred = pred.chars().filter(|c| matches!(c, 'A'..='E')).collect();
     }
-    let v = qwen_math_equal(&pred, &qwen_gold(gold), opts);
+    // `qwen_gold`: the once-stripped gold stripped once more
+    let v = qwen_math_equal(&pred, &strip_string(&gt), opts);
     (pred, v)
 }
 

@@ -144,7 +144,9 @@ const UNITS: &[&str] = &[
 ];
 
 pub(super) struct Patterns {
-    pub(super) units: Vec<Vec<Option<char>>>,
+    /// Each unit as characters (`None`: the `.` wildcard) and its longest literal piece, which must occur in a
+    /// text for the unit to match there (a cheap test that skips most units).
+    pub(super) units: Vec<(Vec<Option<char>>, String)>,
     pub(super) trailing_text: Regex,
     pub(super) text: Regex,
     pub(super) mbox: Regex,
@@ -164,7 +166,15 @@ pub(super) fn patterns() -> Option<&'static Patterns> {
         // `.` is a wildcard, as in the regex Qwen builds from these strings
         let units = all
             .iter()
-            .map(|u| u.chars().map(|c| (c != '.').then_some(c)).collect())
+            .map(|u| {
+                let chars = u.chars().map(|c| (c != '.').then_some(c)).collect();
+                let needle = u
+                    .split('.')
+                    .max_by_key(|p| p.len())
+                    .unwrap_or("")
+                    .to_string();
+                (chars, needle)
+            })
             .collect();
         Some(Patterns {
             units,
@@ -280,9 +290,8 @@ pub(crate) fn strip_string(input: &str) -> String {
         s = t;
     }
     for _ in 0..2 {
-        for unit in &pt.units {
-            let first = unit.iter().find_map(|c| c.filter(|c| *c != ' '));
-            if first.is_some_and(|c| !s.contains(c)) {
+        for (unit, needle) in &pt.units {
+            if !s.contains(needle.as_str()) {
                 continue;
             }
             let t = remove_unit(&s, unit);
