@@ -144,8 +144,7 @@ const UNITS: &[&str] = &[
 ];
 
 pub(super) struct Patterns {
-    /// Each unit as characters (`None`: the `.` wildcard) and its longest literal piece, which must occur in a
-    /// text for the unit to match there (a cheap test that skips most units).
+    /// Each unit as characters (`None`: the `.` wildcard) and its literal start (up to the first wildcard).
     pub(super) units: Vec<(Vec<Option<char>>, String)>,
     pub(super) trailing_text: Regex,
     pub(super) text: Regex,
@@ -168,12 +167,8 @@ pub(super) fn patterns() -> Option<&'static Patterns> {
             .iter()
             .map(|u| {
                 let chars = u.chars().map(|c| (c != '.').then_some(c)).collect();
-                let needle = u
-                    .split('.')
-                    .max_by_key(|p| p.len())
-                    .unwrap_or("")
-                    .to_string();
-                (chars, needle)
+                let head = u.split('.').next().unwrap_or("").to_string();
+                (chars, head)
             })
             .collect();
         Some(Patterns {
@@ -258,6 +253,20 @@ fn remove_unit(s: &str, unit: &[Option<char>]) -> String {
     out
 }
 
+/// A cheap necessary condition for `remove_unit` to change `s`: the unit's literal start occurs at the beginning of
+/// `s` or right after a non-word character (most units fail it: `a` in `\frac` follows `r`).
+fn may_start_unit(s: &str, head: &str) -> bool {
+    let Some(first) = head.chars().next() else {
+        return true;
+    };
+    // one memchr first: most units' first character does not occur at all
+    if !s.contains(first) {
+        return false;
+    }
+    s.match_indices(head)
+        .any(|(i, _)| i == 0 || s[..i].chars().next_back().is_some_and(non_word))
+}
+
 /// Warms the compiled patterns so that their one-time cost does not count against an item's time bound.
 pub(crate) fn prepare() {
     let _ = patterns();
@@ -290,8 +299,8 @@ pub(crate) fn strip_string(input: &str) -> String {
         s = t;
     }
     for _ in 0..2 {
-        for (unit, needle) in &pt.units {
-            if !s.contains(needle.as_str()) {
+        for (unit, head) in &pt.units {
+            if !may_start_unit(&s, head) {
                 continue;
             }
             let t = remove_unit(&s, unit);
