@@ -2,9 +2,10 @@
 //!
 //! Run: `cargo bench -p servebench-eval --bench grade` (release build, one thread). Prints a table: for servebench's
 //! default rules and `--grader qwen`, the number of pairs judged equal, agreement with math-verify's verdicts
-//! (tests/fixtures/grading/math_verify_verdicts.jsonl) and the median wall time of grading all pairs (extraction
-//! included) over several runs; math-verify's own time comes from tests/fixtures/grading/math_verify_timing.json,
-//! written by tests/compat/math_verify.sh on the machine that ran it.
+//! (tests/fixtures/grading/math_verify_verdicts.jsonl) and with the real Qwen2.5-Math's
+//! (tests/fixtures/grading/qwen_verdicts_fixture_pairs.jsonl), and the median wall time of grading all pairs
+//! (extraction included) over several runs; math-verify's own time comes from
+//! tests/fixtures/grading/math_verify_timing.json, written by tests/compat/math_verify.sh on the machine that ran it.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -18,8 +19,9 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/grading")
 }
 
-/// (gold, prediction) pairs and math-verify's verdict on each.
-type Fixtures = (Vec<(String, String)>, Vec<bool>);
+/// (gold, prediction) pairs, math-verify's verdict on each, and the real Qwen2.5-Math's (`math_equal` against a
+/// once-stripped gold, tests/fixtures/grading/qwen_verdicts_fixture_pairs.jsonl).
+type Fixtures = (Vec<(String, String)>, Vec<bool>, Vec<bool>);
 
 fn load() -> Result<Fixtures, String> {
     let mut pairs = Vec::new();
@@ -43,7 +45,14 @@ fn load() -> Result<Fixtures, String> {
         .filter(|v| v["file"] != "unit_pairs.jsonl")
         .map(|v| v["math_verify"].as_bool().unwrap_or(false))
         .collect();
-    Ok((pairs, mv))
+    let path = fixtures().join("qwen_verdicts_fixture_pairs.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let qwen: Vec<bool> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| v["qwen_equal"].as_bool().unwrap_or(false))
+        .collect();
+    Ok((pairs, mv, qwen))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -52,7 +61,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let (pairs, mv) = match load() {
+    let (pairs, mv, qwen) = match load() {
         Ok(x) => x,
         Err(e) => {
             eprintln!("cannot load the grading fixtures: {e}");
@@ -64,9 +73,9 @@ fn main() {
         pairs.len()
     );
     println!(
-        "| grader | equal | agree with math-verify | disagree | median time (ms) | per pair (µs) |"
+        "| grader | equal | agree with math-verify | disagree | agree with Qwen2.5-Math | median time (ms) | per pair (µs) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for (name, mode) in [
         ("servebench", GraderMode::Servebench),
         ("servebench --grader qwen", GraderMode::Qwen),
@@ -92,9 +101,10 @@ fn main() {
         }
         let equal = verdicts.iter().filter(|v| **v).count();
         let agree = verdicts.iter().zip(&mv).filter(|(a, b)| a == b).count();
+        let agree_qwen = verdicts.iter().zip(&qwen).filter(|(a, b)| a == b).count();
         let med = median(times);
         println!(
-            "| {name} | {equal} | {agree} | {} | {:.1} | {:.1} |",
+            "| {name} | {equal} | {agree} | {} | {agree_qwen} | {:.1} | {:.1} |",
             pairs.len() - agree,
             med * 1e3,
             med * 1e6 / pairs.len() as f64
@@ -109,7 +119,7 @@ fn main() {
             let secs = t["seconds_median"].as_f64().unwrap_or(f64::NAN);
             let equal = mv.iter().filter(|v| **v).count();
             println!(
-                "| math-verify {} (Python {}, from {}) | {equal} | {} | 0 | {:.1} | {:.1} |",
+                "| math-verify {} (Python {}, from {}) | {equal} | {} | 0 | | {:.1} | {:.1} |",
                 t["version"].as_str().unwrap_or("?"),
                 t["python"].as_str().unwrap_or("?"),
                 timing_path
@@ -122,7 +132,7 @@ fn main() {
             );
         }
         None => {
-            println!("| math-verify | (run tests/compat/math_verify.sh for its timing) | | | | |")
+            println!("| math-verify | (run tests/compat/math_verify.sh for its timing) | | | | | |")
         }
     }
 }

@@ -16,7 +16,7 @@ fn grades_one_pair_and_names_the_rule() {
     let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
     assert_eq!(out.trim(), "equal (rule: exact_value)");
     let a = servebench()
-        .args(["grade", "--gold", "52_8", "--pred", "52", "--json"])
+        .args(["grade", "--gold", "52_8", "--pred", "42", "--json"])
         .assert()
         .success();
     let v: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use num_bigint::BigInt;
 use num_rational::BigRational;
+use num_traits::{Signed, ToPrimitive};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -127,6 +128,11 @@ impl Rules {
             }
             (Expr::Based(gd, gb), Expr::Based(pd, pb)) => {
                 Ok(based_equal(gd, gb, pd, pb).then_some("base"))
+            }
+            // the gold is written in base b (the question asked for base b): its digits without the subscript
+            // are the same answer (`4210` for `4210_{5}`); the decimal value (`555`) is not
+            (Expr::Based(gd, _), Expr::Int(n)) if !n.is_negative() => {
+                Ok(based_equal(gd, "", &n.to_string(), "").then_some("base_digits"))
             }
             (Expr::Based(_, b), _) | (_, Expr::Based(_, b)) if b != "10" => Ok(None),
             _ if g.has_plus_minus() || p.has_plus_minus() => {
@@ -306,7 +312,9 @@ impl Rules {
             } else {
                 "numeric"
             };
-            return Ok(values_equal(&vg, &vp, self.rel_tol, exact).then_some(rule));
+            let equal = values_equal(&vg, &vp, self.rel_tol, exact)
+                && (!self.exact_rationals || within_written_precision(g, p, &vg, &vp));
+            return Ok(equal.then_some(rule));
         }
         // symbolic: equal at several seeded random points
         let mut agreed = 0;
@@ -355,6 +363,46 @@ fn vector_entries(m: &[Vec<Expr>]) -> Option<Vec<Expr>> {
         return Some(m.iter().map(|r| r[0].clone()).collect());
     }
     None
+}
+
+/// The unit of the last written digit of a bare decimal literal (`9999.857142857143` → 10⁻¹², `0.33` → 10⁻²,
+/// `3.50` → 10⁻¹: trailing zeros claim nothing), or `None` for anything else.
+fn decimal_unit(e: &Expr) -> Option<BigRational> {
+    let r = match e {
+        Expr::Dec(r) => r,
+        Expr::Neg(inner) => return decimal_unit(inner),
+        _ => return None,
+    };
+    let ten = BigInt::from(10);
+    let mut unit = BigRational::from_integer(BigInt::from(1));
+    let mut scaled = r.clone();
+    for _ in 0..400 {
+        if scaled.is_integer() {
+            return Some(unit);
+        }
+        scaled *= BigRational::from_integer(ten.clone());
+        unit /= BigRational::from_integer(ten.clone());
+    }
+    None
+}
+
+/// A decimal answer claims the precision it is written with: it equals a value only when the two differ by less
+/// than one unit of its last digit (so rounding and truncation pass: `0.33333` and `1.7320` for `\frac13` and
+/// `\sqrt3`, but `9999.857142857143` is not `10{,}000`). Where both sides are decimals the coarser one decides
+/// (`0.33333` for a gold of `0.3333`). The relative tolerance still applies on top.
+fn within_written_precision(g: &Expr, p: &Expr, vg: &Value, vp: &Value) -> bool {
+    let unit = match (decimal_unit(g), decimal_unit(p)) {
+        (None, None) => return true,
+        (Some(a), None) | (None, Some(a)) => a,
+        (Some(a), Some(b)) => a.max(b),
+    };
+    match (vg, vp) {
+        (Value::Exact(x), Value::Exact(y)) => (x - y).abs() < unit,
+        _ => {
+            let diff = vg.to_c().sub(vp.to_c()).abs();
+            unit.to_f64().is_none_or(|u| diff < u)
+        }
+    }
 }
 
 fn based_equal(gd: &str, gb: &str, pd: &str, pb: &str) -> bool {

@@ -348,7 +348,7 @@ mod tests {
     use super::*;
 
     fn ev(s: &str) -> Value {
-        let e = parse(s, Syntax { ascii_names: true }).unwrap().expr;
+        let e = parse(s, Syntax::SERVEBENCH).unwrap().expr;
         let far = Instant::now() + std::time::Duration::from_secs(5);
         eval(&e, &mut Env::new(&[], far)).unwrap()
     }
@@ -380,9 +380,7 @@ mod tests {
 
     #[test]
     fn huge_powers_do_not_hang() {
-        let e = parse("2^{10^{9}}", Syntax { ascii_names: true })
-            .unwrap()
-            .expr;
+        let e = parse("2^{10^{9}}", Syntax::SERVEBENCH).unwrap().expr;
         let far = Instant::now() + std::time::Duration::from_secs(5);
         assert!(eval(&e, &mut Env::new(&[], far)).is_err());
     }

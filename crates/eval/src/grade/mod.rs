@@ -21,6 +21,8 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
+pub use qwen::{qwen_extract, qwen_gold, qwen_grade_response, qwen_math_equal, qwen_strip};
+
 /// Which rule set decides equality.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GraderMode {
@@ -115,12 +117,17 @@ pub fn grade(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
 }
 
 /// Extracts the final answer of a response (after any `<think>` reasoning; from the reasoning when nothing follows
-/// it) and grades it. No answer found → not equal, rule `no_answer`.
+/// it) and grades it. No answer found → not equal, rule `no_answer`. With [`GraderMode::Qwen`] the extraction is
+/// Qwen2.5-Math's on the whole text ([`qwen_grade_response`]).
 pub fn grade_response(
     response: &str,
     gold: &str,
     opts: &GradeOptions,
 ) -> (Option<String>, Verdict) {
+    if opts.mode == GraderMode::Qwen {
+        let (pred, v) = qwen_grade_response(response, gold, opts);
+        return (Some(pred), v);
+    }
     let (reasoning, final_text) = extract::strip_reasoning(response);
     let scope = if final_text.trim().is_empty() {
         reasoning.unwrap_or_default()

@@ -357,7 +357,7 @@ mod tests {
     use super::*;
 
     fn set(s: &str) -> RealSet {
-        let e = parse(&super::super::clean::clean(s), Syntax { ascii_names: true })
+        let e = parse(&super::super::clean::clean(s), Syntax::SERVEBENCH)
             .unwrap()
             .expr;
         to_set(&e, Instant::now() + std::time::Duration::from_secs(5)).unwrap()

@@ -35,7 +35,7 @@ pub(crate) fn grade(pred: &str, gold: &str, opts: &GradeOptions, deadline: Insta
     if squash(&g) == squash(&p) {
         return Verdict::yes("exact");
     }
-    let syntax = Syntax { ascii_names: true };
+    let syntax = Syntax::SERVEBENCH;
     let (pg, pp) = match (parse(&g, syntax), parse(&p, syntax)) {
         (Ok(a), Ok(b)) => (a, b),
         _ => {
@@ -63,16 +63,19 @@ pub(crate) fn grade(pred: &str, gold: &str, opts: &GradeOptions, deadline: Insta
     };
     match rules.equal(&pg.expr, &pp.expr) {
         Ok(Some(rule)) => Verdict::yes(rule),
-        Ok(None) => Verdict::no("different"),
         Err(EvalError::Timeout) => Verdict::timed_out(),
-        Err(EvalError::Undefined) => Verdict::no("different"),
+        // the same expression written differently, which has no value to compare (`+\infty` and `\infty`)
+        Ok(None) | Err(EvalError::Undefined) if pg.expr == pp.expr => {
+            Verdict::yes("same_expression")
+        }
+        Ok(None) | Err(EvalError::Undefined) => Verdict::no("different"),
     }
 }
 
 /// The exact value of a plain numeric answer (`$1,234.50`, `18 dollars`, `-7`, `3/4`), for GSM8K-style grading.
 pub(crate) fn numeric_value(s: &str) -> Option<BigRational> {
     let c = clean(s);
-    let parsed = parse(&c, Syntax { ascii_names: true }).ok()?;
+    let parsed = parse(&c, Syntax::SERVEBENCH).ok()?;
     let deadline = Instant::now() + Duration::from_millis(200);
     match eval(&parsed.expr, &mut Env::new(&[], deadline)).ok()? {
         Value::Exact(r) => Some(r),

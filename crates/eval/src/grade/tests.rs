@@ -68,7 +68,9 @@ fn issue_examples() {
 
 #[test]
 fn strict_where_reference_graders_are_lenient() {
-    no("52", "52_8");
+    // a gold written in base 8 accepts its digits without the subscript (issue 11), not the decimal value
+    yes("52", "52_8");
+    no("42", "52_8");
     yes("52_{8}", "52_8");
     no("(2,1)", "(1,2)");
     no("[2,5]", "[2,5)");
@@ -126,6 +128,15 @@ fn qwen_mode_quirks() {
     assert!(qw("90", "90^\\circ").equal);
     assert!(qw("\\frac{x}{7}+\\frac{2}{7}", "\\frac{x+2}{7}").equal);
     assert!(!qw("6", "7").equal);
+    // sympy's readings (docs/grading.md, each checked against the real Qwen)
+    assert!(qw("1", "1,-2").equal);
+    assert!(qw("4210", "4210_{5}").equal);
+    assert!(!qw("15\\frac{39}{40}", "\\frac{639}{40}").equal);
+    assert!(!qw("pi", "\\pi").equal);
+    assert!(qw("(a + 5)(b + 2)", "(a+5)(b+2)").equal);
+    assert!(!qw("3\\pm2\\sqrt{2}", "3 \\pm 2 \\sqrt{2}").equal);
+    assert!(qw("3 \\pm 2 \\sqrt{2}", "3 \\pm 2 \\sqrt{2}").equal);
+    assert!(qw("+\\infty", "\\infty").equal);
 }
 
 #[test]
@@ -235,6 +246,12 @@ fn latex_noise() -> impl Strategy<Value = String> {
                 "\\sin",
                 "0.",
                 "\\overline",
+                "1,000",
+                "2e3",
+                "e",
+                "\\log",
+                "boxed",
+                "he answer is",
             ]),
             0..30,
         )
@@ -250,6 +267,8 @@ proptest! {
         let _ = grade(&a, &b, &GradeOptions::default());
         let _ = grade(&a, &b, &GradeOptions { mode: GraderMode::Qwen, ..GradeOptions::default() });
         let _ = grade_response(&a, &b, &GradeOptions::default());
+        let _ = grade_response(&a, &b, &GradeOptions { mode: GraderMode::Qwen, ..GradeOptions::default() });
+        let _ = qwen_math_equal(&a, &b, &GradeOptions::default());
         let _ = grade_choice(&a, 'A');
         let _ = numeric_equal(&a, &b);
         let _ = crate::extract::extract_math_answer(&a);
@@ -326,4 +345,45 @@ fn long_and_repetitive_inputs_are_graded() {
         assert_eq!(v.equal, ans.is_some(), "{unit}: {v:?}");
     }
     assert_eq!(grade(&"7".repeat(20_000), "7", &opts).rule, "too_long");
+}
+
+/// Issue 11 item 8: the default grader's three errors.
+#[test]
+fn decimals_claim_their_written_precision() {
+    no("9999.857142857143", "10{,}000");
+    no("9999.857142857143", "10000");
+    yes("10000.0", "10{,}000");
+    yes("0.33333", "\\frac13");
+    no("0.333", "\\frac13");
+    // truncated or rounded to the last written digit
+    yes("1.7320", "\\sqrt{3}");
+    yes("1.7321", "\\sqrt{3}");
+    yes("3.14159", "\\pi");
+    no("1.73", "\\sqrt{3}");
+    // both decimals: the coarser one decides
+    yes("0.33333", "0.3333");
+    yes("3.5", "3.50");
+    no("2.0001", "2");
+    yes("-0.5", "-\\frac{1}{2}");
+}
+
+#[test]
+fn signed_infinity_is_infinity() {
+    yes("+\\infty", "\\infty");
+    yes("\\boxed{+\\infty}", "\\infty");
+    no("-\\infty", "\\infty");
+    yes("(-\\infty, +\\infty)", "(-\\infty,\\infty)");
+}
+
+#[test]
+fn base_digits_for_a_gold_in_base_b() {
+    yes("4210", "4210_{5}");
+    yes("52", "52_8");
+    yes("4210_5", "4210_{5}");
+    // the decimal value is another answer to "write it in base 5"
+    no("555", "4210_{5}");
+    no("4211", "4210_{5}");
+    // keyed on the gold's form only: a prediction in another base is another number
+    no("52_8", "52");
+    no("-4210", "4210_{5}");
 }

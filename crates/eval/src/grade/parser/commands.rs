@@ -6,12 +6,15 @@ use num_traits::Zero;
 
 use super::super::ast::{Expr, Func};
 use super::super::lexer::Tok;
-use super::literal::{int, letter, mul, number, repeating, tok_text};
+use super::literal::{int, mul, number, repeating, tok_text};
 use super::{PResult, ParseError, Parser};
 
 impl Parser {
     /// `0.\overline{3}` = 1/3.
     pub(super) fn number_with_repeat(&mut self, n: &str) -> PResult<Expr> {
+        if self.syntax.sympy {
+            return number(n);
+        }
         // `0.\overline{3}`: the lexer left the `.` apart because no digit follows it
         let mut n = n.to_string();
         if self.is_sym('.')
@@ -53,13 +56,13 @@ impl Parser {
             }
         }
         if w.len() == 1 {
-            return Ok(letter(w.chars().next().ok_or(ParseError)?));
+            return Ok(self.letter(w.chars().next().ok_or(ParseError)?));
         }
         if w.len() >= 3 {
             self.has_text = true;
         }
         // juxtaposed letters multiply: `ab` = a·b
-        let factors: Vec<Expr> = w.chars().map(letter).collect();
+        let factors: Vec<Expr> = w.chars().map(|c| self.letter(c)).collect();
         Ok(Expr::Mul(factors))
     }
 
@@ -118,6 +121,11 @@ impl Parser {
     }
 
     pub(super) fn command(&mut self, c: &str) -> PResult<Expr> {
+        if self.syntax.sympy {
+            if let Some(e) = self.sympy_command(c)? {
+                return Ok(e);
+            }
+        }
         match c {
             "frac" => {
                 let a = self.single_token_arg()?;
@@ -140,6 +148,7 @@ impl Parser {
                 let x = self.single_token_arg()?;
                 Ok(call1(Func::Sqrt, x))
             }
+            "pi" if self.syntax.sympy => Ok(Expr::Var("pi".into())),
             "pi" => Ok(Expr::Pi),
             "infty" | "infin" => Ok(Expr::Infinity),
             "emptyset" | "varnothing" => Ok(Expr::EmptySet),
@@ -331,6 +340,11 @@ fn is_structural(c: &str) -> bool {
             | "ddots"
             | "quad"
     )
+}
+
+/// A function command servebench reads (`\\sin`, `\\arctan`, …).
+pub(super) fn func_name_known(name: &str) -> bool {
+    func_by_name(name).is_some()
 }
 
 fn func_by_name(name: &str) -> Option<Func> {

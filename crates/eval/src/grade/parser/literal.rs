@@ -12,11 +12,15 @@ pub(super) fn int(n: i64) -> Expr {
     Expr::Int(BigInt::from(n))
 }
 
-pub(super) fn letter(c: char) -> Expr {
-    match c {
-        'e' => Expr::E,
-        'i' => Expr::I,
-        _ => Expr::Var(c.to_string()),
+impl super::Parser {
+    /// One letter: `e` and `i` are the constants, except in sympy mode (sympy 1.12's `parse_latex` makes them
+    /// symbols).
+    pub(super) fn letter(&self, c: char) -> Expr {
+        match c {
+            'e' if !self.syntax.sympy => Expr::E,
+            'i' if !self.syntax.sympy => Expr::I,
+            _ => Expr::Var(c.to_string()),
+        }
     }
 }
 

@@ -8,9 +8,10 @@ use super::lexer::{lex, Tok};
 
 mod commands;
 mod literal;
+mod sympy;
 
 pub(crate) use literal::number;
-use literal::{int, letter, mixed_number, mul, sum, tok_text};
+use literal::{int, mixed_number, mul, sum, tok_text};
 
 /// Parse failure (the answer is then compared as text).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,13 +33,35 @@ pub(crate) struct Syntax {
     /// Accept ASCII names (`sqrt(2)`, `pi`, `sin x`) as a person would; false reads them letter by letter, as a
     /// LaTeX parser does (`pi` = p·i), which is what Qwen2.5-Math's `latex2sympy` path does.
     pub ascii_names: bool,
+    /// Read as sympy 1.12's `parse_latex` does, for `--grader qwen`: the longest valid prefix is kept and the rest
+    /// dropped (`1,-2` is 1, `4210_{5}` is 4210), a comma or interval inside brackets is an error, set operators
+    /// and `\in` end the expression, juxtaposition is always a product (`2\frac{1}{3}` = 2/3), and `\pi`, `e`, `i`
+    /// are plain symbols.
+    pub sympy: bool,
+}
+
+impl Syntax {
+    /// servebench's own reading.
+    pub(crate) const SERVEBENCH: Syntax = Syntax {
+        ascii_names: true,
+        sympy: false,
+    };
+    /// sympy 1.12 `parse_latex`'s reading.
+    pub(crate) const SYMPY: Syntax = Syntax {
+        ascii_names: false,
+        sympy: true,
+    };
 }
 
 const MAX_DEPTH: usize = 120;
 const MAX_TOKENS: usize = 4000;
 
 pub(crate) fn parse(cleaned: &str, syntax: Syntax) -> PResult<Parsed> {
-    let (toks, spaced) = lex(cleaned);
+    let (toks, spaced) = if syntax.sympy {
+        sympy::tokens(cleaned)?
+    } else {
+        lex(cleaned)
+    };
     if toks.is_empty() || toks.len() > MAX_TOKENS {
         return Err(ParseError);
     }
@@ -50,9 +73,10 @@ pub(crate) fn parse(cleaned: &str, syntax: Syntax) -> PResult<Parsed> {
         abs_open: 0,
         has_text: false,
         syntax,
+        undo: Vec::new(),
     };
     let expr = p.top()?;
-    if p.pos != p.toks.len() {
+    if p.pos != p.toks.len() && !syntax.sympy {
         return Err(ParseError);
     }
     Ok(Parsed {
@@ -69,6 +93,8 @@ pub(super) struct Parser {
     abs_open: usize,
     has_text: bool,
     syntax: Syntax,
+    /// Tokens replaced while reading (position, old token, old spacing), for sympy-mode backtracking.
+    undo: Vec<(usize, Tok, bool)>,
 }
 
 impl Parser {
@@ -109,6 +135,44 @@ impl Parser {
         }
     }
 
+    /// sympy mode: tries to continue an expression with `step`; when the continuation does not parse, the parser
+    /// is put back where it was and `None` says "stop here" (the valid prefix is kept, as ANTLR's prediction does
+    /// for `parse_latex`). Outside sympy mode the error propagates.
+    fn continue_with<T>(
+        &mut self,
+        step: impl FnOnce(&mut Self) -> PResult<T>,
+    ) -> PResult<Option<T>> {
+        if !self.syntax.sympy {
+            return step(self).map(Some);
+        }
+        let saved = (self.pos, self.depth, self.abs_open, self.undo.len());
+        match step(self) {
+            Ok(v) => Ok(Some(v)),
+            Err(_) => {
+                (self.pos, self.depth, self.abs_open) = (saved.0, saved.1, saved.2);
+                while self.undo.len() > saved.3 {
+                    if let Some((at, tok, spaced)) = self.undo.pop() {
+                        self.toks[at] = tok;
+                        self.spaced[at] = spaced;
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Replaces the current token by what is left of it after its first character was read (`\frac12`), noting
+    /// the old token so that a failed sympy-mode continuation can put it back.
+    fn set_tok(&mut self, rest: Tok) {
+        let old = std::mem::replace(&mut self.toks[self.pos], rest);
+        if self.syntax.sympy {
+            self.undo.push((self.pos, old, self.spaced[self.pos]));
+        }
+        if matches!(self.toks[self.pos], Tok::Num(_)) {
+            self.spaced[self.pos] = false;
+        }
+    }
+
     fn enter(&mut self) -> PResult<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -124,6 +188,9 @@ impl Parser {
 
     /// Top level: a bare comma list is a `List`.
     fn top(&mut self) -> PResult<Expr> {
+        if self.syntax.sympy {
+            return self.relation();
+        }
         let items = self.comma_items()?;
         Ok(if items.len() == 1 {
             items.into_iter().next().ok_or(ParseError)?
@@ -133,6 +200,9 @@ impl Parser {
     }
 
     fn at_separator(&self) -> bool {
+        if self.syntax.sympy {
+            return false;
+        }
         self.is_sym(',') || self.is_sym(';') || self.is_word("and") || self.is_word("or")
     }
 
@@ -149,6 +219,14 @@ impl Parser {
     }
 
     fn rel_op(&self) -> Option<(RelOp, usize)> {
+        let op = self.any_rel_op()?;
+        if self.syntax.sympy {
+            return sympy::relation(self.peek()?, op);
+        }
+        Some(op)
+    }
+
+    fn any_rel_op(&self) -> Option<(RelOp, usize)> {
         match (self.peek()?, self.peek_at(1)) {
             (Tok::Sym('='), _) => Some((RelOp::Eq, 1)),
             (Tok::Sym('<'), Some(Tok::Sym('='))) => Some((RelOp::Le, 2)),
@@ -176,9 +254,15 @@ impl Parser {
         let mut operands = vec![first];
         let mut ops = Vec::new();
         while let Some((op, len)) = self.rel_op() {
-            self.pos += len;
+            let Some(rhs) = self.continue_with(|p| {
+                p.pos += len;
+                p.set_expr()
+            })?
+            else {
+                break;
+            };
             ops.push(op);
-            operands.push(self.set_expr()?);
+            operands.push(rhs);
         }
         Ok(if ops.is_empty() {
             operands.pop().ok_or(ParseError)?
@@ -188,6 +272,9 @@ impl Parser {
     }
 
     fn set_op(&self) -> Option<SetOp> {
+        if self.syntax.sympy {
+            return None;
+        }
         match self.peek()? {
             Tok::Cmd(c) => match c.as_str() {
                 "cup" | "bigcup" => Some(SetOp::Union),
@@ -216,14 +303,17 @@ impl Parser {
         let mut terms = vec![first];
         let mut pm: Option<(Expr, bool)> = None;
         loop {
-            if self.is_sym('+') {
-                self.pos += 1;
-                terms.push(self.term_after_sign()?);
-            } else if self.is_sym('-') {
-                self.pos += 1;
-                let t = self.term_after_sign()?;
-                terms.push(Expr::Neg(Box::new(t)));
-            } else if self.is_cmd("pm") || self.is_cmd("mp") {
+            if self.is_sym('+') || self.is_sym('-') {
+                let minus = self.is_sym('-');
+                let Some(t) = self.continue_with(|p| {
+                    p.pos += 1;
+                    p.term_after_sign()
+                })?
+                else {
+                    break;
+                };
+                terms.push(if minus { Expr::Neg(Box::new(t)) } else { t });
+            } else if !self.syntax.sympy && (self.is_cmd("pm") || self.is_cmd("mp")) {
                 self.pos += 1;
                 let t = self.term()?;
                 // `a ± b ± c` is rare; the first ± wins, later terms are added to b
@@ -259,7 +349,7 @@ impl Parser {
             self.pos += 1;
             return self.term_after_sign();
         }
-        if self.is_cmd("pm") || self.is_cmd("mp") {
+        if !self.syntax.sympy && (self.is_cmd("pm") || self.is_cmd("mp")) {
             self.pos += 1;
             let t = self.term_after_sign()?;
             return Ok(Expr::PlusMinus(Box::new(int(0)), Box::new(t)));
@@ -289,16 +379,28 @@ impl Parser {
         loop {
             if self.is_sym('*') || self.is_cmd("cdot") || self.is_cmd("times") || self.is_cmd("ast")
             {
-                self.pos += 1;
-                let r = self.signed_power()?;
+                let Some(r) = self.continue_with(|p| {
+                    p.pos += 1;
+                    p.signed_power()
+                })?
+                else {
+                    break;
+                };
                 acc = mul(acc, r);
             } else if self.is_sym('/') || self.is_cmd("div") {
-                self.pos += 1;
-                let r = self.signed_power()?;
+                let Some(r) = self.continue_with(|p| {
+                    p.pos += 1;
+                    p.signed_power()
+                })?
+                else {
+                    break;
+                };
                 acc = Expr::Div(Box::new(acc), Box::new(r));
             } else if self.starts_factor() {
-                let r = self.power()?;
-                acc = match mixed_number(&acc, &r) {
+                let Some(r) = self.continue_with(Self::power)? else {
+                    break;
+                };
+                acc = match mixed_number(&acc, &r).filter(|_| !self.syntax.sympy) {
                     Some(m) => m,
                     None => mul(acc, r),
                 };
@@ -330,6 +432,7 @@ impl Parser {
             Some(Tok::Num(_)) | Some(Tok::Word(_)) => !self.at_separator(),
             Some(Tok::Sym('(')) => true,
             Some(Tok::Sym('|')) => self.abs_open == 0,
+            Some(Tok::Cmd(c)) if self.syntax.sympy => !sympy::is_operator(c),
             Some(Tok::Cmd(c)) => !matches!(
                 c.as_str(),
                 "cdot"
@@ -370,9 +473,15 @@ impl Parser {
     fn power(&mut self) -> PResult<Expr> {
         self.enter()?;
         let base = self.postfix()?;
-        let r = if self.is_sym('^') {
-            self.pos += 1;
-            let exp = self.exponent()?;
+        let exp = if self.is_sym('^') {
+            self.continue_with(|p| {
+                p.pos += 1;
+                p.exponent()
+            })?
+        } else {
+            None
+        };
+        let r = if let Some(exp) = exp {
             let mut e = Expr::Pow(Box::new(base), Box::new(exp));
             // postfix after a power: `x^2!` is rare; percent is not
             while self.is_sym('%') || self.is_cmd("%") {
@@ -399,6 +508,13 @@ impl Parser {
         if self.is_sym('{') {
             return self.group();
         }
+        if self.syntax.sympy {
+            // sympy's grammar takes a whole number after `^` (`2^10` = 1024), not one digit as LaTeX does
+            if let Some(Tok::Num(n)) = self.peek().cloned() {
+                self.pos += 1;
+                return number(&n);
+            }
+        }
         if self.is_sym('-') {
             self.pos += 1;
             let e = self.exponent()?;
@@ -422,7 +538,8 @@ impl Parser {
             } else if self.is_sym('%') || self.is_cmd("%") {
                 self.pos += 1;
                 e = Expr::Percent(Box::new(e));
-            } else if self.is_sym('_') {
+            } else if self.is_sym('_') && (!self.syntax.sympy || matches!(e, Expr::Var(_))) {
+                // sympy subscripts symbols only: `4210_{5}` stops before `_`
                 self.pos += 1;
                 let sub = self.subscript_text()?;
                 e = match e {
@@ -475,7 +592,7 @@ impl Parser {
                 let rest: String = chars.collect();
                 if !rest.is_empty() {
                     self.pos -= 1;
-                    self.toks[self.pos] = Tok::Word(rest);
+                    self.set_tok(Tok::Word(rest));
                 }
                 Ok(first.to_string())
             }
@@ -488,7 +605,7 @@ impl Parser {
     fn group(&mut self) -> PResult<Expr> {
         self.expect_sym('{')?;
         self.enter()?;
-        if self.is_sym('}') {
+        if self.is_sym('}') && !self.syntax.sympy {
             self.pos += 1;
             self.leave();
             return Ok(Expr::EmptySet);
@@ -515,8 +632,7 @@ impl Parser {
                     self.pos += 1;
                     return number(&n);
                 }
-                self.toks[self.pos] = Tok::Num(rest);
-                self.spaced[self.pos] = false;
+                self.set_tok(Tok::Num(rest));
                 number(&first.to_string())
             }
             Some(Tok::Word(w)) => {
@@ -526,9 +642,9 @@ impl Parser {
                 if rest.is_empty() {
                     self.pos += 1;
                 } else {
-                    self.toks[self.pos] = Tok::Word(rest);
+                    self.set_tok(Tok::Word(rest));
                 }
-                Ok(letter(first))
+                Ok(self.letter(first))
             }
             Some(Tok::Cmd(_)) => self.primary(),
             _ => Err(ParseError),
@@ -573,7 +689,7 @@ mod tests {
 
     use super::*;
 
-    const S: Syntax = Syntax { ascii_names: true };
+    const S: Syntax = Syntax::SERVEBENCH;
 
     fn p(s: &str) -> Expr {
         parse(s, S).unwrap().expr

@@ -1,22 +1,28 @@
-//! `--grader qwen`: the behaviour of Qwen2.5-Math's `evaluation/grader.py` `math_equal` after its `parser.py`
-//! `strip_string`, quirks included (reimplemented from reading that code; sympy's symbolic step is approximated by
-//! servebench's evaluator with LaTeX-only parsing, where `sqrt(3)` and `pi` are products of letters as in
-//! `parse_latex`).
+//! `--grader qwen`: Qwen2.5-Math's evaluation (`evaluation/parser.py`, `grader.py`, `math_eval.py`), quirks
+//! included, reimplemented from reading that code and checked against its real verdicts
+//! (`tests/fixtures/grading/qwen_verdicts_*.jsonl`, `crates/eval/tests/qwen_compat.rs`).
 //!
-//! Quirks reproduced: unit words (including single letters such as `a`, `t`, `m`) deleted wherever they stand
-//! alone, a trailing `\text{…}` deleted, `and` deleted everywhere, digit-only answers lose leading zeros, percent
-//! accepted ×100 and ÷100 for any pair of numbers, relative tolerance 1e-4 even for integers, bracket type of
-//! intervals ignored, list elements split naïvely at commas, `x=`/`y=`/`z=` removed.
+//! * [`qwen_extract`] (`extract.rs`): `extract_answer` on the whole text, then `strip_string` (`strip.rs`).
+//! * [`qwen_gold`]: the gold stripped twice, as `math_eval.py` does.
+//! * [`qwen_math_equal`]: `math_equal`'s branches (this file); its `symbolic_equal` is emulated in `sympy.rs`
+//!   with the parser's sympy mode (`parse_latex`'s readings: valid prefix kept, `\pi`/`e`/`i` symbols, …).
+//! * [`qwen_grade_response`]: the whole pipeline for one response.
+//!
+//! Quirks reproduced include: unit words (including single letters such as `a`, `t`, `m`) deleted wherever they
+//! stand alone, a trailing `\text{…}` deleted, `and` deleted everywhere, digit-only answers lose leading zeros,
+//! percent accepted ×100 and ÷100 for any pair of numbers, relative tolerance 1e-4 even for integers, bracket type
+//! of intervals ignored, list elements split naïvely at commas, `x=`/`y=`/`z=` removed.
 
 use std::time::Instant;
 
-use super::equal::Rules;
 use super::eval::EvalError;
-use super::parser::{parse, Syntax};
 use super::{GradeOptions, Verdict};
 
+mod extract;
 mod strip;
+mod sympy;
 
+pub use extract::qwen_extract;
 use strip::{patterns, Patterns};
 pub(crate) use strip::{prepare, strip_string};
 
@@ -31,6 +37,15 @@ fn python_float(x: &str) -> Option<f64> {
         .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | '+' | '-' | '_'))
         || matches!(t.trim_start_matches(['+', '-']), "inf" | "infinity" | "nan");
     if !ok {
+        return None;
+    }
+    // Python allows `_` only between two digits (`52_8` is 528.0; `_5`, `5_`, `5__2`, `5_.2` are errors)
+    let b = t.as_bytes();
+    let underscore_ok = b.iter().enumerate().all(|(k, c)| {
+        *c != b'_'
+            || (k > 0 && b[k - 1].is_ascii_digit() && b.get(k + 1).is_some_and(u8::is_ascii_digit))
+    });
+    if !underscore_ok {
         return None;
     }
     t.replace('_', "").parse::<f64>().ok()
@@ -79,15 +94,69 @@ struct Ctx<'a> {
     pt: &'static Patterns,
 }
 
+/// What Qwen's pipeline compares for a prediction written as a final answer (the text of its box):
+/// `strip_string` twice (once in `extract_answer`, once in `run_execute`).
+fn normalize_pred(pred: &str) -> String {
+    strip_string(&strip_string(&extract::clean_extracted(pred)))
+}
+
+/// What Qwen's `math_eval.py` compares for a gold answer: `parse_ground_truth` strips it once and `evaluate()` once
+/// more (the second pass matters for MATH-500 #383, `x \in [-2,7]` → `[-2,7]`).
+pub fn qwen_gold(gold: &str) -> String {
+    strip_string(&strip_string(gold))
+}
+
+/// Qwen2.5-Math's `strip_string` (one pass), the normalisation behind [`qwen_extract`] and [`qwen_gold`].
+pub fn qwen_strip(answer: &str) -> String {
+    strip_string(answer)
+}
+
+/// Grades a bare predicted answer against a gold answer as Qwen's pipeline would: both normalised (see
+/// [`normalize_pred`], [`qwen_gold`]), then [`qwen_math_equal`].
 pub(crate) fn grade(pred: &str, gold: &str, opts: &GradeOptions, deadline: Instant) -> Verdict {
+    math_equal_until(&normalize_pred(pred), &qwen_gold(gold), opts, deadline)
+}
+
+/// Grades a whole response as Qwen2.5-Math's `math_eval.py` does: [`qwen_extract`] on the whole text (reasoning
+/// included), then `math_equal` against [`qwen_gold`]. As there, when the once-stripped gold consists only of the
+/// letters A–E (MATH-500 #97 `\text{east}` strips to the empty string, which qualifies) and the prediction does not,
+/// the prediction is cut down to its letters A–E first (so any answer without a capital A–E "equals" that empty
+/// gold). Returns the compared prediction and the verdict.
+pub fn qwen_grade_response(response: &str, gold: &str, opts: &GradeOptions) -> (String, Verdict) {
+    let mut pred = qwen_extract(response);
+    let gt = strip_string(gold);
+    let letters_only = |s: &str| s.chars().all(|c| matches!(c, 'A'..='E'));
+    // a single letter A–E gold takes another path in math_eval.py (`choice_answer_clean` of the response), which
+    // no math dataset here needs: it is left out
+    let single_letter = gt.chars().count() == 1 && letters_only(&gt);
+    if letters_only(&gt) && !single_letter && !letters_only(&pred) {
+        pred = pred.chars().filter(|c| matches!(c, 'A'..='E')).collect();
+    }
+    // `qwen_gold`: the once-stripped gold stripped once more
+    let v = qwen_math_equal(&pred, &strip_string(&gt), opts);
+    (pred, v)
+}
+
+/// Qwen2.5-Math's `math_equal(pred, gold)` on answers already normalised as its pipeline does (no further
+/// stripping): [`qwen_extract`] of a response against [`qwen_gold`] of the gold answer.
+pub fn qwen_math_equal(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
+    if pred.len() > super::MAX_ANSWER_BYTES || gold.len() > super::MAX_ANSWER_BYTES {
+        return if pred.trim().to_lowercase() == gold.trim().to_lowercase() {
+            Verdict::yes("exact")
+        } else {
+            Verdict::no("too_long")
+        };
+    }
+    prepare();
+    math_equal_until(pred, gold, opts, Instant::now() + opts.timeout)
+}
+
+fn math_equal_until(pred: &str, gold: &str, opts: &GradeOptions, deadline: Instant) -> Verdict {
     let Some(pt) = patterns() else {
         return Verdict::no("unavailable");
     };
-    // Qwen's pipeline strips the prediction twice (in extract_answer and again in run_execute), the gold once.
-    let p = strip_string(&strip_string(pred));
-    let g = strip_string(gold);
     let ctx = Ctx { opts, deadline, pt };
-    match ctx.math_equal(&p, &g, 0) {
+    match ctx.math_equal(pred, gold, 0) {
         Ok(Some(rule)) => Verdict::yes(rule),
         Ok(None) => Verdict::no("different"),
         Err(EvalError::Timeout) => Verdict::timed_out(),
@@ -101,14 +170,34 @@ fn has_format(s: &str, start: char, end: char) -> bool {
     s.starts_with(start) && s.ends_with(end)
 }
 
+/// Python's `s[1:-1]` on characters.
+fn inner(s: &str) -> &str {
+    let mut it = s.char_indices();
+    let start = it.next().map_or(0, |(_, c)| c.len_utf8());
+    let end = s.char_indices().last().map_or(0, |(i, _)| i);
+    s.get(start..end.max(start)).unwrap_or("")
+}
+
+fn is_matrix(s: &str) -> bool {
+    (s.starts_with("\\begin{pmatrix}") || s.starts_with("\\begin{bmatrix}"))
+        && (s.ends_with("\\end{pmatrix}") || s.ends_with("\\end{bmatrix}"))
+}
+
+/// `len(s.split("=")[0].strip()) <= 2` for a text with one `=`.
+fn simple_equation(s: &str) -> bool {
+    s.matches('=').count() == 1 && s.split('=').next().map_or(0, |l| l.trim().chars().count()) <= 2
+}
+
 impl Ctx<'_> {
+    /// Qwen's `math_equal`, branch for branch: exact text, choice letter, numbers (decided there when both sides
+    /// are numbers), brackets removed, lists, matrices, equations; every structural branch that does not succeed
+    /// falls through to the symbolic comparison of the whole strings.
     fn math_equal(&self, pred: &str, reference: &str, depth: usize) -> Cmp {
-        if depth > 8 || Instant::now() > self.deadline {
-            return if depth > 8 {
-                Ok(None)
-            } else {
-                Err(EvalError::Timeout)
-            };
+        if depth > 8 {
+            return Ok(None);
+        }
+        if Instant::now() > self.deadline {
+            return Err(EvalError::Timeout);
         }
         if pred.trim().to_lowercase() == reference.trim().to_lowercase() {
             return Ok(Some("exact"));
@@ -118,8 +207,8 @@ impl Ctx<'_> {
         {
             return Ok(Some("choice"));
         }
-        if self.numerical_equal(pred, reference) {
-            return Ok(Some("numeric"));
+        if let (Some(p), Some(r)) = (parse_digits(pred), parse_digits(reference)) {
+            return Ok(self.numerical_equal(p, r).then_some("numeric"));
         }
         if pred.is_empty() {
             return Ok(None);
@@ -131,16 +220,13 @@ impl Ctx<'_> {
         } else {
             reference.to_string()
         };
-        let (mut ps, mut rs) = (prediction.to_string(), reference.clone());
-        if (has_format(&ps, '[', ']') && !has_format(&rs, '(', ')'))
-            || (has_format(&ps, '(', ')') && !has_format(&rs, '[', ']'))
+        let (mut ps, mut rs) = (prediction, reference.as_str());
+        let brackets = |c: char| matches!(c, '[' | ']' | '(' | ')');
+        if (has_format(ps, '[', ']') && !rs.starts_with('('))
+            || (has_format(ps, '(', ')') && !rs.starts_with('['))
         {
-            ps = ps
-                .trim_matches(|c| matches!(c, '[' | ']' | '(' | ')'))
-                .to_string();
-            rs = rs
-                .trim_matches(|c| matches!(c, '[' | ']' | '(' | ')'))
-                .to_string();
+            ps = ps.trim_matches(brackets);
+            rs = rs.trim_matches(brackets);
         }
         let drop = |s: &str| {
             s.chars()
@@ -148,76 +234,70 @@ impl Ctx<'_> {
                 .collect::<String>()
                 .to_lowercase()
         };
-        if drop(&ps) == drop(&rs) {
+        if drop(ps) == drop(rs) {
             return Ok(Some("brackets"));
         }
         let is_list = |s: &str| self.pt.list_format.is_match(s);
-        if is_list(prediction) && is_list(&reference) {
-            return self.compare_lists(prediction, &reference, depth);
+        if is_list(prediction)
+            && is_list(&reference)
+            && self.lists_equal(prediction, &reference, depth)?
+        {
+            return Ok(Some("list"));
         }
-        let is_matrix = |s: &str| {
-            (s.starts_with("\\begin{pmatrix}") || s.starts_with("\\begin{bmatrix}"))
-                && (s.ends_with("\\end{pmatrix}") || s.ends_with("\\end{bmatrix}"))
-        };
-        if is_matrix(prediction) && is_matrix(&reference) {
-            return self.compare_matrices(prediction, &reference, depth);
+        if is_matrix(prediction)
+            && is_matrix(&reference)
+            && self.matrices_equal(prediction, &reference, depth)?
+        {
+            return Ok(Some("matrix"));
         }
-        let pe = prediction.matches('=').count();
-        let re = reference.matches('=').count();
-        let simple = |s: &str| {
-            s.matches('=').count() == 1
-                && s.split('=').next().map_or(0, |l| l.trim().chars().count()) <= 2
-        };
+        let (pe, re) = (
+            prediction.matches('=').count(),
+            reference.matches('=').count(),
+        );
         if pe == 1 && re == 1 {
-            return self.equations(prediction, &reference);
-        } else if simple(prediction) && re == 0 {
-            let rhs = prediction.split('=').nth(1).unwrap_or("");
-            return self.math_equal(rhs, &reference, depth + 1);
-        } else if simple(&reference) && pe == 0 {
-            let rhs = reference.split('=').nth(1).unwrap_or("");
-            return self.math_equal(prediction, rhs, depth + 1);
-        }
-        self.symbolic(prediction, &reference)
-    }
-
-    fn numerical_equal(&self, pred: &str, reference: &str) -> bool {
-        let (Some(p), Some(r)) = (parse_digits(pred), parse_digits(reference)) else {
-            return false;
-        };
-        let candidates: Vec<f64> = if self.opts.percent {
-            vec![r / 100.0, r, r * 100.0]
-        } else {
-            vec![r]
-        };
-        candidates
-            .into_iter()
-            .any(|c| isclose(c, p, self.opts.rel_tol))
-    }
-
-    fn compare_lists(&self, p: &str, r: &str, depth: usize) -> Cmp {
-        let inner = |s: &str| -> String {
-            let chars: Vec<char> = s.chars().collect();
-            if chars.len() < 2 {
-                String::new()
-            } else {
-                chars[1..chars.len() - 1].iter().collect()
+            if self.equations(prediction, &reference)? {
+                return Ok(Some("equation"));
             }
+        } else if simple_equation(prediction) && re == 0 {
+            let rhs = prediction.split('=').nth(1).unwrap_or("");
+            if self.math_equal(rhs, &reference, depth + 1)?.is_some() {
+                return Ok(Some("equation_rhs"));
+            }
+        } else if simple_equation(&reference) && pe == 0 {
+            let rhs = reference.split('=').nth(1).unwrap_or("");
+            if self.math_equal(prediction, rhs, depth + 1)?.is_some() {
+                return Ok(Some("equation_rhs"));
+            }
+        }
+        Ok(self.symbolic(prediction, &reference)?.then_some("symbolic"))
+    }
+
+    /// Both sides numbers: the gold, the gold / 100 and the gold × 100 (percent), each with `math.isclose` at the
+    /// relative tolerance (Python floats: overflow gives infinity, and infinity is close only to itself).
+    fn numerical_equal(&self, p: f64, r: f64) -> bool {
+        let candidates: &[f64] = if self.opts.percent {
+            &[r / 100.0, r, r * 100.0]
+        } else {
+            &[r]
         };
-        let (pi, ri) = (inner(p), inner(r));
-        let pp: Vec<&str> = pi.split(',').collect();
-        let rp: Vec<&str> = ri.split(',').collect();
+        candidates.iter().any(|c| isclose(*c, p, self.opts.rel_tol))
+    }
+
+    fn lists_equal(&self, p: &str, r: &str, depth: usize) -> Result<bool, EvalError> {
+        let pp: Vec<&str> = inner(p).split(',').collect();
+        let rp: Vec<&str> = inner(r).split(',').collect();
         if pp.len() != rp.len() {
-            return Ok(None);
+            return Ok(false);
         }
         for (a, b) in pp.iter().zip(&rp) {
             if self.math_equal(a, b, depth + 1)?.is_none() {
-                return Ok(None);
+                return Ok(false);
             }
         }
-        Ok(Some("list"))
+        Ok(true)
     }
 
-    fn compare_matrices(&self, p: &str, r: &str, depth: usize) -> Cmp {
+    fn matrices_equal(&self, p: &str, r: &str, depth: usize) -> Result<bool, EvalError> {
         let body = |s: &str| -> Vec<String> {
             let start = "\\begin{pmatrix}".len();
             let end = s.len().saturating_sub("\\end{pmatrix}".len());
@@ -230,25 +310,25 @@ impl Ctx<'_> {
         };
         let (pl, rl) = (body(p), body(r));
         if pl.len() != rl.len() {
-            return Ok(None);
+            return Ok(false);
         }
         for (a, b) in pl.iter().zip(&rl) {
             let ap: Vec<&str> = a.split('&').collect();
             let bp: Vec<&str> = b.split('&').collect();
             if ap.len() != bp.len() {
-                return Ok(None);
+                return Ok(false);
             }
             for (x, y) in ap.iter().zip(&bp) {
                 if self.math_equal(x, y, depth + 1)?.is_none() {
-                    return Ok(None);
+                    return Ok(false);
                 }
             }
         }
-        Ok(Some("matrix"))
+        Ok(true)
     }
 
-    /// Both sides `a = b`: (lhs − rhs) equal up to sign.
-    fn equations(&self, p: &str, r: &str) -> Cmp {
+    /// Both sides `a = b`: (lhs − rhs) equal, or equal up to sign.
+    fn equations(&self, p: &str, r: &str) -> Result<bool, EvalError> {
         let diff = |s: &str| -> String {
             let mut it = s.split('=');
             let l = it.next().unwrap_or("").trim();
@@ -256,31 +336,11 @@ impl Ctx<'_> {
             format!("{l} - ({rr})")
         };
         let (dp, dr) = (diff(p), diff(r));
-        if self.symbolic(&dp, &dr)?.is_some() || self.symbolic(&format!("-({dp})"), &dr)?.is_some()
-        {
-            return Ok(Some("equation"));
-        }
-        Ok(None)
+        Ok(self.symbolic(&dp, &dr)? || self.symbolic(&format!("-({dp})"), &dr)?)
     }
 
-    /// Stand-in for sympy's `symbolic_equal`: LaTeX-only parsing, then value or random-point comparison.
-    fn symbolic(&self, p: &str, r: &str) -> Cmp {
-        let syntax = Syntax { ascii_names: false };
-        let (Ok(a), Ok(b)) = (parse(p, syntax), parse(r, syntax)) else {
-            return Ok(None);
-        };
-        if !(a.expr.is_scalar() && b.expr.is_scalar()) {
-            return Ok((a.expr == b.expr).then_some("symbolic"));
-        }
-        let rules = Rules {
-            rel_tol: self.opts.rel_tol,
-            percent: false,
-            interval_brackets: false,
-            deadline: self.deadline,
-            seed: super::rules::SYMBOLIC_SEED,
-            exact_rationals: false,
-        };
-        rules.equal(&b.expr, &a.expr)
+    fn symbolic(&self, p: &str, r: &str) -> Result<bool, EvalError> {
+        sympy::symbolic_equal(p, r, self.opts.rel_tol, self.deadline)
     }
 }
 
@@ -314,6 +374,11 @@ mod tests {
         assert_eq!(parse_digits("1,000"), Some(1000.0));
         assert_eq!(parse_digits("10\\%"), Some(0.1));
         assert_eq!(parse_digits("\\frac{1}{2}"), None);
+        // Python's float(): underscores between digits only
+        assert_eq!(parse_digits("52_8"), Some(528.0));
+        assert_eq!(parse_digits("52_"), None);
+        assert_eq!(parse_digits("5__2"), None);
+        assert_eq!(parse_digits("1e400"), Some(f64::INFINITY));
         assert_eq!(choice_clean("(B).", patterns().unwrap()), "B");
     }
 }

@@ -144,7 +144,8 @@ const UNITS: &[&str] = &[
 ];
 
 pub(super) struct Patterns {
-    pub(super) units: Vec<Vec<Option<char>>>,
+    /// Each unit as characters (`None`: the `.` wildcard) and its literal start (up to the first wildcard).
+    pub(super) units: Vec<(Vec<Option<char>>, String)>,
     pub(super) trailing_text: Regex,
     pub(super) text: Regex,
     pub(super) mbox: Regex,
@@ -164,7 +165,11 @@ pub(super) fn patterns() -> Option<&'static Patterns> {
         // `.` is a wildcard, as in the regex Qwen builds from these strings
         let units = all
             .iter()
-            .map(|u| u.chars().map(|c| (c != '.').then_some(c)).collect())
+            .map(|u| {
+                let chars = u.chars().map(|c| (c != '.').then_some(c)).collect();
+                let head = u.split('.').next().unwrap_or("").to_string();
+                (chars, head)
+            })
             .collect();
         Some(Patterns {
             units,
@@ -248,6 +253,20 @@ fn remove_unit(s: &str, unit: &[Option<char>]) -> String {
     out
 }
 
+/// A cheap necessary condition for `remove_unit` to change `s`: the unit's literal start occurs at the beginning of
+/// `s` or right after a non-word character (most units fail it: `a` in `\frac` follows `r`).
+fn may_start_unit(s: &str, head: &str) -> bool {
+    let Some(first) = head.chars().next() else {
+        return true;
+    };
+    // one memchr first: most units' first character does not occur at all
+    if !s.contains(first) {
+        return false;
+    }
+    s.match_indices(head)
+        .any(|(i, _)| i == 0 || s[..i].chars().next_back().is_some_and(non_word))
+}
+
 /// Warms the compiled patterns so that their one-time cost does not count against an item's time bound.
 pub(crate) fn prepare() {
     let _ = patterns();
@@ -280,9 +299,8 @@ pub(crate) fn strip_string(input: &str) -> String {
         s = t;
     }
     for _ in 0..2 {
-        for unit in &pt.units {
-            let first = unit.iter().find_map(|c| c.filter(|c| *c != ' '));
-            if first.is_some_and(|c| !s.contains(c)) {
+        for (unit, head) in &pt.units {
+            if !may_start_unit(&s, head) {
                 continue;
             }
             let t = remove_unit(&s, unit);
