@@ -377,107 +377,29 @@ pub fn qwen_whole_text(content: &str, reasoning_field: &str) -> String {
     }
 }
 
-/// The `qwen2.5-math` protocol's answer of a whole response (see [`qwen_whole_text`]), as Qwen2.5-Math's
-/// `math_eval.py` picks it for a math set (`run_execute` → `extract_answer`, read from its `evaluation/parser.py`),
-/// before its `strip_string` (the `qwen` grader applies that):
-///
-/// 0. the text is stripped and cut at the first of its stop words (`</s>`, `<|im_end|>`, `<|endoftext|>`); an
-///    empty text has no answer (`None`);
-/// 1. `final answer is $…$. I hope` (Minerva's phrase) → the text between;
-/// 2. else, if the text contains `boxed`: what follows the **last** `boxed` anywhere (reasoning included) — its
-///    brace-matched `{…}` (an unclosed box runs to the end), or the text up to the next `$`. An empty box gives
-///    `Some("")`: taken, and graded wrong (`rule: empty`), never skipped for an earlier or later answer;
-/// 3. else the text after the last `he answer is`, else after the last `final answer is`, else the paragraph after
-///    the first `答案是`;
-/// 4. else the last number (`-?\d*\.?\d+` with commas removed), or `""`.
-///
-/// Then new lines and the white space after them are removed, a leading `:` and a trailing `.` and `/` dropped.
-/// `None` when the text is empty or no branch finds anything.
+/// The text Qwen2.5-Math's `math_eval.py` extracts from: the whole response (see [`qwen_whole_text`]) stripped
+/// and cut at the first of its stop words (`</s>`, `<|im_end|>`, `<|endoftext|>`); `None` when nothing is left.
+pub fn qwen_protocol_text(full_text: &str) -> Option<String> {
+    let py_strip = crate::dataset::gpqa::py_strip;
+    let mut code = py_strip(full_text).to_string();
+    for stop in ["</s>", "<|im_end|>", "<|endoftext|>"] {
+        if let Some(i) = code.find(stop) {
+            code = py_strip(&code[..i]).to_string();
+        }
+    }
+    (!code.is_empty()).then_some(code)
+}
+
+/// The `qwen2.5-math` protocol's answer of a whole response: Qwen2.5-Math's
+/// `strip_string(extract_answer(text, "math"))` ([`crate::grade::qwen_extract`], checked against Qwen's own
+/// verdicts on 1,070 pairs) of [`qwen_protocol_text`]. The last `\boxed{}` anywhere counts, reasoning included;
+/// an empty box gives `Some("")` (taken, and graded wrong), as does a response with no answer Qwen can find.
+/// `None` only for an empty response.
 ///
 /// Not reproduced: Qwen's loop that runs a Python program when an output has no `boxed` and ends with a code
 /// fence (it re-queries the model with the program's output); such a response is extracted as it stands.
 pub fn qwen_protocol_answer(full_text: &str) -> Option<String> {
-    let mut code = crate::dataset::gpqa::py_strip(full_text);
-    for stop in ["</s>", "<|im_end|>", "<|endoftext|>"] {
-        if let Some(i) = code.find(stop) {
-            code = crate::dataset::gpqa::py_strip(&code[..i]);
-        }
-    }
-    if code.is_empty() {
-        return None;
-    }
-    let text = code.replace("\u{43a}\u{438}", "");
-    let py_strip = crate::dataset::gpqa::py_strip;
-    let pred = if let Some(i) = text
-        .find("final answer is $")
-        .filter(|_| text.contains("$. I hope"))
-    {
-        let tmp = &text[i + "final answer is $".len()..];
-        py_strip(tmp.split("$. I hope").next().unwrap_or("")).to_string()
-    } else if let Some(i) = text.rfind("boxed") {
-        let ans = &text[i + "boxed".len()..];
-        if ans.is_empty() {
-            return Some(String::new());
-        }
-        if let Some(inner) = ans.strip_prefix('{') {
-            let mut depth = 1usize;
-            let mut a = String::new();
-            for c in inner.chars() {
-                match c {
-                    '{' => depth += 1,
-                    '}' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-                a.push(c);
-            }
-            a
-        } else {
-            py_strip(ans.split('$').next().unwrap_or("")).to_string()
-        }
-    } else if let Some(p) = ["he answer is", "final answer is"]
-        .iter()
-        .find(|p| text.contains(**p))
-    {
-        py_strip(text.rsplit(*p).next().unwrap_or("")).to_string()
-    } else if let Some(i) = text.find("答案是") {
-        let after = py_strip(&text[i + "答案是".len()..]);
-        py_strip(after.split("\n\n").next().unwrap_or("")).to_string()
-    } else {
-        qwen_last_number(&text.replace(',', ""))?
-    };
-    Some(qwen_tidy(&pred))
-}
-
-/// `re.sub(r"\n\s*", "", pred)`, then a leading `:` and a trailing `.` and `/` removed.
-fn qwen_tidy(pred: &str) -> String {
-    let mut out = String::with_capacity(pred.len());
-    let mut chars = pred.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\n' {
-            while chars.peek().is_some_and(|n| n.is_whitespace()) {
-                chars.next();
-            }
-            continue;
-        }
-        out.push(c);
-    }
-    let mut s = out.as_str();
-    s = s.strip_prefix(':').unwrap_or(s);
-    s = s.strip_suffix('.').unwrap_or(s);
-    s = s.strip_suffix('/').unwrap_or(s);
-    s.to_string()
-}
-
-/// The last match of `-?\d*\.?\d+` (Python's `re.findall`, leftmost-first, non-overlapping).
-fn qwen_last_number(text: &str) -> Option<String> {
-    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let re = RE.get_or_init(|| regex::Regex::new(r"-?\d*\.?\d+").expect("pattern compiles"));
-    re.find_iter(text).last().map(|m| m.as_str().to_string())
+    qwen_protocol_text(full_text).map(|t| crate::grade::qwen_extract(&t))
 }
 
 #[cfg(test)]
@@ -500,7 +422,7 @@ mod tests {
             Some("")
         );
         // Cut inside a box: the rest of the (stripped) text.
-        assert_eq!(qwen_protocol_answer("\\boxed{3 + ").as_deref(), Some("3 +"));
+        assert_eq!(qwen_protocol_answer("\\boxed{3 + ").as_deref(), Some("3+"));
         assert_eq!(qwen_protocol_answer("\\boxed 5$ ok").as_deref(), Some("5"));
         assert_eq!(
             qwen_protocol_answer("The answer is 12.").as_deref(),
@@ -510,7 +432,7 @@ mod tests {
             qwen_protocol_answer("we get 1,234 and -0.5 apples").as_deref(),
             Some("-0.5")
         );
-        assert_eq!(qwen_protocol_answer("nothing to see"), None);
+        assert_eq!(qwen_protocol_answer("nothing to see").as_deref(), Some(""));
         assert_eq!(qwen_protocol_answer("  \n "), None);
         // Cut at a stop word; the Chinese phrase takes its first occurrence's paragraph.
         assert_eq!(
@@ -523,7 +445,7 @@ mod tests {
         );
         assert_eq!(
             qwen_protocol_answer("The final answer is $x=2$. I hope it is correct.").as_deref(),
-            Some("x=2")
+            Some("2")
         );
         assert_eq!(
             qwen_protocol_answer("the answer is:\n  4.").as_deref(),

@@ -69,16 +69,22 @@ pub fn judge_protocol(
         (Protocol::Qwen25Math, GraderKind::Math) => {
             let whole = extract::qwen_whole_text(content, reasoning_field);
             let mut j = judge(kind, content, reasoning_field, gold, opts);
-            j.extracted = extract::qwen_protocol_answer(&whole);
-            j.final_text = whole;
-            let (correct, rule) = match &j.extracted {
-                None => (false, "no_answer".to_string()),
-                Some(ans) => {
-                    let v = grade::grade(ans, gold, &protocol.grade_options(opts));
-                    let rule = if v.timeout { "timeout" } else { v.rule };
-                    (v.equal, rule.to_string())
+            // Qwen's whole pipeline: extract + strip the prediction, strip the gold twice, math_equal.
+            let (correct, rule, extracted) = match extract::qwen_protocol_text(&whole) {
+                None => (false, "no_answer".to_string(), None),
+                Some(text) => {
+                    let (pred, v) =
+                        grade::qwen_grade_response(&text, gold, &protocol.grade_options(opts));
+                    let rule = match (v.timeout, pred.is_empty()) {
+                        (true, _) => "timeout",
+                        (false, true) => "no_answer",
+                        (false, false) => v.rule,
+                    };
+                    (v.equal, rule.to_string(), Some(pred))
                 }
             };
+            j.extracted = extracted;
+            j.final_text = whole;
             j.correct = correct;
             j.rule = rule;
             j

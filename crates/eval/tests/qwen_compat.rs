@@ -194,3 +194,46 @@ fn pipeline_letters_only_gold() {
             .equal
     );
 }
+
+/// The `qwen2.5-math` protocol as the eval runs it (`judge_protocol`: whole text, stop words, Qwen's extraction,
+/// the gold stripped twice as `math_eval.py` does, `math_equal`) against Qwen's recorded verdicts. The recording
+/// stripped the gold once and skipped `math_eval.py`'s letters-only cut, so exactly the lines of MATH-500 #97
+/// (`\text{east}`: the gold strips to "" and the prediction is cut to its capital letters) and #383
+/// (`x \in [-2,7]`: the second strip changes the gold) may differ, in both answer files.
+#[test]
+fn the_eval_protocol_equals_qwen_but_for_its_two_pipeline_steps() {
+    use servebench_eval::dataset::GraderKind;
+    use servebench_eval::judge::judge_protocol;
+    use servebench_eval::protocol::Protocol;
+    let mut differ = Vec::new();
+    let lines = all_lines();
+    for v in &lines {
+        let pred = s(v, "pred");
+        let j = judge_protocol(
+            Protocol::Qwen25Math,
+            GraderKind::Math,
+            &pred,
+            "",
+            &s(v, "gold"),
+            &qwen_opts(),
+        );
+        if !key(v).ends_with("#97") {
+            assert_eq!(
+                j.extracted.as_deref().unwrap_or(""),
+                s(v, "qwen_pred"),
+                "{}",
+                key(v)
+            );
+        }
+        if j.correct != v["qwen_equal"].as_bool().unwrap() {
+            differ.push(key(v));
+        }
+    }
+    for k in &differ {
+        assert!(
+            k.ends_with("#97") || k.ends_with("#383"),
+            "unexpected difference {k}: {differ:?}"
+        );
+    }
+    assert!(differ.len() <= 4, "{differ:?}");
+}
