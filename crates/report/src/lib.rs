@@ -27,6 +27,7 @@ pub mod collect;
 pub mod compare;
 pub mod details;
 pub mod error;
+pub mod escape;
 pub mod eval_files;
 pub mod html;
 pub mod lenient_json;
