@@ -24,7 +24,7 @@ use super::secrets::{command_line_redacted, redact_secrets};
 /// One load test (flags named and meant as in `python3 -m sglang.bench_serving`; prefixes such as
 /// `--random-input` are accepted as argparse accepts them).
 #[derive(Debug, Clone, clap::Args)]
-#[command(infer_long_args = true)]
+#[command(infer_long_args = true, after_help = super::exit::HELP)]
 pub struct Args {
     /// sglang | sglang-native (native /generate); sglang-oai | vllm | openai | lmdeploy (/v1/completions);
     /// sglang-oai-chat | vllm-chat | openai-chat | lmdeploy-chat (/v1/chat/completions).
@@ -145,6 +145,10 @@ pub struct Args {
     /// Print the result JSON on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Exit with code 3 when more than this share of requests failed (a fraction in [0, 1], e.g. 0.01).
+    /// Default: only when every request failed. The result is written either way.
+    #[arg(long, value_name = "FRACTION", value_parser = super::exit::parse_rate)]
+    pub max_failure_rate: Option<f64>,
 }
 
 /// The record sink of a bench run: counts output tokens with the tokenizer, writes details, shows progress.
@@ -282,13 +286,14 @@ pub struct BenchOutcome {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    preflight(&args)?;
     let rt = super::runtime()?;
     let stop_rx = super::stop_on_ctrl_c(
         &rt,
         "no new requests; waiting for those in flight, then writing the results",
     );
-    let json = args.json;
-    let out = rt.block_on(execute(args, stop_rx))?;
+    let (json, max_failure_rate) = (args.json, args.max_failure_rate);
+    let out = rt.block_on(execute(args, stop_rx.clone()))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&out.result)?);
     } else {
@@ -297,6 +302,79 @@ pub fn run(args: Args) -> Result<()> {
         if let Some(d) = &out.details_file {
             println!("Per-request records in {}", d.display());
         }
+    }
+    let count = |k: &str| out.result[k].as_u64().unwrap_or(0);
+    let (completed, failed) = (count("completed"), count("failed"));
+    if *stop_rx.borrow() {
+        return Err(super::exit::Interrupted(format!(
+            "{completed} requests completed and {failed} failed before Ctrl-C; results written to {}",
+            out.output_file.display()
+        ))
+        .into());
+    }
+    super::exit::check_failures("requests", completed, failed, max_failure_rate)
+        .with_context(|| format!("results written to {}", out.output_file.display()))?;
+    Ok(())
+}
+
+/// The result and details files, as `execute` will write them.
+pub fn output_paths(a: &Args) -> (PathBuf, Option<PathBuf>) {
+    let output_file = a
+        .output_file
+        .clone()
+        .unwrap_or_else(|| default_output_file(a));
+    let details_file = match &a.details_file {
+        Some(p) => Some(p.clone()),
+        None => a.output_details.then(|| details_path(&output_file)),
+    };
+    (output_file, details_file)
+}
+
+/// The flags `execute` would refuse, checked up front so that their errors are reported as bad input.
+fn check_flags(a: &Args) -> Result<()> {
+    Backend::parse(&a.backend)?;
+    if a.num_prompts == 0 {
+        bail!("--num-prompts must be at least 1");
+    }
+    if a.max_concurrency == Some(0) {
+        bail!("--max-concurrency must be at least 1");
+    }
+    if !matches!(a.range_rule.as_str(), "sglang" | "vllm") {
+        bail!("--range-rule {}: use sglang or vllm", a.range_rule);
+    }
+    let datasets = ["random", "random-ids", "sharegpt", "custom"];
+    if !datasets.contains(&a.dataset_name.as_str()) {
+        bail!(
+            "--dataset-name {}: use random, random-ids, sharegpt or custom",
+            a.dataset_name
+        );
+    }
+    parse_headers(&a.headers)?;
+    if let Some(s) = &a.extra_request_body {
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s)
+            .with_context(|| format!("--extra-request-body is not a JSON object: {s}"))?;
+    }
+    HttpClientKind::parse(&a.http_client)?;
+    Ok(())
+}
+
+/// Checks made before anything is sent: every output can be written, and the open-file limit allows the
+/// connections the run may hold at once.
+fn preflight(a: &Args) -> Result<()> {
+    check_flags(a).map_err(super::exit::BadInput::from_err)?;
+    let (output_file, details_file) = output_paths(a);
+    for p in std::iter::once(&output_file).chain(details_file.as_ref()) {
+        servebench_load::outpath::ensure_writable_file(p)?;
+    }
+    let n = a.num_prompts as u64;
+    let connections = a.max_concurrency.map_or(n, |c| (c as u64).min(n));
+    let need = servebench_load::nofile::needed(connections, a.sim.is_some());
+    if let Err(e) = servebench_load::nofile::ensure(need, "--max-concurrency", connections) {
+        if a.max_concurrency.is_some() {
+            return Err(e.into());
+        }
+        // No concurrency limit asked for: run with what the system allows, and say so.
+        eprintln!("warning: {e}");
     }
     Ok(())
 }
@@ -584,14 +662,7 @@ pub async fn execute(mut a: Args, stop: watch::Receiver<bool>) -> Result<BenchOu
         }
     }
 
-    let output_file = a
-        .output_file
-        .clone()
-        .unwrap_or_else(|| default_output_file(&a));
-    let details_file = match &a.details_file {
-        Some(p) => Some(p.clone()),
-        None => a.output_details.then(|| details_path(&output_file)),
-    };
+    let (output_file, details_file) = output_paths(&a);
     let details = match &details_file {
         Some(p) => {
             if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod compare;
 pub mod env;
 pub mod eval;
+pub mod exit;
 pub mod grade;
 pub mod output;
 pub mod report;
@@ -16,7 +17,13 @@ use clap::{Parser, Subcommand};
 
 /// Measure an LLM serving deployment: accuracy and performance through its API.
 #[derive(Debug, Parser)]
-#[command(name = "servebench", version, about, propagate_version = true)]
+#[command(
+    name = "servebench",
+    version,
+    about,
+    propagate_version = true,
+    after_help = exit::HELP
+)]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 /// A matrix of load tests (lengths × concurrencies × ratios), resumable; flags override the plan.
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = super::exit::HELP)]
 pub struct Args {
     /// Plan file (TOML). Without one, the flags below describe the sweep.
     pub plan: Option<PathBuf>,
@@ -72,6 +73,11 @@ pub struct Args {
     /// Bearer token (default: $OPENAI_API_KEY). Never written to any file.
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// Exit with code 3 when more than this share of the sweep's requests failed (a fraction in [0, 1];
+    /// a point that could not run counts all its requests as failed). Default: only when every request
+    /// failed. Results and the report are written either way.
+    #[arg(long, value_name = "FRACTION", value_parser = super::exit::parse_rate)]
+    pub max_failure_rate: Option<f64>,
 }
 
 fn list<T: std::str::FromStr>(s: &str, what: &str) -> Result<Vec<T>> {
@@ -219,24 +225,12 @@ pub fn bench_argv(plan: &Plan, p: &Point, base_url: &str) -> Vec<String> {
     v
 }
 
-/// The finished (not interrupted) result of `p` in its file, if any.
+/// The result that finishes `p` in its file, if any (see [`Point::finished_by`]).
 pub fn finished_result(p: &Point) -> Option<Value> {
     let text = std::fs::read_to_string(&p.file).ok()?;
     text.lines().rev().find_map(|l| {
         let v: Value = serde_json::from_str(l).ok()?;
-        let same = v["max_concurrency"].as_u64() == Some(p.concurrency as u64)
-            && v["random_input_len"].as_u64() == Some(p.input_len)
-            && v["random_output_len"].as_u64() == Some(p.output_len)
-            && v["random_range_ratio"]
-                .as_f64()
-                .is_some_and(|r| (r - p.range_ratio).abs() < 1e-9)
-            && match v["request_rate"].as_f64() {
-                Some(r) => (r - p.request_rate).abs() < 1e-9,
-                None => !p.request_rate.is_finite(),
-            }
-            && v["interrupted"] != json!(true)
-            && v["completed"].as_u64().unwrap_or(0) > 0;
-        same.then_some(v)
+        p.finished_by(&v).then_some(v)
     })
 }
 
@@ -292,7 +286,7 @@ fn log_failure(dir: &Path, p: &Point, err: &str) {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let plan = plan_of(&a)?;
+    let plan = plan_of(&a).map_err(super::exit::BadInput::from_err)?;
     let points = plan.points()?;
     if a.dry_run {
         for (i, p) in points.iter().enumerate() {
@@ -307,6 +301,7 @@ pub fn run(a: Args) -> Result<()> {
         }
         return Ok(());
     }
+    preflight(&plan, &points)?;
     std::fs::create_dir_all(&plan.run.output_dir)
         .with_context(|| format!("cannot create {}", plan.run.output_dir.display()))?;
     let rt = super::runtime()?;
@@ -319,12 +314,9 @@ pub fn run(a: Args) -> Result<()> {
         stop_rx,
     ))?;
     println!(
-        "sweep: {} points run, {} already done, {} skipped by the stop rule, {} failed",
-        summary.run, summary.done, summary.skipped, summary.failed
+        "sweep: {} points run ({} with every request failed), {} already done, {} skipped by the stop rule, {} failed",
+        summary.run, summary.all_failed, summary.done, summary.skipped, summary.failed
     );
-    if summary.interrupted {
-        println!("interrupted: rerun the same command to resume");
-    }
     if !a.no_report {
         let out = plan.run.output_dir.clone();
         let collection = servebench_report::collect(std::slice::from_ref(&out))?;
@@ -338,12 +330,48 @@ pub fn run(a: Args) -> Result<()> {
         }
         println!("report: {}", out.join("report.html").display());
     }
+    if summary.interrupted {
+        return Err(super::exit::Interrupted("rerun the same command to resume".into()).into());
+    }
+    super::exit::check_failures(
+        "requests",
+        summary.requests_ok,
+        summary.requests_failed,
+        a.max_failure_rate,
+    )?;
+    Ok(())
+}
+
+/// Checks made before anything is sent: the output folder and every point's files can be written, and the
+/// open-file limit allows the largest concurrency.
+fn preflight(plan: &Plan, points: &[Point]) -> Result<()> {
+    use servebench_load::outpath::ensure_writable_file;
+    servebench_load::outpath::ensure_writable_dir(&plan.run.output_dir)?;
+    for p in points {
+        ensure_writable_file(&p.file)?;
+        if plan.run.output_details {
+            ensure_writable_file(&p.details_file)?;
+        }
+    }
+    let conns = points
+        .iter()
+        .map(|p| p.concurrency.min(p.num_prompts) as u64)
+        .max()
+        .unwrap_or(0);
+    let need = servebench_load::nofile::needed(conns, plan.target.sim.is_some());
+    servebench_load::nofile::ensure(need, "the largest concurrency", conns)?;
     Ok(())
 }
 
 #[derive(Debug, Default)]
 pub struct SweepSummary {
     pub run: usize,
+    /// Points run whose every request failed (also in `run`: they are done, with their failures).
+    pub all_failed: usize,
+    /// Requests of the points run now: completed, and failed (with every request of a point that could not
+    /// run).
+    pub requests_ok: u64,
+    pub requests_failed: u64,
     pub done: usize,
     pub skipped: usize,
     pub failed: usize,
@@ -413,6 +441,7 @@ pub async fn sweep(
             println!("{tag}: FAILED: {e}");
             log_failure(&plan.run.output_dir, p, &e);
             s.failed += 1;
+            s.requests_failed += p.num_prompts as u64;
             continue;
         }
         let _ = std::fs::remove_file(&p.details_file);
@@ -435,6 +464,15 @@ pub async fn sweep(
             Ok(out) => {
                 s.run += 1;
                 let r = &out.result;
+                let (ok, failed) = (
+                    r["completed"].as_u64().unwrap_or(0),
+                    r["failed"].as_u64().unwrap_or(0),
+                );
+                s.requests_ok += ok;
+                s.requests_failed += failed;
+                if ok == 0 && failed > 0 {
+                    s.all_failed += 1;
+                }
                 println!(
                     "{tag}: {} ok, {} failed, {:.1} out tok/s, TTFT p50 {:.1} ms, TPOT p50 {:.2} ms",
                     r["completed"], r["failed"],
@@ -459,6 +497,7 @@ pub async fn sweep(
                 println!("{tag}: FAILED: {e}");
                 log_failure(&plan.run.output_dir, p, &e);
                 s.failed += 1;
+                s.requests_failed += p.num_prompts as u64;
             }
         }
     }

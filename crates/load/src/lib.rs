@@ -15,6 +15,8 @@ pub mod corpus;
 pub mod dataset;
 pub mod http1;
 pub mod monitor;
+pub mod nofile;
+pub mod outpath;
 pub mod runner;
 
 /// Installs the TLS crypto provider (ring) once; every HTTP client needs it before it is built.
