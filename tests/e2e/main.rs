@@ -7,6 +7,7 @@ mod common;
 mod compare;
 mod eval;
 mod grade;
+mod hardening;
 mod report_browser;
 mod sim;
 mod sweep;
