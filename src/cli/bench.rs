@@ -24,15 +24,20 @@ use super::secrets::{command_line_redacted, redact_secrets};
 /// One load test (flags named and meant as in `python3 -m sglang.bench_serving`; prefixes such as
 /// `--random-input` are accepted as argparse accepts them).
 #[derive(Debug, Clone, clap::Args)]
-#[command(infer_long_args = true, after_help = super::exit::HELP)]
+#[command(
+    infer_long_args = true,
+    allow_negative_numbers = true,
+    after_help = super::exit::HELP
+)]
 pub struct Args {
     /// sglang | sglang-native (native /generate); sglang-oai | vllm | openai | lmdeploy (/v1/completions);
     /// sglang-oai-chat | vllm-chat | openai-chat | lmdeploy-chat (/v1/chat/completions).
     #[arg(long, default_value = "sglang")]
     pub backend: String,
-    /// Server URL, e.g. http://127.0.0.1:30000 (overrides --host/--port).
+    /// Server URL, e.g. http://127.0.0.1:30000 (overrides --host/--port; default: from --host and --port).
     #[arg(long)]
     pub base_url: Option<String>,
+    /// Server host, used with --port when --base-url is not given.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// Default: 30000 (SGLang), 8000 (vllm backends), 23333 (lmdeploy).
@@ -41,7 +46,7 @@ pub struct Args {
     /// Model name or path (default: the first model the server lists in /v1/models).
     #[arg(long)]
     pub model: Option<String>,
-    /// Model name sent in requests when it differs from --model.
+    /// Model name sent in requests when it differs from --model (default: --model).
     #[arg(long)]
     pub served_model_name: Option<String>,
     /// tokenizer.json file or a folder with one (default: --model when it is such a folder, else the built-in
@@ -51,35 +56,42 @@ pub struct Args {
     /// random | random-ids | sharegpt | custom.
     #[arg(long, default_value = "sharegpt")]
     pub dataset_name: String,
-    /// ShareGPT JSON (sharegpt; text source for random) or JSONL (custom).
+    /// ShareGPT JSON (sharegpt; text source for random) or JSONL (custom). Default: none (sharegpt and custom
+    /// need it; random uses the built-in corpus).
     #[arg(long)]
     pub dataset_path: Option<PathBuf>,
-    #[arg(long, default_value_t = 1000)]
+    /// Requests to send (at least 1).
+    #[arg(long, default_value_t = 1000, value_parser = super::args::at_least_one)]
     pub num_prompts: usize,
     /// Fixed output length for sharegpt (default: each conversation's own).
     #[arg(long)]
     pub sharegpt_output_len: Option<u64>,
-    /// Skip sharegpt conversations longer than this (prompt + output).
+    /// Skip sharegpt conversations longer than this (prompt + output; default: no limit).
     #[arg(long)]
     pub sharegpt_context_len: Option<u64>,
-    #[arg(long, alias = "random-input", default_value_t = 1024)]
+    /// Input tokens per request of random datasets (the most; see --random-range-ratio).
+    #[arg(long, alias = "random-input", default_value_t = 1024, value_parser = super::args::length)]
     pub random_input_len: u64,
-    #[arg(long, alias = "random-output", default_value_t = 1024)]
+    /// Output tokens per request of random datasets (the most; see --random-range-ratio).
+    #[arg(long, alias = "random-output", default_value_t = 1024, value_parser = super::args::length)]
     pub random_output_len: u64,
-    /// Lengths ~ U[max(floor(L*r),1), L] (SGLang's rule; see --range-rule).
+    /// Lengths ~ U[max(floor(L*r),1), L] (SGLang's rule; see --range-rule). The default 0.0 is SGLang's too: with
+    /// it, --random-input-len 1024 averages about 512 tokens; pass 1 for exact lengths.
     #[arg(long, default_value_t = 0.0)]
     pub random_range_ratio: f64,
     /// sglang: U[L*r, L]; vllm: U[L*(1-r), L*(1+r)].
     #[arg(long, default_value = "sglang")]
     pub range_rule: String,
     /// Requests per second (Poisson arrivals; gamma with --burstiness); inf = all at once.
-    #[arg(long, default_value = "inf")]
+    #[arg(long, default_value = "inf", value_parser = super::args::rate)]
     pub request_rate: f64,
     /// Gamma shape of inter-arrival times (1 = Poisson; < 1 burstier).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::args::positive)]
     pub burstiness: f64,
-    #[arg(long)]
+    /// Requests in flight at once, at least 1 (default: no limit, all at once with --request-rate inf).
+    #[arg(long, value_parser = super::args::at_least_one)]
     pub max_concurrency: Option<usize>,
+    /// Seed of the workload (prompt choice and lengths) and of arrival times.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Untimed requests before the run (first prompt, at most 32 output tokens).
@@ -96,6 +108,7 @@ pub struct Args {
     /// native client on Linux uses the kernel's by default, so the client's own delays never enter latencies).
     #[arg(long)]
     pub read_timestamps: bool,
+    /// Send requests without streaming (TTFT is then the whole response time).
     #[arg(long)]
     pub disable_stream: bool,
     /// Omit `ignore_eos` (strict servers such as `transformers serve` answer 422 to it).
@@ -104,10 +117,10 @@ pub struct Args {
     /// Do not ask for usage in streams (`stream_options`).
     #[arg(long)]
     pub disable_stream_usage: bool,
-    /// JSON object merged into every request body.
+    /// JSON object merged into every request body (default: none).
     #[arg(long)]
     pub extra_request_body: Option<String>,
-    /// Extra HTTP header K:V (repeatable).
+    /// Extra HTTP header K:V (repeatable; default: none).
     #[arg(long = "header", value_name = "K:V")]
     pub headers: Vec<String>,
     /// Bearer token (default: $OPENAI_API_KEY). Never written to any file.
@@ -122,24 +135,26 @@ pub struct Args {
     /// Where per-request records go (implies --output-details; default <output-file stem>.details.jsonl).
     #[arg(long)]
     pub details_file: Option<PathBuf>,
-    /// Stop sending new requests after this many seconds (those in flight finish).
-    #[arg(long)]
+    /// Stop sending new requests after this many seconds (those in flight finish; default: no limit).
+    #[arg(long, value_parser = super::args::positive_seconds)]
     pub duration: Option<f64>,
+    /// No progress bar.
     #[arg(long)]
     pub disable_tqdm: bool,
     /// POST /flush_cache (SGLang) and /reset_prefix_cache (vLLM) before the timed run.
     #[arg(long)]
     pub flush_cache: bool,
-    /// A label stored in the result.
+    /// A label stored in the result (default: none).
     #[arg(long)]
     pub tag: Option<String>,
-    /// Per-request timeout in seconds (default: none).
-    #[arg(long)]
+    /// Per-request timeout in seconds, > 0 (default: none).
+    #[arg(long, value_parser = super::args::positive_seconds)]
     pub timeout: Option<f64>,
     /// Seconds to wait for requests in flight after Ctrl-C.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, value_parser = super::args::seconds)]
     pub grace: f64,
-    /// Start the built-in simulated engine in this process and test it (optional preset name).
+    /// Start the built-in simulated engine in this process and test it (optional preset name; default preset
+    /// `default` when the flag is given without one; --base-url/--host/--port are then not used).
     #[arg(long, num_args = 0..=1, default_missing_value = "default", value_name = "PRESET")]
     pub sim: Option<String>,
     /// Print the result JSON on stdout instead of the table.
@@ -348,6 +363,13 @@ fn check_flags(a: &Args) -> Result<()> {
             "--dataset-name {}: use random, random-ids, sharegpt or custom",
             a.dataset_name
         );
+    }
+    if a.dataset_path.is_none() {
+        match a.dataset_name.as_str() {
+            "sharegpt" => bail!("--dataset-name sharegpt needs --dataset-path with a ShareGPT JSON file (servebench downloads nothing); or use --dataset-name random"),
+            "custom" => bail!("--dataset-name custom needs --dataset-path with a JSONL file ({{\"prompt\": ...}} or {{\"messages\": [...]}} per line)"),
+            _ => {}
+        }
     }
     parse_headers(&a.headers)?;
     if let Some(s) = &a.extra_request_body {

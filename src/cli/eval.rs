@@ -23,7 +23,7 @@ use servebench_sim::{ReasoningMode, SimConfig, SimServer};
 use tokio::sync::watch;
 
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_help = super::exit::HELP)]
+#[command(after_help = super::exit::HELP, allow_negative_numbers = true)]
 pub struct Args {
     /// Server to evaluate (OpenAI-compatible).
     #[arg(long, default_value = "http://127.0.0.1:30000")]
@@ -34,19 +34,23 @@ pub struct Args {
     /// Model name sent in requests (default: the first id of GET /v1/models).
     #[arg(long)]
     pub model: Option<String>,
-    /// API key (sent as a Bearer token; never written to any file).
+    /// API key (sent as a Bearer token; never written to any file; default: $OPENAI_API_KEY).
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
-    /// Datasets, comma-separated: aime24, aime25, math500, gsm8k, gpqa_diamond.
+    /// Datasets, comma-separated: aime24, aime25, math500, gsm8k, gpqa_diamond (default: none; give this
+    /// and/or --custom).
     #[arg(long, value_delimiter = ',')]
     pub datasets: Vec<String>,
-    /// Folder with the datasets: aime24/test.jsonl, math500/test.jsonl, …, gpqa_diamond.csv.
+    /// Folder with the datasets: aime24/test.jsonl, math500/test.jsonl, …, gpqa_diamond.csv (default:
+    /// $SERVEBENCH_DATA_DIR, else the Hugging Face cache).
     #[arg(long, env = "SERVEBENCH_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Explicit file (or folder) for a dataset: NAME=PATH, repeatable (e.g. gpqa_diamond=/secure/gpqa_diamond.csv).
+    /// Explicit file (or folder) for a dataset: NAME=PATH, repeatable (e.g. gpqa_diamond=/secure/gpqa_diamond.csv;
+    /// default: found under --data-dir). Unlike bench's --dataset-path, it names the dataset: eval takes several.
     #[arg(long = "dataset-path", value_name = "NAME=PATH")]
     pub dataset_paths: Vec<String>,
-    /// A custom JSONL set (`question` or `problem`, `answer`, optional `id`): [NAME=]PATH, repeatable.
+    /// A custom JSONL set (`question` or `problem`, `answer`, optional `id`): [NAME=]PATH, repeatable (default:
+    /// none; NAME defaults to the file stem).
     #[arg(long = "custom", value_name = "[NAME=]PATH")]
     pub custom: Vec<String>,
     /// Grader of custom sets: math (equivalence), mcq (a letter A-D), exact (string equality).
@@ -58,32 +62,34 @@ pub struct Args {
     /// max_tokens of each request (default: not sent, the server's limit applies).
     #[arg(long)]
     pub max_tokens: Option<u32>,
+    /// Sampling temperature (0 = greedy).
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f64,
     /// top_p (default: not sent).
     #[arg(long)]
     pub top_p: Option<f64>,
-    /// Sampling seed sent with requests; with temperature > 0 sample s gets SEED + s.
+    /// Sampling seed sent with requests; with temperature > 0 sample s gets SEED + s (default: not sent).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Samples per question (n > 1 reports avg@n, pass@k and maj@n).
     #[arg(long, default_value_t = 1)]
     pub n: u32,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 32)]
+    /// Requests in flight at once (bench and sweep call this --max-concurrency).
+    #[arg(long, default_value_t = 32, value_parser = super::args::at_least_one)]
     pub concurrency: usize,
-    /// Per-request timeout in seconds (reasoning runs take minutes).
-    #[arg(long, default_value_t = 10_800.0)]
+    /// Per-request timeout in seconds, > 0 (reasoning runs take minutes).
+    #[arg(long, default_value_t = 10_800.0, value_parser = super::args::positive_seconds)]
     pub timeout: f64,
     /// Re-sends of a failed request (connection errors, timeouts, HTTP 408/429/5xx), with exponential backoff.
     #[arg(long, default_value_t = 3)]
     pub retries: u32,
     /// Delay before the first re-send, seconds (doubles each time, at most 60).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_parser = super::args::seconds)]
     pub retry_backoff: f64,
-    /// Only the first N questions of each dataset.
-    #[arg(long)]
+    /// Only the first N questions of each dataset (default: all).
+    #[arg(long, value_parser = super::args::at_least_one)]
     pub limit: Option<usize>,
+    /// Folder of the predictions, settings and reports (one set per dataset).
     #[arg(long, default_value = "eval-results")]
     pub output_dir: PathBuf,
     /// Math prompt: deepseek-math (Qwen2.5-Math's) or boxed (problem + boxed instruction). GPQA always uses
@@ -108,7 +114,8 @@ pub struct Args {
     /// Print the reports as JSON on stdout (no table, no progress bar).
     #[arg(long)]
     pub json: bool,
-    /// Evaluate the built-in simulator in answer-key mode (started in process; PRESET default fast).
+    /// Evaluate the built-in simulator in answer-key mode (started in process; default preset `fast` when the
+    /// flag is given without one: eval needs no realistic timing, unlike bench's default `default`).
     #[arg(long, value_name = "PRESET", num_args = 0..=1, default_missing_value = "fast")]
     pub sim: Option<String>,
     /// Simulator: share of questions answered with the gold answer.

@@ -10,55 +10,68 @@ use tokio::sync::watch;
 
 /// A matrix of load tests (lengths × concurrencies × ratios), resumable; flags override the plan.
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_help = super::exit::HELP)]
+#[command(after_help = super::exit::HELP, allow_negative_numbers = true)]
 pub struct Args {
     /// Plan file (TOML). Without one, the flags below describe the sweep.
     pub plan: Option<PathBuf>,
-    /// Input:output lengths, comma-separated ("3500:1500,3000:400").
+    /// Input:output lengths, comma-separated ("3500:1500,3000:400"). Default: the plan's [axes] input_output.
     #[arg(long)]
     pub input_output: Option<String>,
-    /// Concurrencies, comma-separated ("1,4,8,16").
+    /// Concurrencies, comma-separated ("1,4,8,16"). Default: the plan's [axes] concurrency.
     #[arg(long)]
     pub concurrency: Option<String>,
-    /// Range ratios, comma-separated ("0.7,0.8").
+    /// Range ratios, comma-separated ("0.7,0.8"). Default: the plan's, else 1.0 (exact lengths; bench's
+    /// default is SGLang's 0.0).
     #[arg(long)]
     pub range_ratio: Option<String>,
-    /// Request rates, comma-separated ("inf" or numbers).
+    /// Request rates, comma-separated ("inf" or numbers). Default: the plan's, else inf.
     #[arg(long)]
     pub request_rate: Option<String>,
+    /// Server URL, e.g. http://127.0.0.1:30000 (default: the plan's [target] base_url).
     #[arg(long)]
     pub base_url: Option<String>,
-    /// Sweep the in-process simulator (optional preset name).
+    /// Sweep the in-process simulator (optional preset name; default preset `default` when the flag is given
+    /// without one; replaces the plan's target).
     #[arg(long, num_args = 0..=1, default_missing_value = "default", value_name = "PRESET")]
     pub sim: Option<String>,
+    /// As bench's --backend (default: the plan's, else sglang).
     #[arg(long)]
     pub backend: Option<String>,
+    /// Model name (default: the plan's, else the first model the server lists).
     #[arg(long)]
     pub model: Option<String>,
+    /// tokenizer.json file or a folder with one (default: the plan's, else the built-in SmolLM2 tokenizer).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
+    /// random | random-ids | sharegpt | custom (default: the plan's, else random).
     #[arg(long)]
     pub dataset_name: Option<String>,
+    /// Dataset or text-source file, as bench's --dataset-path (default: the plan's, else none).
     #[arg(long)]
     pub dataset_path: Option<PathBuf>,
-    /// "concurrency", N, "4x" or "60s".
+    /// Prompts per point: "concurrency", N, "4x" or "60s" (default: the plan's, else "concurrency").
     #[arg(long)]
     pub num_prompts: Option<String>,
+    /// Folder of the point files and the report (default: the plan's, else sweep-results).
     #[arg(long)]
     pub output_dir: Option<PathBuf>,
+    /// Tensor-parallel size, used in file names tp{N}_… (default: the plan's, else 1).
     #[arg(long)]
     pub tp: Option<u32>,
-    /// ascending | descending | as-listed.
+    /// Concurrency order: ascending | descending | as-listed (default: the plan's, else ascending).
     #[arg(long)]
     pub order: Option<String>,
-    /// Seconds to pause between points.
-    #[arg(long)]
+    /// Seconds to pause between points (default: the plan's, else 0).
+    #[arg(long, value_parser = super::args::seconds)]
     pub pause: Option<f64>,
+    /// POST /flush_cache (SGLang) and /reset_prefix_cache (vLLM) before each point.
     #[arg(long)]
     pub flush_cache: bool,
+    /// Do not wait for /health or /v1/models to answer 200 before each point.
     #[arg(long)]
     pub no_health_check: bool,
-    /// Stop a series when throughput gains less than GAIN% while p99 TTFT grows more than FACTOR× ("5,2").
+    /// Stop a series when throughput gains less than GAIN% while p99 TTFT grows more than FACTOR× ("5,2";
+    /// default: the plan's, else never).
     #[arg(long, value_name = "GAIN,FACTOR")]
     pub stop_rule: Option<String>,
     /// Re-run points that already have results.

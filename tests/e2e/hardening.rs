@@ -444,3 +444,97 @@ fn eval_sim_answer_key_never_stays_on_disk() {
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert!(left.is_empty(), "left in TMPDIR after a kill: {left:?}");
 }
+
+#[test]
+fn impossible_numbers_are_refused_with_a_message() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["bench", "--num-prompts", "-3"], "-3 is negative"),
+        (&["bench", "--max-concurrency", "0"], "give at least 1"),
+        (&["bench", "--timeout", "0"], "give a time above 0"),
+        (&["bench", "--random-output-len", "0"], "length 0"),
+        (&["bench", "--duration", "NaN"], "NaN is not a number"),
+        (&["bench", "--grace", "1e300"], "too long"),
+        (&["bench", "--request-rate", "1e-300"], "above 0"),
+        (
+            &["bench", "--sim", "--dataset-name", "sharegpt"],
+            "--dataset-path",
+        ),
+        (&["sweep", "--pause", "-1"], "negative"),
+        (
+            &["eval", "--timeout", "0", "--datasets", "aime24"],
+            "above 0",
+        ),
+        (
+            &["eval", "--retry-backoff", "inf", "--datasets", "aime24"],
+            "too long",
+        ),
+        (
+            &["eval", "--concurrency", "-2", "--datasets", "aime24"],
+            "negative",
+        ),
+        (&["sim", "--port", "-1"], "invalid value"),
+    ];
+    for (argv, want) in cases {
+        let mut c = sb();
+        c.args(*argv);
+        let o = run(c, MINUTE);
+        assert_eq!(code(&o), 2, "{argv:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{argv:?}: {}", stderr(&o));
+        assert!(
+            !stderr(&o).contains("unexpected argument"),
+            "{argv:?}: {}",
+            stderr(&o)
+        );
+    }
+    // Every command's help ends with the exit codes.
+    for cmd in ["bench", "sweep", "eval"] {
+        let o = run(
+            {
+                let mut c = sb();
+                c.args([cmd, "--help"]);
+                c
+            },
+            MINUTE,
+        );
+        let help = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(help.contains("Exit codes: 0 all good"), "{cmd}: {help}");
+        assert!(
+            help.contains("--max-failure-rate <FRACTION>"),
+            "{cmd}: {help}"
+        );
+    }
+}
+
+#[test]
+fn test_script_finds_chromium_on_path() {
+    let fake = tempdir();
+    let bin = fake.path().join("chromium");
+    std::fs::write(&bin, "#!/bin/sh\n").unwrap();
+    let mut perms = std::fs::metadata(&bin).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&bin, perms).unwrap();
+    let path = format!(
+        "{}:{}",
+        fake.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = Command::new(root().join("scripts/test.sh"));
+    c.arg("--find-chromium")
+        .env("PATH", &path)
+        .env_remove("SERVEBENCH_CHROMIUM")
+        .env_remove("SERVEBENCH_SKIP_BROWSER");
+    let o = run(c, MINUTE);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        bin.display().to_string()
+    );
+    // SERVEBENCH_CHROMIUM wins.
+    let mut c = Command::new(root().join("scripts/test.sh"));
+    c.arg("--find-chromium").env("SERVEBENCH_CHROMIUM", &bin);
+    let o = run(c, MINUTE);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        bin.display().to_string()
+    );
+}
