@@ -53,10 +53,11 @@ pub fn seconds(s: &str) -> Result<f64, String> {
 
 /// Seconds above 0 (a timeout of 0 would fail every request), at most [`MAX_SECONDS`].
 pub fn positive_seconds(s: &str) -> Result<f64, String> {
-    match seconds(s)? {
-        v if v == 0.0 => Err("0 seconds: give a time above 0 (or leave the flag out)".into()),
-        v => Ok(v),
+    let v = seconds(s)?;
+    if v == 0.0 {
+        return Err("0 seconds: give a time above 0 (or leave the flag out)".into());
     }
+    Ok(v)
 }
 
 /// A finite number above 0.

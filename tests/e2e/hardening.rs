@@ -206,10 +206,10 @@ fn all_failed_or_above_the_rate_exits_3_and_keeps_the_result() {
             (r["completed"].as_u64(), r["failed"].as_u64()),
             (Some(0), Some(8))
         );
-        assert!(
-            r["concurrency"].to_string() == "0.0",
-            "concurrency {} (not -0.0)",
-            r["concurrency"]
+        assert_eq!(
+            serde_json::to_string(&r["concurrency"]).unwrap(),
+            "0.0",
+            "not -0.0"
         );
 
         // eval: every sample failed.
