@@ -250,7 +250,7 @@ async fn wait_ready(
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let w = Workflow::from_file(&a.plan)?;
+    let w = Workflow::from_file(&a.plan).map_err(super::exit::BadInput::from_err)?;
     std::fs::create_dir_all(&w.output_dir)
         .with_context(|| format!("cannot create {}", w.output_dir.display()))?;
     std::fs::copy(&a.plan, w.output_dir.join("plan.toml")).ok();
@@ -267,6 +267,9 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 async fn workflow(w: &Workflow, a: &Args, stop: watch::Receiver<bool>) -> Result<()> {
+    // Exit codes (see `exit`): decided at the end, after the report is written.
+    let mut outcome = Vec::new();
+    let mut interrupted = false;
     let mut server = match &w.server {
         Some(spec) => Some(launch(spec, &w.output_dir)?),
         None => None,
@@ -295,7 +298,11 @@ async fn workflow(w: &Workflow, a: &Args, stop: watch::Receiver<bool>) -> Result
                 e
             }
             Ok(_) => unreachable!("eval argv parses to eval"),
-            Err(e) => bail!("[eval] args are not valid `servebench eval` flags: {e}"),
+            Err(e) => {
+                return Err(super::exit::BadInput::from_err(format!(
+                    "[eval] args are not valid `servebench eval` flags: {e}"
+                )))
+            }
         };
         let out = super::eval::execute(args, stop.clone()).await?;
         for r in &out.reports {
@@ -309,9 +316,16 @@ async fn workflow(w: &Workflow, a: &Args, stop: watch::Receiver<bool>) -> Result
             );
         }
         if out.interrupted {
-            println!("interrupted during eval: rerun to resume");
-            return Ok(());
+            return Err(super::exit::Interrupted("during eval: rerun to resume".into()).into());
         }
+        let ok = out.reports.iter().map(|r| r.samples as u64).sum();
+        let failed = out.reports.iter().map(|r| r.errors as u64).sum();
+        outcome.push(super::exit::check_failures(
+            "eval samples",
+            ok,
+            failed,
+            None,
+        ));
     }
     if let Some(plan) = w.sweep_plan() {
         println!("== sweep");
@@ -322,9 +336,13 @@ async fn workflow(w: &Workflow, a: &Args, stop: watch::Receiver<bool>) -> Result
             "sweep: {} run, {} done earlier, {} skipped, {} failed",
             s.run, s.done, s.skipped, s.failed
         );
-        if s.interrupted {
-            println!("interrupted during the sweep: rerun to resume");
-        }
+        interrupted = s.interrupted;
+        outcome.push(super::exit::check_failures(
+            "sweep requests",
+            s.requests_ok,
+            s.requests_failed,
+            None,
+        ));
     }
     drop(server);
     println!("== report");
@@ -342,6 +360,10 @@ async fn workflow(w: &Workflow, a: &Args, stop: watch::Receiver<bool>) -> Result
         "everything is in {} (report.html, summary.csv)",
         w.output_dir.display()
     );
+    if interrupted {
+        return Err(super::exit::Interrupted("during the sweep: rerun to resume".into()).into());
+    }
+    outcome.into_iter().collect::<Result<Vec<()>, _>>()?;
     Ok(())
 }
 

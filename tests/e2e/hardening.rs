@@ -538,3 +538,35 @@ fn test_script_finds_chromium_on_path() {
         bin.display().to_string()
     );
 }
+
+#[test]
+fn run_exits_3_when_every_eval_sample_failed_after_writing_its_report() {
+    with_failing_sim(1.0, |url| {
+        let dir = tempdir();
+        let data = root().join("tests/fixtures/eval/custom_exact.jsonl");
+        let plan = dir.path().join("w.toml");
+        std::fs::write(
+            &plan,
+            format!(
+                "output_dir = \"out\"\n[target]\nbase_url = \"{url}\"\n\
+                 [eval]\nargs = [\"--model\", \"m\", \"--retries\", \"0\", \"--custom-grader\", \"exact\", \
+                 \"--custom\", {:?}]\n",
+                data.display().to_string()
+            ),
+        )
+        .unwrap();
+        let mut c = sb();
+        c.arg("run").arg(&plan);
+        let o = run(c, MINUTE);
+        assert_eq!(code(&o), 3, "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("5 of 5 eval samples failed"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(
+            dir.path().join("out/report.html").exists(),
+            "the report is written first"
+        );
+    });
+}
