@@ -8,8 +8,13 @@ fn main() -> std::process::ExitCode {
     match servebench::cli::dispatch(cli.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
-            std::process::ExitCode::from(2)
+            let code = servebench::cli::exit::code_of(&err);
+            if code == servebench::cli::exit::INTERRUPTED {
+                eprintln!("{err:#}");
+            } else {
+                eprintln!("error: {err:#}");
+            }
+            std::process::ExitCode::from(code)
         }
     }
 }

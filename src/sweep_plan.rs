@@ -556,6 +556,29 @@ impl Plan {
     }
 }
 
+impl Point {
+    /// Whether a result line (one object of the point's file) finishes this point: same lengths, ratio, rate
+    /// and `max_concurrency`, not interrupted by the user, and at least one request ended — completed or
+    /// failed. A point where every request failed is done, with its failures: a rerun does not run it again
+    /// (and does not append a second line); `--force` does.
+    pub fn finished_by(&self, v: &serde_json::Value) -> bool {
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-9);
+        let rate_same = match v["request_rate"].as_f64() {
+            Some(r) => (r - self.request_rate).abs() < 1e-9,
+            // "inf" (a string) or null.
+            None => !self.request_rate.is_finite(),
+        };
+        let ended = v["completed"].as_u64().unwrap_or(0) + v["failed"].as_u64().unwrap_or(0);
+        v["max_concurrency"].as_u64() == Some(self.concurrency as u64)
+            && v["random_input_len"].as_u64() == Some(self.input_len)
+            && v["random_output_len"].as_u64() == Some(self.output_len)
+            && close(v["random_range_ratio"].as_f64(), self.range_ratio)
+            && rate_same
+            && v["interrupted"] != serde_json::Value::Bool(true)
+            && ended > 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -704,5 +727,32 @@ output_dir = "out"
         assert!(e.to_string().contains("base_ur"), "{e}");
         assert_eq!(ratio_str(1.0), "1.0");
         assert_eq!(ratio_str(0.75), "0.75");
+    }
+
+    #[test]
+    fn a_point_is_done_once_even_when_every_request_failed() {
+        let plan = Plan::from_toml(SEED_PLAN).unwrap();
+        let p = plan
+            .points()
+            .unwrap()
+            .into_iter()
+            .find(|p| p.concurrency == 8 && p.input_len == 3500 && p.range_ratio == 0.7)
+            .unwrap();
+        let line = |completed: u64, failed: u64, interrupted: bool| {
+            serde_json::json!({"max_concurrency": 8, "random_input_len": 3500, "random_output_len": 1500,
+                "random_range_ratio": 0.7, "request_rate": "inf", "completed": completed, "failed": failed,
+                "interrupted": interrupted})
+        };
+        assert!(p.finished_by(&line(8, 0, false)));
+        assert!(p.finished_by(&line(0, 8, false)), "all failed is done");
+        assert!(p.finished_by(&line(3, 5, false)));
+        assert!(!p.finished_by(&line(0, 0, false)), "nothing ended");
+        assert!(!p.finished_by(&line(2, 0, true)), "stopped by the user");
+        let mut other = line(8, 0, false);
+        other["max_concurrency"] = serde_json::json!(16);
+        assert!(!p.finished_by(&other));
+        let mut rated = line(8, 0, false);
+        rated["request_rate"] = serde_json::json!(4.0);
+        assert!(!p.finished_by(&rated));
     }
 }

@@ -19,15 +19,20 @@ use super::secrets::{command_line_redacted, redact_secrets};
 /// One load test (flags named and meant as in `python3 -m sglang.bench_serving`; prefixes such as
 /// `--random-input` are accepted as argparse accepts them).
 #[derive(Debug, Clone, clap::Args)]
-#[command(infer_long_args = true)]
+#[command(
+    infer_long_args = true,
+    allow_negative_numbers = true,
+    after_help = super::exit::HELP
+)]
 pub struct Args {
     /// sglang | sglang-native (native /generate); sglang-oai | vllm | openai | lmdeploy (/v1/completions);
     /// sglang-oai-chat | vllm-chat | openai-chat | lmdeploy-chat (/v1/chat/completions).
     #[arg(long, default_value = "sglang")]
     pub backend: String,
-    /// Server URL, e.g. http://127.0.0.1:30000 (overrides --host/--port).
+    /// Server URL, e.g. http://127.0.0.1:30000 (overrides --host/--port; default: from --host and --port).
     #[arg(long)]
     pub base_url: Option<String>,
+    /// Server host, used with --port when --base-url is not given.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// Default as sglang.bench_serving: 8000 (vllm), 23333 (lmdeploy), 30000 for every other backend (the
@@ -37,7 +42,7 @@ pub struct Args {
     /// Model name or path (default: the first model the server lists in /v1/models).
     #[arg(long)]
     pub model: Option<String>,
-    /// Model name sent in requests when it differs from --model.
+    /// Model name sent in requests when it differs from --model (default: --model).
     #[arg(long)]
     pub served_model_name: Option<String>,
     /// tokenizer.json file or a folder with one (default: --model when it is such a folder, else the built-in
@@ -47,22 +52,27 @@ pub struct Args {
     /// random | random-ids | sharegpt | custom.
     #[arg(long, default_value = "sharegpt")]
     pub dataset_name: String,
-    /// ShareGPT JSON (sharegpt; text source for random) or JSONL (custom).
+    /// ShareGPT JSON (sharegpt; text source for random) or JSONL (custom). Default: none (sharegpt and custom
+    /// need it; random uses the built-in corpus).
     #[arg(long)]
     pub dataset_path: Option<PathBuf>,
-    #[arg(long, default_value_t = 1000)]
+    /// Requests to send (at least 1).
+    #[arg(long, default_value_t = 1000, value_parser = super::args::at_least_one)]
     pub num_prompts: usize,
     /// Fixed output length for sharegpt (default: each conversation's own).
     #[arg(long)]
     pub sharegpt_output_len: Option<u64>,
-    /// Skip sharegpt conversations longer than this (prompt + output).
+    /// Skip sharegpt conversations longer than this (prompt + output; default: no limit).
     #[arg(long)]
     pub sharegpt_context_len: Option<u64>,
-    #[arg(long, alias = "random-input", default_value_t = 1024)]
+    /// Input tokens per request of random datasets (the most; see --random-range-ratio).
+    #[arg(long, alias = "random-input", default_value_t = 1024, value_parser = super::args::length)]
     pub random_input_len: u64,
-    #[arg(long, alias = "random-output", default_value_t = 1024)]
+    /// Output tokens per request of random datasets (the most; see --random-range-ratio).
+    #[arg(long, alias = "random-output", default_value_t = 1024, value_parser = super::args::length)]
     pub random_output_len: u64,
-    /// Lengths ~ U[max(floor(L*r),1), L] (SGLang's rule; see --range-rule).
+    /// Lengths ~ U[max(floor(L*r),1), L] (SGLang's rule; see --range-rule). The default 0.0 is SGLang's too: with
+    /// it, --random-input-len 1024 averages about 512 tokens; pass 1 for exact lengths.
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub random_range_ratio: f64,
     /// sglang: U[max(int(L*r),1), L] minus the tokenizer's special tokens; vllm: U[floor(L'*(1-r)), ceil(L'*(1+r))]
@@ -79,8 +89,10 @@ pub struct Args {
     /// Gamma shape of inter-arrival times (1 = Poisson; < 1 burstier).
     #[arg(long, allow_negative_numbers = true, default_value_t = 1.0)]
     pub burstiness: f64,
-    #[arg(long)]
+    /// Requests in flight at once, at least 1 (default: no limit, all at once with --request-rate inf).
+    #[arg(long, value_parser = super::args::at_least_one)]
     pub max_concurrency: Option<usize>,
+    /// Seed of the workload (prompt choice and lengths) and of arrival times.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Untimed requests before the run (first prompt, at most 32 output tokens).
@@ -97,6 +109,7 @@ pub struct Args {
     /// native client on Linux uses the kernel's by default, so the client's own delays never enter latencies).
     #[arg(long)]
     pub read_timestamps: bool,
+    /// Send requests without streaming (TTFT is then the whole response time).
     #[arg(long)]
     pub disable_stream: bool,
     /// Omit `ignore_eos` (strict servers such as `transformers serve` answer 422 to it).
@@ -105,7 +118,7 @@ pub struct Args {
     /// Do not ask for usage in streams (`stream_options`).
     #[arg(long)]
     pub disable_stream_usage: bool,
-    /// JSON object merged into every request body.
+    /// JSON object merged into every request body (default: none).
     #[arg(long)]
     pub extra_request_body: Option<String>,
     /// Extra HTTP headers as sglang takes them, `--header K=V [K=V ...]` (K:V also accepted; repeatable).
@@ -128,12 +141,13 @@ pub struct Args {
     /// then they are ended and counted as not finished.
     #[arg(long, allow_negative_numbers = true)]
     pub duration: Option<f64>,
+    /// No progress bar.
     #[arg(long)]
     pub disable_tqdm: bool,
     /// POST /flush_cache (SGLang) and /reset_prefix_cache (vLLM) before the timed run.
     #[arg(long)]
     pub flush_cache: bool,
-    /// A label stored in the result.
+    /// A label stored in the result (default: none).
     #[arg(long)]
     pub tag: Option<String>,
     /// Total time limit of one request, in seconds (sglang's is 6 h); over it the request fails with
@@ -174,7 +188,8 @@ pub struct Args {
     /// Seconds to wait for requests in flight after Ctrl-C or the end of --duration; then they are ended.
     #[arg(long, allow_negative_numbers = true, default_value_t = 5.0)]
     pub grace: f64,
-    /// Start the built-in simulated engine in this process and test it (optional preset name).
+    /// Start the built-in simulated engine in this process and test it (optional preset name; default preset
+    /// `default` when the flag is given without one; --base-url/--host/--port are then not used).
     #[arg(long, num_args = 0..=1, default_missing_value = "default", value_name = "PRESET")]
     pub sim: Option<String>,
     /// Print the result JSON on stdout instead of the table.
@@ -183,6 +198,10 @@ pub struct Args {
     /// Which server is measured (JSON, set by `servebench run`): stored in the result as `measured_server`.
     #[arg(long, hide = true, value_parser = parse_json_object)]
     pub measured_server: Option<serde_json::Value>,
+    /// Exit with code 3 when more than this share of requests failed (a fraction in [0, 1], e.g. 0.01).
+    /// Default: only when every request failed. The result is written either way.
+    #[arg(long, value_name = "FRACTION", value_parser = super::exit::parse_rate)]
+    pub max_failure_rate: Option<f64>,
 }
 
 /// A JSON object given as a flag value.
@@ -336,23 +355,59 @@ pub fn config_of(a: &Args, base_url: Option<&str>) -> Result<BenchConfig> {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    preflight(&args)?;
     let rt = super::runtime()?;
     let stop_rx = super::stop_on_ctrl_c(
         &rt,
         "no new requests; waiting for those in flight, then writing the results",
     );
-    let json = args.json;
-    let out = rt.block_on(execute(args, stop_rx))?;
+    let (json, max_failure_rate) = (args.json, args.max_failure_rate);
+    let out = rt.block_on(execute(args, stop_rx.clone()))?;
+    let written = out
+        .output_file
+        .as_ref()
+        .map_or_else(|| "stdout".to_string(), |f| f.display().to_string());
     if json {
         println!("{}", serde_json::to_string_pretty(&out.result)?);
     } else {
         print_bench_summary(&out.result, &out.metrics);
-        if let Some(f) = &out.output_file {
-            println!("Results appended to {}", f.display());
-        }
+        println!("Results appended to {written}");
         if let Some(d) = &out.details_file {
             println!("Per-request records in {}", d.display());
         }
+    }
+    let count = |k: &str| out.result[k].as_u64().unwrap_or(0);
+    let (completed, failed) = (count("completed"), count("failed"));
+    if *stop_rx.borrow() {
+        return Err(super::exit::Interrupted(format!(
+            "{completed} requests completed and {failed} failed before Ctrl-C; results written to {written}"
+        ))
+        .into());
+    }
+    super::exit::check_failures("requests", completed, failed, max_failure_rate)
+        .with_context(|| format!("results written to {written}"))?;
+    Ok(())
+}
+
+/// Checks made before anything is sent, reported as bad input (exit 2): every flag (the configuration
+/// validated as the run will), every output can be written, and the open-file limit allows the connections the
+/// run may hold at once (raised toward the hard limit when needed).
+fn preflight(a: &Args) -> Result<()> {
+    let c = config_of(a, Some("http://127.0.0.1:1"))
+        .and_then(|c| c.validate().map(|_| c).map_err(Into::into))
+        .map_err(super::exit::BadInput::from_err)?;
+    for p in c.output_file.iter().chain(c.details_file.as_ref()) {
+        servebench_load::outpath::ensure_writable_file(p)?;
+    }
+    let n = c.workload.num_prompts as u64;
+    let connections = c.max_concurrency.map_or(n, |m| (m as u64).min(n));
+    let need = servebench_load::nofile::needed(connections, a.sim.is_some());
+    if let Err(e) = servebench_load::nofile::ensure(need, "--max-concurrency", connections) {
+        if c.max_concurrency.is_some() {
+            return Err(e.into());
+        }
+        // No concurrency limit asked for: run with what the system allows, and say so.
+        eprintln!("warning: {e}");
     }
     Ok(())
 }

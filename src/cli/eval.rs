@@ -29,6 +29,7 @@ use servebench_sim::{ReasoningMode, SimConfig, SimServer};
 use tokio::sync::watch;
 
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = super::exit::HELP, allow_negative_numbers = true)]
 pub struct Args {
     /// Server to evaluate (OpenAI-compatible).
     #[arg(long, default_value = "http://127.0.0.1:30000")]
@@ -39,19 +40,23 @@ pub struct Args {
     /// Model name sent in requests (default: the first id of GET /v1/models).
     #[arg(long)]
     pub model: Option<String>,
-    /// API key (sent as a Bearer token; never written to any file).
+    /// API key (sent as a Bearer token; never written to any file; default: $OPENAI_API_KEY).
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
-    /// Datasets, comma-separated: aime24, aime25, math500, gsm8k, gpqa_diamond.
+    /// Datasets, comma-separated: aime24, aime25, math500, gsm8k, gpqa_diamond (default: none; give this
+    /// and/or --custom).
     #[arg(long, value_delimiter = ',')]
     pub datasets: Vec<String>,
-    /// Folder with the datasets: aime24/test.jsonl, math500/test.jsonl, …, gpqa_diamond.csv.
+    /// Folder with the datasets: aime24/test.jsonl, math500/test.jsonl, …, gpqa_diamond.csv (default:
+    /// $SERVEBENCH_DATA_DIR, else the Hugging Face cache).
     #[arg(long, env = "SERVEBENCH_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Explicit file (or folder) for a dataset: NAME=PATH, repeatable (e.g. gpqa_diamond=/secure/gpqa_diamond.csv).
+    /// Explicit file (or folder) for a dataset: NAME=PATH, repeatable (e.g. gpqa_diamond=/secure/gpqa_diamond.csv;
+    /// default: found under --data-dir). Unlike bench's --dataset-path, it names the dataset: eval takes several.
     #[arg(long = "dataset-path", value_name = "NAME=PATH")]
     pub dataset_paths: Vec<String>,
-    /// A custom JSONL set (`question` or `problem`, `answer`, optional `id`): [NAME=]PATH, repeatable.
+    /// A custom JSONL set (`question` or `problem`, `answer`, optional `id`): [NAME=]PATH, repeatable (default:
+    /// none; NAME defaults to the file stem).
     #[arg(long = "custom", value_name = "[NAME=]PATH")]
     pub custom: Vec<String>,
     /// Grader of custom sets: math (equivalence), mcq (a letter A-D), exact (string equality).
@@ -78,32 +83,33 @@ pub struct Args {
     #[arg(long)]
     pub max_tokens: Option<u32>,
     /// Sampling temperature (default 0; the field-report preset requires 0).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub temperature: Option<f64>,
     /// top_p (default: not sent).
     #[arg(long)]
     pub top_p: Option<f64>,
-    /// Sampling seed sent with requests; with temperature > 0 sample s gets SEED + s.
+    /// Sampling seed sent with requests; with temperature > 0 sample s gets SEED + s (default: not sent).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Samples per question (n > 1 reports avg@n, pass@k and maj@n).
     #[arg(long, default_value_t = 1)]
     pub n: u32,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 32)]
+    /// Requests in flight at once (bench and sweep call this --max-concurrency).
+    #[arg(long, default_value_t = 32, value_parser = super::args::at_least_one)]
     pub concurrency: usize,
-    /// Per-request timeout in seconds (reasoning runs take minutes).
-    #[arg(long, default_value_t = 10_800.0)]
+    /// Per-request timeout in seconds, > 0 (reasoning runs take minutes).
+    #[arg(long, default_value_t = 10_800.0, value_parser = super::args::positive_seconds)]
     pub timeout: f64,
     /// Re-sends of a failed request (connection errors, timeouts, HTTP 408/429/5xx), with exponential backoff.
     #[arg(long, default_value_t = 3)]
     pub retries: u32,
     /// Delay before the first re-send, seconds (doubles each time, at most 60).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_parser = super::args::seconds)]
     pub retry_backoff: f64,
-    /// Only the first N questions of each dataset.
-    #[arg(long)]
+    /// Only the first N questions of each dataset (default: all).
+    #[arg(long, value_parser = super::args::at_least_one)]
     pub limit: Option<usize>,
+    /// Folder of the predictions, settings and reports (one set per dataset).
     #[arg(long, default_value = "eval-results")]
     pub output_dir: PathBuf,
     /// Math prompt under the servebench protocol: deepseek-math (Qwen2.5-Math's, the default) or boxed (problem +
@@ -130,7 +136,8 @@ pub struct Args {
     /// Print the reports as JSON on stdout (no table, no progress bar).
     #[arg(long)]
     pub json: bool,
-    /// Evaluate the built-in simulator in answer-key mode (started in process; PRESET default fast).
+    /// Evaluate the built-in simulator in answer-key mode (started in process; default preset `fast` when the
+    /// flag is given without one: eval needs no realistic timing, unlike bench's default `default`).
     #[arg(long, value_name = "PRESET", num_args = 0..=1, default_missing_value = "fast")]
     pub sim: Option<String>,
     /// Simulator: share of questions answered with the gold answer.
@@ -145,6 +152,10 @@ pub struct Args {
     /// Simulator: seed of its answers.
     #[arg(long, default_value_t = 0)]
     pub sim_seed: u64,
+    /// Exit with code 3 when more than this share of samples failed (a fraction in [0, 1], e.g. 0.01).
+    /// Default: only when every sample failed. Reports are written either way.
+    #[arg(long, value_name = "FRACTION", value_parser = super::exit::parse_rate)]
+    pub max_failure_rate: Option<f64>,
 }
 
 /// What an eval produced.
@@ -165,7 +176,7 @@ pub fn run(args: Args) -> Result<()> {
         &rt,
         "stopping; finished samples are saved (rerun the same command to resume)",
     );
-    let json = args.json;
+    let (json, max_failure_rate) = (args.json, args.max_failure_rate);
     let out = rt.block_on(execute(args, stop_rx))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&out.reports)?);
@@ -189,8 +200,21 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     if out.interrupted {
-        eprintln!("interrupted: rerun the same command to finish");
+        return Err(super::exit::Interrupted("rerun the same command to finish".into()).into());
     }
+    let ok = out.reports.iter().map(|r| r.samples as u64).sum();
+    let failed = out.reports.iter().map(|r| r.errors as u64).sum();
+    super::exit::check_failures("samples", ok, failed, max_failure_rate)?;
+    Ok(())
+}
+
+/// Checks made before anything is sent: the output folder can be written, and the open-file limit allows
+/// `--concurrency` connections.
+fn preflight(a: &Args) -> Result<()> {
+    servebench_load::outpath::ensure_writable_dir(&a.output_dir)?;
+    let conns = a.concurrency as u64;
+    let need = servebench_load::nofile::needed(conns, a.sim.is_some());
+    servebench_load::nofile::ensure(need, "--concurrency", conns)?;
     Ok(())
 }
 
@@ -455,49 +479,88 @@ impl Progress for Bar {
     }
 }
 
-/// Writes an answer key for the simulator from the loaded items (so it answers exactly what is asked, including
-/// GPQA options as cleaned and shuffled here). Files go to `dir`.
-fn write_sim_key(datasets: &[Dataset], dir: &Path) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut files = Vec::new();
-    for ds in datasets {
-        let gpqa = ds.items.iter().any(|i| i.choices.is_some());
-        let path = dir.join(format!(
-            "{}.{}",
-            ds.name,
-            if gpqa { "csv" } else { "jsonl" }
-        ));
-        let mut text = String::new();
-        if gpqa {
-            let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-            text.push_str("Question,Correct Answer\n");
-            for item in &ds.items {
-                let k = item
-                    .gold
-                    .bytes()
-                    .next()
-                    .map_or(0, |b| b.saturating_sub(b'A') as usize)
-                    .min(3);
-                let correct = item.choices.as_ref().map_or("", |c| c[k].as_str());
-                text.push_str(&format!("{},{}\n", q(&item.question), q(correct)));
-            }
-        } else {
-            for item in &ds.items {
-                text.push_str(&serde_json::to_string(
-                    &json!({"question": item.question, "answer": item.gold}),
-                )?);
-                text.push('\n');
-            }
-        }
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-        files.push(path);
+/// The simulator's answer key on disk: a private folder (0700) of private files (0600) under the temporary
+/// folder, removed when this is dropped. The simulator reads it once at start, so [`execute`] drops it right
+/// after: the key (for GPQA every question with its correct answer) exists on disk only while the simulator
+/// starts, before any request, and is never readable by other users.
+struct SimKey {
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+}
+
+impl Drop for SimKey {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
-    Ok(files)
+}
+
+/// A folder only the owner can enter; fails if the name exists already.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
+/// Writes `text` to a new file only the owner can read.
+fn private_file(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)?.write_all(text.as_bytes())
+}
+
+/// The answer key of the loaded items as text (so the simulator answers exactly what is asked, including GPQA
+/// options as cleaned and shuffled here): the file name's extension and its contents, per dataset.
+fn sim_key_text(ds: &Dataset) -> Result<(&'static str, String)> {
+    let gpqa = ds.items.iter().any(|i| i.choices.is_some());
+    let mut text = String::new();
+    if gpqa {
+        let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        text.push_str("Question,Correct Answer\n");
+        for item in &ds.items {
+            let k = item
+                .gold
+                .bytes()
+                .next()
+                .map_or(0, |b| b.saturating_sub(b'A') as usize)
+                .min(3);
+            let correct = item.choices.as_ref().map_or("", |c| c[k].as_str());
+            text.push_str(&format!("{},{}\n", q(&item.question), q(correct)));
+        }
+        return Ok(("csv", text));
+    }
+    for item in &ds.items {
+        text.push_str(&serde_json::to_string(
+            &json!({"question": item.question, "answer": item.gold}),
+        )?);
+        text.push('\n');
+    }
+    Ok(("jsonl", text))
+}
+
+/// Writes the answer key of `datasets` into a new private folder `dir`.
+fn write_sim_key(datasets: &[Dataset], dir: &Path) -> Result<SimKey> {
+    private_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut key = SimKey {
+        dir: dir.to_path_buf(),
+        files: Vec::new(),
+    };
+    for ds in datasets {
+        let (ext, text) = sim_key_text(ds)?;
+        let path = dir.join(format!("{}.{ext}", ds.name));
+        private_file(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+        key.files.push(path);
+    }
+    Ok(key)
 }
 
 /// Runs the eval. Used by `servebench eval` and the end-to-end tests.
 pub async fn execute(a: Args, stop: watch::Receiver<bool>) -> Result<EvalOutcome> {
-    let p = plan(&a)?;
+    let p = plan(&a).map_err(super::exit::BadInput::from_err)?;
+    preflight(&a)?;
     // Datasets first: a missing file fails before any request.
     let (specs, sources, shuffle) = (p.specs.clone(), p.sources.clone(), p.shuffle);
     let protocols = p.protocols;
@@ -518,17 +581,15 @@ pub async fn execute(a: Args, stop: watch::Receiver<bool>) -> Result<EvalOutcome
     let sim = match &a.sim {
         Some(preset) => {
             let mut cfg = SimConfig::preset(preset)?;
-            cfg.answer_key_files = write_sim_key(&datasets, &key_dir)?;
             cfg.accuracy = a.sim_accuracy;
             cfg.seed = a.sim_seed;
             cfg.reasoning = ReasoningMode::parse(&a.sim_reasoning)?;
-            match SimServer::start(cfg, "127.0.0.1:0".parse()?).await {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    let _ = std::fs::remove_dir_all(&key_dir);
-                    return Err(e.into());
-                }
-            }
+            let key = write_sim_key(&datasets, &key_dir)?;
+            cfg.answer_key_files = key.files.clone();
+            let server = SimServer::start(cfg, "127.0.0.1:0".parse()?).await;
+            // The simulator has read the key (or failed): it leaves the disk now, on every path.
+            drop(key);
+            Some(server?)
         }
         None => None,
     };
@@ -536,7 +597,6 @@ pub async fn execute(a: Args, stop: watch::Receiver<bool>) -> Result<EvalOutcome
     let result = evaluate(&a, &p, &datasets, &base_url, stop).await;
     if let Some(s) = sim {
         s.shutdown().await;
-        let _ = std::fs::remove_dir_all(&key_dir);
     }
     result
 }
@@ -932,5 +992,45 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("already used"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn sim_key_is_private_and_removed_when_dropped() {
+        use std::os::unix::fs::PermissionsExt;
+        let item = |q: &str, choices: Option<[String; 4]>, gold: &str| dataset::Item {
+            id: q.into(),
+            question: q.into(),
+            choices,
+            gold: gold.into(),
+        };
+        let ds = |name: &str, items| Dataset {
+            name: name.into(),
+            source: PathBuf::from("x"),
+            source_sha256: String::new(),
+            grader: GraderKind::Math,
+            protocol: servebench_eval::protocol::Protocol::Servebench,
+            items,
+        };
+        let four = || Some(["w".to_string(), "x".into(), "y".into(), "z".into()]);
+        let sets = [
+            ds("math", vec![item("1+1?", None, "2")]),
+            ds("gpqa", vec![item("Which?", four(), "C")]),
+        ];
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("key");
+        let key = write_sim_key(&sets, &dir).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(key.files.len(), 2);
+        for f in &key.files {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+        let gpqa = std::fs::read_to_string(&key.files[1]).unwrap();
+        assert_eq!(gpqa, "Question,Correct Answer\n\"Which?\",\"y\"\n");
+        // An existing folder is never reused (another user could have made it).
+        assert!(write_sim_key(&sets, &dir).is_err());
+        drop(key);
+        assert!(!dir.exists());
     }
 }

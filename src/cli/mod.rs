@@ -1,9 +1,11 @@
 //! Command-line surface: one module per command, each with its clap `Args` and a `run` function.
 
+pub mod args;
 pub mod bench;
 pub mod compare;
 pub mod env;
 pub mod eval;
+pub mod exit;
 pub mod grade;
 pub mod output;
 pub mod report;
@@ -16,7 +18,13 @@ use clap::{Parser, Subcommand};
 
 /// Measure an LLM serving deployment: accuracy and performance through its API.
 #[derive(Debug, Parser)]
-#[command(name = "servebench", version, about, propagate_version = true)]
+#[command(
+    name = "servebench",
+    version,
+    about,
+    propagate_version = true,
+    after_help = exit::HELP
+)]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -100,4 +108,42 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every flag of the user-facing commands says what it does, and its default: clap's `[default: …]`, or
+    /// the word "default" in the text for flags whose absence means something.
+    #[test]
+    fn every_flag_has_a_description_and_its_default() {
+        let cmd = Cli::command();
+        let mut missing = Vec::new();
+        for sub in ["bench", "sweep", "eval", "run", "sim", "report", "compare"] {
+            let sc = cmd.find_subcommand(sub).expect("subcommand");
+            for arg in sc.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") || arg.is_hide_set() {
+                    continue;
+                }
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                if help.trim().is_empty() {
+                    missing.push(format!("{sub} {id}: no description"));
+                    continue;
+                }
+                let takes_value = arg.get_action().takes_values();
+                let positional = arg.is_positional();
+                if takes_value
+                    && !positional
+                    && arg.get_default_values().is_empty()
+                    && !help.to_lowercase().contains("default")
+                {
+                    missing.push(format!("{sub} {id}: no default named"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
 }

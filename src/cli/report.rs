@@ -25,7 +25,7 @@ pub struct Args {
     /// Default: every run with a *.details.jsonl file (up to 12).
     #[arg(long, value_name = "NAME")]
     pub point: Vec<String>,
-    /// Title of the HTML report.
+    /// Title of the HTML report (default: "servebench report").
     #[arg(long)]
     pub title: Option<String>,
     /// Print what was written as JSON on stdout.

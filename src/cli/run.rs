@@ -220,7 +220,7 @@ fn dry_run(p: &Prepared) {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let p = prepare(&a)?;
+    let p = prepare(&a).map_err(super::exit::BadInput::from_err)?;
     if a.dry_run {
         dry_run(&p);
         return Ok(());
@@ -340,9 +340,9 @@ async fn execute(mut p: Prepared, stop: watch::Receiver<bool>) -> Result<()> {
         let how = s.stop();
         println!("server: stopped (pid {}, {how:?})", s.pid());
     }
-    let interrupted = outcome?;
-    if interrupted {
-        return Ok(());
+    let outcome = outcome?;
+    if let Some(when) = outcome.interrupted {
+        return Err(super::exit::Interrupted(format!("{when}: rerun to resume")).into());
     }
     println!("== report");
     let collection = servebench_report::collect(std::slice::from_ref(&p.w.output_dir))?;
@@ -359,11 +359,24 @@ async fn execute(mut p: Prepared, stop: watch::Receiver<bool>) -> Result<()> {
         "everything is in {} (report.html, summary.csv)",
         p.w.output_dir.display()
     );
+    // Exit codes (see `exit`): decided at the end, after the report is written.
+    outcome
+        .failures
+        .into_iter()
+        .collect::<Result<Vec<()>, _>>()?;
     Ok(())
 }
 
-/// Eval, then sweep. True when interrupted.
-async fn steps(p: &Prepared, stop: watch::Receiver<bool>) -> Result<bool> {
+/// What the steps did: where they were interrupted, and each step's failure check.
+#[derive(Default)]
+struct StepsOutcome {
+    interrupted: Option<&'static str>,
+    failures: Vec<Result<(), super::exit::TooManyFailures>>,
+}
+
+/// Eval, then sweep.
+async fn steps(p: &Prepared, stop: watch::Receiver<bool>) -> Result<StepsOutcome> {
+    let mut o = StepsOutcome::default();
     if let Some(args) = &p.eval {
         println!("== eval");
         let out = super::eval::execute(args.clone(), stop.clone()).await?;
@@ -379,8 +392,17 @@ async fn steps(p: &Prepared, stop: watch::Receiver<bool>) -> Result<bool> {
         }
         if out.interrupted {
             println!("interrupted during eval: rerun to resume");
-            return Ok(true);
+            o.interrupted = Some("interrupted during eval");
+            return Ok(o);
         }
+        let ok = out.reports.iter().map(|r| r.samples as u64).sum();
+        let failed = out.reports.iter().map(|r| r.errors as u64).sum();
+        o.failures.push(super::exit::check_failures(
+            "eval samples",
+            ok,
+            failed,
+            None,
+        ));
     }
     if let Some((plan, points, key)) = &p.sweep {
         println!("== sweep");
@@ -391,10 +413,17 @@ async fn steps(p: &Prepared, stop: watch::Receiver<bool>) -> Result<bool> {
         );
         if s.interrupted {
             println!("interrupted during the sweep: rerun to resume");
-            return Ok(true);
+            o.interrupted = Some("interrupted during the sweep");
+            return Ok(o);
         }
+        o.failures.push(super::exit::check_failures(
+            "sweep requests",
+            s.requests_ok,
+            s.requests_failed,
+            None,
+        ));
     }
-    Ok(false)
+    Ok(o)
 }
 
 /// Ctrl-C, SIGTERM and SIGHUP for a run that may have launched a server. The first Ctrl-C lets the requests in

@@ -12,10 +12,12 @@ use crate::sim_counter::TokenizerCounter;
 
 /// Flags of `servebench sim`. Every engine parameter starts from `--preset` and can be overridden.
 #[derive(Debug, clap::Args)]
+#[command(after_help = presets_help(), allow_negative_numbers = true)]
 pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = 30000)]
     pub port: u16,
     /// Model name served in /v1/models (requests may name any model; it is echoed back).
@@ -28,70 +30,73 @@ pub struct Args {
     /// tokenizer, as `servebench bench` uses by default) or `heuristic` (no tokenizer: words and punctuation runs).
     #[arg(long, default_value = "builtin")]
     pub tokenizer: String,
-    /// Seed of every random choice (output words, EOS, answer-key verdicts, faults).
+    /// Seed of every random choice (output words, EOS, answer-key verdicts, faults) (default: the preset's, listed below).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Longest prompt + output accepted.
+    /// Longest prompt + output accepted (default: the preset's, listed below).
     #[arg(long)]
     pub max_model_len: Option<u32>,
 
-    /// Sequences decoding at once; more requests queue.
+    /// Sequences decoding at once; more requests queue (default: the preset's, listed below).
     #[arg(long)]
     pub max_running: Option<usize>,
-    /// KV-cache capacity in tokens (a request is admitted when its prompt + output fit).
+    /// KV-cache capacity in tokens (a request is admitted when its prompt + output fit) (default: the preset's, listed below).
     #[arg(long)]
     pub kv_capacity_tokens: Option<u64>,
-    /// Prompt tokens processed per engine step.
+    /// Prompt tokens processed per engine step (default: the preset's, listed below).
     #[arg(long)]
     pub chunked_prefill_size: Option<u32>,
+    /// Prefill time per prompt token, microseconds (default: the preset's, listed below).
     #[arg(long)]
     pub prefill_us_per_token: Option<f64>,
-    /// Decode step = base + per_seq × batch + per_ctx × context tokens.
+    /// Decode step = base + per_seq × batch + per_ctx × context tokens (default: the preset's, listed below).
     #[arg(long)]
     pub decode_base_ms: Option<f64>,
+    /// Decode step time per running sequence, microseconds (default: the preset's, listed below).
     #[arg(long)]
     pub decode_per_seq_us: Option<f64>,
+    /// Decode step time per context token of the batch, nanoseconds (default: the preset's, listed below).
     #[arg(long)]
     pub decode_per_ctx_token_ns: Option<f64>,
-    /// Tokens per streamed chunk (as with speculative decoding).
+    /// Tokens per streamed chunk (as with speculative decoding) (default: the preset's, listed below).
     #[arg(long)]
     pub tokens_per_chunk: Option<u32>,
     /// Zero-latency streams only: at most this many ready SSE events per HTTP chunk / socket write (default 1, as
     /// engines write them; 64 for the firehose preset, so that the simulator is never the ceiling).
     #[arg(long)]
     pub chunks_per_write: Option<u32>,
-    /// Busy-wait this long before each step deadline for sub-millisecond step times (costs CPU).
+    /// Busy-wait this long before each step deadline for sub-millisecond step times (costs CPU) (default: the preset's, listed below).
     #[arg(long)]
     pub timer_spin_us: Option<u64>,
-    /// Fixed time to first chunk per request (switches to fixed-latency mode, no batching).
+    /// Fixed time to first chunk per request (switches to fixed-latency mode, no batching) (default: the preset's, listed below).
     #[arg(long)]
     pub ttft_ms: Option<f64>,
-    /// Fixed gap between chunks per request (switches to fixed-latency mode, no batching).
+    /// Fixed gap between chunks per request (switches to fixed-latency mode, no batching) (default: the preset's, listed below).
     #[arg(long)]
     pub itl_ms: Option<f64>,
-    /// Probability per token of an EOS (finish_reason "stop"); 0 = outputs run to max_tokens.
+    /// Probability per token of an EOS (finish_reason "stop"); 0 = outputs run to max_tokens (default: the preset's, listed below).
     #[arg(long)]
     pub eos_prob: Option<f64>,
-    /// Output length of a chat request without max_tokens.
+    /// Output length of a chat request without max_tokens (default: the preset's, listed below).
     #[arg(long)]
     pub default_max_tokens: Option<u32>,
 
     /// Imitate `transformers serve`: HTTP 422 on fields outside the OpenAI schema, no usage in streams.
     #[arg(long)]
     pub strict_openai: bool,
-    /// Share of requests answered HTTP 500.
+    /// Share of requests answered HTTP 500 (default: the preset's, listed below).
     #[arg(long)]
     pub fail_rate: Option<f64>,
-    /// Share of responses whose connection is dropped midway.
+    /// Share of responses whose connection is dropped midway (default: the preset's, listed below).
     #[arg(long)]
     pub disconnect_rate: Option<f64>,
-    /// Share of streams with one malformed event.
+    /// Share of streams with one malformed event (default: the preset's, listed below).
     #[arg(long)]
     pub malformed_rate: Option<f64>,
     /// Serve one request per connection; a further request on it is dropped unanswered.
     #[arg(long)]
     pub close_keepalive: bool,
-    /// Close keep-alive connections idle for this long.
+    /// Close keep-alive connections idle for this long (default: the preset's, listed below).
     #[arg(long)]
     pub close_idle_after_ms: Option<u64>,
     /// Inject a fault of the matrix into this share of requests (RATE default 1); repeatable. A request's
@@ -101,32 +106,84 @@ pub struct Args {
     /// wrong_content_type, byte_per_read, no_end_after_done (docs/reliability.md).
     #[arg(long = "fault", value_name = "NAME[=RATE]")]
     pub faults: Vec<String>,
-    /// Largest request body accepted (HTTP 413 beyond).
+    /// Largest request body accepted (HTTP 413 beyond) (default: the preset's, listed below).
     #[arg(long)]
     pub max_body_bytes: Option<usize>,
 
-    /// Answer known questions from this file (JSONL with problem/question + answer, or GPQA CSV); repeatable.
+    /// Answer known questions from this file (JSONL with problem/question + answer, or GPQA CSV); repeatable
+    /// (default: none).
     #[arg(long = "answer-key")]
     pub answer_key: Vec<PathBuf>,
-    /// Probability of answering a known question correctly.
+    /// Probability of answering a known question correctly (default: the preset's, listed below).
     #[arg(long)]
     pub accuracy: Option<f64>,
-    /// Share of wrong answers that are well-formed (a wrong \boxed{}); the rest have no boxed answer.
+    /// Share of wrong answers that are well-formed (a wrong \boxed{}); the rest have no boxed answer (default: the preset's, listed below).
     #[arg(long)]
     pub wrong_share: Option<f64>,
-    /// Where answer-key reasoning goes: inline (<think>…</think>), field (reasoning_content) or none.
+    /// Where answer-key reasoning goes: inline (<think>…</think>), field (reasoning_content) or none (default: the preset's, listed below).
     #[arg(long)]
     pub reasoning: Option<String>,
-    /// Filler words of reasoning before an answer-key answer.
+    /// Filler words of reasoning before an answer-key answer (default: the preset's, listed below).
     #[arg(long)]
     pub reasoning_tokens: Option<u32>,
 
-    /// Request traces kept for /sim/traces (0 disables tracing).
+    /// Request traces kept for /sim/traces (0 disables tracing) (default: the preset's, listed below).
     #[arg(long)]
     pub trace_capacity: Option<usize>,
-    /// Chunk timestamps kept over all traces.
+    /// Chunk timestamps kept over all traces (default: the preset's, listed below).
     #[arg(long)]
     pub trace_chunk_budget: Option<usize>,
+}
+
+/// The engine parameters of every preset, for `--help`.
+pub fn presets_help() -> String {
+    let mut t = String::from(
+        "Presets (the defaults of the engine flags):\n  preset      max_model_len max_running kv_capacity_tokens chunked_prefill prefill_us/tok decode_base_ms per_seq_us per_ctx_ns",
+    );
+    for name in SimConfig::preset_names() {
+        let Ok(c) = SimConfig::preset(name) else {
+            continue;
+        };
+        let cap = |v: u64| {
+            if v >= u64::from(u32::MAX) {
+                "unlimited".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        t.push_str(&format!(
+            "\n  {name:<11} {:>13} {:>11} {:>18} {:>15} {:>14} {:>14} {:>10} {:>10}",
+            c.max_model_len,
+            cap(c.max_running as u64),
+            cap(c.kv_capacity_tokens),
+            c.chunked_prefill_size,
+            c.prefill_us_per_token,
+            c.decode_base_ms,
+            c.decode_per_seq_us,
+            c.decode_per_ctx_token_ns,
+        ));
+    }
+    let d = SimConfig::default();
+    t.push_str(&format!(
+        "\nEvery preset: seed {}, tokens_per_chunk {}, eos_prob {}, default_max_tokens {}, no faults, \
+         max_body_bytes {}, accuracy {}, wrong_share {}, reasoning {}, reasoning_tokens {}, trace_capacity {}, \
+         trace_chunk_budget {}, timer_spin_us {}, ttft_ms/itl_ms unset (batching engine){}",
+        d.seed,
+        d.tokens_per_chunk,
+        d.eos_prob,
+        d.default_max_tokens,
+        d.max_body_bytes,
+        d.accuracy,
+        d.wrong_share,
+        d.reasoning.as_str(),
+        d.reasoning_tokens,
+        d.trace_capacity,
+        d.trace_chunk_budget,
+        d.timer_spin_us,
+        ". firehose: fixed latency 0 (ttft_ms 0, itl_ms 0) and 64 chunks per write; mock: fixed ttft_ms 50, \
+         itl_ms 10, no batching; the others: chunks_per_write 1."
+    ));
+    t
 }
 
 /// The configuration these flags describe.

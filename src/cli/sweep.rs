@@ -11,54 +11,68 @@ use tokio::sync::watch;
 
 /// A matrix of load tests (lengths × concurrencies × ratios), resumable; flags override the plan.
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = super::exit::HELP, allow_negative_numbers = true)]
 pub struct Args {
     /// Plan file (TOML). Without one, the flags below describe the sweep.
     pub plan: Option<PathBuf>,
-    /// Input:output lengths, comma-separated ("3500:1500,3000:400").
+    /// Input:output lengths, comma-separated ("3500:1500,3000:400"). Default: the plan's [axes] input_output.
     #[arg(long)]
     pub input_output: Option<String>,
-    /// Concurrencies, comma-separated ("1,4,8,16").
+    /// Concurrencies, comma-separated ("1,4,8,16"). Default: the plan's [axes] concurrency.
     #[arg(long)]
     pub concurrency: Option<String>,
-    /// Range ratios, comma-separated ("0.7,0.8").
+    /// Range ratios, comma-separated ("0.7,0.8"). Default: the plan's, else 1.0 (exact lengths; bench's
+    /// default is SGLang's 0.0).
     #[arg(long)]
     pub range_ratio: Option<String>,
-    /// Request rates, comma-separated ("inf" or numbers).
+    /// Request rates, comma-separated ("inf" or numbers). Default: the plan's, else inf.
     #[arg(long)]
     pub request_rate: Option<String>,
+    /// Server URL, e.g. http://127.0.0.1:30000 (default: the plan's [target] base_url).
     #[arg(long)]
     pub base_url: Option<String>,
-    /// Sweep the in-process simulator (optional preset name).
+    /// Sweep the in-process simulator (optional preset name; default preset `default` when the flag is given
+    /// without one; replaces the plan's target).
     #[arg(long, num_args = 0..=1, default_missing_value = "default", value_name = "PRESET")]
     pub sim: Option<String>,
+    /// As bench's --backend (default: the plan's, else sglang).
     #[arg(long)]
     pub backend: Option<String>,
+    /// Model name (default: the plan's, else the first model the server lists).
     #[arg(long)]
     pub model: Option<String>,
+    /// tokenizer.json file or a folder with one (default: the plan's, else the built-in SmolLM2 tokenizer).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
+    /// random | random-ids | sharegpt | custom (default: the plan's, else random).
     #[arg(long)]
     pub dataset_name: Option<String>,
+    /// Dataset or text-source file, as bench's --dataset-path (default: the plan's, else none).
     #[arg(long)]
     pub dataset_path: Option<PathBuf>,
-    /// "concurrency", N, "4x" or "60s".
+    /// Prompts per point: "concurrency", N, "4x" or "60s" (default: the plan's, else "concurrency").
     #[arg(long)]
     pub num_prompts: Option<String>,
+    /// Folder of the point files and the report (default: the plan's, else sweep-results).
     #[arg(long)]
     pub output_dir: Option<PathBuf>,
+    /// Tensor-parallel size, used in file names tp{N}_… (default: the plan's, else 1).
     #[arg(long)]
     pub tp: Option<u32>,
-    /// ascending | descending | as-listed.
+    /// Concurrency order: ascending | descending | as-listed (default: the plan's, else ascending).
     #[arg(long)]
     pub order: Option<String>,
-    /// Seconds to pause between points.
-    #[arg(long, allow_negative_numbers = true)]
+    /// Seconds to pause between points (default: the plan's, else 0).
+    #[arg(long, allow_negative_numbers = true, value_parser = super::args::seconds)]
     pub pause: Option<f64>,
+    /// POST /flush_cache (SGLang) and /reset_prefix_cache (vLLM) before each point.
     #[arg(long)]
     pub flush_cache: bool,
+    /// Do not wait for /health or /v1/models to answer 200 before each point.
     #[arg(long)]
     pub no_health_check: bool,
-    /// Stop a series when throughput gains less than GAIN% while p99 TTFT grows more than FACTOR× ("5,2").
+    /// Stop a series when throughput gains less than GAIN% while p99 TTFT grows more than FACTOR× ("5,2";
+    /// default: the plan's, else never).
     #[arg(long, value_name = "GAIN,FACTOR")]
     pub stop_rule: Option<String>,
     /// Re-run points that already have results.
@@ -73,6 +87,11 @@ pub struct Args {
     /// Bearer token (default: $OPENAI_API_KEY). Never written to any file.
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// Exit with code 3 when more than this share of the sweep's requests failed (a fraction in [0, 1];
+    /// a point that could not run counts all its requests as failed). Default: only when every request
+    /// failed. Results and the report are written either way.
+    #[arg(long, value_name = "FRACTION", value_parser = super::exit::parse_rate)]
+    pub max_failure_rate: Option<f64>,
 }
 
 fn list<T: std::str::FromStr>(s: &str, what: &str) -> Result<Vec<T>> {
@@ -235,24 +254,12 @@ pub fn write_point(path: &Path, result: &Value) -> Result<()> {
     Ok(())
 }
 
-/// The finished (not interrupted) result of `p` in its file, if any. A point whose requests all failed is
-/// finished too (its failures are its result): a rerun does not send it again.
+/// The result that finishes `p` in its file, if any (see [`Point::finished_by`]).
 pub fn finished_result(p: &Point) -> Option<Value> {
     let text = std::fs::read_to_string(&p.file).ok()?;
     text.lines().rev().find_map(|l| {
         let v: Value = serde_json::from_str(l).ok()?;
-        let same = v["max_concurrency"].as_u64() == Some(p.concurrency as u64)
-            && v["random_input_len"].as_u64() == Some(p.input_len)
-            && v["random_output_len"].as_u64() == Some(p.output_len)
-            && v["random_range_ratio"]
-                .as_f64()
-                .is_some_and(|r| (r - p.range_ratio).abs() < 1e-9)
-            && match v["request_rate"].as_f64() {
-                Some(r) => (r - p.request_rate).abs() < 1e-9,
-                None => !p.request_rate.is_finite(),
-            }
-            && v["interrupted"] != json!(true);
-        same.then_some(v)
+        p.finished_by(&v).then_some(v)
     })
 }
 
@@ -308,7 +315,7 @@ fn log_failure(dir: &Path, p: &Point, err: &str) {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let plan = plan_of(&a)?;
+    let plan = plan_of(&a).map_err(super::exit::BadInput::from_err)?;
     let points = plan.points()?;
     if a.dry_run {
         for (i, p) in points.iter().enumerate() {
@@ -323,6 +330,7 @@ pub fn run(a: Args) -> Result<()> {
         }
         return Ok(());
     }
+    preflight(&plan, &points)?;
     std::fs::create_dir_all(&plan.run.output_dir)
         .with_context(|| format!("cannot create {}", plan.run.output_dir.display()))?;
     let rt = super::runtime()?;
@@ -335,12 +343,9 @@ pub fn run(a: Args) -> Result<()> {
         stop_rx,
     ))?;
     println!(
-        "sweep: {} points run, {} already done, {} skipped by the stop rule, {} failed",
-        summary.run, summary.done, summary.skipped, summary.failed
+        "sweep: {} points run ({} with every request failed), {} already done, {} skipped by the stop rule, {} failed",
+        summary.run, summary.all_failed, summary.done, summary.skipped, summary.failed
     );
-    if summary.interrupted {
-        println!("interrupted: rerun the same command to resume");
-    }
     if !a.no_report {
         let out = plan.run.output_dir.clone();
         let collection = servebench_report::collect(std::slice::from_ref(&out))?;
@@ -354,12 +359,48 @@ pub fn run(a: Args) -> Result<()> {
         }
         println!("report: {}", out.join("report.html").display());
     }
+    if summary.interrupted {
+        return Err(super::exit::Interrupted("rerun the same command to resume".into()).into());
+    }
+    super::exit::check_failures(
+        "requests",
+        summary.requests_ok,
+        summary.requests_failed,
+        a.max_failure_rate,
+    )?;
+    Ok(())
+}
+
+/// Checks made before anything is sent: the output folder and every point's files can be written, and the
+/// open-file limit allows the largest concurrency.
+fn preflight(plan: &Plan, points: &[Point]) -> Result<()> {
+    use servebench_load::outpath::ensure_writable_file;
+    servebench_load::outpath::ensure_writable_dir(&plan.run.output_dir)?;
+    for p in points {
+        ensure_writable_file(&p.file)?;
+        if plan.run.output_details {
+            ensure_writable_file(&p.details_file)?;
+        }
+    }
+    let conns = points
+        .iter()
+        .map(|p| p.concurrency.min(p.num_prompts) as u64)
+        .max()
+        .unwrap_or(0);
+    let need = servebench_load::nofile::needed(conns, plan.target.sim.is_some());
+    servebench_load::nofile::ensure(need, "the largest concurrency", conns)?;
     Ok(())
 }
 
 #[derive(Debug, Default)]
 pub struct SweepSummary {
     pub run: usize,
+    /// Points run whose every request failed (also in `run`: they are done, with their failures).
+    pub all_failed: usize,
+    /// Requests of the points run now: completed, and failed (with every request of a point that could not
+    /// run).
+    pub requests_ok: u64,
+    pub requests_failed: u64,
     pub done: usize,
     pub skipped: usize,
     pub failed: usize,
@@ -424,6 +465,7 @@ pub async fn sweep(
             println!("{tag}: FAILED: {e}");
             log_failure(&plan.run.output_dir, p, &e);
             s.failed += 1;
+            s.requests_failed += p.num_prompts as u64;
             continue;
         }
         let _ = std::fs::remove_file(&p.details_file);
@@ -436,6 +478,15 @@ pub async fn sweep(
             Ok(out) => {
                 s.run += 1;
                 let r = &out.result;
+                let (ok, failed) = (
+                    r["completed"].as_u64().unwrap_or(0),
+                    r["failed"].as_u64().unwrap_or(0),
+                );
+                s.requests_ok += ok;
+                s.requests_failed += failed;
+                if ok == 0 && failed > 0 {
+                    s.all_failed += 1;
+                }
                 println!(
                     "{tag}: {} ok, {} failed, {:.1} out tok/s, TTFT p50 {:.1} ms, TPOT p50 {:.2} ms",
                     r["completed"], r["failed"],
@@ -460,6 +511,7 @@ pub async fn sweep(
                 println!("{tag}: FAILED: {e}");
                 log_failure(&plan.run.output_dir, p, &e);
                 s.failed += 1;
+                s.requests_failed += p.num_prompts as u64;
             }
         }
     }

@@ -10,6 +10,7 @@ mod eval_protocols;
 mod faults;
 mod float_flags;
 mod grade;
+mod hardening;
 mod launch;
 mod parity;
 mod report_browser;

@@ -191,7 +191,8 @@ pub fn compute(records: &[RequestRecord], duration_s: f64, rule: ItlRule) -> Met
         m.output_throughput = m.total_output as f64 / duration_s;
         m.output_throughput_retokenized = m.total_output_retokenized as f64 / duration_s;
         m.total_throughput = (m.total_input + m.total_output) as f64 / duration_s;
-        m.concurrency = e2e.iter().sum::<f64>() / 1000.0 / duration_s;
+        // A fold from +0.0: `sum()` of nothing is -0.0, which the result JSON would show as `-0.0`.
+        m.concurrency = e2e.iter().fold(0.0, |a, b| a + b) / 1000.0 / duration_s;
     }
     m.prompt_token_mean_diff = crate::stats::mean(&diffs);
     m.total_input_text = m.total_input;
@@ -307,5 +308,20 @@ mod tests {
         r.warmup = true;
         let m = compute(&[r], 1.0, ItlRule::PerChunk);
         assert_eq!(m.completed, 0);
+    }
+
+    #[test]
+    fn nothing_succeeded_gives_zero_not_negative_zero() {
+        let failed = RequestRecord {
+            error: Some("HTTP 500: boom".into()),
+            ..Default::default()
+        };
+        let m = compute(&[failed.clone(), failed], 1.5, ItlRule::PerChunk);
+        assert_eq!((m.completed, m.failed), (0, 2));
+        assert!(
+            m.concurrency == 0.0 && m.concurrency.is_sign_positive(),
+            "{}",
+            m.concurrency
+        );
     }
 }

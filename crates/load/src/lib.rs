@@ -20,6 +20,8 @@ pub mod dataset;
 pub mod draws;
 pub mod http1;
 pub mod monitor;
+pub mod nofile;
+pub mod outpath;
 pub mod prometheus;
 pub mod runner;
 #[cfg(test)]

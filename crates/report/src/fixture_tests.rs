@@ -300,3 +300,124 @@ fn compare_fp8_int8() {
     assert!(res.text.contains("TPOT p50"));
     assert!(res.text.contains("× better"));
 }
+
+/// Hostile text from a server (`/v1/models`), a dataset or a flag, in every field a report shows.
+const SCRIPT: &str = "<script>alert(1)</script>";
+const IMG: &str = "<img src=x onerror=alert(1)>";
+const FORMULA: &str = "=HYPERLINK(\"http://evil.invalid\",\"x\")";
+
+/// No raw markup in Markdown, HTML or SVG (CSV keeps the text); no table row broken; no live formula in any CSV.
+fn assert_neutralised(dir: &Path) {
+    for entry in walk(dir) {
+        let text = std::fs::read_to_string(&entry).unwrap_or_default();
+        let name = entry.display().to_string();
+        if !name.ends_with(".csv") {
+            // CSV is data (the text is kept as is); every other file is markup.
+            assert!(!text.contains("<script"), "{name} carries <script>");
+            assert!(!text.contains("<img src=x"), "{name} carries <img onerror>");
+        } else {
+            let mut r = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_path(&entry)
+                .unwrap();
+            for rec in r.records() {
+                for cell in rec.unwrap().iter() {
+                    assert!(
+                        !cell.starts_with(['=', '+', '@']),
+                        "{name}: live formula {cell:?}"
+                    );
+                }
+            }
+        }
+        if name.ends_with(".md") {
+            // Every table row has as many cells as its header.
+            let mut widths = Vec::new();
+            for block in text.split("\n\n") {
+                let rows: Vec<usize> = block
+                    .lines()
+                    .filter(|l| l.starts_with('|'))
+                    .map(|l| l.replace("\\|", "").matches('|').count())
+                    .collect();
+                if let Some(first) = rows.first() {
+                    assert!(rows.iter().all(|w| w == first), "{name}: {block}");
+                    widths.push(*first);
+                }
+            }
+            assert!(!widths.is_empty(), "{name} has a table");
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn hostile_model_backend_and_title_are_neutralised() {
+    let src = tempfile::tempdir().unwrap();
+    let line = std::fs::read_to_string(dir("sglang").join("sglang_random_1024_256.jsonl"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .replace(
+            "\"backend\": \"sglang\"",
+            &format!(
+                "\"backend\": {}, \"model\": {}",
+                serde_json::to_string(FORMULA).unwrap(),
+                serde_json::to_string(&format!("{SCRIPT}|x\n| y {IMG}")).unwrap()
+            ),
+        );
+    std::fs::write(src.path().join("hostile.jsonl"), line + "\n").unwrap();
+    let c = collect(&[src.path().to_path_buf()]).unwrap();
+    assert_eq!(c.runs.len(), 1);
+    assert_eq!(c.runs[0].backend.as_deref(), Some(FORMULA));
+    let out = tempfile::tempdir().unwrap();
+    write_report(
+        &c,
+        &ReportOptions {
+            out_dir: out.path().to_path_buf(),
+            title: Some(format!("{SCRIPT} {IMG}")),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (header, rows) = read_csv(&out.path().join("summary.csv"));
+    let backend = header.iter().position(|h| h == "backend").unwrap();
+    assert_eq!(rows[0][backend], format!("'{FORMULA}"));
+    // Numbers stay numbers.
+    let conc = header.iter().position(|h| h == "concurrency").unwrap();
+    assert_eq!(rows[0][conc], "8");
+    let md = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(md.starts_with("# &lt;script&gt;"), "{md}");
+    assert_neutralised(out.path());
+}
+
+#[test]
+fn hostile_compare_labels_are_neutralised() {
+    let out = tempfile::tempdir().unwrap();
+    let a = collect(&[dir("fp8")]).unwrap();
+    let b = collect(&[dir("int8")]).unwrap();
+    compare(
+        &a,
+        &b,
+        &CompareOptions {
+            out_dir: out.path().to_path_buf(),
+            label_a: format!("{SCRIPT}|\n"),
+            label_b: IMG.into(),
+        },
+    )
+    .unwrap();
+    let md = std::fs::read_to_string(out.path().join("compare.md")).unwrap();
+    assert!(md.contains("&lt;img src=x onerror=alert(1)&gt;"), "{md}");
+    assert_neutralised(out.path());
+}

@@ -28,6 +28,7 @@ pub mod compare;
 pub mod decision;
 pub mod details;
 pub mod error;
+pub mod escape;
 pub mod eval_files;
 pub mod html;
 pub mod lenient_json;

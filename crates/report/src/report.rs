@@ -6,6 +6,7 @@ use crate::charts::{render, ChartImage, DistChart, DistPanel};
 use crate::collect::Collection;
 use crate::details::{read_details, RequestSamples};
 use crate::error::ReportError;
+use crate::escape::markdown as md_text;
 use crate::html::{figure, list, Page};
 use crate::perf_charts::{write_perf_charts, Variant};
 use crate::run::{file_stem, RunSummary};
@@ -290,9 +291,9 @@ pub fn write_report(c: &Collection, opts: &ReportOptions) -> Result<ReportOutput
         .title
         .clone()
         .unwrap_or_else(|| "servebench report".into());
-    let mut md = format!("# {title}\n\n");
+    let mut md = format!("# {}\n\n", md_text(&title));
     if let Some(b) = simulated_badge(c) {
-        md.push_str(&format!("> **{b}**\n\n"));
+        md.push_str(&format!("> **{}**\n\n", md_text(&b)));
     }
     if !runs.is_empty() {
         md.push_str(&format!(

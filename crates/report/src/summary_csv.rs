@@ -231,9 +231,12 @@ pub(crate) fn write_csv(
         )
     };
     let mut w = csv::Writer::from_path(path).map_err(io)?;
-    w.write_record(header).map_err(io)?;
+    let guard = crate::escape::csv_cell;
+    w.write_record(header.iter().map(|h| guard(h).into_owned()))
+        .map_err(io)?;
     for r in rows {
-        w.write_record(r).map_err(io)?;
+        w.write_record(r.iter().map(|c| guard(c).into_owned()))
+            .map_err(io)?;
     }
     w.flush().map_err(|e| ReportError::write(path, e))
 }

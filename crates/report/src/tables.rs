@@ -28,7 +28,7 @@ impl Table {
                         .all(|r| r.get(i).is_some_and(|c| c.numeric))
             })
             .collect();
-        let esc = |s: &str| s.replace('|', "\\|");
+        let esc = |s: &str| crate::escape::markdown(s).into_owned();
         let mut md = format!(
             "| {} |\n",
             self.headers

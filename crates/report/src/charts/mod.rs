@@ -62,18 +62,15 @@ pub fn render<D: Drawable>(
     std::fs::write(&svg_path, svg).map_err(|e| ReportError::write(&svg_path, e))?;
 
     let png_path = dir.join(format!("{name}.png"));
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
     {
-        let root =
-            TextBackend::new(BitMapBackend::new(&png_path, (w, h)), true).into_drawing_area();
+        let root = TextBackend::new(BitMapBackend::with_buffer(&mut rgb, (w, h)), true)
+            .into_drawing_area();
         chart.draw(&root).map_err(fail)?;
-        root.present().map_err(|e| {
-            fail(format!(
-                "cannot write {}: {e} (check the folder is writable)",
-                png_path.display()
-            ))
-        })?;
+        root.present().map_err(|e| fail(e.to_string()))?;
     }
-    let png = std::fs::read(&png_path).map_err(|e| ReportError::read(&png_path, e))?;
+    let png = encode_png(&rgb, w, h).map_err(|e| fail(format!("PNG encoding failed: {e}")))?;
+    std::fs::write(&png_path, &png).map_err(|e| ReportError::write(&png_path, e))?;
     Ok(ChartImage {
         name: name.to_string(),
         title: title.to_string(),
@@ -83,6 +80,18 @@ pub fn render<D: Drawable>(
         width: w,
         height: h,
     })
+}
+
+/// An 8-bit RGB buffer as PNG.
+fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut writer = enc.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
+    Ok(out)
 }
 
 /// Converts any plotters drawing error into text.

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use crate::charts::ChartImage;
 use crate::collect::Collection;
 use crate::error::ReportError;
+use crate::escape::markdown as md_text;
 use crate::html::{figure, list, Cell, Page};
 use crate::numfmt::{self, display, plain, signed};
 use crate::perf_charts::{write_perf_charts, Variant};
@@ -376,29 +377,32 @@ pub fn compare(
     );
 
     // Markdown.
-    let mut md = format!("# {title}\n\n");
+    let mut md = format!("# {}\n\n", md_text(&title));
     if a.any_simulated() || b.any_simulated() {
         md.push_str("> **simulated engine**: at least one side comes from the simulator\n\n");
     }
     if !acc.is_empty() {
         md.push_str("## Accuracy\n\n");
         for s in &statements {
-            md.push_str(&format!("- {s}\n"));
+            md.push_str(&format!("- {}\n", md_text(s)));
         }
         md.push_str(&format!("\n{}\n", acc_table.markdown()));
     }
     if !points.is_empty() {
         md.push_str(&format!(
-            "## Performance ({} matching points)\n\n{ratio_lead}\n\n{}\n### All values (A = {la}, B = {lb})\n\n{}\n",
+            "## Performance ({} matching points)\n\n{}\n\n{}\n### All values (A = {}, B = {})\n\n{}\n",
             points.len(),
+            md_text(&ratio_lead),
             ratios.markdown(),
+            md_text(la),
+            md_text(lb),
             details.markdown()
         ));
     }
     if !notes.is_empty() {
         md.push_str("## Notes\n\n");
         for n in &notes {
-            md.push_str(&format!("- {n}\n"));
+            md.push_str(&format!("- {}\n", md_text(n)));
         }
     }
     let md_path = out.join("compare.md");
