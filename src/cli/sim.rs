@@ -183,7 +183,9 @@ pub fn config(a: &Args) -> Result<SimConfig> {
         let (name, rate) = match spec.split_once('=') {
             Some((n, r)) => {
                 let rate: f64 = r.trim().parse().map_err(|_| {
-                    anyhow::anyhow!("--fault {spec}: the rate after '=' must be a number between 0 and 1")
+                    anyhow::anyhow!(
+                        "--fault {spec}: the rate after '=' must be a number between 0 and 1"
+                    )
                 })?;
                 (n, rate)
             }

@@ -13,11 +13,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Fixed timing of the simulator: first chunk after TTFT, then one chunk every ITL.
 const TTFT_MS: f64 = 60.0;
-const ITL_MS: f64 = 40.0;
+const ITL_MS: f64 = 60.0;
 /// Output tokens per request (one per chunk).
 const OUT: u64 = 4;
-/// Timing tolerance on a loaded machine (the faults that must not shift timing shift it by ≥ one ITL).
+/// Timing tolerance on a loaded machine (the faults that must not shift timing would shift it by one ITL).
 const TOL_MS: f64 = 25.0;
+/// Tolerance of one chunk's read time against the simulator's send time (one event late would be one ITL).
+const CHUNK_TOL_MS: f64 = 20.0;
 
 async fn sim(f: impl FnOnce(&mut SimConfig)) -> SimServer {
     let mut cfg = SimConfig::preset("mock").expect("preset");
@@ -103,17 +105,24 @@ fn reasons(m: &Metrics) -> BTreeMap<String, u64> {
 /// tolerance for a loaded machine; [`on_time`] checks each chunk exactly).
 fn good_numbers_are_right(m: &Metrics, what: &str, timing: bool) {
     assert_eq!(m.total_output, m.completed * OUT, "{what}: output tokens");
-    assert_eq!(m.itl.count as u64, m.completed * (OUT - 1), "{what}: ITL count");
+    assert_eq!(
+        m.itl.count as u64,
+        m.completed * (OUT - 1),
+        "{what}: ITL count"
+    );
     if timing && m.completed > 0 {
         let ttft = m.ttft.median.unwrap();
         let itl = m.itl.median.unwrap();
-        assert!((ttft - TTFT_MS).abs() < 2.0 * TOL_MS, "{what}: median TTFT {ttft}");
+        assert!(
+            (ttft - TTFT_MS).abs() < 2.0 * TOL_MS,
+            "{what}: median TTFT {ttft}"
+        );
         assert!((itl - ITL_MS).abs() < TOL_MS, "{what}: median ITL {itl}");
     }
 }
 
 /// Every chunk of every good request was timed when the simulator sent it (its trace), not an event later
-/// (one ITL, 40 ms): robust to a simulator slowed by a loaded machine.
+/// (one ITL): robust to a simulator slowed by a loaded machine.
 fn on_time(s: &SimServer, records: &[RequestRecord], what: &str) {
     let traces = s.traces();
     for r in records.iter().filter(|r| r.ok()) {
@@ -121,11 +130,15 @@ fn on_time(s: &SimServer, records: &[RequestRecord], what: &str) {
             .iter()
             .find(|t| t.id == r.request_id)
             .unwrap_or_else(|| panic!("{what}: trace of {}", r.request_id));
-        assert_eq!(t.chunk_ns.len(), r.chunk_ms.len(), "{what}: chunks of {r:?}");
+        assert_eq!(
+            t.chunk_ns.len(),
+            r.chunk_ms.len(),
+            "{what}: chunks of {r:?}"
+        );
         for (k, (&ns, &ms)) in t.chunk_ns.iter().zip(&r.chunk_ms).enumerate() {
             let sent = (ns - t.arrival_ns) as f64 / 1e6;
             assert!(
-                (ms - sent).abs() < 12.0,
+                (ms - sent).abs() < CHUNK_TOL_MS,
                 "{what}: chunk {k} read at {ms:.1} ms, sent at {sent:.1} ms: {r:?}"
             );
         }
@@ -133,8 +146,13 @@ fn on_time(s: &SimServer, records: &[RequestRecord], what: &str) {
 }
 
 /// Each fault at rate 0.5 in a run of 12: its failures carry exactly its code; good requests keep their numbers.
-async fn rate_case(fault: Fault, code: Option<&str>, timing: bool, chat: bool) -> Vec<RequestRecord> {
-    rate_case_with(fault, code, timing, chat, timeouts()).await
+async fn rate_case(
+    fault: Fault,
+    code: Option<&str>,
+    timing: bool,
+    chat: bool,
+) -> Vec<RequestRecord> {
+    rate_case_with(fault, code, timing, chat, timeouts(), 12).await
 }
 
 async fn rate_case_with(
@@ -143,17 +161,30 @@ async fn rate_case_with(
     timing: bool,
     chat: bool,
     t: Timeouts,
+    n: u64,
 ) -> Vec<RequestRecord> {
-    let n = 12;
     let s = sim(|c| c.faults.set_rate(fault, 0.5)).await;
-    let c = client_with(&s.base_url(), if chat { "vllm-chat" } else { "vllm" }, &[], t);
+    let c = client_with(
+        &s.base_url(),
+        if chat { "vllm-chat" } else { "vllm" },
+        &[],
+        t,
+    );
     let (records, m, took) = run(&c, n, chat).await;
     let what = fault.name();
-    assert_eq!(m.completed + m.failed, n, "{what}: every request is accounted for");
+    assert_eq!(
+        m.completed + m.failed,
+        n,
+        "{what}: every request is accounted for"
+    );
     match code {
         Some(code) => {
             assert!(m.failed >= 1 && m.completed >= 1, "{what}: {m:?}");
-            assert_eq!(reasons(&m), BTreeMap::from([(code.to_string(), m.failed)]), "{what}");
+            assert_eq!(
+                reasons(&m),
+                BTreeMap::from([(code.to_string(), m.failed)]),
+                "{what}"
+            );
             for r in records.iter().filter(|r| !r.ok()) {
                 assert!(r.error_ms.is_some() && r.e2e_ms.is_none(), "{what}: {r:?}");
             }
@@ -164,7 +195,10 @@ async fn rate_case_with(
     if timing {
         on_time(&s, &records, what);
     }
-    assert!(took < Duration::from_secs(20), "{what}: the run took {took:?}");
+    assert!(
+        took < Duration::from_secs(20),
+        "{what}: the run took {took:?}"
+    );
     s.shutdown().await;
     records
 }
@@ -222,12 +256,16 @@ async fn fault_odd_framing_is_read_right() {
 async fn fault_one_byte_per_read_and_a_10_mb_event() {
     let recs = rate_case(Fault::BytePerRead, None, false, false).await;
     assert_eq!(recs.len(), 12);
+    assert!(
+        recs.iter().any(|r| r.timed_reads > 400),
+        "one read per byte"
+    );
     // 10 MB take a while to write, read and decode in a debug build on a loaded machine.
     let slow = Timeouts {
         ttft: Duration::from_secs(20),
         ..timeouts()
     };
-    let recs = rate_case_with(Fault::BigEvent, None, false, false, slow).await;
+    let recs = rate_case_with(Fault::BigEvent, None, false, false, slow, 4).await;
     let big = recs
         .iter()
         .filter(|r| r.generated_text.len() > 10 << 20)
@@ -250,12 +288,20 @@ async fn fault_done_completes_a_body_that_never_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_header_picks_faults_per_request() {
     let s = sim(|_| {}).await;
-    let c = client(&s.base_url(), "vllm", &[("x-sim-fault", "crlf,ping,bom,split_bytes")]);
+    let c = client(
+        &s.base_url(),
+        "vllm",
+        &[("x-sim-fault", "crlf,ping,bom,split_bytes")],
+    );
     let (_, m, _) = run(&c, 8, false).await;
     assert_eq!((m.completed, m.failed), (8, 0), "{:?}", reasons(&m));
     good_numbers_are_right(&m, "header", true);
     // Every request reset before its headers: failures after at most one re-send, never a hang.
-    let c = client(&s.base_url(), "vllm", &[("x-sim-fault", "reset_before_headers")]);
+    let c = client(
+        &s.base_url(),
+        "vllm",
+        &[("x-sim-fault", "reset_before_headers")],
+    );
     let (recs, m, _) = run(&c, 6, false).await;
     assert_eq!(reasons(&m), BTreeMap::from([("reset".to_string(), 6)]));
     assert!(recs.iter().all(|r| r.retries <= 1), "{recs:?}");
@@ -294,12 +340,22 @@ async fn fault_connection_refused_is_connect() {
         l.local_addr().unwrap().port()
     };
     for http in ["native", "reqwest"] {
-        let mut cfg = ClientConfig::new(&format!("http://127.0.0.1:{port}"), Backend::parse("vllm").unwrap());
+        let mut cfg = ClientConfig::new(
+            &format!("http://127.0.0.1:{port}"),
+            Backend::parse("vllm").unwrap(),
+        );
         cfg.http_client = servebench::load::client::HttpClientKind::parse(http).unwrap();
         let c = Client::new(cfg).unwrap();
         let (recs, m, _) = run(&c, 3, false).await;
-        assert_eq!(reasons(&m), BTreeMap::from([("connect".to_string(), 3)]), "{http}");
-        assert!(recs.iter().all(|r| r.retries == 0), "{http}: no re-send of a refused connect");
+        assert_eq!(
+            reasons(&m),
+            BTreeMap::from([("connect".to_string(), 3)]),
+            "{http}"
+        );
+        assert!(
+            recs.iter().all(|r| r.retries == 0),
+            "{http}: no re-send of a refused connect"
+        );
     }
 }
 
@@ -333,7 +389,9 @@ async fn dropping_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicU
     let seen = posts.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let seen = seen.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
@@ -364,7 +422,9 @@ async fn dropping_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicU
                     }
                     buf.drain(..p + 4 + len);
                     if !head.starts_with("post") {
-                        let _ = sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await;
+                        let _ = sock
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                            .await;
                         continue;
                     }
                     let nth = seen.fetch_add(1, Ordering::SeqCst) + 1;
@@ -375,7 +435,11 @@ async fn dropping_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicU
                     let ev = |t: &str, fin: &str| {
                         format!("data: {{\"choices\":[{{\"index\":0,\"text\":\"{t}\",\"finish_reason\":{fin}}}]}}\n\n")
                     };
-                    let body = format!("{}{}data: [DONE]\n\n", ev(" a", "null"), ev(" b", "\"length\""));
+                    let body = format!(
+                        "{}{}data: [DONE]\n\n",
+                        ev(" a", "null"),
+                        ev(" b", "\"length\"")
+                    );
                     let resp = format!(
                         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
                         body.len()
@@ -410,12 +474,167 @@ async fn fault_dropped_request_is_a_failure_not_resent() {
             .unwrap();
         let m = compute(&out.records, out.duration_s);
         assert_eq!((m.completed, m.failed), (2, 2), "{http}: {:?}", reasons(&m));
-        assert_eq!(reasons(&m), BTreeMap::from([("reset".to_string(), 2)]), "{http}");
-        assert_eq!(posts.load(std::sync::atomic::Ordering::SeqCst), 4, "{http}: no re-send");
+        assert_eq!(
+            reasons(&m),
+            BTreeMap::from([("reset".to_string(), 2)]),
+            "{http}"
+        );
+        assert_eq!(
+            posts.load(std::sync::atomic::Ordering::SeqCst),
+            4,
+            "{http}: no re-send"
+        );
         assert_eq!(m.retries, 0, "{http}");
         for r in out.records.iter().filter(|r| !r.ok()) {
             let at = r.error_ms.unwrap();
-            assert!(at >= 290.0, "{http}: failed after the server's 300 ms, at {at}");
+            assert!(
+                at >= 290.0,
+                "{http}: failed after the server's 300 ms, at {at}"
+            );
         }
     }
+}
+
+/// `bench` with every stream stalled after its first token: `--duration` stops sending, the requests in flight
+/// get `--grace`, then are ended and reported; the run does not wait for the stall (default limits are long).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_duration_ends_stalled_requests_after_grace() {
+    let s = crate::common::start_sim("mock", |c| c.faults.set_rate(Fault::StallMid, 1.0)).await;
+    let dir = crate::common::tempdir();
+    let out = dir.path().join("r.json");
+    let url = s.base_url();
+    let t = Instant::now();
+    let r = crate::common::run_bench(crate::common::bench_args(&[
+        "--backend",
+        "vllm",
+        "--base-url",
+        &url,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        "16",
+        "--random-output-len",
+        "8",
+        "--random-range-ratio",
+        "1",
+        "--num-prompts",
+        "40",
+        "--max-concurrency",
+        "4",
+        "--output-file",
+        out.to_str().unwrap(),
+        "--disable-tqdm",
+        "--warmup-requests",
+        "0",
+        "--duration",
+        "1",
+        "--grace",
+        "0.5",
+    ]))
+    .await;
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_secs(15),
+        "the run ended after --duration + --grace, took {took:?}"
+    );
+    assert_eq!(r["completed"], 0);
+    assert_eq!(r["not_finished"], 40, "{r}");
+    assert!(
+        r["warnings"]
+            .to_string()
+            .contains("4 requests still in flight"),
+        "{}",
+        r["warnings"]
+    );
+    s.shutdown().await;
+}
+
+/// The limits are flags of `bench` with their defaults in `--help`; a stall ends with its code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_timeout_flags_classify_stalls() {
+    use clap::Parser;
+    let help = servebench::cli::Cli::try_parse_from(["servebench", "bench", "--help"])
+        .err()
+        .expect("help")
+        .to_string();
+    for (flag, default) in [
+        ("--timeout", "21600"),
+        ("--connect-timeout", "30"),
+        ("--ttft-timeout", "1800"),
+        ("--idle-timeout", "300"),
+    ] {
+        let at = help
+            .find(&format!("{flag} <SECS>"))
+            .unwrap_or_else(|| panic!("{flag} in --help"));
+        let entry = &help[at..];
+        let end = entry[2..].find("\n      --").map_or(entry.len(), |e| e + 2);
+        assert!(
+            entry[..end].contains(&format!("[default: {default}]")),
+            "{}",
+            &entry[..end]
+        );
+    }
+    let d = Timeouts::default();
+    assert_eq!(
+        (d.connect, d.ttft, d.idle, d.total),
+        (
+            Duration::from_secs(30),
+            Duration::from_secs(1800),
+            Duration::from_secs(300),
+            Duration::from_secs(21600)
+        )
+    );
+    assert!(Timeouts::from_secs(30.0, 1.0, f64::NAN, 1.0).is_err());
+    assert!(Timeouts::from_secs(30.0, 1.0, 1.0, 1e300).is_err());
+    assert!(Timeouts::from_secs(0.0, 1.0, 1.0, 1.0).is_err());
+
+    let s = crate::common::start_sim("mock", |c| {
+        c.faults.set_rate(Fault::StallMid, 0.5);
+        c.faults.set_rate(Fault::StallFirst, 0.3);
+    })
+    .await;
+    let dir = crate::common::tempdir();
+    let out = dir.path().join("r.json");
+    let url = s.base_url();
+    let r = crate::common::run_bench(crate::common::bench_args(&[
+        "--backend",
+        "vllm",
+        "--base-url",
+        &url,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        "16",
+        "--random-output-len",
+        "8",
+        "--random-range-ratio",
+        "1",
+        "--num-prompts",
+        "16",
+        "--max-concurrency",
+        "8",
+        "--output-file",
+        out.to_str().unwrap(),
+        "--disable-tqdm",
+        "--warmup-requests",
+        "0",
+        "--idle-timeout",
+        "0.4",
+        "--ttft-timeout",
+        "0.6",
+    ]))
+    .await;
+    let reasons = r["failure_reasons"].as_object().unwrap();
+    let mut codes: Vec<&str> = reasons.keys().map(String::as_str).collect();
+    codes.sort();
+    assert_eq!(codes, ["timeout_idle", "timeout_ttft"], "{reasons:?}");
+    assert_eq!(
+        r["completed"].as_u64().unwrap() + r["failed"].as_u64().unwrap(),
+        16
+    );
+    assert_eq!(
+        r["total_output_tokens"].as_u64().unwrap(),
+        r["completed"].as_u64().unwrap() * 8
+    );
+    s.shutdown().await;
 }

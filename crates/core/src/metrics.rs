@@ -75,7 +75,9 @@ pub fn compute(records: &[RequestRecord], duration_s: f64) -> Metrics {
         m.retries += r.retries as u64;
         if let Some(code) = r.failure_code() {
             m.failed += 1;
-            *m.failure_reasons.entry(code.as_str().to_string()).or_insert(0) += 1;
+            *m.failure_reasons
+                .entry(code.as_str().to_string())
+                .or_insert(0) += 1;
             continue;
         }
         m.completed += 1;
@@ -189,7 +191,7 @@ mod tests {
         assert_eq!(m.itl.count, 6);
         assert_eq!(m.itl.mean, Some(100.0));
         assert!((m.concurrency - 0.45).abs() < 1e-12); // (0.3 + 0.6) / 2
-        // One cause, one reason: messages and times are not part of the key.
+                                                       // One cause, one reason: messages and times are not part of the key.
         assert_eq!(m.failure_reasons.len(), 1, "{:?}", m.failure_reasons);
         assert_eq!(m.failure_reasons.get("http_5xx"), Some(&2));
         assert_eq!(m.output_token_sources.get("usage"), Some(&2));

@@ -267,7 +267,11 @@ mod tests {
 
     #[test]
     fn failure_codes_are_stable_names_and_the_first_cause_wins() {
-        for code in [FailureCode::Http429, FailureCode::TimeoutTtft, FailureCode::ContentType] {
+        for code in [
+            FailureCode::Http429,
+            FailureCode::TimeoutTtft,
+            FailureCode::ContentType,
+        ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }
@@ -280,7 +284,10 @@ mod tests {
         r.fail(FailureCode::Reset, "closed", 5.0);
         r.fail(FailureCode::TimeoutIdle, "later", 9.0);
         assert_eq!(r.failure_code(), Some(FailureCode::Reset));
-        assert_eq!((r.error.as_deref(), r.error_ms), (Some("closed"), Some(5.0)));
+        assert_eq!(
+            (r.error.as_deref(), r.error_ms),
+            (Some("closed"), Some(5.0))
+        );
         r.error_code = None;
         assert_eq!(r.failure_code(), Some(FailureCode::Other));
     }

@@ -306,7 +306,12 @@ mod tests {
 
     #[test]
     fn a_whole_json_line_ended_by_one_newline_is_dispatched_by_its_own_read() {
-        let reads: [&[u8]; 4] = [b"data: {\"a\":1}\n", b"\ndata: {\"b\":", b"2}\n", b"data: [DONE]\n"];
+        let reads: [&[u8]; 4] = [
+            b"data: {\"a\":1}\n",
+            b"\ndata: {\"b\":",
+            b"2}\n",
+            b"data: [DONE]\n",
+        ];
         assert_eq!(
             per_read(&reads),
             vec![vec!["{\"a\":1}"], vec![], vec!["{\"b\":2}"], vec!["[DONE]"]]

@@ -70,7 +70,12 @@ impl Timeouts {
 
     /// Limits from seconds as given on the command line, each checked (finite, > 0, at most a year); the
     /// error names the flag.
-    pub fn from_secs(connect: f64, ttft: f64, idle: f64, total: f64) -> Result<Timeouts, LoadError> {
+    pub fn from_secs(
+        connect: f64,
+        ttft: f64,
+        idle: f64,
+        total: f64,
+    ) -> Result<Timeouts, LoadError> {
         let one = |flag: &str, v: f64| {
             if v.is_finite() && v > 0.0 && v <= Self::MAX_SECS {
                 Ok(Duration::from_secs_f64(v))
@@ -226,15 +231,16 @@ fn http1_code(e: &Http1Error) -> FailureCode {
 /// What a timeout's message says.
 fn timeout_message(code: FailureCode, t: &Timeouts) -> String {
     let (what, limit, flag) = match code {
-        FailureCode::TimeoutConnect => ("the connection was not open", t.connect, "--connect-timeout"),
+        FailureCode::TimeoutConnect => (
+            "the connection was not open",
+            t.connect,
+            "--connect-timeout",
+        ),
         FailureCode::TimeoutTtft => ("no first token", t.ttft, "--ttft-timeout"),
         FailureCode::TimeoutIdle => ("no byte from the server", t.idle, "--idle-timeout"),
         _ => ("the request did not end", t.total, "--timeout"),
     };
-    format!(
-        "timeout: {what} within {}s ({flag})",
-        limit.as_secs_f64()
-    )
+    format!("timeout: {what} within {}s ({flag})", limit.as_secs_f64())
 }
 
 /// `send + d`, or a time too far to matter when that does not fit.
@@ -285,7 +291,10 @@ async fn watchdog(p: &Progress, t: &Timeouts, send: Instant) -> FailureCode {
             WAITING => (deadline(send, t.ttft), FailureCode::TimeoutTtft),
             STREAMING => {
                 let last = Duration::from_micros(p.last_us.load(Relaxed));
-                (deadline(send, last.saturating_add(t.idle)), FailureCode::TimeoutIdle)
+                (
+                    deadline(send, last.saturating_add(t.idle)),
+                    FailureCode::TimeoutIdle,
+                )
             }
             _ => (total, FailureCode::TimeoutTotal),
         };
@@ -680,7 +689,12 @@ impl Client {
                 },
                 Ok(_) => {}
                 Err(_) if tail.is_some() => break,
-                Err(e) => return Err((reqwest_code(&e), format!("stream broken: {}", error_chain(&e)))),
+                Err(e) => {
+                    return Err((
+                        reqwest_code(&e),
+                        format!("stream broken: {}", error_chain(&e)),
+                    ))
+                }
             }
         }
         st.end_ms = Some(st.done_ms.unwrap_or_else(|| ms(send.elapsed())));
@@ -702,8 +716,15 @@ impl Client {
             let mut st = StreamState::new(self.api(), rec);
             progress.set(CONNECTING);
             let outcome = {
-                let fut =
-                    self.native_attempt(pool, req, attempt > 0, send_instant, &progress, &mut st, rec);
+                let fut = self.native_attempt(
+                    pool,
+                    req,
+                    attempt > 0,
+                    send_instant,
+                    &progress,
+                    &mut st,
+                    rec,
+                );
                 tokio::select! {
                     biased;
                     r = fut => r,
@@ -805,11 +826,7 @@ impl Client {
         if !(200..300).contains(&head.status) {
             let (body, reusable) = conn.read_to_vec(&head, 64 * 1024).await.unwrap_or_default();
             let msg = http_error_message(head.status, head.retry_after.as_deref(), &body);
-            rec.fail(
-                FailureCode::of_status(head.status),
-                msg,
-                ms(send.elapsed()),
-            );
+            rec.fail(FailureCode::of_status(head.status), msg, ms(send.elapsed()));
             if reusable {
                 pool.checkin(conn);
             }
@@ -827,7 +844,11 @@ impl Client {
             }
             return Ok(());
         }
-        if let Some(ct) = head.content_type.as_deref().filter(|ct| !is_event_stream(ct)) {
+        if let Some(ct) = head
+            .content_type
+            .as_deref()
+            .filter(|ct| !is_event_stream(ct))
+        {
             let (body, _) = conn.read_to_vec(&head, 64 * 1024).await.unwrap_or_default();
             rec.fail(
                 FailureCode::ContentType,
@@ -900,7 +921,10 @@ fn content_type_message(ct: &str, body: &[u8]) -> String {
 /// Why a native attempt did not complete.
 enum NativeFailure {
     /// Nothing of the response arrived; `resend`: the failure is an idle close of a reused connection.
-    BeforeResponse { err: Http1Error, resend: bool },
+    BeforeResponse {
+        err: Http1Error,
+        resend: bool,
+    },
     /// The response started and then broke.
     Body(Http1Error),
     Timeout(FailureCode),
@@ -960,7 +984,13 @@ impl StreamState {
 
     /// Bytes of a streamed body that arrived at `now` (ms after send): [`Flow::Finish`] at `[DONE]`,
     /// [`Flow::Stop`] once the stream is in error.
-    fn feed(&mut self, bytes: &[u8], now: f64, progress: &Progress, rec: &mut RequestRecord) -> Flow {
+    fn feed(
+        &mut self,
+        bytes: &[u8],
+        now: f64,
+        progress: &Progress,
+        rec: &mut RequestRecord,
+    ) -> Flow {
         progress.touch(now);
         let had_token = rec.ttft_ms.is_some();
         let StreamState {

@@ -208,13 +208,18 @@ mod tests {
     #[test]
     fn reframing_faults() {
         let frame = b"data: {\"a\":\"\xC3\xA9\"}\n\ndata: [DONE]\n\n";
-        let t = |f: &[Fault], first| String::from_utf8_lossy(&transform(frame, set(f), first)).into_owned();
+        let t = |f: &[Fault], first| {
+            String::from_utf8_lossy(&transform(frame, set(f), first)).into_owned()
+        };
         assert_eq!(t(&[Fault::NoDone], false), "data: {\"a\":\"é\"}\n\n");
         assert_eq!(
             t(&[Fault::Crlf, Fault::Ping], false),
             ": ping\r\n\r\ndata: {\"a\":\"é\"}\r\n\r\ndata: [DONE]\r\n\r\n"
         );
-        assert_eq!(t(&[Fault::SingleNewline], false), "data: {\"a\":\"é\"}\ndata: [DONE]\n");
+        assert_eq!(
+            t(&[Fault::SingleNewline], false),
+            "data: {\"a\":\"é\"}\ndata: [DONE]\n"
+        );
         assert!(transform(frame, set(&[Fault::Bom]), true).starts_with(b"\xEF\xBB\xBFdata"));
         assert!(transform(frame, set(&[Fault::Bom]), false).starts_with(b"data"));
         let bad = transform(frame, set(&[Fault::InvalidUtf8]), false);
@@ -231,26 +236,22 @@ mod tests {
         };
         let all = |f: &[Fault]| {
             let s = wrap(frames(), set(f));
-            async move {
-                s.map(|r| r.unwrap().to_vec())
-                    .collect::<Vec<_>>()
-                    .await
-            }
+            async move { s.map(|r| r.unwrap().to_vec()).collect::<Vec<_>>().await }
         };
         let bytes = all(&[Fault::SplitBytes]).await;
         assert!(bytes.iter().all(|b| b.len() == 1));
-        assert_eq!(bytes.concat(), b"data: {\"t\":\"\xC3\xA9\"}\n\ndata: [DONE]\n\n");
+        assert_eq!(
+            bytes.concat(),
+            b"data: {\"t\":\"\xC3\xA9\"}\n\ndata: [DONE]\n\n"
+        );
         let halves = all(&[Fault::Utf8Split]).await;
         assert_eq!(halves.len(), 3, "split inside the character: {halves:?}");
         assert!(halves[0].ends_with(&[0xC3]) && halves[1].starts_with(&[0xA9]));
         let err = all(&[Fault::ErrorEvent]).await.concat();
         assert!(String::from_utf8_lossy(&err).contains("\"error\""));
         assert!(err.ends_with(DONE));
-        let stalled = tokio::time::timeout(
-            Duration::from_millis(100),
-            all(&[Fault::StallMid]),
-        )
-        .await;
+        let stalled =
+            tokio::time::timeout(Duration::from_millis(100), all(&[Fault::StallMid])).await;
         assert!(stalled.is_err(), "a stalled stream does not end");
     }
 }

@@ -247,7 +247,10 @@ mod tests {
         for f in Fault::ALL {
             assert_eq!(Fault::parse(f.name()).unwrap(), f);
         }
-        assert!(Fault::parse("nope").unwrap_err().to_string().contains("http_429"));
+        assert!(Fault::parse("nope")
+            .unwrap_err()
+            .to_string()
+            .contains("http_429"));
         let mut cfg = FaultConfig::default();
         cfg.rates[Fault::Ping as usize] = 1.0;
         let drawn = matrix(&cfg, 1, 7, None).unwrap();

@@ -289,7 +289,10 @@ fn matrix_error(set: &FaultSet, model: &str) -> Option<Response> {
         r
     };
     if set.has(Fault::Http500) {
-        Some(error_response(500, "simulated internal server error (fault http_500)"))
+        Some(error_response(
+            500,
+            "simulated internal server error (fault http_500)",
+        ))
     } else if set.has(Fault::Http503) {
         Some(with_retry_after(error_response(
             503,

@@ -59,10 +59,10 @@ pub mod trace;
 pub mod words;
 
 pub use answer_key::{AnswerKey, Verdict};
-pub use faults::{Fault, FaultSet, FAULT_HEADER};
 pub use config::{
     ExpectedLatency, FaultConfig, FixedLatency, ReasoningMode, SimConfig, FIREHOSE_CHUNKS_PER_WRITE,
 };
+pub use faults::{Fault, FaultSet, FAULT_HEADER};
 pub use prompt::{ChatMessage, HeuristicCounter, PromptCounter};
 pub use server::SimServer;
 pub use timing::TimingModel;
