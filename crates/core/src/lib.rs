@@ -10,6 +10,8 @@
 //! - [`result`]: the result JSON (a superset of `sglang.bench_serving --output-file`), strict JSON.
 
 pub mod api;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod gpqa;
 mod json_scan;
 pub mod metrics;
