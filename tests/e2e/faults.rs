@@ -638,3 +638,61 @@ async fn fault_timeout_flags_classify_stalls() {
     );
     s.shutdown().await;
 }
+
+/// docs/reliability.md's fault table cannot rot: every test it names exists, and every fault of the simulator's
+/// matrix has a row.
+#[test]
+fn table_names_only_tests_that_exist() {
+    let root = crate::common::root();
+    let doc =
+        std::fs::read_to_string(root.join("docs/reliability.md")).expect("docs/reliability.md");
+    let table = doc
+        .split("## Fault matrix")
+        .nth(1)
+        .expect("a '## Fault matrix' section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .filter(|l| l.starts_with('|') && !l.starts_with("|---") && !l.starts_with("| fault"))
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    assert!(rows.len() >= Fault::ALL.len(), "{} rows", rows.len());
+    let mut sources = String::new();
+    for dir in ["src", "crates", "tests"] {
+        collect_rust(&root.join(dir), &mut sources);
+    }
+    for row in &rows {
+        assert_eq!(row.len(), 4, "a row has 4 columns: {row:?}");
+        let test = row[3].trim_matches('`');
+        assert!(
+            !test.is_empty() && sources.contains(&format!("fn {test}(")),
+            "docs/reliability.md names test {test:?}, which does not exist"
+        );
+    }
+    for f in Fault::ALL {
+        let cell = format!("`{}`", f.name());
+        assert!(
+            rows.iter().any(|r| r[0] == cell),
+            "no row for fault {}",
+            f.name()
+        );
+    }
+}
+
+fn collect_rust(dir: &std::path::Path, out: &mut String) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n != "target") {
+                collect_rust(&p, out);
+            }
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+        }
+    }
+}
