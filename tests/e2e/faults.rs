@@ -428,7 +428,7 @@ async fn dropping_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicU
                         continue;
                     }
                     let nth = seen.fetch_add(1, Ordering::SeqCst) + 1;
-                    if nth % 2 == 0 {
+                    if nth.is_multiple_of(2) {
                         tokio::time::sleep(Duration::from_millis(300)).await;
                         return; // dropped unanswered
                     }
@@ -554,8 +554,7 @@ async fn fault_duration_ends_stalled_requests_after_grace() {
 async fn fault_timeout_flags_classify_stalls() {
     use clap::Parser;
     let help = servebench::cli::Cli::try_parse_from(["servebench", "bench", "--help"])
-        .err()
-        .expect("help")
+        .expect_err("help")
         .to_string();
     for (flag, default) in [
         ("--timeout", "21600"),
