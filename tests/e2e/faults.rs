@@ -13,13 +13,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Fixed timing of the simulator: first chunk after TTFT, then one chunk every ITL.
 const TTFT_MS: f64 = 60.0;
-const ITL_MS: f64 = 60.0;
+const ITL_MS: f64 = 100.0;
 /// Output tokens per request (one per chunk).
 const OUT: u64 = 4;
 /// Timing tolerance on a loaded machine (the faults that must not shift timing would shift it by one ITL).
 const TOL_MS: f64 = 25.0;
 /// Tolerance of one chunk's read time against the simulator's send time (one event late would be one ITL).
-const CHUNK_TOL_MS: f64 = 20.0;
+const CHUNK_TOL_MS: f64 = 45.0;
 
 async fn sim(f: impl FnOnce(&mut SimConfig)) -> SimServer {
     let mut cfg = SimConfig::preset("mock").expect("preset");
@@ -196,7 +196,7 @@ async fn rate_case_with(
         on_time(&s, &records, what);
     }
     assert!(
-        took < Duration::from_secs(20),
+        took < Duration::from_secs(60),
         "{what}: the run took {took:?}"
     );
     s.shutdown().await;
@@ -254,17 +254,19 @@ async fn fault_odd_framing_is_read_right() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_one_byte_per_read_and_a_10_mb_event() {
-    let recs = rate_case(Fault::BytePerRead, None, false, false).await;
+    // One byte a millisecond (or slower on a loaded machine): about 200 bytes before the first token.
+    let slow = Timeouts {
+        ttft: Duration::from_secs(20),
+        idle: Duration::from_secs(20),
+        ..timeouts()
+    };
+    let recs = rate_case_with(Fault::BytePerRead, None, false, false, slow, 12).await;
     assert_eq!(recs.len(), 12);
     assert!(
         recs.iter().any(|r| r.timed_reads > 400),
         "one read per byte"
     );
     // 10 MB take a while to write, read and decode in a debug build on a loaded machine.
-    let slow = Timeouts {
-        ttft: Duration::from_secs(20),
-        ..timeouts()
-    };
     let recs = rate_case_with(Fault::BigEvent, None, false, false, slow, 4).await;
     let big = recs
         .iter()
@@ -276,11 +278,11 @@ async fn fault_one_byte_per_read_and_a_10_mb_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_done_completes_a_body_that_never_ends() {
     let recs = rate_case(Fault::NoEndAfterDone, None, true, false).await;
-    // The end is [DONE]'s arrival, not the give-up on the rest of the body.
-    let expect = TTFT_MS + (OUT - 1) as f64 * ITL_MS;
+    // The end is [DONE]'s arrival (with the last chunk), not the give-up on the rest of the body 100 ms later.
     for r in &recs {
         let e2e = r.e2e_ms.unwrap();
-        assert!((e2e - expect).abs() < TOL_MS, "E2E {e2e} vs {expect}");
+        let last = *r.chunk_ms.last().unwrap();
+        assert!(e2e - last < 50.0, "E2E {e2e} vs last chunk {last}: {r:?}");
     }
 }
 
@@ -329,7 +331,7 @@ async fn fault_mixed_run_completes_with_each_code() {
     }
     assert!(reasons(&m).len() >= 3, "{:?}", reasons(&m));
     good_numbers_are_right(&m, "mixed", true);
-    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert!(took < Duration::from_secs(60), "{took:?}");
     s.shutdown().await;
 }
 
@@ -534,7 +536,7 @@ async fn fault_duration_ends_stalled_requests_after_grace() {
     .await;
     let took = t.elapsed();
     assert!(
-        took < Duration::from_secs(15),
+        took < Duration::from_secs(30),
         "the run ended after --duration + --grace, took {took:?}"
     );
     assert_eq!(r["completed"], 0);
