@@ -320,7 +320,10 @@ mod tests {
         assert_eq!(c.faults.rates[Fault::StallMid as usize], 1.0);
         assert_eq!(c.faults.rates[Fault::Crlf as usize], 0.0);
         let e = cfg(&["--fault", "nope"]).unwrap_err().to_string();
-        assert!(e.contains("unknown fault") && e.contains("byte_per_read"), "{e}");
+        assert!(
+            e.contains("unknown fault") && e.contains("byte_per_read"),
+            "{e}"
+        );
         let e = cfg(&["--fault", "ping=x"]).unwrap_err().to_string();
         assert!(e.contains("between 0 and 1"), "{e}");
         let e = format!("{:#}", cfg(&["--fault", "ping=2"]).unwrap_err());
