@@ -532,8 +532,9 @@ impl Client {
     /// [`FailureCode`].
     ///
     /// Re-sends: only a request whose *reused* keep-alive connection failed before any response byte, within
-    /// [`RESEND_WINDOW`] (plus three handshake times) of the write, is sent again, on a new connection, at most
-    /// `max_connection_retries` times: the server closed an idle connection and never read it. The record keeps
+    /// [`RESEND_WINDOW`] (plus three handshake times) of the write, is sent again on a new connection (whose own
+    /// failure is final; reqwest: at most `max_connection_retries` times): the server closed an idle connection
+    /// and never read it. The record keeps
     /// the first send time (all times are from it) and counts the re-sends in `retries`. Anything else is a
     /// failure.
     pub async fn execute(&self, req: &PreparedRequest, run_start: Instant) -> Outcome {
