@@ -976,6 +976,68 @@ mod tests {
         assert!(!reusable);
     }
 
+    /// After [`Flow::Finish`] nothing more is handed out; a body end that comes soon keeps the connection, a body
+    /// that never ends costs at most [`FINISH_TAIL`] and the connection.
+    #[tokio::test]
+    async fn finish_reads_only_a_short_tail() {
+        let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+        let done = b"e\r\ndata: [DONE]\n\n\r\n".to_vec();
+        let after = b"5\r\nextra\r\n0\r\n\r\n".to_vec();
+        // The end arrives in a later read (the canned server pauses between pieces).
+        let (pool, _server) = canned(vec![vec![head.clone(), done.clone(), after]]).await;
+        let mut conn = pool.checkout(false).await.unwrap();
+        conn.send(&pool.request_bytes("POST", "/x", &[], b"{}"))
+            .await
+            .unwrap();
+        let h = conn.read_head(false).await.unwrap();
+        let mut seen = Vec::new();
+        let reusable = conn
+            .read_body(&h, |b, _| {
+                seen.extend_from_slice(b);
+                if seen.ends_with(b"[DONE]\n\n") {
+                    Flow::Finish
+                } else {
+                    Flow::More
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            seen, b"data: [DONE]\n\n",
+            "nothing after Finish is handed out"
+        );
+        assert!(
+            reusable,
+            "the body's end came within the tail: the connection is kept"
+        );
+
+        // A body that never ends after [DONE].
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut b = [0u8; 4096];
+            let _ = sock.read(&mut b).await.unwrap();
+            sock.write_all(&[head, done].concat()).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+        let pool = Http1Pool::new("127.0.0.1", port, "x", &[]);
+        let mut conn = pool.connect().await.unwrap();
+        conn.send(&pool.request_bytes("POST", "/x", &[], b"{}"))
+            .await
+            .unwrap();
+        let h = conn.read_head(false).await.unwrap();
+        let t = Instant::now();
+        let reusable = conn.read_body(&h, |_, _| Flow::Finish).await.unwrap();
+        let waited = t.elapsed();
+        assert!(!reusable);
+        assert!(
+            waited >= FINISH_TAIL && waited < FINISH_TAIL * 20,
+            "waited {waited:?}"
+        );
+        server.abort();
+    }
+
     #[tokio::test]
     async fn truncated_bodies_and_early_close_are_errors() {
         let short = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc".to_vec();
