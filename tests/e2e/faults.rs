@@ -697,3 +697,34 @@ fn collect_rust(dir: &std::path::Path, out: &mut String) {
         }
     }
 }
+
+/// A re-sent request keeps its first send time: the server saw the dropped first attempt after the recorded send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_resent_request_keeps_its_first_send_time() {
+    let s = sim(|c| c.faults.close_keepalive = true).await;
+    let c = client(&s.base_url(), "vllm", &[]);
+    let (recs, m, _) = run(&c, 20, false).await;
+    assert_eq!((m.completed, m.failed), (20, 0), "{:?}", reasons(&m));
+    let traces = s.traces();
+    let mut resent = 0;
+    for r in recs.iter().filter(|r| r.retries > 0) {
+        let dropped = traces
+            .iter()
+            .find(|t| {
+                t.id == r.request_id && t.status == servebench::sim::TraceStatus::KeepaliveDropped
+            })
+            .unwrap_or_else(|| panic!("the dropped attempt of {}", r.request_id));
+        assert!(
+            r.send_unix_ns <= dropped.arrival_ns,
+            "send stamped at the first attempt: {} vs first arrival {}",
+            r.send_unix_ns,
+            dropped.arrival_ns
+        );
+        resent += 1;
+    }
+    assert!(
+        resent > 0,
+        "the server dropped requests on reused connections"
+    );
+    s.shutdown().await;
+}
