@@ -44,12 +44,19 @@ fn timeouts() -> Timeouts {
 }
 
 fn client(url: &str, backend: &str, headers: &[(&str, &str)]) -> Client {
-    client_with(url, backend, headers, timeouts())
+    client_with(url, backend, headers, timeouts(), "native")
 }
 
-fn client_with(url: &str, backend: &str, headers: &[(&str, &str)], t: Timeouts) -> Client {
+fn client_with(
+    url: &str,
+    backend: &str,
+    headers: &[(&str, &str)],
+    t: Timeouts,
+    http: &str,
+) -> Client {
     let mut c = ClientConfig::new(url, Backend::parse(backend).unwrap());
     c.timeouts = t;
+    c.http_client = servebench::load::client::HttpClientKind::parse(http).unwrap();
     c.headers = headers
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -152,7 +159,7 @@ async fn rate_case(
     timing: bool,
     chat: bool,
 ) -> Vec<RequestRecord> {
-    rate_case_with(fault, code, timing, chat, timeouts(), 12).await
+    rate_case_with(fault, code, timing, chat, timeouts(), 12, "native").await
 }
 
 async fn rate_case_with(
@@ -162,6 +169,7 @@ async fn rate_case_with(
     chat: bool,
     t: Timeouts,
     n: u64,
+    http: &str,
 ) -> Vec<RequestRecord> {
     let s = sim(|c| c.faults.set_rate(fault, 0.5)).await;
     let c = client_with(
@@ -169,9 +177,11 @@ async fn rate_case_with(
         if chat { "vllm-chat" } else { "vllm" },
         &[],
         t,
+        http,
     );
     let (records, m, took) = run(&c, n, chat).await;
-    let what = fault.name();
+    let what = format!("{} ({http})", fault.name());
+    let what = what.as_str();
     assert_eq!(
         m.completed + m.failed,
         n,
@@ -260,14 +270,14 @@ async fn fault_one_byte_per_read_and_a_10_mb_event() {
         idle: Duration::from_secs(20),
         ..timeouts()
     };
-    let recs = rate_case_with(Fault::BytePerRead, None, false, false, slow, 12).await;
+    let recs = rate_case_with(Fault::BytePerRead, None, false, false, slow, 12, "native").await;
     assert_eq!(recs.len(), 12);
     assert!(
         recs.iter().any(|r| r.timed_reads > 400),
         "one read per byte"
     );
     // 10 MB take a while to write, read and decode in a debug build on a loaded machine.
-    let recs = rate_case_with(Fault::BigEvent, None, false, false, slow, 4).await;
+    let recs = rate_case_with(Fault::BigEvent, None, false, false, slow, 4, "native").await;
     let big = recs
         .iter()
         .filter(|r| r.generated_text.len() > 10 << 20)
@@ -727,4 +737,20 @@ async fn fault_resent_request_keeps_its_first_send_time() {
         "the server dropped requests on reused connections"
     );
     s.shutdown().await;
+}
+
+/// The reqwest client (`https://`, proxies) classifies the same faults the same way, under the same limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_reqwest_client_classifies_the_same() {
+    for (fault, code, chat) in [
+        (Fault::StallFirst, Some("timeout_ttft"), false),
+        (Fault::StallMid, Some("timeout_idle"), false),
+        (Fault::ErrorEvent, Some("stream_error"), true),
+        (Fault::WrongContentType, Some("content_type"), false),
+        (Fault::Http429, Some("http_429"), false),
+        (Fault::NoEndAfterDone, None, false),
+        (Fault::SingleNewline, None, false),
+    ] {
+        rate_case_with(fault, code, true, chat, timeouts(), 12, "reqwest").await;
+    }
 }
