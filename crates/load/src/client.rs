@@ -938,6 +938,8 @@ struct StreamState {
     done: bool,
     /// When `[DONE]` arrived (ms after send): the end of the request.
     done_ms: Option<f64>,
+    /// Some generated text (answer or reasoning) arrived: the idle limit applies from now on.
+    first_token: bool,
     /// The first failure: code, message, when (ms after send).
     err: Option<(FailureCode, String, f64)>,
     sglang: bool,
@@ -958,6 +960,7 @@ impl StreamState {
             decoder,
             done: false,
             done_ms: None,
+            first_token: false,
             err: None,
             sglang: api == Api::SglangGenerate,
             streaming: false,
@@ -993,7 +996,7 @@ impl StreamState {
         rec: &mut RequestRecord,
     ) -> Flow {
         progress.touch(now);
-        let had_token = rec.ttft_ms.is_some();
+        let had_token = self.first_token;
         let StreamState {
             parser,
             decoder,
@@ -1001,6 +1004,7 @@ impl StreamState {
             done_ms,
             err,
             sglang,
+            first_token,
             ..
         } = self;
         parser.feed(bytes, |ev| {
@@ -1014,6 +1018,8 @@ impl StreamState {
                         *done_ms = Some(now);
                     }
                     if eff.carries_text() {
+                        // Any generated text, answer or reasoning, ends the wait for a first token.
+                        *first_token = true;
                         if rec.ttft_ms.is_none() {
                             rec.ttft_ms = Some(now);
                         }
@@ -1027,7 +1033,7 @@ impl StreamState {
                 Err(e) => *err = Some((core_code(&e), e.to_string(), now)),
             }
         });
-        if !had_token && rec.ttft_ms.is_some() {
+        if !had_token && self.first_token {
             progress.set(STREAMING);
         }
         if self.err.is_some() {
