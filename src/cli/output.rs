@@ -137,7 +137,10 @@ pub fn print_bench_summary(r: &Value, m: &Metrics) {
     if !m.failure_reasons.is_empty() {
         println!("Failures:");
         for (reason, n) in &m.failure_reasons {
-            println!("  {n:>6} × {reason}");
+            match m.failure_examples.get(reason) {
+                Some(e) => println!("  {n:>6} × {reason}  (e.g. {e})"),
+                None => println!("  {n:>6} × {reason}"),
+            }
         }
     }
     if let Some(w) = r.get("warnings").and_then(|v| v.as_array()) {

@@ -370,6 +370,24 @@ mod tests {
     }
 
     #[test]
+    fn fault_flags_set_the_matrix_rates() {
+        use servebench_sim::Fault;
+        let c = cfg(&["--fault", "ping=0.25", "--fault", "stall_mid"]).unwrap();
+        assert_eq!(c.faults.rates[Fault::Ping as usize], 0.25);
+        assert_eq!(c.faults.rates[Fault::StallMid as usize], 1.0);
+        assert_eq!(c.faults.rates[Fault::Crlf as usize], 0.0);
+        let e = cfg(&["--fault", "nope"]).unwrap_err().to_string();
+        assert!(
+            e.contains("unknown fault") && e.contains("byte_per_read"),
+            "{e}"
+        );
+        let e = cfg(&["--fault", "ping=x"]).unwrap_err().to_string();
+        assert!(e.contains("between 0 and 1"), "{e}");
+        let e = format!("{:#}", cfg(&["--fault", "ping=2"]).unwrap_err());
+        assert!(e.contains("probability"), "{e}");
+    }
+
+    #[test]
     fn latency_flags_switch_to_fixed_mode() {
         let c = cfg(&["--itl-ms", "5"]).unwrap();
         assert_eq!(

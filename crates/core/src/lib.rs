@@ -15,6 +15,8 @@
 pub mod api;
 pub mod capacity;
 pub mod duration;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod gpqa;
 mod json_scan;
 pub mod metrics;

@@ -64,6 +64,8 @@ pub struct Metrics {
     pub retries: u64,
     /// Failures by stable reason code ([`crate::record::FailureCode`]); the messages stay in the records.
     pub failure_reasons: BTreeMap<String, u64>,
+    /// The first failure's message per reason code (for the printed summary).
+    pub failure_examples: BTreeMap<String, String>,
     /// Finish reasons of successful requests.
     pub finish_reasons: BTreeMap<String, u64>,
 }
@@ -135,6 +137,17 @@ pub fn compute(records: &[RequestRecord], duration_s: f64, rule: ItlRule) -> Met
             *m.failure_reasons
                 .entry(code.as_str().to_string())
                 .or_insert(0) += 1;
+            m.failure_examples
+                .entry(code.as_str().to_string())
+                .or_insert_with(|| {
+                    let msg = r.error.as_deref().unwrap_or_default();
+                    msg.lines()
+                        .next()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(200)
+                        .collect()
+                });
             continue;
         }
         m.completed += 1;
@@ -262,6 +275,10 @@ mod tests {
                                                        // One cause, one reason: messages and times are not part of the key.
         assert_eq!(m.failure_reasons.len(), 1, "{:?}", m.failure_reasons);
         assert_eq!(m.failure_reasons.get("http_5xx"), Some(&2));
+        assert_eq!(
+            m.failure_examples.get("http_5xx").map(String::as_str),
+            Some("HTTP 500: boom (after 12 ms)")
+        );
         assert_eq!(m.output_token_sources.get("usage"), Some(&2));
     }
 

@@ -532,8 +532,9 @@ impl Client {
     /// [`FailureCode`].
     ///
     /// Re-sends: only a request whose *reused* keep-alive connection failed before any response byte, within
-    /// [`RESEND_WINDOW`] (plus three handshake times) of the write, is sent again, on a new connection, at most
-    /// `max_connection_retries` times: the server closed an idle connection and never read it. The record keeps
+    /// [`RESEND_WINDOW`] (plus three handshake times) of the write, is sent again on a new connection (whose own
+    /// failure is final; reqwest: at most `max_connection_retries` times): the server closed an idle connection
+    /// and never read it. The record keeps
     /// the first send time (all times are from it) and counts the re-sends in `retries`. Anything else is a
     /// failure.
     pub async fn execute(&self, req: &PreparedRequest, run_start: Instant) -> Outcome {
@@ -938,6 +939,8 @@ struct StreamState {
     done: bool,
     /// When `[DONE]` arrived (ms after send): the end of the request.
     done_ms: Option<f64>,
+    /// Some generated text (answer or reasoning) arrived: the idle limit applies from now on.
+    first_token: bool,
     /// The first failure: code, message, when (ms after send).
     err: Option<(FailureCode, String, f64)>,
     sglang: bool,
@@ -958,6 +961,7 @@ impl StreamState {
             decoder,
             done: false,
             done_ms: None,
+            first_token: false,
             err: None,
             sglang: api == Api::SglangGenerate,
             streaming: false,
@@ -993,7 +997,7 @@ impl StreamState {
         rec: &mut RequestRecord,
     ) -> Flow {
         progress.touch(now);
-        let had_token = rec.ttft_ms.is_some();
+        let had_token = self.first_token;
         let StreamState {
             parser,
             decoder,
@@ -1001,6 +1005,7 @@ impl StreamState {
             done_ms,
             err,
             sglang,
+            first_token,
             ..
         } = self;
         parser.feed(bytes, |ev| {
@@ -1017,6 +1022,8 @@ impl StreamState {
                     let native_tokens =
                         *sglang && eff.tokens.is_some_and(|t| t > 0) && !decoder.text.is_empty();
                     if eff.carries_text() || native_tokens {
+                        // Any generated text, answer or reasoning, ends the wait for a first token.
+                        *first_token = true;
                         if rec.ttft_ms.is_none() {
                             rec.ttft_ms = Some(now);
                         }
@@ -1032,7 +1039,7 @@ impl StreamState {
                 Err(e) => *err = Some((core_code(&e), e.to_string(), now)),
             }
         });
-        if !had_token && rec.ttft_ms.is_some() {
+        if !had_token && self.first_token {
             progress.set(STREAMING);
         }
         if self.err.is_some() {

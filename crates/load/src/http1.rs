@@ -976,6 +976,68 @@ mod tests {
         assert!(!reusable);
     }
 
+    /// After [`Flow::Finish`] nothing more is handed out; a body end that comes soon keeps the connection, a body
+    /// that never ends costs at most [`FINISH_TAIL`] and the connection.
+    #[tokio::test]
+    async fn finish_reads_only_a_short_tail() {
+        let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+        let done = b"e\r\ndata: [DONE]\n\n\r\n".to_vec();
+        let after = b"5\r\nextra\r\n0\r\n\r\n".to_vec();
+        // The end arrives in a later read (the canned server pauses between pieces).
+        let (pool, _server) = canned(vec![vec![head.clone(), done.clone(), after]]).await;
+        let mut conn = pool.checkout(false).await.unwrap();
+        conn.send(&pool.request_bytes("POST", "/x", &[], b"{}"))
+            .await
+            .unwrap();
+        let h = conn.read_head(false).await.unwrap();
+        let mut seen = Vec::new();
+        let reusable = conn
+            .read_body(&h, |b, _| {
+                seen.extend_from_slice(b);
+                if seen.ends_with(b"[DONE]\n\n") {
+                    Flow::Finish
+                } else {
+                    Flow::More
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            seen, b"data: [DONE]\n\n",
+            "nothing after Finish is handed out"
+        );
+        assert!(
+            reusable,
+            "the body's end came within the tail: the connection is kept"
+        );
+
+        // A body that never ends after [DONE].
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut b = [0u8; 4096];
+            let _ = sock.read(&mut b).await.unwrap();
+            sock.write_all(&[head, done].concat()).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+        let pool = Http1Pool::new("127.0.0.1", port, "x", &[]);
+        let mut conn = pool.connect().await.unwrap();
+        conn.send(&pool.request_bytes("POST", "/x", &[], b"{}"))
+            .await
+            .unwrap();
+        let h = conn.read_head(false).await.unwrap();
+        let t = Instant::now();
+        let reusable = conn.read_body(&h, |_, _| Flow::Finish).await.unwrap();
+        let waited = t.elapsed();
+        assert!(!reusable);
+        assert!(
+            waited >= FINISH_TAIL && waited < FINISH_TAIL * 20,
+            "waited {waited:?}"
+        );
+        server.abort();
+    }
+
     #[tokio::test]
     async fn truncated_bodies_and_early_close_are_errors() {
         let short = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc".to_vec();
@@ -1064,6 +1126,146 @@ mod tests {
         )
         .is_err());
         assert!(parse_head(b"garbage\r\n\r\n", false).is_err());
+    }
+
+    mod fuzz {
+        use super::super::ChunkedDecoder;
+        use proptest::prelude::*;
+
+        fn config() -> ProptestConfig {
+            ProptestConfig {
+                cases: std::env::var("PROPTEST_CASES")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(512),
+                rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
+                rng_seed: proptest::test_runner::RngSeed::Fixed(0xC4_0ED),
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
+        /// Feeds `reads` as a connection does (the unconsumed rest is offered again with the next read):
+        /// the payload, and whether the body ended.
+        fn decode(reads: &[&[u8]]) -> Result<(Vec<u8>, bool), String> {
+            let mut dec = ChunkedDecoder::default();
+            let mut buf = Vec::new();
+            let mut out = Vec::new();
+            for r in reads {
+                buf.extend_from_slice(r);
+                let (used, status) = dec
+                    .decode(&buf, |p| {
+                        out.extend_from_slice(p);
+                        true
+                    })
+                    .map_err(|e| e.to_string())?;
+                buf.drain(..used);
+                if status == Some(true) {
+                    return Ok((out, true));
+                }
+            }
+            Ok((out, false))
+        }
+
+        fn split<'a>(bytes: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+            let mut at: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+            at.sort_unstable();
+            let mut out = Vec::new();
+            let mut last = 0;
+            for c in at {
+                out.push(&bytes[last..c]);
+                last = c;
+            }
+            out.push(&bytes[last..]);
+            out
+        }
+
+        /// `payload` in chunks of the given sizes (hex in either case, some with extensions), then trailers.
+        fn encode(
+            payload: &[u8],
+            sizes: &[usize],
+            upper: bool,
+            ext: bool,
+            trailer: bool,
+        ) -> Vec<u8> {
+            let mut wire = Vec::new();
+            let mut rest = payload;
+            let mut i = 0;
+            while !rest.is_empty() {
+                let n = sizes.get(i).copied().unwrap_or(7).clamp(1, rest.len());
+                i += 1;
+                let size = if upper {
+                    format!("{n:X}")
+                } else {
+                    format!("{n:x}")
+                };
+                wire.extend_from_slice(size.as_bytes());
+                if ext && i % 2 == 0 {
+                    wire.extend_from_slice(b";name=value");
+                }
+                wire.extend_from_slice(b"\r\n");
+                wire.extend_from_slice(&rest[..n]);
+                wire.extend_from_slice(b"\r\n");
+                rest = &rest[n..];
+            }
+            wire.extend_from_slice(b"0\r\n");
+            if trailer {
+                wire.extend_from_slice(b"x-trailer: 1\r\n");
+            }
+            wire.extend_from_slice(b"\r\n");
+            wire
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            /// Any split of a valid chunked body decodes to the whole payload and its end.
+            #[test]
+            fn any_split_of_a_chunked_body_decodes_as_the_whole(
+                payload in prop::collection::vec(any::<u8>(), 0..3000),
+                sizes in prop::collection::vec(1usize..700, 0..12),
+                upper in any::<bool>(),
+                ext in any::<bool>(),
+                trailer in any::<bool>(),
+                cuts in prop::collection::vec(any::<usize>(), 0..20),
+            ) {
+                let wire = encode(&payload, &sizes, upper, ext, trailer);
+                let (out, done) = decode(&split(&wire, &cuts)).expect("valid framing");
+                prop_assert!(done);
+                prop_assert_eq!(&out, &payload);
+                let bytes: Vec<&[u8]> = wire.chunks(1).collect();
+                prop_assert_eq!(decode(&bytes).expect("valid framing"), (payload.clone(), true));
+            }
+
+            /// Arbitrary bytes in arbitrary reads: an error or a result, never a panic or a payload larger than
+            /// the input.
+            #[test]
+            fn chunked_decoder_never_panics_on_arbitrary_bytes(
+                bytes in prop::collection::vec(any::<u8>(), 0..800),
+                cuts in prop::collection::vec(any::<usize>(), 0..12),
+            ) {
+                if let Ok((out, _)) = decode(&split(&bytes, &cuts)) {
+                    prop_assert!(out.len() <= bytes.len());
+                }
+            }
+
+            /// A valid body with one byte changed: no panic, and never more payload than bytes.
+            #[test]
+            fn chunked_decoder_survives_a_corrupted_body(
+                payload in prop::collection::vec(any::<u8>(), 0..400),
+                sizes in prop::collection::vec(1usize..90, 0..6),
+                at in any::<usize>(),
+                byte in any::<u8>(),
+                cuts in prop::collection::vec(any::<usize>(), 0..12),
+            ) {
+                let mut wire = encode(&payload, &sizes, false, true, true);
+                let i = at % wire.len();
+                wire[i] = byte;
+                if let Ok((out, _)) = decode(&split(&wire, &cuts)) {
+                    prop_assert!(out.len() <= wire.len());
+                }
+            }
+        }
     }
 
     /// A busy client reads late; kernel timestamps still say when the bytes arrived.

@@ -46,10 +46,10 @@ pub(crate) fn applies(set: FaultSet) -> bool {
 struct State<S> {
     inner: S,
     set: FaultSet,
-    queue: VecDeque<Bytes>,
+    /// Pieces to send, each with whether to pause before it.
+    queue: VecDeque<(Bytes, bool)>,
     pace: Option<Duration>,
     frames: u32,
-    yielded: u64,
     ended: bool,
 }
 
@@ -74,18 +74,14 @@ where
         queue: VecDeque::new(),
         pace,
         frames: 0,
-        yielded: 0,
         ended: false,
     };
     futures_util::stream::unfold(st, |mut st| async move {
         loop {
-            if let Some(b) = st.queue.pop_front() {
-                if st.yielded > 0 {
-                    if let Some(p) = st.pace {
-                        tokio::time::sleep(p).await;
-                    }
+            if let Some((b, pause)) = st.queue.pop_front() {
+                if let Some(p) = st.pace.filter(|_| pause) {
+                    tokio::time::sleep(p).await;
                 }
-                st.yielded += 1;
                 return Some((Ok(b), st));
             }
             if st.ended {
@@ -126,22 +122,27 @@ where
 }
 
 impl<S> State<S> {
-    /// Queues `v` as the pieces its faults ask for.
+    /// Queues `v` as the pieces its faults ask for (pauses only inside a frame: frames keep their times).
     fn push(&mut self, v: Vec<u8>) {
         if self.set.has(Fault::SplitBytes) || self.set.has(Fault::BytePerRead) {
-            self.queue
-                .extend(v.iter().map(|b| Bytes::copy_from_slice(&[*b])));
+            self.queue.extend(
+                v.iter()
+                    .enumerate()
+                    .map(|(i, b)| (Bytes::copy_from_slice(&[*b]), i > 0)),
+            );
         } else if self.set.has(Fault::Utf8Split) {
             let mut start = 0;
             for i in 1..v.len() {
                 if v[i - 1] == E_ACUTE[0] && v[i] == E_ACUTE[1] {
-                    self.queue.push_back(Bytes::copy_from_slice(&v[start..i]));
+                    self.queue
+                        .push_back((Bytes::copy_from_slice(&v[start..i]), start > 0));
                     start = i;
                 }
             }
-            self.queue.push_back(Bytes::copy_from_slice(&v[start..]));
+            self.queue
+                .push_back((Bytes::copy_from_slice(&v[start..]), start > 0));
         } else if !v.is_empty() {
-            self.queue.push_back(Bytes::from(v));
+            self.queue.push_back((Bytes::from(v), false));
         }
     }
 }

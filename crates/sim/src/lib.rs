@@ -5,7 +5,9 @@
 //! continuous-batching engine: a FCFS queue beyond `max_running`, KV-capacity admission, chunked prefill, and a decode
 //! step whose cost grows with batch size and context ([`timing`], [`engine`]). It records the true send time of
 //! every chunk ([`RequestTrace`], `GET /sim/traces`) so tests can measure a client's timing error, injects seeded
-//! faults, and can answer benchmark questions from an answer key for eval demos ([`answer_key`]).
+//! faults (the fault matrix: [`Fault`], by rate with [`FaultConfig::set_rate`] or per request with the
+//! `x-sim-fault` header; docs/reliability.md), and can answer benchmark questions from an answer key for eval demos
+//! ([`answer_key`]).
 //!
 //! Endpoints: `POST /v1/completions`, `POST /v1/chat/completions`, `POST /generate` (not in strict mode),
 //! `GET /v1/models`, `GET /health`, `GET /health_generate`, `GET /version`, `GET /get_model_info`,
