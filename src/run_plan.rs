@@ -309,7 +309,8 @@ impl Workflow {
 fn seconds(what: &str, s: f64) -> Result<Duration, PlanError> {
     if !(s.is_finite() && s > 0.0 && s <= 30.0 * 86_400.0) {
         return Err(PlanError::Invalid(format!(
-            "{what} = {s}: give seconds, more than 0 and at most 2592000 (30 days)"
+            "{what} = {}: give seconds, more than 0 and at most 2592000 (30 days)",
+            servebench_core::duration::show(s)
         )));
     }
     Duration::try_from_secs_f64(s).map_err(|e| PlanError::Invalid(format!("{what} = {s}: {e}")))

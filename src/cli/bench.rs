@@ -121,7 +121,8 @@ pub struct Args {
     /// JSON object merged into every request body (default: none).
     #[arg(long)]
     pub extra_request_body: Option<String>,
-    /// Extra HTTP headers as sglang takes them, `--header K=V [K=V ...]` (K:V also accepted; repeatable).
+    /// Extra HTTP headers as sglang takes them, `--header K=V [K=V ...]` (K:V also accepted; repeatable;
+    /// default: none).
     #[arg(long = "header", value_name = "K=V", num_args = 1..)]
     pub headers: Vec<String>,
     /// Bearer token. Default as sglang: $OPENAI_API_KEY (sent as `Bearer KEY`), else $API_KEY (sent as the
@@ -138,7 +139,7 @@ pub struct Args {
     #[arg(long)]
     pub details_file: Option<PathBuf>,
     /// Stop sending new requests after this many seconds; requests in flight get --grace seconds to finish,
-    /// then they are ended and counted as not finished.
+    /// then they are ended and counted as not finished (default: no limit).
     #[arg(long, allow_negative_numbers = true)]
     pub duration: Option<f64>,
     /// No progress bar.

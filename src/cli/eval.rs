@@ -69,10 +69,12 @@ pub struct Args {
     /// or field-report (reference protocols, max_tokens 20480, temperature 0, the report's numbers in the table).
     #[arg(long, default_value = "reference", value_parser = ["reference", "servebench", "field-report"])]
     pub protocol: String,
-    /// GPQA's protocol (overrides --protocol for GPQA): evalscope-0, evalscope-1 or servebench.
+    /// GPQA's protocol (overrides --protocol for GPQA): evalscope-0, evalscope-1 or servebench (default: from
+    /// --protocol, evalscope-0 for reference and field-report).
     #[arg(long, value_parser = ["evalscope-0", "evalscope-1", "servebench"])]
     pub gpqa_protocol: Option<String>,
-    /// AIME's and MATH-500's protocol (overrides --protocol for them): qwen2.5-math or servebench.
+    /// AIME's and MATH-500's protocol (overrides --protocol for them): qwen2.5-math or servebench (default: from
+    /// --protocol, qwen2.5-math for reference and field-report).
     #[arg(long, value_parser = ["qwen2.5-math", "servebench"])]
     pub math_protocol: Option<String>,
     /// Leave failed and empty completions out of the scores (default: they count as wrong, as the reference

@@ -81,7 +81,8 @@ impl Timeouts {
                 Ok(Duration::from_secs_f64(v))
             } else {
                 Err(LoadError::Config(format!(
-                    "{flag} {v}: expected seconds > 0 and at most {} (a year)",
+                    "{flag} {}: expected seconds > 0 and at most {} (a year)",
+                    servebench_core::duration::show(v),
                     Self::MAX_SECS
                 )))
             }
