@@ -316,7 +316,12 @@ impl RecordSink for BenchSink {
         // output for `total_output_tokens_retokenized` happens after the timed run (it costs CPU).
         if rec.ok() && rec.output_tokens.is_none() {
             let retok = self.tok.count(&output_text(rec)).ok().map(|n| n as u64);
-            rec.output_tokens_retokenized = retok;
+            // sglang's retokenized count is of the answer text only (`reasoning_content` is not counted).
+            rec.output_tokens_retokenized = if rec.reasoning_text.is_empty() {
+                retok
+            } else {
+                self.tok.count(&rec.generated_text).ok().map(|n| n as u64)
+            };
             rec.output_tokens = retok;
             rec.output_tokens_source = if retok.is_some() {
                 TokenSource::Tokenizer
@@ -421,7 +426,8 @@ fn output_text(rec: &RequestRecord) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Counts every successful record's output with the tokenizer (`output_tokens_retokenized`), on all cores;
+/// Counts every successful record's answer text with the tokenizer (`output_tokens_retokenized`: sglang
+/// retokenizes `generated_text`, which for chat is `delta.content` only), on all cores;
 /// with `chunks`, also each chunk's answer text (`chunk_tokens`, sglang's split for `sglang-oai(-chat)` with an
 /// accept length).
 fn retokenize(tok: &Tokenizer, records: &mut [RequestRecord], chunks: bool) {
@@ -435,7 +441,7 @@ fn retokenize(tok: &Tokenizer, records: &mut [RequestRecord], chunks: bool) {
                 for r in part.iter_mut().filter(|r| r.ok()) {
                     if r.output_tokens_retokenized.is_none() {
                         r.output_tokens_retokenized =
-                            tok.count(&output_text(r)).ok().map(|n| n as u64);
+                            tok.count(&r.generated_text).ok().map(|n| n as u64);
                     }
                     if chunks {
                         r.chunk_tokens = (0..r.chunk_ms.len())

@@ -239,14 +239,19 @@ def main():
         res, diffs, attempt = run_with_retries(sc, opts, out_root, deviations)
         print_scenario(sc, res, diffs, attempt, out_root)
         undocumented = sum(1 for d in diffs if d[3] is None)
-        bad = bool(undocumented or res["errors"])
+        timing_only = undocumented and all(compare.is_timing_key(d[0]) for d in diffs if d[3] is None)
+        # COMPAT_TIMING=report: undocumented timing differences are reported, not fatal (counts, lengths and keys
+        # always are). For machines where the reference tool's own timing cannot be trusted to 2 ms.
+        report_only = timing_only and os.environ.get("COMPAT_TIMING") == "report"
+        bad = bool((undocumented and not report_only) or res["errors"])
         failed |= bad
         both = all(res["lines"].get(t) is not None for t in ("sglang", "servebench"))
         equal = len(res["lines"]["sglang"]) - len(diffs) if both else 0
         all_diffs += [(sc["name"], k, a, b, row) for k, a, b, row in diffs]
         all_diffs += [(sc["name"], "(harness)", e, "", None) for e in res["errors"]]
         summary.append((sc["name"], equal, len(diffs) - undocumented, undocumented,
-                        "ERROR" if res["errors"] else ("FAIL" if bad else "ok"), f"{time.monotonic() - ts:.0f}"))
+                        "ERROR" if res["errors"] else ("FAIL" if bad else ("timing" if report_only else "ok")),
+                        f"{time.monotonic() - ts:.0f}"))
         write_comparison(out_root / sc["name"] / "comparison.json", sc, res, diffs, attempt)
     write_markdown(out_root / "differences.md", all_diffs)
     print(f"\n== summary ({len(chosen)} scenarios, {time.monotonic() - t0:.0f} s; outputs in {out_root})")
