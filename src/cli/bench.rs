@@ -177,12 +177,28 @@ pub struct Args {
     /// Start the built-in simulated engine in this process and test it (optional preset name).
     #[arg(long, num_args = 0..=1, default_missing_value = "default", value_name = "PRESET")]
     pub sim: Option<String>,
+    /// Per-request latency limits in ms, e.g. "ttft_ms=2000,tpot_ms=100,e2e_ms=60000" (vLLM's
+    /// "ttft:2000 tpot:100 e2el:60000" reads the same): the result gets SLO attainment and goodput.
+    #[arg(long, value_name = "SPEC")]
+    pub slo: Option<String>,
+    /// The share of requests that must meet --slo for the run to meet it.
+    #[arg(long, default_value_t = servebench_core::slo::DEFAULT_ATTAINMENT, value_name = "SHARE")]
+    pub slo_attainment: f64,
     /// Print the result JSON on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
     /// Which server is measured (JSON, set by `servebench run`): stored in the result as `measured_server`.
     #[arg(long, hide = true, value_parser = parse_json_object)]
     pub measured_server: Option<serde_json::Value>,
+}
+
+/// The SLO of `--slo SPEC` and `--slo-attainment` (none without a spec).
+pub fn slo_of(spec: Option<&str>, attainment: f64) -> Result<Option<servebench_core::slo::Slo>> {
+    spec.map(|s| {
+        servebench_core::slo::Slo::parse(s, attainment)
+            .with_context(|| format!("--slo {s:?} / --slo-attainment {attainment}"))
+    })
+    .transpose()
 }
 
 /// A JSON object given as a flag value.
@@ -332,6 +348,7 @@ pub fn config_of(a: &Args, base_url: Option<&str>) -> Result<BenchConfig> {
     c.command_line = command_line_redacted();
     c.redact = redact_secrets;
     c.measured_server = a.measured_server.clone();
+    c.slo = slo_of(a.slo.as_deref(), a.slo_attainment)?;
     Ok(c)
 }
 

@@ -1,0 +1,157 @@
+//! SLO attainment and goodput in results (bench and sweep), checked against the per-request records.
+
+use crate::common::*;
+use clap::Parser;
+use servebench::cli::{Cli, Command};
+
+fn sweep_args(argv: &[&str]) -> servebench::cli::sweep::Args {
+    let mut v = vec!["servebench", "sweep"];
+    v.extend_from_slice(argv);
+    match Cli::try_parse_from(v).unwrap().command {
+        Command::Sweep(a) => *a,
+        _ => unreachable!(),
+    }
+}
+
+/// One request at a time on the engine, eight in flight: the later ones queue for at least 7 × 16 decode
+/// steps, so a 60 ms TTFT limit splits the run into good and bad requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_slo_keys_match_the_records() {
+    let sim = start_sim("fast", |c| c.max_running = 1).await;
+    let dir = tempdir();
+    let out = dir.path().join("r.json");
+    let url = sim.base_url();
+    let args = bench_args(&[
+        "--backend",
+        "sglang-oai",
+        "--base-url",
+        &url,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        "64",
+        "--random-output-len",
+        "16",
+        "--random-range-ratio",
+        "1",
+        "--num-prompts",
+        "16",
+        "--max-concurrency",
+        "8",
+        "--output-file",
+        out.to_str().unwrap(),
+        "--disable-tqdm",
+        "--slo",
+        "ttft:60 tpot:1000",
+        "--slo-attainment",
+        "0.9",
+    ]);
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let o = servebench::cli::bench::execute(args, rx).await.unwrap();
+    let r = &o.result;
+    let good = o
+        .records
+        .iter()
+        .filter(|x| {
+            x.ok()
+                && x.answer_ttft_ms().is_some_and(|t| t <= 60.0)
+                && x.tpot_ms().unwrap_or(0.0) <= 1000.0
+        })
+        .count() as u64;
+    let sent = o.records.iter().filter(|x| !x.warmup).count() as u64;
+    assert_eq!(sent, 16);
+    assert!(good >= 1 && good < sent, "good {good} of {sent}");
+    assert_eq!(r["slo"], "ttft_ms=60,tpot_ms=1000");
+    assert_eq!(r["slo_good_requests"], good);
+    assert_eq!(r["slo_requests"], sent);
+    assert_eq!(r["slo_attainment_target"], 0.9);
+    let att = good as f64 / sent as f64;
+    assert!((r["slo_attainment"].as_f64().unwrap() - att).abs() < 1e-12);
+    let duration = r["duration"].as_f64().unwrap();
+    assert!((r["goodput"].as_f64().unwrap() - good as f64 / duration).abs() < 1e-9);
+    assert_eq!(r["slo_met"], att >= 0.9);
+    // The appended line carries the same keys.
+    let line = &read_lines(&out)[0];
+    assert_eq!(line["slo_good_requests"], good);
+    // A bad spec is refused before anything is sent, naming the flag.
+    let bad = bench_args(&["--base-url", &url, "--slo", "ttft_ms=-1"]);
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let e = servebench::cli::bench::execute(bad, rx).await.unwrap_err();
+    assert!(format!("{e:#}").contains("--slo"), "{e:#}");
+}
+
+/// A sweep with `[run.slo]` judges every point; summary.csv and report.html carry the SLO columns; a
+/// rerun with another SLO measures the points again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_plan_slo_reaches_points_summary_and_report() {
+    let dir = tempdir();
+    let out = dir.path().join("sweep");
+    let plan_path = dir.path().join("plan.toml");
+    std::fs::write(
+        &plan_path,
+        format!(
+            "[target]\nsim = \"fast\"\n[axes]\ninput_output = [\"32:8\"]\nconcurrency = [1, 4]\n\
+             [run]\noutput_dir = {:?}\n[run.slo]\nttft_ms = 5000\ne2e_ms = 10000\nattainment = 0.5\n",
+            out.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let args = sweep_args(&[plan_path.to_str().unwrap()]);
+    let plan = servebench::cli::sweep::plan_of(&args).unwrap();
+    let points = plan.points().unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let s = servebench::cli::sweep::sweep(&plan, &points, false, None, rx)
+        .await
+        .unwrap();
+    assert_eq!(s.run, 2);
+    for p in &points {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p.file).unwrap()).unwrap();
+        assert_eq!(v["slo"], "ttft_ms=5000,e2e_ms=10000");
+        assert_eq!(v["slo_attainment_target"], 0.5);
+        assert_eq!(
+            v["slo_good_requests"], v["completed"],
+            "generous limits: all good"
+        );
+        assert_eq!(v["slo_met"], true);
+        // The records of the point give the same count.
+        let records = std::fs::read_to_string(&p.details_file).unwrap();
+        let good = records
+            .lines()
+            .map(|l| serde_json::from_str::<servebench::core::record::RequestRecord>(l).unwrap())
+            .filter(|x| {
+                x.ok() && x.answer_ttft_ms().unwrap() <= 5000.0 && x.e2e_ms.unwrap() <= 10000.0
+            })
+            .count();
+        assert_eq!(v["slo_good_requests"], good as u64);
+    }
+    let collection = servebench::report::collect(std::slice::from_ref(&out)).unwrap();
+    let opts = servebench::report::ReportOptions {
+        out_dir: out.clone(),
+        ..Default::default()
+    };
+    servebench::report::write_report(&collection, &opts).unwrap();
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let slo_col = header.iter().position(|h| *h == "slo").expect("slo column");
+    assert!(slo_col >= 24, "after the seed's columns");
+    for col in ["slo_attainment", "goodput", "slo_good_requests", "slo_met"] {
+        assert!(header.contains(&col), "{col} in {header:?}");
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("Goodput (req/s)") && html.contains("SLO met"));
+
+    // The same points under a stricter SLO are not "done earlier".
+    let args = sweep_args(&[plan_path.to_str().unwrap(), "--slo", "ttft_ms=4000"]);
+    let plan2 = servebench::cli::sweep::plan_of(&args).unwrap();
+    assert_eq!(
+        plan2.run.slo.unwrap().attainment,
+        0.5,
+        "the plan's target stays"
+    );
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let s2 = servebench::cli::sweep::sweep(&plan2, &points, false, None, rx)
+        .await
+        .unwrap();
+    assert_eq!((s2.run, s2.done), (2, 0));
+}
