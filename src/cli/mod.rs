@@ -1,6 +1,7 @@
 //! Command-line surface: one module per command, each with its clap `Args` and a `run` function.
 
 pub mod bench;
+pub mod capacity;
 pub mod compare;
 pub mod env;
 pub mod eval;
@@ -37,6 +38,8 @@ pub enum Command {
     Grade(Box<grade::Args>),
     /// A matrix of load tests (lengths x concurrencies x ratios), resumable.
     Sweep(Box<sweep::Args>),
+    /// The highest concurrency or request rate meeting an SLO (bracket, then bisect), with its GPU time.
+    Capacity(Box<capacity::Args>),
     /// Collect results on disk into summary.csv, charts and report.html.
     Report(Box<report::Args>),
     /// Two runs side by side: performance at equal load, accuracy with significance.
@@ -54,6 +57,7 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(*a),
         Command::Grade(a) => grade::run(*a),
         Command::Sweep(a) => sweep::run(*a),
+        Command::Capacity(a) => capacity::run(*a),
         Command::Report(a) => report::run(*a),
         Command::Compare(a) => compare::run(*a),
         Command::Run(a) => run::run(*a),

@@ -155,3 +155,105 @@ async fn sweep_plan_slo_reaches_points_summary_and_report() {
         .unwrap();
     assert_eq!((s2.run, s2.done), (2, 0));
 }
+
+fn capacity_args(argv: &[&str]) -> servebench::cli::capacity::Args {
+    let mut v = vec!["servebench", "capacity"];
+    v.extend_from_slice(argv);
+    match Cli::try_parse_from(v).unwrap().command {
+        Command::Capacity(a) => *a,
+        _ => unreachable!(),
+    }
+}
+
+/// A simulator that runs 4 requests at a time (sglang's `--max-running-requests 4`), each ~50 ms of
+/// decode: above concurrency 4 requests queue for a whole request and miss a 25 ms TTFT limit. The
+/// search finds the knee the seed-shaped grid finds (1 … 64, doubling) with at most half its GPU time,
+/// and a rerun reuses every run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_finds_the_grid_knee_for_at_most_half_the_gpu_time() {
+    let sim = start_sim("fast", |c| {
+        c.max_running = 4;
+        c.decode_base_ms = 2.0;
+    })
+    .await;
+    let url = sim.base_url();
+    let dir = tempdir();
+    let args = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let mut v = vec![
+            "--base-url",
+            &url,
+            "--backend",
+            "sglang-oai",
+            "--dataset-name",
+            "random",
+            "--random-input-len",
+            "32",
+            "--random-output-len",
+            "24",
+            "--random-range-ratio",
+            "1",
+            "--slo",
+            "ttft_ms=25",
+            "--prompts-per-load",
+            "4",
+            "--min-prompts",
+            "8",
+            "--gpus",
+            "8",
+            "--metrics-interval",
+            "0.02",
+            "--output-dir",
+            out.to_str().unwrap(),
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |argv: Vec<String>| async move {
+        let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let a = capacity_args(&refs);
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        servebench::cli::capacity::execute(&a, rx, |_| {})
+            .await
+            .unwrap()
+    };
+    let grid = run(args("grid", &["--grid", "1,2,4,8,16,32,64"])).await;
+    let search = run(args("search", &[])).await;
+    let (gk, sk) = (
+        grid.capacity.capacity.unwrap(),
+        search.capacity.capacity.unwrap(),
+    );
+    assert_eq!(gk, 4.0, "grid: {:#?}", grid.capacity.points);
+    assert!(
+        (gk / 2.0..=gk * 2.0).contains(&sk),
+        "search knee {sk} within one grid step of {gk}: {:#?}",
+        search.capacity.points
+    );
+    assert!(
+        search.capacity.gpu_seconds <= 0.5 * grid.capacity.gpu_seconds,
+        "search {} GPU-s vs grid {}",
+        search.capacity.gpu_seconds,
+        grid.capacity.gpu_seconds
+    );
+    // GPU time is duration × GPUs, summed over the runs.
+    let sum: f64 = search.run_log.iter().map(|r| r.duration_s * 8.0).sum();
+    assert!((sum - search.capacity.gpu_seconds).abs() < 1e-9);
+    // The server's queue was seen past the knee (the simulator publishes sglang:num_queue_reqs).
+    assert!(grid
+        .run_log
+        .iter()
+        .any(|r| r.load > 4.0 && r.server_max_queued.unwrap_or(0.0) > 0.0));
+    // capacity.json is written; a rerun reuses every run and decides the same.
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("search/capacity.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["capacity"], sk);
+    assert_eq!(saved["mode"], "search");
+    let again = run(args("search", &[])).await;
+    assert!(again.run_log.iter().all(|r| r.reused));
+    assert_eq!(again.capacity.capacity, Some(sk));
+}
