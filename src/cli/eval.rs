@@ -145,6 +145,13 @@ pub struct Args {
     /// Simulator: seed of its answers.
     #[arg(long, default_value_t = 0)]
     pub sim_seed: u64,
+    /// Accuracy under load: run the eval at concurrency 1 and at N (temperature 0) into OUTPUT_DIR/c1 and
+    /// OUTPUT_DIR/cN, then report the share of answers that changed and the paired accuracy difference.
+    #[arg(long, value_name = "N")]
+    pub under_load: Option<usize>,
+    /// Simulator: share of answers that flip when the engine is busy (see `servebench sim --load-flip-rate`).
+    #[arg(long, default_value_t = 0.0)]
+    pub sim_load_flip_rate: f64,
 }
 
 /// What an eval produced.
@@ -160,6 +167,9 @@ pub struct EvalOutcome {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if let Some(n) = args.under_load {
+        return super::load_sensitivity::run(args, n);
+    }
     let rt = super::runtime()?;
     let stop_rx = super::stop_on_ctrl_c(
         &rt,
@@ -521,6 +531,7 @@ pub async fn execute(a: Args, stop: watch::Receiver<bool>) -> Result<EvalOutcome
             cfg.answer_key_files = write_sim_key(&datasets, &key_dir)?;
             cfg.accuracy = a.sim_accuracy;
             cfg.seed = a.sim_seed;
+            cfg.load_flip_rate = a.sim_load_flip_rate;
             cfg.reasoning = ReasoningMode::parse(&a.sim_reasoning)?;
             match SimServer::start(cfg, "127.0.0.1:0".parse()?).await {
                 Ok(s) => Some(s),

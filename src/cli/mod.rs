@@ -6,6 +6,7 @@ pub mod compare;
 pub mod env;
 pub mod eval;
 pub mod grade;
+pub mod load_sensitivity;
 pub mod output;
 pub mod report;
 pub mod run;

@@ -257,3 +257,59 @@ async fn capacity_finds_the_grid_knee_for_at_most_half_the_gpu_time() {
     assert!(again.run_log.iter().all(|r| r.reused));
     assert_eq!(again.capacity.capacity, Some(sk));
 }
+
+/// Accuracy under load: the simulator flips 20% of answers when busy; `eval --under-load 16` runs the
+/// same eval at concurrency 1 and 16 and recovers the flip share within its interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eval_under_load_recovers_the_simulated_flip_rate() {
+    let dir = tempdir();
+    let data = root().join("data");
+    let argv = [
+        "servebench",
+        "eval",
+        "--sim",
+        "--sim-accuracy",
+        "0.7",
+        "--sim-reasoning",
+        "none",
+        "--sim-load-flip-rate",
+        "0.2",
+        "--datasets",
+        "math500",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--under-load",
+        "16",
+        "--output-dir",
+        dir.path().to_str().unwrap(),
+    ];
+    let a = match Cli::try_parse_from(argv).unwrap().command {
+        Command::Eval(a) => *a,
+        _ => unreachable!(),
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let out = servebench::cli::load_sensitivity::execute(a, 16, rx)
+        .await
+        .unwrap();
+    assert!(!out.interrupted);
+    let m = &out.measurements[0];
+    assert_eq!((m.dataset.as_str(), m.pairs), ("math500", 500));
+    assert_eq!((m.concurrency_low, m.concurrency_high), (1, 16));
+    assert!(
+        m.change_ci.0 <= 0.2 && 0.2 <= m.change_ci.1,
+        "flip share 0.2 inside {:?} ({} of {})",
+        m.change_ci,
+        m.changed,
+        m.pairs
+    );
+    // At accuracy 0.7, flips turn about 14% of answers wrong and 6% right: accuracy falls.
+    assert!(m.discordant.0 + m.discordant.1 <= m.changed);
+    assert!(m.discordant.0 > m.discordant.1, "{:?}", m.discordant);
+    assert!(m.diff < 0.0, "{} points, p={}", m.diff, m.p);
+    assert!(out.dirs.0.join("math500_predictions.jsonl").exists());
+    assert!(out.dirs.1.ends_with("c16"));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out.file).unwrap()).unwrap();
+    assert_eq!(saved[0]["changed"], m.changed);
+    assert!(m.statement().contains("between concurrency 1 and 16"));
+}
