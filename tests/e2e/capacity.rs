@@ -313,3 +313,75 @@ async fn eval_under_load_recovers_the_simulated_flip_rate() {
     assert_eq!(saved[0]["changed"], m.changed);
     assert!(m.statement().contains("between concurrency 1 and 16"));
 }
+
+/// Open loop: `--search rate` searches `--request-rate` (Poisson arrivals) up to about the engine's
+/// throughput limit (4 slots × ~50 ms per request ≈ 80 requests/s; runs of one second of arrivals queue
+/// little below it), bracketing and bisecting to 25%.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_searches_the_request_rate_in_open_loop() {
+    let sim = start_sim("fast", |c| {
+        c.max_running = 4;
+        c.decode_base_ms = 2.0;
+    })
+    .await;
+    let url = sim.base_url();
+    let dir = tempdir();
+    let out = dir.path().join("rate");
+    let a = capacity_args(&[
+        "--search",
+        "rate",
+        "--start",
+        "5",
+        "--resolution",
+        "0.25",
+        "--base-url",
+        &url,
+        "--backend",
+        "sglang-oai",
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        "32",
+        "--random-output-len",
+        "24",
+        "--random-range-ratio",
+        "1",
+        "--slo",
+        "ttft_ms=40",
+        "--slo-attainment",
+        "0.8",
+        "--prompts-per-load",
+        "1",
+        "--min-prompts",
+        "16",
+        "--no-metrics",
+        "--output-dir",
+        out.to_str().unwrap(),
+    ]);
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let o = servebench::cli::capacity::execute(&a, rx, |_| {})
+        .await
+        .unwrap();
+    let c = &o.capacity;
+    let (cap, fail) = (c.capacity.unwrap(), c.first_failing.unwrap());
+    assert!(
+        (10.0..=160.0).contains(&cap) && fail > cap && fail <= 1.25 * cap + 1e-9,
+        "capacity {cap}, first failing {fail}: {:#?}",
+        c.points
+    );
+    assert_eq!(
+        serde_json::to_value(c.stopped).unwrap(),
+        "converged",
+        "{:#?}",
+        c.points
+    );
+    // Each run is an open-loop bench at its rate, one second of arrivals (at least 16 prompts).
+    let first: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("r5_run1.json")).unwrap()).unwrap();
+    assert_eq!(first["request_rate"], 5.0);
+    assert_eq!(first["slo_requests"], 16);
+    assert!(o
+        .run_log
+        .iter()
+        .all(|r| r.requests as f64 == r.load.ceil().max(16.0)));
+}
