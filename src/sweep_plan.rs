@@ -34,6 +34,11 @@
 //! [run.stop_rule]                        # optional: skip higher concurrencies once the server saturates
 //! min_throughput_gain_pct = 5.0
 //! ttft_p99_factor = 2.0
+//!
+//! [run.slo]                              # optional: judge every point (slo, slo_attainment, goodput, slo_met)
+//! ttft_ms = 2000                         # any of ttft_ms, tpot_ms, e2e_ms (per-request limits, ms)
+//! tpot_ms = 100
+//! attainment = 0.99                      # share of good requests a point needs to meet the SLO
 //! ```
 
 use serde::Deserialize;
@@ -191,6 +196,8 @@ pub struct RunSpec {
     #[serde(default)]
     pub extra_args: Vec<String>,
     pub stop_rule: Option<StopRule>,
+    /// Judge every point against this SLO (`[run.slo]`; `--slo` on the command line).
+    pub slo: Option<servebench_core::slo::Slo>,
 }
 
 impl Default for RunSpec {
@@ -209,6 +216,7 @@ impl Default for RunSpec {
             output_details: true,
             extra_args: Vec::new(),
             stop_rule: None,
+            slo: None,
         }
     }
 }
@@ -415,6 +423,10 @@ impl Plan {
         }
         servebench_core::api::Backend::parse(&self.target.backend)
             .map_err(|e| PlanError::Invalid(format!("[target] backend: {e}")))?;
+        if let Some(slo) = &self.run.slo {
+            slo.validate()
+                .map_err(|e| PlanError::Invalid(format!("[run.slo]: {e}")))?;
+        }
         if self.axes.input_output.is_empty() || self.axes.concurrency.is_empty() {
             return Err(PlanError::Invalid(
                 "[axes] needs at least one input_output and one concurrency".into(),

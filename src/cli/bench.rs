@@ -193,6 +193,13 @@ pub struct Args {
     /// `default` when the flag is given without one; --base-url/--host/--port are then not used).
     #[arg(long, num_args = 0..=1, default_missing_value = "default", value_name = "PRESET")]
     pub sim: Option<String>,
+    /// Per-request latency limits in ms, e.g. "ttft_ms=2000,tpot_ms=100,e2e_ms=60000" (vLLM's
+    /// "ttft:2000 tpot:100 e2el:60000" reads the same): the result gets SLO attainment and goodput.
+    #[arg(long, value_name = "SPEC")]
+    pub slo: Option<String>,
+    /// The share of requests that must meet --slo for the run to meet it.
+    #[arg(long, default_value_t = servebench_core::slo::DEFAULT_ATTAINMENT, value_name = "SHARE")]
+    pub slo_attainment: f64,
     /// Print the result JSON on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -203,6 +210,15 @@ pub struct Args {
     /// Default: only when every request failed. The result is written either way.
     #[arg(long, value_name = "FRACTION", value_parser = super::exit::parse_rate)]
     pub max_failure_rate: Option<f64>,
+}
+
+/// The SLO of `--slo SPEC` and `--slo-attainment` (none without a spec).
+pub fn slo_of(spec: Option<&str>, attainment: f64) -> Result<Option<servebench_core::slo::Slo>> {
+    spec.map(|s| {
+        servebench_core::slo::Slo::parse(s, attainment)
+            .with_context(|| format!("--slo {s:?} / --slo-attainment {attainment}"))
+    })
+    .transpose()
 }
 
 /// A JSON object given as a flag value.
@@ -352,6 +368,7 @@ pub fn config_of(a: &Args, base_url: Option<&str>) -> Result<BenchConfig> {
     c.command_line = command_line_redacted();
     c.redact = redact_secrets;
     c.measured_server = a.measured_server.clone();
+    c.slo = slo_of(a.slo.as_deref(), a.slo_attainment)?;
     Ok(c)
 }
 

@@ -158,6 +158,14 @@ pub struct Args {
     /// Default: only when every sample failed. Reports are written either way.
     #[arg(long, value_name = "FRACTION", value_parser = super::exit::parse_rate)]
     pub max_failure_rate: Option<f64>,
+    /// Accuracy under load: run the eval at concurrency 1 and at N (temperature 0) into OUTPUT_DIR/c1 and
+    /// OUTPUT_DIR/cN, then report the share of answers that changed and the paired accuracy difference
+    /// (default: off).
+    #[arg(long, value_name = "N")]
+    pub under_load: Option<usize>,
+    /// Simulator: share of answers that flip when the engine is busy (see `servebench sim --load-flip-rate`).
+    #[arg(long, default_value_t = 0.0)]
+    pub sim_load_flip_rate: f64,
 }
 
 /// What an eval produced.
@@ -173,6 +181,9 @@ pub struct EvalOutcome {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if let Some(n) = args.under_load {
+        return super::load_sensitivity::run(args, n);
+    }
     let rt = super::runtime()?;
     let stop_rx = super::stop_on_ctrl_c(
         &rt,
@@ -585,6 +596,7 @@ pub async fn execute(a: Args, stop: watch::Receiver<bool>) -> Result<EvalOutcome
             let mut cfg = SimConfig::preset(preset)?;
             cfg.accuracy = a.sim_accuracy;
             cfg.seed = a.sim_seed;
+            cfg.load_flip_rate = a.sim_load_flip_rate;
             cfg.reasoning = ReasoningMode::parse(&a.sim_reasoning)?;
             let key = write_sim_key(&datasets, &key_dir)?;
             cfg.answer_key_files = key.files.clone();

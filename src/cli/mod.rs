@@ -2,11 +2,13 @@
 
 pub mod args;
 pub mod bench;
+pub mod capacity;
 pub mod compare;
 pub mod env;
 pub mod eval;
 pub mod exit;
 pub mod grade;
+pub mod load_sensitivity;
 pub mod output;
 pub mod report;
 pub mod run;
@@ -45,6 +47,8 @@ pub enum Command {
     Grade(Box<grade::Args>),
     /// A matrix of load tests (lengths x concurrencies x ratios), resumable.
     Sweep(Box<sweep::Args>),
+    /// The highest concurrency or request rate meeting an SLO (bracket, then bisect), with its GPU time.
+    Capacity(Box<capacity::Args>),
     /// Collect results on disk into summary.csv, charts and report.html.
     Report(Box<report::Args>),
     /// Two runs side by side: performance at equal load, accuracy with significance.
@@ -62,6 +66,7 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(*a),
         Command::Grade(a) => grade::run(*a),
         Command::Sweep(a) => sweep::run(*a),
+        Command::Capacity(a) => capacity::run(*a),
         Command::Report(a) => report::run(*a),
         Command::Compare(a) => compare::run(*a),
         Command::Run(a) => run::run(*a),

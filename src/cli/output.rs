@@ -49,6 +49,26 @@ pub fn print_bench_summary(r: &Value, m: &Metrics) {
             .unwrap_or_else(|| "not set".into()),
     );
     line("Successful requests:", m.completed);
+    if let Some(spec) = r.get("slo").and_then(Value::as_str) {
+        line("SLO:", spec);
+        line(
+            "SLO attainment:",
+            format!(
+                "{:.4} (target {}; {})",
+                r["slo_attainment"].as_f64().unwrap_or(0.0),
+                r["slo_attainment_target"].as_f64().unwrap_or(0.0),
+                if r["slo_met"] == json!(true) {
+                    "met"
+                } else {
+                    "NOT met"
+                }
+            ),
+        );
+        line(
+            "Goodput (good req/s):",
+            format!("{:.2}", r["goodput"].as_f64().unwrap_or(0.0)),
+        );
+    }
     line("Failed requests:", m.failed);
     line("Benchmark duration (s):", format!("{:.2}", m.duration_s));
     line("Total input tokens:", m.total_input);

@@ -120,6 +120,13 @@ pub struct Args {
     /// Share of wrong answers that are well-formed (a wrong \boxed{}); the rest have no boxed answer (default: the preset's, listed below).
     #[arg(long)]
     pub wrong_share: Option<f64>,
+    /// Accuracy under load: the share of answer-key answers that flip (correct → wrong, wrong → correct)
+    /// when the engine is busy at a request's arrival (default: the preset's, 0).
+    #[arg(long)]
+    pub load_flip_rate: Option<f64>,
+    /// Other requests in flight at a request's arrival from which the engine counts as busy (default 2).
+    #[arg(long)]
+    pub load_flip_threshold: Option<u64>,
     /// Where answer-key reasoning goes: inline (<think>…</think>), field (reasoning_content) or none (default: the preset's, listed below).
     #[arg(long)]
     pub reasoning: Option<String>,
@@ -211,6 +218,8 @@ pub fn config(a: &Args) -> Result<SimConfig> {
         max_body_bytes,
         accuracy,
         wrong_share,
+        load_flip_rate,
+        load_flip_threshold,
         reasoning_tokens,
         trace_capacity,
         trace_chunk_budget

@@ -75,6 +75,13 @@ pub struct Args {
     /// default: the plan's, else never).
     #[arg(long, value_name = "GAIN,FACTOR")]
     pub stop_rule: Option<String>,
+    /// Per-request latency limits in ms ("ttft_ms=2000,tpot_ms=100"): every point gets SLO attainment and
+    /// goodput (overrides the plan's [run.slo]).
+    #[arg(long, value_name = "SPEC")]
+    pub slo: Option<String>,
+    /// The share of requests that must meet the SLO (default: the plan's, else 0.99).
+    #[arg(long, value_name = "SHARE")]
+    pub slo_attainment: Option<f64>,
     /// Re-run points that already have results.
     #[arg(long)]
     pub force: bool,
@@ -187,6 +194,17 @@ pub fn plan_of(a: &Args) -> Result<Plan> {
             ttft_p99_factor: v[1],
         });
     }
+    let target = a
+        .slo_attainment
+        .or(plan.run.slo.map(|s| s.attainment))
+        .unwrap_or(servebench_core::slo::DEFAULT_ATTAINMENT);
+    if let Some(spec) = &a.slo {
+        plan.run.slo = super::bench::slo_of(Some(spec), target)?;
+    } else if let Some(slo) = &mut plan.run.slo {
+        slo.attainment = target;
+    } else if a.slo_attainment.is_some() {
+        bail!("--slo-attainment needs --slo (or a [run.slo] table in the plan)");
+    }
     Ok(plan)
 }
 
@@ -218,6 +236,9 @@ pub fn base_config(plan: &Plan, base_url: &str, api_key: Option<&str>) -> Result
     c.flush_cache |= plan.run.flush_cache;
     c.progress = false;
     c.tensor_parallel = Some(plan.run.tp);
+    if plan.run.slo.is_some() {
+        c.slo = plan.run.slo;
+    }
     // The sweep's --api-key (itself defaulting to $OPENAI_API_KEY) wins over the environment seen by bench.
     if let Some(k) = api_key {
         c.api_key = Some(k.to_string());
@@ -261,6 +282,17 @@ pub fn finished_result(p: &Point) -> Option<Value> {
         let v: Value = serde_json::from_str(l).ok()?;
         p.finished_by(&v).then_some(v)
     })
+}
+
+/// A finished point counts as done only when it was judged against the plan's SLO (or the plan has none).
+pub fn judged_alike(plan: &Plan, r: &Value) -> bool {
+    match &plan.run.slo {
+        None => true,
+        Some(slo) => {
+            r["slo"].as_str() == Some(slo.spec().as_str())
+                && r["slo_attainment_target"].as_f64() == Some(slo.attainment)
+        }
+    }
 }
 
 /// True when the stop rule says the series is past its knee.
@@ -443,7 +475,7 @@ pub async fn sweep(
         }
         let tag = format!("[{}/{}] {}", i + 1, total, p.label());
         if !force {
-            if let Some(r) = finished_result(p) {
+            if let Some(r) = finished_result(p).filter(|r| judged_alike(plan, r)) {
                 println!("{tag}: done earlier ({})", p.file.display());
                 s.done += 1;
                 prev = Some((p.group, r));

@@ -2,6 +2,7 @@
 //! ephemeral loopback port and drives servebench against it.
 
 mod bench;
+mod capacity;
 mod cli;
 mod common;
 mod compare;

@@ -5,7 +5,8 @@
 //! to run, the caller runs it and hands back an [`Observation`] with [`CapacitySearch::record`], until
 //! `next_load` returns `None`; [`CapacitySearch::finish`] then states the capacity and why the search
 //! stopped. A decision that is within noise (the attainment's 95% Wilson interval contains the
-//! target) is measured again, up to `max_repeats` times, and decided on the pooled counts.
+//! target) at an end of the final bracket is measured again, up to `max_repeats` times, and decided
+//! on the pooled counts (loads passed on the way up are not repeated: a higher load met the SLO).
 //! Bracketing stops early when throughput stops growing (the server is saturated: more load only
 //! queues) or when the caller saw queueing in the server's own metrics.
 
@@ -174,40 +175,62 @@ impl CapacitySearch {
     }
 
     /// The load to run next, or `None` when the search is over.
+    ///
+    /// Loads are decided on their first run while the search moves (assuming the SLO holds at every
+    /// load below one that meets it); a decision within noise is repeated only where it matters: at
+    /// the two ends of the final bracket, before the search stops. A repeat that flips a decision
+    /// moves the bracket and the search goes on.
     pub fn next_load(&mut self) -> Option<f64> {
         if self.stopped.is_some() {
             return None;
         }
-        let Some(last) = self.runs.last().map(|o| o.load) else {
+        if self.runs.is_empty() {
             return Some(self.cfg.start);
-        };
-        let d = self.decide(last);
-        if d.within_noise && d.runs <= self.cfg.max_repeats {
-            return Some(last);
         }
-        self.after(d)
-    }
-
-    fn after(&mut self, d: PointDecision) -> Option<f64> {
-        if d.meets {
-            self.pass = Some(self.pass.map_or(d.load, |p| p.max(d.load)));
-        } else {
-            self.fail = Some(self.fail.map_or(d.load, |f| f.min(d.load)));
-        }
-        match (self.pass, self.fail) {
-            (None, Some(_)) => self.stop(StopReason::FailsAtStart),
+        let (pass, fail) = self.bracket();
+        self.pass = pass;
+        self.fail = fail;
+        match (pass, fail) {
+            (None, Some(f)) => self.end(&[f], StopReason::FailsAtStart),
             (Some(p), None) => self.grow(p),
             (Some(p), Some(f)) => self.bisect(p, f),
-            (None, None) => None,
+            (None, None) => Some(self.cfg.start),
         }
+    }
+
+    /// The lowest failing load, and the highest meeting load below it.
+    fn bracket(&self) -> (Option<f64>, Option<f64>) {
+        let mut loads: Vec<f64> = self.runs.iter().map(|o| o.load).collect();
+        loads.sort_by(f64::total_cmp);
+        loads.dedup();
+        let decided: Vec<PointDecision> = loads.iter().map(|&l| self.decide(l)).collect();
+        let fail = decided.iter().find(|d| !d.meets).map(|d| d.load);
+        let pass = decided
+            .iter()
+            .filter(|d| d.meets && fail.is_none_or(|f| d.load < f))
+            .map(|d| d.load)
+            .next_back();
+        (pass, fail)
+    }
+
+    /// Before stopping for `why`: repeat a bracket end whose decision is within noise (up to
+    /// `max_repeats` extra runs each).
+    fn end(&mut self, ends: &[f64], why: StopReason) -> Option<f64> {
+        for &l in ends {
+            let d = self.decide(l);
+            if d.within_noise && d.runs <= self.cfg.max_repeats {
+                return Some(l);
+            }
+        }
+        self.stop(why)
     }
 
     fn grow(&mut self, pass: f64) -> Option<f64> {
         if pass >= self.cfg.max {
-            return self.stop(StopReason::MaxReached);
+            return self.end(&[pass], StopReason::MaxReached);
         }
         if self.saturated(pass) {
-            return self.stop(StopReason::Saturated);
+            return self.end(&[pass], StopReason::Saturated);
         }
         let next = self.round(pass * self.cfg.growth).min(self.cfg.max);
         Some(if next <= pass { self.cfg.max } else { next })
@@ -217,11 +240,11 @@ impl CapacitySearch {
         let narrow =
             fail - pass <= self.cfg.resolution * pass || (self.cfg.integer && fail - pass <= 1.0);
         if narrow {
-            return self.stop(StopReason::Converged);
+            return self.end(&[pass, fail], StopReason::Converged);
         }
         let mid = self.round((pass + fail) / 2.0);
         if mid <= pass || mid >= fail {
-            return self.stop(StopReason::Converged);
+            return self.end(&[pass, fail], StopReason::Converged);
         }
         Some(mid)
     }
@@ -300,9 +323,10 @@ impl CapacitySearch {
                 loads.push(o.load);
             }
         }
+        let (pass, fail) = self.bracket();
         Capacity {
-            capacity: self.pass,
-            first_failing: self.fail,
+            capacity: pass,
+            first_failing: fail,
             stopped: self.stopped.unwrap_or(StopReason::Converged),
             points: loads.into_iter().map(|l| self.decide(l)).collect(),
             runs: self.runs.len() as u32,
@@ -409,25 +433,79 @@ mod tests {
     }
 
     #[test]
-    fn repeats_a_decision_within_noise_and_pools_it() {
-        let mut s = CapacitySearch::new(SearchConfig::default()).unwrap();
-        assert_eq!(s.next_load(), Some(1.0));
-        // 99 of 100: the interval [0.946, 0.998] contains 0.99, so the load is run again.
-        let obs = |good| Observation {
-            load: 1.0,
+    fn repeats_a_bracket_end_within_noise_and_pools_it() {
+        let cfg = SearchConfig {
+            max: 2.0,
+            ..SearchConfig::default()
+        };
+        let mut s = CapacitySearch::new(cfg).unwrap();
+        let obs = |load, good| Observation {
+            load,
             requests: 100,
             good,
-            throughput: 1.0,
+            throughput: load,
             queued: false,
             gpu_seconds: 1.0,
         };
-        s.record(obs(99));
         assert_eq!(s.next_load(), Some(1.0));
-        s.record(obs(100));
-        let d = s.decide(1.0);
+        // 99 of 100: the interval [0.946, 0.998] contains 0.99, but load 2 may settle it: no repeat yet.
+        s.record(obs(1.0, 99));
+        assert_eq!(s.next_load(), Some(2.0));
+        s.record(obs(2.0, 99));
+        // The last bracket end is within noise: measured again before the search stops.
+        assert_eq!(s.next_load(), Some(2.0));
+        s.record(obs(2.0, 100));
+        let d = s.decide(2.0);
         assert_eq!((d.runs, d.requests, d.good), (2, 200, 199));
         assert!(d.meets && d.within_noise);
-        assert_eq!(s.next_load(), Some(2.0), "decided after one repeat");
+        assert_eq!(s.next_load(), None, "decided after one repeat");
+        assert_eq!(s.finish().stopped, StopReason::MaxReached);
+        assert_eq!(
+            s.decide(1.0).runs,
+            1,
+            "a load below a meeting one is not repeated"
+        );
+    }
+
+    #[test]
+    fn a_repeat_that_flips_the_decision_moves_the_bracket() {
+        let mut s = CapacitySearch::new(SearchConfig::default()).unwrap();
+        let mut feed = |load: f64, good: u64| {
+            s.record(Observation {
+                load,
+                requests: 100,
+                good,
+                throughput: load,
+                queued: false,
+                gpu_seconds: 1.0,
+            });
+        };
+        // 1, 2 clear passes; 4 a marginal pass; 8 a clear fail; then 6 fails clearly.
+        for (l, g) in [(1.0, 100), (2.0, 100), (4.0, 99), (8.0, 50), (6.0, 50)] {
+            feed(l, g);
+        }
+        // Bracket (4, 6] is narrow only at resolution 1 apart: 5 is next.
+        assert_eq!(s.next_load(), Some(5.0));
+        s.record(Observation {
+            load: 5.0,
+            requests: 100,
+            good: 50,
+            throughput: 5.0,
+            queued: false,
+            gpu_seconds: 1.0,
+        });
+        // (4, 5]: converged, but 4 is within noise: repeated; it now fails on the pooled counts.
+        assert_eq!(s.next_load(), Some(4.0));
+        s.record(Observation {
+            load: 4.0,
+            requests: 100,
+            good: 90,
+            throughput: 4.0,
+            queued: false,
+            gpu_seconds: 1.0,
+        });
+        // (2, 4]: 3 is measured.
+        assert_eq!(s.next_load(), Some(3.0));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// Per-request limits and the share of requests that must meet them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Slo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttft_ms: Option<f64>,
@@ -120,9 +121,11 @@ impl Slo {
             None => true,
             Some(l) => value.is_some_and(|v| v <= l),
         };
+        // TTFT and TPOT as the result's `*_ttft_ms`/`*_tpot_ms` time them (answer text: sglang's rule),
+        // so a run whose p99 TTFT is within the limit has at least 99% of requests within it.
         // vLLM's goodput counts TPOT as 0 for a request with at most one output token.
         let tpot = r.tpot_ms().or(Some(0.0));
-        within(self.ttft_ms, r.ttft_ms)
+        within(self.ttft_ms, r.answer_ttft_ms())
             && within(self.tpot_ms, tpot)
             && within(self.e2e_ms, r.e2e_ms)
     }
@@ -152,6 +155,35 @@ impl Slo {
             goodput,
             meets: sent > 0 && attainment >= self.attainment,
         }
+    }
+
+    /// The limits in the form [`Slo::parse`] reads back: `ttft_ms=2000,tpot_ms=100`.
+    pub fn spec(&self) -> String {
+        [
+            ("ttft_ms", self.ttft_ms),
+            ("tpot_ms", self.tpot_ms),
+            ("e2e_ms", self.e2e_ms),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", trim_number(v))))
+        .collect::<Vec<_>>()
+        .join(",")
+    }
+
+    /// The result keys of a run judged against this SLO: `slo` (the limits as [`Slo::spec`]),
+    /// `slo_attainment_target`, `slo_attainment` (good / requests), `slo_good_requests`,
+    /// `slo_requests`, `goodput` (good requests per second) and `slo_met`.
+    pub fn result_keys(&self, o: &SloOutcome) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::json;
+        let mut m = serde_json::Map::new();
+        m.insert("slo".into(), json!(self.spec()));
+        m.insert("slo_attainment_target".into(), json!(self.attainment));
+        m.insert("slo_attainment".into(), json!(o.attainment));
+        m.insert("slo_good_requests".into(), json!(o.good));
+        m.insert("slo_requests".into(), json!(o.requests));
+        m.insert("goodput".into(), json!(o.goodput));
+        m.insert("slo_met".into(), json!(o.meets));
+        m
     }
 
     /// A short human form: `TTFT ≤ 2000 ms, TPOT ≤ 100 ms for 99% of requests`.
@@ -236,6 +268,23 @@ mod tests {
             a.describe(),
             "TTFT ≤ 2000 ms, TPOT ≤ 100 ms for 99% of requests"
         );
+    }
+
+    #[test]
+    fn spec_reads_back_and_result_keys_carry_the_outcome() {
+        let slo = Slo::parse("tpot:100.5 ttft:2000", 0.9).unwrap();
+        assert_eq!(slo.spec(), "ttft_ms=2000,tpot_ms=100.5");
+        assert_eq!(Slo::parse(&slo.spec(), 0.9).unwrap(), slo);
+        let recs = [rec(100.0, 1000.0, 10), rec(3000.0, 4000.0, 10)];
+        let o = slo.evaluate(&recs, 2.0);
+        let k = slo.result_keys(&o);
+        assert_eq!(k["slo"], "ttft_ms=2000,tpot_ms=100.5");
+        assert_eq!(k["slo_attainment_target"], 0.9);
+        assert_eq!(k["slo_attainment"], 0.5);
+        assert_eq!(k["slo_good_requests"], 1);
+        assert_eq!(k["slo_requests"], 2);
+        assert_eq!(k["goodput"], 0.5);
+        assert_eq!(k["slo_met"], false);
     }
 
     #[test]

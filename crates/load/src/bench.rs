@@ -21,6 +21,7 @@ use servebench_core::duration::{checked_rate, checked_seconds, Lower};
 use servebench_core::metrics::{compute, Metrics};
 use servebench_core::record::{ItlRule, RequestRecord, TokenSource};
 use servebench_core::result::{result_json, ClientFacts, RunInfo};
+use servebench_core::slo::Slo;
 use servebench_core::stats::Summary;
 use servebench_tokenize::Tokenizer;
 use std::io::Write;
@@ -162,6 +163,8 @@ pub struct BenchConfig {
     /// Which server is measured (set by `servebench run`: launch command, PID, start time, its own
     /// identification), stored in the result as `measured_server`.
     pub measured_server: Option<Value>,
+    /// Judge every request against this SLO: the result gets `slo`, `slo_attainment`, `goodput`, … keys.
+    pub slo: Option<Slo>,
 }
 
 /// `http://user:key@host/` → `http://host/`: credentials in a base URL never reach a result or a message.
@@ -220,6 +223,7 @@ impl BenchConfig {
             command_line: String::new(),
             redact: no_redaction,
             measured_server: None,
+            slo: None,
         })
     }
 
@@ -266,6 +270,9 @@ impl BenchConfig {
             if d.is_zero() {
                 return Err(cfg(format!("{name} 0: use a number of seconds above 0")));
             }
+        }
+        if let Some(slo) = &self.slo {
+            slo.validate().map_err(|e| cfg(format!("--slo: {e}")))?;
         }
         if w.dataset == DatasetName::Sharegpt && w.dataset_path.is_none() {
             return Err(cfg("--dataset-name sharegpt needs --dataset-path with a ShareGPT JSON file (servebench downloads nothing); or use --dataset-name random"));
@@ -871,6 +878,9 @@ pub async fn run_bench(
     let mut result = result_json(&info, &metrics);
     if let (Some(m), Some(obj)) = (&c.measured_server, result.as_object_mut()) {
         obj.insert("measured_server".into(), m.clone());
+    }
+    if let (Some(slo), Some(obj)) = (&c.slo, result.as_object_mut()) {
+        obj.extend(slo.result_keys(&slo.evaluate(&out.records, out.duration_s)));
     }
     if c.output_details {
         if let Some(obj) = result.as_object_mut() {

@@ -6,6 +6,7 @@
 //!   connection, chunked framing decoded in place, body read in the request's own task).
 //! - [`dataset`]: workloads (random, random-ids, sharegpt, custom) with token-exact prompts.
 //! - [`bench`]: one benchmark as a library call (`BenchConfig` in, `BenchOutcome` out), used by every command.
+//! - [`capacity`]: the highest load meeting an SLO (bracket, bisect, repeat within noise), one bench per load.
 //! - [`draws`]: the workload's random draws in `sglang.bench_serving`'s order (same `--seed`, same workload).
 //! - [`arrival`]: arrival processes (closed loop, Poisson, gamma with burstiness).
 //! - [`prometheus`]: the server's own `/metrics` scraped during a run (SGLang and vLLM names).
@@ -14,6 +15,7 @@
 
 pub mod arrival;
 pub mod bench;
+pub mod capacity;
 pub mod client;
 pub mod corpus;
 pub mod dataset;

@@ -89,6 +89,14 @@ pub struct RunSummary {
     pub tpot: Dist,
     pub itl: Dist,
     pub embedded: Option<EmbeddedSamples>,
+    /// The SLO the run was judged against (`slo`, its limits) and what it achieved.
+    pub slo: Option<String>,
+    pub slo_attainment: Option<f64>,
+    pub slo_attainment_target: Option<f64>,
+    pub slo_good_requests: Option<f64>,
+    /// Good requests per second (vLLM's goodput).
+    pub goodput: Option<f64>,
+    pub slo_met: Option<bool>,
     /// Per-request records file (`*.details.jsonl`) attached by [`crate::collect`].
     pub details: Option<PathBuf>,
     /// Warnings the benchmark recorded in its result (servebench's `warnings`), and a note when
@@ -308,6 +316,12 @@ impl RunSummary {
             ttft: f.dist(&["ttft"]),
             tpot: f.dist(&["tpot"]),
             itl: f.dist(&["itl"]),
+            slo: f.text(&["slo"]),
+            slo_attainment: f.num(&["slo_attainment"]),
+            slo_attainment_target: f.num(&["slo_attainment_target"]),
+            slo_good_requests: f.num(&["slo_good_requests"]),
+            goodput: f.num(&["goodput", "request_goodput"]),
+            slo_met: obj.get("slo_met").and_then(Value::as_bool),
             embedded: embedded_samples(obj),
             details: named_details(obj, file),
             warnings: run_warnings(obj),

@@ -118,6 +118,16 @@ const EXTRAS: &[Extra] = &[
     num("p90_itl_ms", |r| r.itl.p90, true),
     num("p95_itl_ms", |r| r.itl.p95, true),
     num("p999_itl_ms", |r| r.itl.p999, true),
+    text("slo", |r| r.slo.clone().unwrap_or_default(), true),
+    num("slo_attainment", |r| r.slo_attainment, true),
+    num("slo_attainment_target", |r| r.slo_attainment_target, true),
+    num("slo_good_requests", |r| r.slo_good_requests, true),
+    num("goodput", |r| r.goodput, true),
+    text(
+        "slo_met",
+        |r| r.slo_met.map(|m| m.to_string()).unwrap_or_default(),
+        true,
+    ),
     num("tp", |r| r.tp, true),
     text("backend", |r| r.backend.clone().unwrap_or_default(), true),
     text("model", |r| r.model.clone().unwrap_or_default(), true),
@@ -344,5 +354,27 @@ mod tests {
         assert_eq!(get("request_rate"), "inf");
         assert_eq!(get("random_range_ratio"), "0.7");
         assert_eq!(get("simulated"), "false");
+    }
+
+    #[test]
+    fn slo_columns_come_from_the_result_keys() {
+        let obj = serde_json::json!({
+            "request_throughput": 4.0, "max_concurrency": 8, "slo": "ttft_ms=2000,tpot_ms=100",
+            "slo_attainment": 0.95, "slo_attainment_target": 0.99, "slo_good_requests": 19,
+            "slo_requests": 20, "goodput": 3.8, "slo_met": false
+        });
+        let r = RunSummary::from_object(obj.as_object().unwrap(), Path::new("x.json"), 1).unwrap();
+        let (header, rows) = summary_table(&[r, run(1.0, 1.0, 1.0, 1.0)]);
+        let get = |row: usize, name: &str| {
+            rows[row][header.iter().position(|h| h == name).unwrap()].clone()
+        };
+        assert_eq!(get(0, "slo"), "ttft_ms=2000,tpot_ms=100");
+        assert_eq!(get(0, "slo_attainment"), "0.95");
+        assert_eq!(get(0, "slo_attainment_target"), "0.99");
+        assert_eq!(get(0, "slo_good_requests"), "19");
+        assert_eq!(get(0, "goodput"), "3.8");
+        assert_eq!(get(0, "slo_met"), "false");
+        assert_eq!(get(1, "slo_met"), "");
+        assert!(header.iter().position(|h| h == "slo").unwrap() >= SEED_COLUMNS.len());
     }
 }

@@ -111,7 +111,28 @@ pub fn perf_table(runs: &[RunSummary]) -> Table {
             ]
         })
         .collect();
-    Table { headers, rows }
+    let mut table = Table { headers, rows };
+    if runs.iter().any(|r| r.slo.is_some()) {
+        add_slo_columns(&mut table, runs);
+    }
+    table
+}
+
+/// SLO attainment, goodput and the verdict, for runs judged against an SLO.
+fn add_slo_columns(table: &mut Table, runs: &[RunSummary]) {
+    table
+        .headers
+        .extend(["SLO", "Attainment", "Goodput (req/s)", "SLO met"]);
+    for (row, r) in table.rows.iter_mut().zip(runs) {
+        row.push(Cell::text(r.slo.clone().unwrap_or_default()));
+        row.push(Cell::num(display(r.slo_attainment, 4)));
+        row.push(Cell::num(display(r.goodput, 2)));
+        row.push(Cell::text(match r.slo_met {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "–",
+        }));
+    }
 }
 
 /// A path shown relative to `base` when it lies under it.
@@ -250,5 +271,27 @@ mod tests {
         assert_eq!(row[3].text, "0.7");
         assert_eq!(row[7].text, "12,345.7");
         assert_eq!(row[9].text, "–");
+    }
+
+    #[test]
+    fn slo_columns_appear_only_when_a_run_has_an_slo() {
+        let plain = RunSummary::default();
+        assert_eq!(perf_table(std::slice::from_ref(&plain)).headers.len(), 17);
+        let judged = RunSummary {
+            slo: Some("ttft_ms=2000".into()),
+            slo_attainment: Some(0.987654),
+            goodput: Some(3.456),
+            slo_met: Some(false),
+            ..Default::default()
+        };
+        let t = perf_table(&[judged, plain]);
+        assert_eq!(
+            &t.headers[17..],
+            ["SLO", "Attainment", "Goodput (req/s)", "SLO met"]
+        );
+        let texts =
+            |i: usize| -> Vec<String> { t.rows[i][17..].iter().map(|c| c.text.clone()).collect() };
+        assert_eq!(texts(0), ["ttft_ms=2000", "0.9877", "3.46", "no"]);
+        assert_eq!(texts(1), ["", "–", "–", "–"]);
     }
 }

@@ -99,6 +99,8 @@ pub(crate) struct AnswerParams {
     pub(crate) reasoning_tokens: u32,
     /// The API has a reasoning field (chat); otherwise `Field` falls back to inline.
     pub(crate) has_reasoning_field: bool,
+    /// The share of verdicts flipped (the engine was busy at arrival; 0 otherwise).
+    pub(crate) flip_rate: f64,
 }
 
 impl AnswerKey {
@@ -307,13 +309,20 @@ impl AnswerKey {
                 None => (correct.clone(), format!("{correct} (not)")),
             },
         };
-        let verdict = if correct {
+        let mut verdict = if correct {
             Verdict::Correct
         } else if unit_f64(combine(h, 0x77)) < p.wrong_share {
             Verdict::WrongBoxed
         } else {
             Verdict::NoAnswer
         };
+        // Under load, a share of answers change: correct → wrong (boxed), wrong → correct.
+        if p.flip_rate > 0.0 && unit_f64(combine(h, 0xf11b)) < p.flip_rate {
+            verdict = match verdict {
+                Verdict::Correct => Verdict::WrongBoxed,
+                _ => Verdict::Correct,
+            };
+        }
         let final_text = match verdict {
             Verdict::Correct => format!("The final answer is \\boxed{{{gold}}}."),
             Verdict::WrongBoxed => format!("The final answer is \\boxed{{{wrong}}}."),
@@ -421,6 +430,7 @@ mod tests {
             reasoning: ReasoningMode::Inline,
             reasoning_tokens: 5,
             has_reasoning_field: true,
+            flip_rate: 0.0,
         }
     }
 
@@ -503,6 +513,36 @@ mod tests {
         }
         // 2000 draws at p = 0.7: 1400 expected, sd ~20
         assert!((1300..1500).contains(&correct), "{correct}");
+    }
+
+    #[test]
+    fn under_load_a_share_of_verdicts_flips_by_request_content() {
+        let k = key();
+        let (mut flipped, n) = (0, 4000);
+        for s in 0..n {
+            let mut p = params(0.6);
+            p.request_seed = Some(s);
+            let calm = k.answer("What is $1+1$?", p).unwrap().verdict;
+            p.flip_rate = 0.25;
+            let busy = k.answer("What is $1+1$?", p).unwrap();
+            assert_eq!(
+                busy,
+                k.answer("What is $1+1$?", p).unwrap(),
+                "deterministic"
+            );
+            if busy.verdict != calm {
+                flipped += 1;
+                // correct → a wrong boxed answer; wrong → correct
+                match calm {
+                    Verdict::Correct => assert_eq!(busy.verdict, Verdict::WrongBoxed),
+                    _ => assert_eq!(busy.verdict, Verdict::Correct),
+                }
+            }
+            p.flip_rate = 1.0;
+            assert_ne!(k.answer("What is $1+1$?", p).unwrap().verdict, calm);
+        }
+        // 4000 draws at 0.25: 1000 expected, sd ~27
+        assert!((900..1100).contains(&flipped), "{flipped}");
     }
 
     #[test]

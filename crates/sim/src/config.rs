@@ -138,6 +138,11 @@ pub struct SimConfig {
     pub accuracy: f64,
     /// Share of wrong answers that are well-formed (a wrong `\boxed{}`); the rest have no boxed answer.
     pub wrong_share: f64,
+    /// Accuracy under load: when at least `load_flip_threshold` other generation requests are in flight
+    /// (arrived, not yet ended) at a request's arrival, this share of answer-key answers flip (correct → a wrong boxed
+    /// answer, wrong → correct), chosen by the request's content (question and sample).
+    pub load_flip_rate: f64,
+    pub load_flip_threshold: u64,
     pub reasoning: ReasoningMode,
     /// Filler words of reasoning before an answer-key answer.
     pub reasoning_tokens: u32,
@@ -178,6 +183,8 @@ impl fmt::Debug for SimConfig {
             .field("answer_key_files", &self.answer_key_files)
             .field("accuracy", &self.accuracy)
             .field("wrong_share", &self.wrong_share)
+            .field("load_flip_rate", &self.load_flip_rate)
+            .field("load_flip_threshold", &self.load_flip_threshold)
             .field("reasoning", &self.reasoning)
             .field("reasoning_tokens", &self.reasoning_tokens)
             .field("trace_capacity", &self.trace_capacity)
@@ -216,6 +223,8 @@ impl Default for SimConfig {
             answer_key_files: Vec::new(),
             accuracy: 1.0,
             wrong_share: 0.8,
+            load_flip_rate: 0.0,
+            load_flip_threshold: 2,
             reasoning: ReasoningMode::Inline,
             reasoning_tokens: 48,
             trace_capacity: 100_000,
@@ -371,6 +380,7 @@ impl SimConfig {
             ("eos_prob", self.eos_prob),
             ("accuracy", self.accuracy),
             ("wrong_share", self.wrong_share),
+            ("load_flip_rate", self.load_flip_rate),
             ("fail_rate", self.faults.fail_rate),
             ("disconnect_rate", self.faults.disconnect_rate),
             ("malformed_rate", self.faults.malformed_rate),

@@ -149,7 +149,8 @@ async fn generation(
         Ok(r) => r,
         Err(e) => return reject(&mut guard, &e),
     };
-    let plan = match output::plan(&req, cfg, shared.key.as_ref()) {
+    let busy = cfg.load_flip_rate > 0.0 && guard.others_in_flight >= cfg.load_flip_threshold;
+    let plan = match output::plan(&req, cfg, shared.key.as_ref(), busy) {
         Ok(p) => p,
         Err(e) => return reject(&mut guard, &e),
     };

@@ -22,6 +22,8 @@ pub(crate) struct Metrics {
     pub(crate) kv_used_tokens: AtomicU64,
     pub(crate) steps: AtomicU64,
     pub(crate) received: AtomicU64,
+    /// Generation requests arrived and not yet ended (answers flip under load from this count).
+    pub(crate) in_flight: AtomicU64,
     pub(crate) prompt_tokens: AtomicU64,
     pub(crate) generation_tokens: AtomicU64,
     pub(crate) success_stop: AtomicU64,

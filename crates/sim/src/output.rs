@@ -56,11 +56,13 @@ fn eos_position(rng: &mut SplitMix, p: f64) -> u64 {
     ((1.0 - u).ln() / (1.0 - p).ln()).floor().max(0.0) as u64 + 1
 }
 
-/// Decide the output of `req`.
+/// Decide the output of `req`; `busy`: at least `load_flip_threshold` other requests were in flight at its
+/// arrival (answers may flip, see `SimConfig::load_flip_rate`).
 pub(crate) fn plan(
     req: &GenRequest,
     cfg: &SimConfig,
     key: Option<&AnswerKey>,
+    busy: bool,
 ) -> Result<OutputPlan, BadRequest> {
     let limit = cfg.max_model_len;
     let prompt = req.prompt_tokens;
@@ -92,6 +94,7 @@ pub(crate) fn plan(
                 reasoning: cfg.reasoning,
                 reasoning_tokens: cfg.reasoning_tokens,
                 has_reasoning_field: req.api == Api::Chat,
+                flip_rate: if busy { cfg.load_flip_rate } else { 0.0 },
             },
         ),
         _ => None,
@@ -191,6 +194,15 @@ impl TextCursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request planned on an idle engine.
+    fn plan(
+        req: &GenRequest,
+        cfg: &SimConfig,
+        key: Option<&AnswerKey>,
+    ) -> Result<OutputPlan, BadRequest> {
+        super::plan(req, cfg, key, false)
+    }
     use crate::prompt::HeuristicCounter;
     use crate::request::parse;
 

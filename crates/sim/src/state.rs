@@ -48,15 +48,19 @@ pub(crate) struct TraceGuard {
     trace: Option<RequestTrace>,
     /// Whether chunk times are recorded at all (tracing enabled).
     pub(crate) enabled: bool,
+    /// Other generation requests in flight (arrived, not yet ended) when this one arrived.
+    pub(crate) others_in_flight: u64,
 }
 
 impl TraceGuard {
     pub(crate) fn new(shared: Arc<Shared>, trace: RequestTrace) -> Self {
         let enabled = shared.traces.enabled();
+        let others_in_flight = shared.metrics.in_flight.fetch_add(1, Relaxed);
         TraceGuard {
             shared,
             trace: Some(trace),
             enabled,
+            others_in_flight,
         }
     }
 
@@ -72,6 +76,7 @@ impl TraceGuard {
     /// Publish with `status`, ending at `end_ns`.
     pub(crate) fn publish(&mut self, status: TraceStatus, end_ns: u64) {
         if let Some(mut t) = self.trace.take() {
+            self.shared.metrics.in_flight.fetch_sub(1, Relaxed);
             t.status = status;
             t.end_ns = Some(end_ns);
             if status == TraceStatus::Ok || status == TraceStatus::MalformedInjected {
