@@ -194,7 +194,7 @@ pub struct Args {
     #[arg(long, num_args = 0..=1, default_missing_value = "default", value_name = "PRESET")]
     pub sim: Option<String>,
     /// Per-request latency limits in ms, e.g. "ttft_ms=2000,tpot_ms=100,e2e_ms=60000" (vLLM's
-    /// "ttft:2000 tpot:100 e2el:60000" reads the same): the result gets SLO attainment and goodput.
+    /// "ttft:2000 tpot:100 e2el:60000" reads the same): the result gets SLO attainment and goodput (default: none).
     #[arg(long, value_name = "SPEC")]
     pub slo: Option<String>,
     /// The share of requests that must meet --slo for the run to meet it.

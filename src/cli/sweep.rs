@@ -76,7 +76,7 @@ pub struct Args {
     #[arg(long, value_name = "GAIN,FACTOR")]
     pub stop_rule: Option<String>,
     /// Per-request latency limits in ms ("ttft_ms=2000,tpot_ms=100"): every point gets SLO attainment and
-    /// goodput (overrides the plan's [run.slo]).
+    /// goodput (default: the plan's [run.slo], else none).
     #[arg(long, value_name = "SPEC")]
     pub slo: Option<String>,
     /// The share of requests that must meet the SLO (default: the plan's, else 0.99).
