@@ -8,6 +8,7 @@ pub mod run_plan;
 pub mod secrets;
 pub mod sim_counter;
 pub mod sim_thread;
+pub mod study_plan;
 pub mod sweep_plan;
 
 pub use servebench_core as core;

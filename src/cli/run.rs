@@ -40,12 +40,12 @@ pub struct Args {
 }
 
 /// A plan checked and turned into the work to do, before anything runs.
-struct Prepared {
+pub(crate) struct Prepared {
     w: Workflow,
     server: Option<ServerSpec>,
     reuse_running: bool,
     /// For readiness and identity probes, and every request.
-    api_key: Option<String>,
+    pub(crate) api_key: Option<String>,
     eval: Option<super::eval::Args>,
     sweep: Option<(Plan, Vec<Point>, Option<String>)>,
     /// Re-run from scratch.
@@ -88,7 +88,11 @@ fn env_key() -> Option<String> {
 }
 
 fn prepare(a: &Args) -> Result<Prepared> {
-    let w = Workflow::from_file(&a.plan)?;
+    prepare_workflow(Workflow::from_file(&a.plan)?, a)
+}
+
+/// A run plan checked and turned into the work to do (also each deployment of a study).
+pub(crate) fn prepare_workflow(w: Workflow, a: &Args) -> Result<Prepared> {
     let chosen = api_key(a, &w)?;
     let server = w.server_spec(chosen.as_deref().or(env_key().as_deref()))?;
     let reuse_running = a.use_running_server || w.server.as_ref().is_some_and(|s| s.reuse_running);
@@ -168,7 +172,7 @@ fn prepare_sweep(plan: Plan, chosen: Option<&str>) -> Result<(Plan, Vec<Point>, 
     Ok((plan, points, base.api_key))
 }
 
-fn dry_run(p: &Prepared) {
+pub(crate) fn dry_run(p: &Prepared) {
     let w = &p.w;
     println!("output folder: {}", w.output_dir.display());
     match &p.server {
@@ -220,6 +224,11 @@ fn dry_run(p: &Prepared) {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if let Ok(text) = std::fs::read_to_string(&a.plan) {
+        if crate::study_plan::is_study(&text) {
+            return super::study::run(a);
+        }
+    }
     let p = prepare(&a)?;
     if a.dry_run {
         dry_run(&p);
@@ -238,7 +247,7 @@ pub fn run(a: Args) -> Result<()> {
         .with_context(|| format!("cannot write {}", out.join("plan.toml").display()))?;
     let rt = super::runtime()?;
     let stop_rx = stop_on_signals(&rt);
-    rt.block_on(execute(p, stop_rx))
+    rt.block_on(execute(p, stop_rx)).map(|_| ())
 }
 
 /// The server to measure: launched (and ready), or the one already there, or the in-process simulator.
@@ -298,7 +307,9 @@ async fn start_server(
     ))
 }
 
-async fn execute(mut p: Prepared, stop: watch::Receiver<bool>) -> Result<()> {
+/// Launch, env, eval, sweep, stop, report. True when everything finished (false: interrupted, rerun to
+/// resume).
+pub(crate) async fn execute(mut p: Prepared, stop: watch::Receiver<bool>) -> Result<bool> {
     let (mut server, identity) = start_server(&p, stop.clone()).await?;
     let mut env = super::env::collect();
     let identity_json = serde_json::to_value(&identity)?;
@@ -342,7 +353,7 @@ async fn execute(mut p: Prepared, stop: watch::Receiver<bool>) -> Result<()> {
     }
     let interrupted = outcome?;
     if interrupted {
-        return Ok(());
+        return Ok(false);
     }
     println!("== report");
     let collection = servebench_report::collect(std::slice::from_ref(&p.w.output_dir))?;
@@ -359,7 +370,7 @@ async fn execute(mut p: Prepared, stop: watch::Receiver<bool>) -> Result<()> {
         "everything is in {} (report.html, summary.csv)",
         p.w.output_dir.display()
     );
-    Ok(())
+    Ok(true)
 }
 
 /// Eval, then sweep. True when interrupted.
