@@ -10,8 +10,10 @@
 use super::run::{self as single, Args};
 use crate::secrets::Redactor;
 use crate::study_plan::{Study, DONE_MARKER};
+use crate::study_report::{write_study_report, DeploymentInput, StudyInput};
 use anyhow::{Context, Result};
 use serde_json::json;
+use servebench_report::decision::DecisionRules;
 use std::path::Path;
 
 /// Runs (or, with `--dry-run`, prints) the study of `a.plan`.
@@ -115,6 +117,37 @@ fn dry_run(study: &Study, prepared: &[single::Prepared], fresh: bool) {
 
 /// The decision report over every deployment's folder.
 fn write_decision(study: &Study) -> Result<()> {
-    let _ = study;
+    println!("==== decision report");
+    let input = StudyInput {
+        title: study
+            .label
+            .clone()
+            .unwrap_or_else(|| "servebench study".into()),
+        out_dir: study.output_dir.clone(),
+        deployments: study
+            .deployments
+            .iter()
+            .map(|d| DeploymentInput {
+                name: d.name.clone(),
+                dir: d.dir().to_path_buf(),
+                gpus: d.gpus,
+                price_per_gpu_hour: d.price_per_gpu_hour,
+            })
+            .collect(),
+        slo: study.slo,
+        rules: DecisionRules::default(),
+    };
+    let out = write_study_report(&input)?;
+    for note in &out.notes {
+        eprintln!("note: {note}");
+    }
+    for d in &out.decisions {
+        println!("{}", d.sentence);
+    }
+    println!(
+        "decision report: {} and {}",
+        study.output_dir.join("study.md").display(),
+        study.output_dir.join("study.html").display()
+    );
     Ok(())
 }
