@@ -130,6 +130,43 @@ pub fn read(path: &Path) -> Result<PointMetrics, String> {
 mod tests {
     use super::*;
 
+    /// A loopback server answering every request with `status` and `body`; its base URL.
+    async fn stub(status: &'static str, body: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let reply = format!(
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn only_a_server_answering_prometheus_text_is_scraped() {
+        let c = client(Some("k")).unwrap();
+        let ok = stub("200 OK", "sglang:num_running_reqs{model_name=\"m\"} 3\n").await;
+        assert_eq!(probe(&c, &ok).await, Ok(()));
+        let missing = stub("404 Not Found", "no").await;
+        let e = probe(&c, &missing).await.unwrap_err();
+        assert!(e.ends_with("/metrics: HTTP 404"), "{e}");
+        let html = stub("200 OK", "<html>hello</html>").await;
+        let e = probe(&c, &html).await.unwrap_err();
+        assert!(e.contains("no Prometheus metrics"), "{e}");
+        let closed = format!("http://127.0.0.1:{}", {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        });
+        assert!(probe(&c, &closed).await.is_err());
+    }
+
     #[test]
     fn the_series_sits_next_to_the_points_records_and_reads_back() {
         assert_eq!(

@@ -17,8 +17,9 @@ use tokio::sync::watch;
 #[command(
     infer_long_args = true,
     after_help = "The plan (TOML) is documented key by key, with every default, in docs/plans.md; \
-                  examples/demo.toml runs against the built-in simulator. Relative paths in a plan are relative \
-                  to the plan file."
+                  examples/demo.toml runs against the built-in simulator. A plan with [[deployment]] tables is a \
+                  study: each deployment is launched and measured in turn, then study.md/study.html give the \
+                  verdict (examples/quickstart.toml). Relative paths in a plan are relative to the plan file."
 )]
 pub struct Args {
     /// Workflow plan (TOML; keys and defaults: docs/plans.md). Relative paths in it are relative to its folder.
