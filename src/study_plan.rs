@@ -403,6 +403,32 @@ ttft_ms = 2000
     }
 
     #[test]
+    fn the_servebench_word_survives_a_path_with_spaces() {
+        let s = Study::from_toml(TWO, Path::new("/p"), Path::new("/opt/my tools/servebench")).unwrap();
+        for d in &s.deployments {
+            let spec = d.workflow.server_spec(None).unwrap().unwrap();
+            let argv = spec.command.redacted();
+            assert!(argv.contains("servebench") && argv.contains("sim --port"), "{argv}");
+        }
+        let b = s.deployments[1].workflow.server.as_ref().unwrap();
+        assert_eq!(
+            b.command,
+            crate::run_plan::CommandSpec::Line(
+                "'/opt/my tools/servebench' sim --port 30002".into()
+            )
+        );
+        let a = s.deployments[0].workflow.server.as_ref().unwrap();
+        assert_eq!(
+            a.command,
+            crate::run_plan::CommandSpec::Argv(
+                ["/opt/my tools/servebench", "sim", "--port", "30001"]
+                    .map(String::from)
+                    .to_vec()
+            )
+        );
+    }
+
+    #[test]
     fn bad_studies_are_refused_with_the_reason() {
         for (from, to, want) in [
             (
