@@ -1,6 +1,8 @@
 //! The server's own metrics during each sweep point: `<base_url>/metrics` scraped every second while the point
 //! runs (when the endpoint answered at the start of the sweep), stored next to the point's result as
-//! `{details stem}.server_metrics.json` (one [`PointMetrics`] object). The scrape loop and the metric names are
+//! `{details stem}.server_metrics.jsonl` (one [`PointMetrics`] object on one line; not `.json`, so tools that
+//! read every `*.json` of a sweep folder as a point result pass it by). Credentials in the URL are never
+//! printed or written (`crate::secrets::redact_url`). The scrape loop and the metric names are
 //! [`servebench_load::prometheus`]; this module owns the file.
 
 use serde::{Deserialize, Serialize};
@@ -13,7 +15,7 @@ use tokio::sync::watch;
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
 /// Suffix of the series file of one point.
-pub const SUFFIX: &str = ".server_metrics.json";
+pub const SUFFIX: &str = ".server_metrics.jsonl";
 
 /// The series of one point, as written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,7 +103,9 @@ impl PointScrape {
     /// Stops scraping and returns the series (empty when the loop failed).
     pub async fn finish(self, point: String, result_file: &Path) -> PointMetrics {
         let _ = self.stop.send(true);
-        let series = self.task.await.unwrap_or_default();
+        let mut series = self.task.await.unwrap_or_default();
+        series.url = crate::secrets::redact_url(&series.url);
+        series.last_error = series.last_error.map(|e| crate::secrets::redact_url(&e));
         PointMetrics {
             point,
             result_file: result_file.display().to_string(),
@@ -113,7 +117,7 @@ impl PointScrape {
 
 /// Writes a point's series (replaced whole through a temporary file).
 pub fn write(path: &Path, m: &PointMetrics) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
+    let tmp = path.with_extension("jsonl.tmp");
     let mut text = serde_json::to_vec(m).map_err(std::io::Error::other)?;
     text.push(b'\n');
     std::fs::write(&tmp, &text)?;
@@ -165,16 +169,26 @@ mod tests {
             l.local_addr().unwrap().port()
         });
         assert!(probe(&c, &closed).await.is_err());
+        // A scrape with credentials in the URL keeps none of them.
+        let with_key = ok.replace("http://", "http://user:PLANTKEY42@");
+        let m = PointScrape::start(&c, &with_key)
+            .finish("p".into(), Path::new("r.json"))
+            .await;
+        let text = serde_json::to_string(&m).unwrap();
+        assert!(
+            !text.contains("PLANTKEY42") && text.contains("<redacted>"),
+            "{text}"
+        );
     }
 
     #[test]
     fn the_series_sits_next_to_the_points_records_and_reads_back() {
         assert_eq!(
             file_for(Path::new("out/perf/tp4_in64_out8_ratio1_c4.details.jsonl")),
-            PathBuf::from("out/perf/tp4_in64_out8_ratio1_c4.server_metrics.json")
+            PathBuf::from("out/perf/tp4_in64_out8_ratio1_c4.server_metrics.jsonl")
         );
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.server_metrics.json");
+        let path = dir.path().join("p.server_metrics.jsonl");
         let m = PointMetrics {
             point: "in 64 out 8 ratio 1 conc 4".into(),
             result_file: "r.json".into(),

@@ -404,11 +404,15 @@ ttft_ms = 2000
 
     #[test]
     fn the_servebench_word_survives_a_path_with_spaces() {
-        let s = Study::from_toml(TWO, Path::new("/p"), Path::new("/opt/my tools/servebench")).unwrap();
+        let s =
+            Study::from_toml(TWO, Path::new("/p"), Path::new("/opt/my tools/servebench")).unwrap();
         for d in &s.deployments {
             let spec = d.workflow.server_spec(None).unwrap().unwrap();
             let argv = spec.command.redacted();
-            assert!(argv.contains("servebench") && argv.contains("sim --port"), "{argv}");
+            assert!(
+                argv.contains("servebench") && argv.contains("sim --port"),
+                "{argv}"
+            );
         }
         let b = s.deployments[1].workflow.server.as_ref().unwrap();
         assert_eq!(

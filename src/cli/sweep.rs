@@ -368,14 +368,16 @@ async fn metrics_client(base_url: &str, api_key: Option<&str>) -> Option<reqwest
     match found {
         Ok(c) => {
             println!(
-                "server metrics: scraping {base_url}/metrics every {} s during each point",
+                "server metrics: scraping {}/metrics every {} s during each point",
+                crate::secrets::redact_url(base_url),
                 server_metrics::INTERVAL.as_secs()
             );
             Some(c)
         }
         Err(e) => {
             println!(
-                "server metrics: the server has none ({e}); no server-side series are recorded"
+                "server metrics: the server has none ({}); no server-side series are recorded",
+                crate::secrets::redact_url(&e)
             );
             None
         }

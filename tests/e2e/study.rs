@@ -223,7 +223,7 @@ fn the_quickstart_launches_both_deployments_and_decides_with_the_evidence() {
         // One server-metric series per point, scraped from the launched server's /metrics.
         for c in [1, 4, 16, 64] {
             let p = d.join(format!(
-                "perf/c{c}_in256_out32_ratio1.0_c{c}.server_metrics.json"
+                "perf/c{c}_in256_out32_ratio1.0_c{c}.server_metrics.jsonl"
             ));
             let m: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
             assert_eq!(m["series"]["dialect"], "sglang", "{}", p.display());
@@ -236,7 +236,7 @@ fn the_quickstart_launches_both_deployments_and_decides_with_the_evidence() {
             );
         }
         let conc64 = std::fs::read_to_string(
-            d.join("perf/c64_in256_out32_ratio1.0_c64.server_metrics.json"),
+            d.join("perf/c64_in256_out32_ratio1.0_c64.server_metrics.jsonl"),
         )
         .unwrap();
         let m: Value = serde_json::from_str(&conc64).unwrap();
@@ -460,7 +460,7 @@ fn point_results(study: &Path) -> BTreeMap<PathBuf, String> {
         for e in rd.flatten() {
             let p = e.path();
             let name = p.file_name().unwrap().to_string_lossy().to_string();
-            if name.ends_with(".json") && !name.ends_with(".server_metrics.json") {
+            if name.ends_with(".json") {
                 out.insert(p.clone(), std::fs::read_to_string(&p).unwrap());
             }
         }

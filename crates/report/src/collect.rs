@@ -73,7 +73,7 @@ pub fn collect(dirs: &[PathBuf]) -> Result<Collection, ReportError> {
         if name == "env.json"
             || name.ends_with("_settings.json")
             || name == "sweep_failures.jsonl"
-            || name.ends_with(".server_metrics.json")
+            || name.ends_with(".server_metrics.jsonl")
             || name == "deployment_done.json"
         {
             continue;
