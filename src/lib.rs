@@ -6,8 +6,11 @@ pub mod cli;
 pub mod launch;
 pub mod run_plan;
 pub mod secrets;
+pub mod server_metrics;
 pub mod sim_counter;
 pub mod sim_thread;
+pub mod study_plan;
+pub mod study_report;
 pub mod sweep_plan;
 
 pub use servebench_core as core;

@@ -14,6 +14,7 @@ pub mod report;
 pub mod run;
 pub mod secrets;
 pub mod sim;
+pub mod study;
 pub mod sweep;
 
 use clap::{Parser, Subcommand};

@@ -17,8 +17,9 @@ use tokio::sync::watch;
 #[command(
     infer_long_args = true,
     after_help = "The plan (TOML) is documented key by key, with every default, in docs/plans.md; \
-                  examples/demo.toml runs against the built-in simulator. Relative paths in a plan are relative \
-                  to the plan file."
+                  examples/demo.toml runs against the built-in simulator. A plan with [[deployment]] tables is a \
+                  study: each deployment is launched and measured in turn, then study.md/study.html give the \
+                  verdict (examples/quickstart.toml). Relative paths in a plan are relative to the plan file."
 )]
 pub struct Args {
     /// Workflow plan (TOML; keys and defaults: docs/plans.md). Relative paths in it are relative to its folder.
@@ -40,12 +41,12 @@ pub struct Args {
 }
 
 /// A plan checked and turned into the work to do, before anything runs.
-struct Prepared {
+pub(crate) struct Prepared {
     w: Workflow,
     server: Option<ServerSpec>,
     reuse_running: bool,
     /// For readiness and identity probes, and every request.
-    api_key: Option<String>,
+    pub(crate) api_key: Option<String>,
     eval: Option<super::eval::Args>,
     sweep: Option<(Plan, Vec<Point>, Option<String>)>,
     /// Re-run from scratch.
@@ -88,7 +89,11 @@ fn env_key() -> Option<String> {
 }
 
 fn prepare(a: &Args) -> Result<Prepared> {
-    let w = Workflow::from_file(&a.plan)?;
+    prepare_workflow(Workflow::from_file(&a.plan)?, a)
+}
+
+/// A run plan checked and turned into the work to do (also each deployment of a study).
+pub(crate) fn prepare_workflow(w: Workflow, a: &Args) -> Result<Prepared> {
     let chosen = api_key(a, &w)?;
     let server = w.server_spec(chosen.as_deref().or(env_key().as_deref()))?;
     let reuse_running = a.use_running_server || w.server.as_ref().is_some_and(|s| s.reuse_running);
@@ -168,7 +173,7 @@ fn prepare_sweep(plan: Plan, chosen: Option<&str>) -> Result<(Plan, Vec<Point>, 
     Ok((plan, points, base.api_key))
 }
 
-fn dry_run(p: &Prepared) {
+pub(crate) fn dry_run(p: &Prepared) {
     let w = &p.w;
     println!("output folder: {}", w.output_dir.display());
     match &p.server {
@@ -220,6 +225,11 @@ fn dry_run(p: &Prepared) {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if let Ok(text) = std::fs::read_to_string(&a.plan) {
+        if crate::study_plan::is_study(&text) {
+            return super::study::run(a);
+        }
+    }
     let p = prepare(&a).map_err(super::exit::BadInput::from_err)?;
     if a.dry_run {
         dry_run(&p);
@@ -238,7 +248,15 @@ pub fn run(a: Args) -> Result<()> {
         .with_context(|| format!("cannot write {}", out.join("plan.toml").display()))?;
     let rt = super::runtime()?;
     let stop_rx = stop_on_signals(&rt);
-    rt.block_on(execute(p, stop_rx))
+    let end = rt.block_on(execute(p, stop_rx))?;
+    if !end.finished {
+        return Err(super::exit::Interrupted(
+            "the run was interrupted: rerun the same command to resume".into(),
+        )
+        .into());
+    }
+    end.failures?;
+    Ok(())
 }
 
 /// The server to measure: launched (and ready), or the one already there, or the in-process simulator.
@@ -298,7 +316,16 @@ async fn start_server(
     ))
 }
 
-async fn execute(mut p: Prepared, stop: watch::Receiver<bool>) -> Result<()> {
+/// Launch, env, eval, sweep, stop, report. True when everything finished (false: interrupted, rerun to
+/// resume).
+/// How one run ended: finished (report written) or interrupted, and the failure check of its eval and sweep
+/// (exit code 3 when everything failed).
+pub(crate) struct RunEnd {
+    pub finished: bool,
+    pub failures: Result<(), super::exit::TooManyFailures>,
+}
+
+pub(crate) async fn execute(mut p: Prepared, stop: watch::Receiver<bool>) -> Result<RunEnd> {
     let (mut server, identity) = start_server(&p, stop.clone()).await?;
     let mut env = super::env::collect();
     let identity_json = serde_json::to_value(&identity)?;
@@ -341,8 +368,11 @@ async fn execute(mut p: Prepared, stop: watch::Receiver<bool>) -> Result<()> {
         println!("server: stopped (pid {}, {how:?})", s.pid());
     }
     let outcome = outcome?;
-    if let Some(when) = outcome.interrupted {
-        return Err(super::exit::Interrupted(format!("{when}: rerun to resume")).into());
+    if outcome.interrupted.is_some() {
+        return Ok(RunEnd {
+            finished: false,
+            failures: Ok(()),
+        });
     }
     println!("== report");
     let collection = servebench_report::collect(std::slice::from_ref(&p.w.output_dir))?;
@@ -359,12 +389,16 @@ async fn execute(mut p: Prepared, stop: watch::Receiver<bool>) -> Result<()> {
         "everything is in {} (report.html, summary.csv)",
         p.w.output_dir.display()
     );
-    // Exit codes (see `exit`): decided at the end, after the report is written.
-    outcome
+    // Exit codes (see `exit`): decided by the caller, after the report is written.
+    let failures = outcome
         .failures
         .into_iter()
-        .collect::<Result<Vec<()>, _>>()?;
-    Ok(())
+        .collect::<Result<Vec<()>, _>>()
+        .map(|_| ());
+    Ok(RunEnd {
+        finished: true,
+        failures,
+    })
 }
 
 /// What the steps did: where they were interrupted, and each step's failure check.

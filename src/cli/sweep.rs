@@ -1,5 +1,6 @@
 //! `servebench sweep`: a matrix of load tests from a plan (or flags), resumable, then the report.
 
+use crate::server_metrics;
 use crate::sweep_plan::{Plan, Point, PromptsSpec, Rate, StopRule};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -424,6 +425,32 @@ fn preflight(plan: &Plan, points: &[Point]) -> Result<()> {
     Ok(())
 }
 
+/// A client for the server's `/metrics` when it answers at the start of the sweep; otherwise says once that no
+/// server-side series will be recorded.
+async fn metrics_client(base_url: &str, api_key: Option<&str>) -> Option<reqwest::Client> {
+    let found = match server_metrics::client(api_key) {
+        Ok(c) => server_metrics::probe(&c, base_url).await.map(|_| c),
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok(c) => {
+            println!(
+                "server metrics: scraping {}/metrics every {} s during each point",
+                crate::secrets::redact_url(base_url),
+                server_metrics::INTERVAL.as_secs()
+            );
+            Some(c)
+        }
+        Err(e) => {
+            println!(
+                "server metrics: the server has none ({}); no server-side series are recorded",
+                crate::secrets::redact_url(&e)
+            );
+            None
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct SweepSummary {
     pub run: usize,
@@ -463,6 +490,7 @@ pub async fn sweep(
         (None, None) => bail!("[target] needs base_url or sim"),
     };
     let base = base_config(plan, &base_url, api_key)?;
+    let metrics = metrics_client(&base_url, base.api_key.as_deref()).await;
     let pause = plan.pause()?;
     let mut s = SweepSummary::default();
     let mut prev: Option<(usize, Value)> = None;
@@ -502,7 +530,18 @@ pub async fn sweep(
         }
         let _ = std::fs::remove_file(&p.details_file);
         let config = point_config(&base, plan, p);
-        let outcome = match run_bench(&config, stop.clone()).await {
+        let scrape = metrics
+            .as_ref()
+            .map(|c| server_metrics::PointScrape::start(c, &base_url));
+        let outcome = run_bench(&config, stop.clone()).await;
+        if let Some(scrape) = scrape {
+            let m = scrape.finish(p.label(), &p.file).await;
+            let path = server_metrics::file_for(&p.details_file);
+            if let Err(e) = server_metrics::write(&path, &m) {
+                eprintln!("{tag}: warning: cannot write {}: {e}", path.display());
+            }
+        }
+        let outcome = match outcome {
             Ok(out) => write_point(&p.file, &out.result).map(|_| out),
             Err(e) => Err(e.into()),
         };

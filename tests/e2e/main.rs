@@ -16,6 +16,7 @@ mod launch;
 mod parity;
 mod report_browser;
 mod sim;
+mod study;
 mod sweep;
 mod tokens;
 mod workload;

@@ -17,7 +17,7 @@ fn fixtures() -> PathBuf {
 
 /// The Chromium binary, or `None` when the test is to be skipped; panics when it is missing
 /// and skipping was not asked for.
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("SERVEBENCH_CHROMIUM") {
         return Some(PathBuf::from(p));
     }
@@ -103,7 +103,7 @@ fn chromium_cmd(bin: &Path, profile: &Path) -> Command {
 
 /// A copy of `html` with a script that, once the page has loaded, writes a marker saying how
 /// many images there are and how many failed to decode.
-fn with_checker(html: &Path) -> PathBuf {
+pub(crate) fn with_checker(html: &Path) -> PathBuf {
     let page = std::fs::read_to_string(html).unwrap();
     let script = r#"<script>
 window.addEventListener('load', function () {
@@ -132,7 +132,7 @@ window.addEventListener('load', function () {
 }
 
 /// Loads the page in Chromium; returns the DOM after load (with the checker's marker).
-fn dump_dom(bin: &Path, page: &Path, profile: &Path) -> String {
+pub(crate) fn dump_dom(bin: &Path, page: &Path, profile: &Path) -> String {
     let mut cmd = chromium_cmd(bin, profile);
     cmd.arg("--dump-dom")
         .arg(format!("file://{}", page.display()));
@@ -145,7 +145,7 @@ fn dump_dom(bin: &Path, page: &Path, profile: &Path) -> String {
     stdout
 }
 
-fn screenshot(bin: &Path, page: &Path, profile: &Path, png: &Path) {
+pub(crate) fn screenshot(bin: &Path, page: &Path, profile: &Path, png: &Path) {
     let mut cmd = chromium_cmd(bin, profile);
     cmd.arg("--window-size=1440,2400")
         .arg(format!("--screenshot={}", png.display()))
@@ -175,7 +175,7 @@ fn screenshot(bin: &Path, page: &Path, profile: &Path, png: &Path) {
 }
 
 /// The text the checker script wrote into `<div id="sb-check">` (not its source code).
-fn marker(dom: &str) -> &str {
+pub(crate) fn marker(dom: &str) -> &str {
     let tag = "<div id=\"sb-check\">";
     let start = dom.find(tag).unwrap_or_else(|| {
         panic!(

@@ -70,7 +70,11 @@ pub fn collect(dirs: &[PathBuf]) -> Result<Collection, ReportError> {
             continue;
         }
         // Files servebench itself writes next to results that are not results: no note needed.
-        if name == "env.json" || name.ends_with("_settings.json") || name == "sweep_failures.jsonl"
+        if name == "env.json"
+            || name.ends_with("_settings.json")
+            || name == "sweep_failures.jsonl"
+            || name.ends_with(".server_metrics.jsonl")
+            || name == "deployment_done.json"
         {
             continue;
         }
