@@ -36,7 +36,11 @@ fn pyrandom_equals_cpython_on_thousands_of_seeds() {
         .args(["-c", SCRIPT])
         .output()
         .expect("python3 is needed for this test (CPython's random is the reference)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let mut n = 0;
     for line in text.lines() {
@@ -54,13 +58,25 @@ fn pyrandom_equals_cpython_on_thousands_of_seeds() {
             }
         };
         let a = r.random();
-        assert_eq!(a, f[1].parse::<f64>().unwrap(), "random() for {kind} {key:?}");
-        assert_eq!(r.getrandbits(32).to_string(), f[2], "getrandbits for {kind} {key:?}");
+        assert_eq!(
+            a,
+            f[1].parse::<f64>().unwrap(),
+            "random() for {kind} {key:?}"
+        );
+        assert_eq!(
+            r.getrandbits(32).to_string(),
+            f[2],
+            "getrandbits for {kind} {key:?}"
+        );
         let mut x: Vec<u32> = (0..10).collect();
         r.shuffle(&mut x);
         let shown: Vec<String> = x.iter().map(u32::to_string).collect();
         assert_eq!(shown.join(","), f[3], "shuffle for {kind} {key:?}");
-        assert_eq!(r.randint(0, 1000).to_string(), f[4], "randint for {kind} {key:?}");
+        assert_eq!(
+            r.randint(0, 1000).to_string(),
+            f[4],
+            "randint for {kind} {key:?}"
+        );
         n += 1;
     }
     assert_eq!(n, 1500 + 7 + 400 + 4 + 200);
