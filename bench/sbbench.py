@@ -9,13 +9,16 @@ appends one JSON line per run to a results file. `table` turns results files int
   python3 bench/sbbench.py fidelity --out DIR [--clients servebench,sglang,raw] [--conc 1,64,256,1024] [--runs 3]
   python3 bench/sbbench.py scale    --out DIR [--streams 10000] [--itl-ms 1000] [--tokens 60]
   python3 bench/sbbench.py large    --out DIR
+  python3 bench/sbbench.py paced    --out DIR [--clients servebench,raw[,base]] [--modes closed,open] [--runs 3]
+  python3 bench/sbbench.py prompt-build --out DIR [--clients servebench,sglang[,base]] [--servebench-extra ...]
   python3 bench/sbbench.py table    DIR/*.jsonl
   python3 bench/sbbench.py gpu-order DIR        # DIR: bench/gpu_order.sh's unpacked order.tar.gz
 
 Environment: SB_BENCH_EXTRA (more `servebench bench` flags, e.g. --read-timestamps), SERVEBENCH (binary, default target/release/servebench), RAW_READER (default
 target/raw-reader/release/raw-reader), SGL_PYTHON (python with sglang 0.5.9, default /tmp/sgl/bin/python),
 TOKENIZER (default /work/shared/tokenizers/qwen2), SHAREGPT (ShareGPT JSON for the random dataset's text),
-SIM_CORE / CLIENT_CORE (default 0 / 1).
+SIM_CORE / CLIENT_CORE (default 0 / 1), SERVEBENCH_BASE (the `base` client of paced/prompt-build: a
+baseline servebench binary for before/after).
 """
 
 import argparse
@@ -800,9 +803,149 @@ def cmd_table(a):
     if "fidelity_open" in kinds:
         print("\n### Open loop: Poisson arrivals at the rate that keeps about `conc` requests in flight")
         table_fidelity([r for r in recs if r["kind"] == "fidelity_open"])
-    other = [r for r in recs if r["kind"] not in ("ceiling", "fidelity", "fidelity_open")]
+    whole = [r for r in recs if r["kind"].startswith(("paced", "prompt_build"))]
+    if whole:
+        table_whole_process(whole)
+    other = [r for r in recs if r["kind"] not in ("ceiling", "fidelity", "fidelity_open")
+             and not r["kind"].startswith(("paced", "prompt_build"))]
     if other:
         table_generic(other, "Scale and large contexts")
+
+
+# ---------------------------------------------------------------------------------------------------- paced
+
+PACED_LABELS = {"servebench": "servebench", "base": "servebench", "raw": "raw", "sglang": "sglang"}
+
+
+def whole_process_run(kind, label, conc, n, inp, out, outdir, run_idx, preset, extra=(), raw_extra=(),
+                      sim_extra=(), range_ratio=None):
+    """One client run, pinned to CLIENT_CORE, against a fresh simulator; whole-process user+sys from wait4."""
+    tool = PACED_LABELS[label]
+    tag = f"{kind}_{label}_c{conc}_r{run_idx}"
+    sim = Sim(preset, sim_extra, log=os.path.join(outdir, tag + ".sim.log"))
+    outfile = os.path.join(outdir, tag + ".result.jsonl")
+    cmd = client_cmd(tool, sim.url, conc, n, inp, out, outfile, extra=raw_extra if tool == "raw" else extra)
+    if label == "base":
+        cmd[0] = os.environ.get("SERVEBENCH_BASE", "")
+        if not cmd[0]:
+            raise SystemExit("client 'base' needs SERVEBENCH_BASE=path/to/the/baseline/servebench")
+    if range_ratio is not None and tool != "raw":
+        cmd[cmd.index("--random-range-ratio") + 1] = str(range_ratio)
+    log = os.path.join(outdir, tag + ".client.log")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1",
+               TOKENIZERS_PARALLELISM="false")
+    wait_for_quiet(QUIET_CORES, QUIET_WAIT_S)
+    m0 = machine_busy_s()
+    t0 = time.time()
+    with open(log, "w") as f:
+        p = subprocess.Popen(["taskset", "-c", CLIENT_CORE, *cmd], stdout=f, stderr=subprocess.STDOUT, env=env)
+        _, status, ru = os.wait4(p.pid, 0)
+    wall = time.time() - t0
+    m1 = machine_busy_s()
+    sim_cpu = cpu_of(sim.proc.pid)
+    try:
+        traces = sim.traces()
+    finally:
+        sim.stop()
+    mt = main_traces(traces, out)
+    chunks = sum(len(t["chunk_ns"]) for t in mt)
+    cpu = ru.ru_utime + ru.ru_stime
+    client = cpu + sim_cpu
+    rec = {"kind": kind, "client": label, "tool": tool, "concurrency": conc, "num_prompts": n, "input_len": inp,
+           "output_len": out, "run": run_idx, "preset": preset, "rc": os.waitstatus_to_exitcode(status),
+           "wall_s": wall, "client_user_s": ru.ru_utime, "client_sys_s": ru.ru_stime, "client_cpu_s": cpu,
+           "client_max_rss_kib": ru.ru_maxrss, "sim_cpu_s_total": sim_cpu,
+           "others_cpu_s": max(0.0, (m1 - m0) - client), "traces_main": len(mt), "chunks": chunks,
+           "chunks_per_client_cpu_s": chunks / cpu if cpu else None, "command": shlex.join(cmd),
+           "loadavg_before": loadavg()}
+    res = last_json_line(log if tool == "raw" else outfile)
+    if res:
+        rec["client_result"] = {k: res.get(k) for k in ("completed", "failed", "ok", "duration", "output_throughput",
+                                                         "median_itl_ms", "total_input_tokens")
+                                if k in res}
+    print(kind, label, f"run {run_idx}", {k: (round(rec[k], 3) if isinstance(rec[k], float) else rec[k])
+                                          for k in ("rc", "wall_s", "client_user_s", "client_sys_s", "client_cpu_s",
+                                                    "chunks")}, flush=True)
+    return rec
+
+
+def cmd_paced(a):
+    """Issue 15: whole-run client CPU on paced streams (default-preset simulator), closed and open loop."""
+    os.makedirs(a.out, exist_ok=True)
+    res = os.path.join(a.out, "paced.jsonl")
+    raise_nofile()
+    for run_idx in range(a.runs):
+        for mode in a.modes:
+            # Clients take turns within a round: ratios come from runs close in time.
+            for label in a.clients:
+                if mode == "closed":
+                    rec = whole_process_run("paced", label, a.conc, a.num_prompts, a.input_len, a.output_len,
+                                            a.out, run_idx, a.preset)
+                else:
+                    # Open loop: Poisson arrivals at --rate, no concurrency cap that binds.
+                    cap = a.num_prompts
+                    rec = whole_process_run("paced_open", label, cap, a.num_prompts, a.input_len, a.output_len,
+                                            a.out, run_idx, a.preset, extra=["--request-rate", str(a.rate)],
+                                            raw_extra=["--request-rate", str(a.rate)])
+                    rec["request_rate"] = a.rate
+                append(res, rec)
+
+
+def cmd_prompt_build(a):
+    """Prompt preparation: whole-process CPU of a run whose cost is its prompts (short outputs, firehose)."""
+    os.makedirs(a.out, exist_ok=True)
+    res = os.path.join(a.out, "prompt_build.jsonl")
+    raise_nofile()
+    cases = []
+    for c in a.cases:
+        n, inp, ratio = c.split(":")
+        cases.append((int(n), int(inp), float(ratio)))
+    for run_idx in range(a.runs):
+        for n, inp, ratio in cases:
+            for label in a.clients:
+                extra = list(a.servebench_extra) if PACED_LABELS[label] == "servebench" else []
+                rec = whole_process_run(f"prompt_build_{inp}", label, min(n, 32), n, inp, a.output_len, a.out,
+                                        run_idx, "firehose", extra=extra, range_ratio=ratio)
+                rec["range_ratio"] = ratio
+                rec["servebench_extra"] = extra
+                append(res, rec)
+
+
+def table_whole_process(recs):
+    """Tables for paced / prompt-build records: medians of whole-process CPU, ratios within a round."""
+    for kind in sorted({r["kind"] for r in recs}):
+        rk = [r for r in recs if r["kind"] == kind]
+        print(f"\n#### {kind}: whole-process client CPU (user+sys from wait4), median (min–max)\n")
+        hdr = ["client", "runs", "CPU-s", "user s", "sys s", "wall s", "chunks", "chunks/CPU-s", "max RSS MiB",
+               "others CPU-s (max)"]
+        print("| " + " | ".join(hdr) + " |")
+        print("|" + "---|" * len(hdr))
+        labels = [l for l in ["base", "servebench", "sglang", "raw"] if any(r["client"] == l for r in rk)]
+        for l in labels:
+            g = [r for r in rk if r["client"] == l]
+            print("| " + " | ".join([
+                l, str(len(g)), med_range([r["client_cpu_s"] for r in g], "{:.2f}"),
+                med_range([r["client_user_s"] for r in g], "{:.2f}"),
+                med_range([r["client_sys_s"] for r in g], "{:.2f}"), med_range([r["wall_s"] for r in g], "{:.1f}"),
+                med_range([r["chunks"] for r in g], "{:,.0f}"),
+                med_range([r["chunks_per_client_cpu_s"] for r in g], "{:,.0f}"),
+                med_range([r["client_max_rss_kib"] / 1024 for r in g], "{:.0f}"),
+                f"{max(r.get('others_cpu_s', 0) for r in g):.2f}"]) + " |")
+        by_run = group(rk, ["run"])
+        pairs = [(x, y) for x in labels for y in labels if x != y and (x, y) in
+                 {("servebench", "raw"), ("base", "raw"), ("servebench", "base"), ("servebench", "sglang"),
+                  ("base", "sglang")}]
+        if pairs:
+            print("\n| ratio of CPU-s, same round (other/this: > 1 means this one costs less) | median (min–max) |")
+            print("|---|---|")
+            for x, y in pairs:
+                vals = []
+                for runs in by_run.values():
+                    rx = [r for r in runs if r["client"] == x]
+                    ry = [r for r in runs if r["client"] == y]
+                    if rx and ry and rx[0]["client_cpu_s"]:
+                        vals.append(ry[0]["client_cpu_s"] / rx[0]["client_cpu_s"])
+                print(f"| {y}/{x} | {med_range(vals, '{:.3f}')} |")
 
 
 GPU_METRICS = [("completed", "{:.0f}"), ("duration", "{:.1f}"), ("request_throughput", "{:.3f}"),
@@ -1183,6 +1326,25 @@ def main():
     p.add_argument("--only", choices=["both", "prompt", "event"], default="both")
     p.add_argument("--file", default="large.jsonl", help="results file name under --out")
     p.set_defaults(fn=cmd_large)
+
+    p = sub.add_parser("paced", help="issue 15: whole-run client CPU on the default-preset simulator")
+    common(p, "servebench,raw")
+    p.set_defaults(input_len=64)
+    p.add_argument("--modes", type=lambda s: s.split(","), default=["closed", "open"])
+    p.add_argument("--conc", type=int, default=256)
+    p.add_argument("--num-prompts", type=int, default=1000)
+    p.add_argument("--output-len", type=int, default=256)
+    p.add_argument("--rate", type=float, default=40.0, help="open loop: requests/s (~256 in flight on `default`)")
+    p.add_argument("--preset", default="default")
+    p.set_defaults(fn=cmd_paced)
+
+    p = sub.add_parser("prompt-build", help="prompt preparation: 32 x 100k tokens and the seed workloads")
+    common(p, "servebench,sglang")
+    p.add_argument("--cases", type=lambda s: s.split(","), default=["32:100000:1", "500:3500:0.7", "500:5600:0.8"],
+                   help="NUM_PROMPTS:INPUT_LEN:RANGE_RATIO,...")
+    p.add_argument("--output-len", type=int, default=4)
+    p.add_argument("--servebench-extra", type=shlex.split, default=[], help="e.g. '--prompt-rule sglang'")
+    p.set_defaults(fn=cmd_prompt_build)
 
     p = sub.add_parser("rerun")
     p.add_argument("file")

@@ -7,6 +7,7 @@ pub mod launch;
 pub mod run_plan;
 pub mod secrets;
 pub mod server_metrics;
+pub mod shard;
 pub mod sim_counter;
 pub mod sim_thread;
 pub mod study_plan;

@@ -9,10 +9,11 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             let code = servebench::cli::exit::code_of(&err);
+            let text = servebench::cli::exit::message(&err);
             if code == servebench::cli::exit::INTERRUPTED {
-                eprintln!("{err:#}");
+                eprintln!("{text}");
             } else {
-                eprintln!("error: {err:#}");
+                eprintln!("error: {text}");
             }
             std::process::ExitCode::from(code)
         }

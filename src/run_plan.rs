@@ -281,8 +281,14 @@ impl Workflow {
         match (&self.target.sim, &self.target.base_url) {
             (Some(_), _) => v.push("--sim".into()),
             (None, Some(u)) => {
-                v.push("--base-url".into());
-                v.push(u.clone());
+                for u in std::iter::once(u).chain(&self.target.more_base_urls) {
+                    v.push("--base-url".into());
+                    v.push(u.clone());
+                }
+                if let Some(d) = &self.target.dispatch {
+                    v.push("--dispatch".into());
+                    v.push(d.clone());
+                }
             }
             (None, None) => {}
         }
@@ -305,15 +311,16 @@ impl Workflow {
     }
 }
 
-/// Seconds from a plan as a Duration: finite, > 0, at most 30 days.
+/// Seconds from a plan as a Duration: finite, > 0, at most 30 days (`servebench_core::duration`'s rule and
+/// message).
 fn seconds(what: &str, s: f64) -> Result<Duration, PlanError> {
-    if !(s.is_finite() && s > 0.0 && s <= 30.0 * 86_400.0) {
-        return Err(PlanError::Invalid(format!(
-            "{what} = {}: give seconds, more than 0 and at most 2592000 (30 days)",
-            servebench_core::duration::show(s)
-        )));
-    }
-    Duration::try_from_secs_f64(s).map_err(|e| PlanError::Invalid(format!("{what} = {s}: {e}")))
+    servebench_core::duration::checked_seconds_max(
+        what,
+        s,
+        servebench_core::duration::Lower::Positive,
+        30.0 * 86_400.0,
+    )
+    .map_err(|e| PlanError::Invalid(e.to_string()))
 }
 
 /// `p` relative to `dir` unless absolute.

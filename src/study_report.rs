@@ -18,7 +18,7 @@ use servebench_core::slo::Slo;
 use servebench_report::charts::{self, ChartImage, LineChart, Series, XScale};
 use servebench_report::compare::accuracy::compare_evals;
 use servebench_report::compare::{accuracy_table, detail_table, match_points, ratio_table};
-use servebench_report::decision::{decide, Decision, DecisionRules, DeploymentEvidence};
+use servebench_report::decision::{decide, dollars, Decision, DecisionRules, DeploymentEvidence};
 use servebench_report::html::{self, Cell, Page};
 use servebench_report::perf_charts::{write_perf_charts, Variant};
 use servebench_report::tables::Table;
@@ -103,49 +103,218 @@ fn records(run: &RunSummary) -> Option<Vec<RequestRecord>> {
     )
 }
 
-/// The `client_saturated` flag of the result object a run was read from.
-fn client_saturated(run: &RunSummary) -> bool {
+/// What the client said about itself in the result object a run was read from.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct ClientLoad {
+    /// The result's `client_saturated` flag (event-loop lag p99 above 5 ms, or more than 1% of reads late).
+    flagged: bool,
+    /// The client's own delay: the larger of its event-loop lag p99 and its p99 read delay (ms).
+    delay_ms: f64,
+    /// Client CPU-seconds per second of the run.
+    cpu_share: Option<f64>,
+}
+
+/// A client that used this much of a core per second of the run was busy doing its own work: its saturation
+/// counts at a deciding point whatever the margin (it may also have sent less load than asked for).
+const CPU_BOUND_SHARE: f64 = 0.9;
+
+fn client_load(run: &RunSummary) -> ClientLoad {
     let Ok(text) = std::fs::read_to_string(&run.file) else {
-        return false;
+        return ClientLoad::default();
     };
     let parsed = servebench_report::lenient_json::parse_values(&text);
-    parsed
-        .values
+    let Some(v) = parsed.values.iter().find(|v| v.line == run.line) else {
+        return ClientLoad::default();
+    };
+    let num = |k: &str| v.value[k].as_f64().filter(|x| x.is_finite() && *x >= 0.0);
+    let delay_ms = [num("p99_client_lag_ms"), num("p99_client_read_delay_ms")]
+        .into_iter()
+        .flatten()
+        .fold(0.0, f64::max);
+    let cpu_share = match (num("client_cpu_s"), num("duration")) {
+        (Some(cpu), Some(d)) if d > 0.0 => Some(cpu / d),
+        _ => None,
+    };
+    ClientLoad {
+        flagged: v.value["client_saturated"] == serde_json::json!(true),
+        delay_ms,
+        cpu_share,
+    }
+}
+
+/// `slo` with every limit moved by the client's delay `d` (ms) in direction `sign` (+1 looser, −1 tighter).
+/// TTFT and end-to-end latency move by `d`; TPOT by `d` spread over the fewest output tokens after the first
+/// (a late read shifts one token's time, and TPOT averages it over the others).
+fn slo_moved(slo: &Slo, d: f64, tokens_after_first: f64, sign: f64) -> Slo {
+    let mv = |l: Option<f64>, by: f64| l.map(|x| (x + sign * by).max(0.0));
+    Slo {
+        ttft_ms: mv(slo.ttft_ms, d),
+        tpot_ms: mv(slo.tpot_ms, d / tokens_after_first.max(1.0)),
+        e2e_ms: mv(slo.e2e_ms, d),
+        attainment: slo.attainment,
+    }
+}
+
+/// Could the client's own delay have changed this run's SLO outcome? True when the outcome differs with every
+/// limit loosened by the delay and with every limit tightened by it (the run is within the delay of the line),
+/// or when the client was CPU-bound.
+fn client_could_decide(recs: &[RequestRecord], duration: f64, slo: &Slo, load: ClientLoad) -> bool {
+    if load.cpu_share.is_some_and(|c| c >= CPU_BOUND_SHARE) {
+        return true;
+    }
+    let fewest = recs
         .iter()
-        .any(|v| v.line == run.line && v.value["client_saturated"] == serde_json::json!(true))
+        .filter(|r| !r.warmup && r.ok())
+        .filter_map(|r| r.output_tokens)
+        .min()
+        .unwrap_or(2);
+    let after_first = fewest.saturating_sub(1) as f64;
+    let loose = slo_moved(slo, load.delay_ms, after_first, 1.0);
+    let tight = slo_moved(slo, load.delay_ms, after_first, -1.0);
+    loose.evaluate(recs, duration).meets != tight.evaluate(recs, duration).meets
+}
+
+/// One run's SLO outcome and whether the client may have decided it.
+struct RunOutcome {
+    concurrency: f64,
+    meets: bool,
+    flagged: bool,
+    client_could_decide: bool,
+}
+
+fn run_outcome(
+    d: &DeploymentInput,
+    r: &RunSummary,
+    c: f64,
+    slo: &Slo,
+    notes: &mut Vec<String>,
+) -> RunOutcome {
+    let load = client_load(r);
+    let duration = r.duration.unwrap_or(0.0);
+    let (meets, could) = match records(r) {
+        Some(recs) if !recs.is_empty() => (
+            slo.evaluate(&recs, duration).meets,
+            load.flagged && client_could_decide(&recs, duration, slo, load),
+        ),
+        _ => {
+            notes.push(format!(
+                "{}: {} has no per-request records: counted as not meeting the SLO",
+                d.name,
+                r.file.display()
+            ));
+            (false, load.flagged)
+        }
+    };
+    RunOutcome {
+        concurrency: c,
+        meets,
+        flagged: load.flagged,
+        client_could_decide: could,
+    }
+}
+
+/// Concurrencies where the client was flagged: those that decide the capacity bracket and where it could have
+/// changed the outcome (first), and the others (second).
+fn saturation_split(
+    outcomes: &[RunOutcome],
+    capacity: Option<f64>,
+    first_failing: Option<f64>,
+) -> (Vec<f64>, Vec<f64>) {
+    let (mut deciding, mut busy) = (Vec::new(), Vec::new());
+    for o in outcomes.iter().filter(|o| o.flagged) {
+        let decides = Some(o.concurrency) == capacity || Some(o.concurrency) == first_failing;
+        let list = if decides && o.client_could_decide {
+            &mut deciding
+        } else {
+            &mut busy
+        };
+        list.push(o.concurrency);
+    }
+    for l in [&mut deciding, &mut busy] {
+        l.sort_by(f64::total_cmp);
+        l.dedup();
+    }
+    busy.retain(|c| !deciding.contains(c));
+    (deciding, busy)
+}
+
+/// Output tokens and correct samples of every eval of a deployment (`None` when a dataset has no predictions
+/// or a row no token count: a partial count would understate the cost).
+fn eval_tokens(
+    d: &DeploymentInput,
+    col: &Collection,
+    notes: &mut Vec<String>,
+) -> (Option<u64>, Option<u64>) {
+    if col.evals.is_empty() {
+        return (None, None);
+    }
+    let (mut tokens, mut correct) = (0u64, 0u64);
+    for e in &col.evals {
+        let Some(p) = &e.predictions else {
+            notes.push(format!(
+                "{}: {} has no predictions file: no cost per correct answer",
+                d.name,
+                e.name()
+            ));
+            return (None, None);
+        };
+        let s = match servebench_report::eval_files::read_predictions(p, &mut Vec::new()) {
+            Ok(s) => s,
+            Err(e) => {
+                notes.push(format!("{}: {e}: no cost per correct answer", d.name));
+                return (None, None);
+            }
+        };
+        if s.rows_without_tokens > 0 {
+            notes.push(format!(
+                "{}: {} rows of {} have no completion_tokens: no cost per correct answer",
+                d.name,
+                s.rows_without_tokens,
+                p.display()
+            ));
+            return (None, None);
+        }
+        tokens = tokens.saturating_add(s.completion_tokens);
+        correct = correct.saturating_add(s.correct_samples());
+    }
+    (Some(tokens), Some(correct))
 }
 
 /// One deployment's evidence for the decision.
 fn evidence(
     d: &DeploymentInput,
-    runs: &[RunSummary],
+    col: &Collection,
     slo: Option<&Slo>,
     notes: &mut Vec<String>,
 ) -> DeploymentEvidence {
-    let mut outcomes = Vec::new();
-    if let Some(slo) = slo {
-        for r in runs {
-            let Some(c) = r.max_concurrency else { continue };
-            let meets = match records(r) {
-                Some(recs) if !recs.is_empty() => {
-                    slo.evaluate(&recs, r.duration.unwrap_or(0.0)).meets
-                }
-                _ => {
-                    notes.push(format!(
-                        "{}: {} has no per-request records: counted as not meeting the SLO",
-                        d.name,
-                        r.file.display()
-                    ));
-                    false
-                }
-            };
-            outcomes.push(LevelOutcome {
-                concurrency: c,
-                meets,
-            });
-        }
+    let runs = &col.runs;
+    let outcomes: Vec<RunOutcome> = match slo {
+        Some(slo) => runs
+            .iter()
+            .filter_map(|r| Some(run_outcome(d, r, r.max_concurrency?, slo, notes)))
+            .collect(),
+        None => Vec::new(),
+    };
+    let levels: Vec<LevelOutcome> = outcomes
+        .iter()
+        .map(|o| LevelOutcome {
+            concurrency: o.concurrency,
+            meets: o.meets,
+        })
+        .collect();
+    let (capacity, first_failing) = capacity_of(&levels);
+    let (client_saturated_at, client_busy_at) =
+        saturation_split(&outcomes, capacity, first_failing);
+    if !client_busy_at.is_empty() {
+        let at: Vec<String> = client_busy_at.iter().map(|c| opt(Some(*c), 0)).collect();
+        notes.push(format!(
+            "{}: the client was flagged as saturated at concurrency {}, but not where it could change the verdict \
+             (those points do not decide the capacity, or their SLO outcome holds with every latency moved by the \
+             client's own delay); see each point's warnings",
+            d.name,
+            at.join(", ")
+        ));
     }
-    let (capacity, first_failing) = capacity_of(&outcomes);
     let at_cap: Vec<f64> = runs
         .iter()
         .filter(|r| capacity.is_some() && r.max_concurrency == capacity)
@@ -154,6 +323,7 @@ fn evidence(
     let (ok, failed) = runs.iter().fold((0.0, 0.0), |(o, f), r| {
         (o + r.completed.unwrap_or(0.0), f + r.failed.unwrap_or(0.0))
     });
+    let (eval_output_tokens, eval_correct) = eval_tokens(d, col, notes);
     DeploymentEvidence {
         name: d.name.clone(),
         capacity,
@@ -162,12 +332,15 @@ fn evidence(
             .then(|| at_cap.iter().sum::<f64>() / at_cap.len() as f64),
         gpus: d.gpus,
         price_per_gpu_hour: d.price_per_gpu_hour,
-        client_saturated: runs.iter().any(client_saturated),
+        client_saturated_at,
+        client_busy_at,
         failure_rate: if ok + failed > 0.0 {
             failed / (ok + failed)
         } else {
             0.0
         },
+        eval_output_tokens,
+        eval_correct,
     }
 }
 
@@ -189,6 +362,29 @@ fn opt(v: Option<f64>, dec: usize) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
+/// Where the client saturated: at deciding points (counted), elsewhere (reported only), or nowhere.
+fn saturation_cell(e: &DeploymentEvidence) -> String {
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|c| opt(Some(*c), 0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (
+        e.client_saturated_at.is_empty(),
+        e.client_busy_at.is_empty(),
+    ) {
+        (true, true) => "no".into(),
+        (false, true) => format!("at {} (decides)", list(&e.client_saturated_at)),
+        (true, false) => format!("busy at {} (decides nothing)", list(&e.client_busy_at)),
+        (false, false) => format!(
+            "at {} (decides); busy at {} (decides nothing)",
+            list(&e.client_saturated_at),
+            list(&e.client_busy_at)
+        ),
+    }
+}
+
 /// Capacity, throughput and cost per deployment.
 fn capacity_table(ev: &[DeploymentEvidence]) -> Table {
     let rows = ev
@@ -202,7 +398,13 @@ fn capacity_table(ev: &[DeploymentEvidence]) -> Table {
                 Cell::num(opt(e.first_failing, 0)),
                 Cell::num(opt(e.output_tok_s_at_capacity, 1)),
                 Cell::num(opt(e.cost_per_million_tokens(), 2)),
-                Cell::text(if e.client_saturated { "yes" } else { "no" }),
+                Cell::num(opt(e.output_tokens_per_correct(), 1)),
+                Cell::num(
+                    e.cost_per_correct_answer()
+                        .map(dollars)
+                        .unwrap_or_else(|| "–".into()),
+                ),
+                Cell::text(saturation_cell(e)),
                 Cell::num(format!("{:.2}%", e.failure_rate * 100.0)),
             ]
         })
@@ -216,6 +418,8 @@ fn capacity_table(ev: &[DeploymentEvidence]) -> Table {
             "First failing",
             "Output tok/s at capacity",
             "$ per M output tokens",
+            "Eval output tokens per correct answer",
+            "$ per correct answer",
             "Client saturated",
             "Failed requests",
         ],
@@ -409,7 +613,7 @@ pub fn write_study_report(input: &StudyInput) -> Result<StudyOutput, StudyReport
         .deployments
         .iter()
         .zip(&cols)
-        .map(|(d, c)| evidence(d, &c.runs, input.slo.as_ref(), &mut notes))
+        .map(|(d, c)| evidence(d, c, input.slo.as_ref(), &mut notes))
         .collect();
     let slo_text = input.slo.map(|s| s.describe());
     // Each deployment against the first.
@@ -524,7 +728,11 @@ struct Tables {
 
 const CAPACITY_LEAD: &str = "Capacity: the highest swept concurrency at which every point (each length and ratio) \
     met the SLO, with every lower one meeting it too; first failing: the next swept one. Cost: GPUs × price per \
-    GPU-hour over the output tokens per second at capacity.";
+    GPU-hour over the output tokens per second at capacity. Cost per correct answer: the output tokens the \
+    accuracy eval spent (wrong answers included) per correct answer × that cost per output token. Client \
+    saturated: points where the client flagged itself (event-loop lag or late reads); it counts against the \
+    verdict only at the capacity or first failing concurrency, and only where moving every latency by the \
+    client's own delay would change that point's SLO outcome (or the client was CPU-bound).";
 
 fn markdown(
     input: &StudyInput,
@@ -645,6 +853,144 @@ fn html_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request with TTFT `ttft` ms and 32 output tokens over `e2e` ms.
+    fn rec(ttft: f64, e2e: f64) -> RequestRecord {
+        RequestRecord {
+            ttft_ms: Some(ttft),
+            e2e_ms: Some(e2e),
+            output_tokens: Some(32),
+            ..Default::default()
+        }
+    }
+
+    const SLO: Slo = Slo {
+        ttft_ms: Some(1000.0),
+        tpot_ms: Some(60.0),
+        e2e_ms: None,
+        attainment: 0.99,
+    };
+
+    fn busy(delay_ms: f64, cpu_share: f64) -> ClientLoad {
+        ClientLoad {
+            flagged: true,
+            delay_ms,
+            cpu_share: Some(cpu_share),
+        }
+    }
+
+    #[test]
+    fn a_client_decides_a_point_only_within_its_delay_of_the_slo_or_when_cpu_bound() {
+        // Far from the line either way: a 20 ms client delay cannot change the outcome.
+        let far_fail = [rec(300.0, 900.0), rec(1640.0, 2300.0)];
+        let far_meet = [rec(235.0, 640.0), rec(880.0, 1300.0)];
+        for recs in [&far_fail[..], &far_meet[..]] {
+            assert!(!client_could_decide(recs, 5.0, &SLO, busy(20.0, 0.05)));
+        }
+        // TTFT 1010 ms fails by 10 ms: a client 20 ms late may have made it fail; 985 ms meets by 15 ms.
+        assert!(client_could_decide(
+            &[rec(300.0, 900.0), rec(1010.0, 1800.0)],
+            5.0,
+            &SLO,
+            busy(20.0, 0.05)
+        ));
+        assert!(client_could_decide(
+            &[rec(985.0, 1600.0)],
+            5.0,
+            &SLO,
+            busy(20.0, 0.05)
+        ));
+        // TPOT: 20 ms over 31 tokens moves TPOT by 0.65 ms; (1000 + 31 × 60.5 − 1000) / 31 = 60.5 fails by 0.5.
+        assert!(client_could_decide(
+            &[rec(100.0, 100.0 + 31.0 * 60.5)],
+            5.0,
+            &SLO,
+            busy(20.0, 0.05)
+        ));
+        assert!(!client_could_decide(
+            &[rec(100.0, 100.0 + 31.0 * 62.0)],
+            5.0,
+            &SLO,
+            busy(20.0, 0.05)
+        ));
+        // A CPU-bound client (0.95 CPU-seconds per second) counts whatever the margin: it may have under-driven.
+        assert!(client_could_decide(&far_meet, 5.0, &SLO, busy(20.0, 0.95)));
+    }
+
+    #[test]
+    fn the_client_load_comes_from_the_result_line_of_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c64.json");
+        std::fs::write(
+            &file,
+            "{\"duration\": 4.0, \"client_saturated\": false}\n\
+             {\"duration\": 5.0, \"client_saturated\": true, \"p99_client_lag_ms\": 22.8, \
+             \"p99_client_read_delay_ms\": 26.3, \"client_cpu_s\": 0.5}\n",
+        )
+        .unwrap();
+        let run = |line| RunSummary {
+            file: file.clone(),
+            line,
+            ..Default::default()
+        };
+        assert_eq!(
+            client_load(&run(2)),
+            ClientLoad {
+                flagged: true,
+                delay_ms: 26.3,
+                cpu_share: Some(0.1)
+            }
+        );
+        assert_eq!(
+            client_load(&run(1)),
+            ClientLoad {
+                flagged: false,
+                delay_ms: 0.0,
+                cpu_share: None
+            }
+        );
+    }
+
+    fn outcome(concurrency: f64, meets: bool, flagged: bool, could: bool) -> RunOutcome {
+        RunOutcome {
+            concurrency,
+            meets,
+            flagged,
+            client_could_decide: could,
+        }
+    }
+
+    #[test]
+    fn saturation_counts_only_at_the_capacity_and_first_failing_points() {
+        // The quickstart on a busy machine: flagged everywhere, never within its delay of the SLO.
+        let all = [
+            outcome(1.0, true, true, false),
+            outcome(4.0, true, true, false),
+            outcome(16.0, true, true, false),
+            outcome(64.0, false, true, false),
+        ];
+        assert_eq!(
+            saturation_split(&all, Some(16.0), Some(64.0)),
+            (vec![], vec![1.0, 4.0, 16.0, 64.0])
+        );
+        // A saturated client whose delay could flip the first failing point (64) and a lower point (4).
+        let real = [
+            outcome(1.0, true, false, false),
+            outcome(4.0, true, true, true),
+            outcome(16.0, true, false, false),
+            outcome(64.0, false, true, true),
+        ];
+        assert_eq!(
+            saturation_split(&real, Some(16.0), Some(64.0)),
+            (vec![64.0], vec![4.0])
+        );
+        // Two settings at one concurrency: one that decides makes the level count once.
+        let two = [
+            outcome(8.0, true, true, true),
+            outcome(8.0, true, true, false),
+        ];
+        assert_eq!(saturation_split(&two, Some(8.0), None), (vec![8.0], vec![]));
+    }
 
     fn l(concurrency: f64, meets: bool) -> LevelOutcome {
         LevelOutcome { concurrency, meets }

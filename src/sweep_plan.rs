@@ -63,6 +63,13 @@ pub enum PlanError {
 #[serde(deny_unknown_fields)]
 pub struct Target {
     pub base_url: Option<String>,
+    /// Further endpoints serving the same model as `base_url` (data-parallel replicas without a load balancer):
+    /// requests are spread over all of them (see `docs/endpoints.md`). `base_url` stays the one launched,
+    /// attached to and scraped for `/metrics`.
+    #[serde(default)]
+    pub more_base_urls: Vec<String>,
+    /// How requests are spread over the endpoints: least-outstanding (the default) or round-robin.
+    pub dispatch: Option<String>,
     pub sim: Option<String>,
     #[serde(default = "default_backend")]
     pub backend: String,
@@ -74,6 +81,8 @@ impl Default for Target {
     fn default() -> Self {
         Target {
             base_url: None,
+            more_base_urls: Vec::new(),
+            dispatch: None,
             sim: None,
             backend: default_backend(),
             model: None,
@@ -421,6 +430,11 @@ impl Plan {
                 "[target] needs base_url (a running server) or sim (a simulator preset)".into(),
             ));
         }
+        if !self.target.more_base_urls.is_empty() && self.target.base_url.is_none() {
+            return Err(PlanError::Invalid(
+                "[target] more_base_urls needs base_url (the first endpoint), and no sim".into(),
+            ));
+        }
         servebench_core::api::Backend::parse(&self.target.backend)
             .map_err(|e| PlanError::Invalid(format!("[target] backend: {e}")))?;
         if let Some(slo) = &self.run.slo {
@@ -561,6 +575,21 @@ impl Plan {
         Ok(points)
     }
 
+    /// The points of one shard (`--shard I/N`, [`crate::shard`]), in run order: point k of the whole plan goes
+    /// to shard k mod N. With a stop rule, which compares each point with the previous one of its series, whole
+    /// series are dealt instead (series g goes to shard g mod N), so a series never spans two shards.
+    pub fn shard_points(&self, points: &[Point], shard: crate::shard::Shard) -> Vec<Point> {
+        if self.run.stop_rule.is_some() {
+            points
+                .iter()
+                .filter(|p| shard.owns(p.group))
+                .cloned()
+                .collect()
+        } else {
+            shard.select(points)
+        }
+    }
+
     /// The pause between points, checked.
     pub fn pause(&self) -> Result<Duration, PlanError> {
         checked_seconds("pause_s (--pause)", self.run.pause_s, Lower::Zero)
@@ -641,6 +670,44 @@ output_dir = "out"
         );
         assert_eq!(pts[43].input_len, 3000);
         assert_eq!(pts.iter().map(|p| p.group).max(), Some(3));
+    }
+
+    #[test]
+    fn shards_split_the_seed_matrix_without_overlap() {
+        use crate::shard::Shard;
+        let mut plan = Plan::from_toml(SEED_PLAN).unwrap();
+        let pts = plan.points().unwrap();
+        let files = |v: &[Point]| v.iter().map(|p| p.file.clone()).collect::<Vec<_>>();
+        for with_stop_rule in [false, true] {
+            plan.run.stop_rule = with_stop_rule.then_some(StopRule {
+                min_throughput_gain_pct: 5.0,
+                ttft_p99_factor: 2.0,
+            });
+            for n in [1, 3, 5, 44, 50] {
+                let mut all = Vec::new();
+                for i in 0..n {
+                    let part = plan.shard_points(&pts, Shard { index: i, count: n });
+                    if with_stop_rule {
+                        // A series is never split: every point of a group sits in one shard.
+                        for p in &part {
+                            assert_eq!(p.group % n, i);
+                        }
+                    }
+                    all.extend(files(&part));
+                }
+                assert_eq!(all.len(), 44, "n={n}: each point once");
+                let mut sorted = all.clone();
+                sorted.sort();
+                sorted.dedup();
+                assert_eq!(sorted.len(), 44, "n={n}: no point twice");
+            }
+        }
+        // Without a stop rule, point k goes to shard k mod N.
+        plan.run.stop_rule = None;
+        let second = plan.shard_points(&pts, Shard { index: 1, count: 4 });
+        assert_eq!(second.len(), 11);
+        assert_eq!(second[0], pts[1]);
+        assert_eq!(second[1], pts[5]);
     }
 
     #[test]
@@ -725,7 +792,7 @@ output_dir = "out"
                 "[target]\nsim=\"fast\"\n[axes]\ninput_output=[\"1:1\"]\nconcurrency=[1]\n{bad}"
             );
             let e = Plan::from_toml(&text).unwrap().points().unwrap_err();
-            assert!(e.to_string().contains("up to 1e9"), "{bad}: {e}");
+            assert!(e.to_string().contains("at most 1e9"), "{bad}: {e}");
         }
         let e = Plan::from_toml("[target]\nsim=\"fast\"\n[axes]\ninput_output=[\"1:1\"]\nconcurrency=[9223372036854775807]\n")
             .unwrap()

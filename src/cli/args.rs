@@ -1,9 +1,9 @@
 //! Value parsers shared by the commands' flags: each refuses what cannot work (negative counts, length 0, a
 //! timeout of 0, NaN, infinite or absurdly long times that would not fit a timer) with a message that says
 //! what to give instead. clap prints it as `invalid value 'X' for '--flag <V>': MESSAGE` and exits with 2.
+//! Times and rates follow `servebench_core::duration`, the one owner of those rules and messages.
 
-/// The longest time a flag may give, in seconds (about 31 years): longer values would overflow timers.
-pub const MAX_SECONDS: f64 = 1e9;
+use servebench_core::duration::{self, Lower};
 
 fn whole(s: &str) -> Result<u64, String> {
     let t = s.trim();
@@ -30,58 +30,19 @@ pub fn length(s: &str) -> Result<u64, String> {
     }
 }
 
-fn number(s: &str) -> Result<f64, String> {
-    let t = s.trim();
-    let v: f64 = t.parse().map_err(|_| format!("'{t}' is not a number"))?;
-    if v.is_nan() {
-        return Err("NaN is not a number: give a number".into());
-    }
-    Ok(v)
-}
-
-/// Seconds, 0 included, at most [`MAX_SECONDS`].
+/// Seconds, 0 included, at most `MAX_SECONDS` (the rule and the message are `servebench_core::duration`'s).
 pub fn seconds(s: &str) -> Result<f64, String> {
-    let v = number(s)?;
-    if v < 0.0 {
-        return Err(format!("{v} is negative: give seconds >= 0"));
-    }
-    if v > MAX_SECONDS {
-        return Err(format!("{s} seconds is too long: at most {MAX_SECONDS:e}"));
-    }
-    Ok(v)
+    duration::parse_seconds(s, Lower::Zero)
 }
 
-/// Seconds above 0 (a timeout of 0 would fail every request), at most [`MAX_SECONDS`].
+/// Seconds above 0 (a timeout of 0 would fail every request), at most `MAX_SECONDS`.
 pub fn positive_seconds(s: &str) -> Result<f64, String> {
-    let v = seconds(s)?;
-    if v == 0.0 {
-        return Err("0 seconds: give a time above 0 (or leave the flag out)".into());
-    }
-    Ok(v)
+    duration::parse_seconds(s, Lower::Positive)
 }
 
-/// A finite number above 0.
-pub fn positive(s: &str) -> Result<f64, String> {
-    let v = number(s)?;
-    if !(v.is_finite() && v > 0.0) {
-        return Err(format!("{s}: give a finite number above 0"));
-    }
-    Ok(v)
-}
-
-/// Requests per second: `inf` (all at once) or at least one request per [`MAX_SECONDS`].
+/// Requests per second: `inf` (all at once) or at least one request per `MAX_SECONDS`.
 pub fn rate(s: &str) -> Result<f64, String> {
-    let v = number(s)?;
-    if v == f64::INFINITY {
-        return Ok(v);
-    }
-    if !(v.is_finite() && v >= 1.0 / MAX_SECONDS) {
-        return Err(format!(
-            "{s}: give requests per second above 0 (at least {:e}), or inf",
-            1.0 / MAX_SECONDS
-        ));
-    }
-    Ok(v)
+    duration::parse_rate(s)
 }
 
 #[cfg(test)]
@@ -105,20 +66,20 @@ mod tests {
     }
 
     #[test]
-    fn times_and_rates() {
+    fn times_and_rates_are_the_cores_rules() {
         assert_eq!(seconds("0"), Ok(0.0));
         assert_eq!(positive_seconds("2.5"), Ok(2.5));
-        assert!(positive_seconds("0").unwrap_err().contains("above 0"));
+        assert_eq!(
+            positive_seconds("0"),
+            duration::parse_seconds("0", Lower::Positive)
+        );
         for bad in ["NaN", "nan", "inf", "1e300", "-1", "x"] {
             assert!(positive_seconds(bad).is_err(), "{bad}");
             assert!(seconds(bad).is_err(), "{bad}");
         }
         assert_eq!(rate("inf"), Ok(f64::INFINITY));
-        assert_eq!(rate("4"), Ok(4.0));
         for bad in ["0", "-2", "NaN", "1e-300", "-inf"] {
             assert!(rate(bad).is_err(), "{bad}");
         }
-        assert_eq!(positive("0.5"), Ok(0.5));
-        assert!(positive("0").is_err() && positive("inf").is_err());
     }
 }

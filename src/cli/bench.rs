@@ -30,8 +30,18 @@ pub struct Args {
     #[arg(long, default_value = "sglang")]
     pub backend: String,
     /// Server URL, e.g. http://127.0.0.1:30000 (overrides --host/--port; default: from --host and --port).
-    #[arg(long)]
-    pub base_url: Option<String>,
+    /// Repeat the flag for several endpoints serving the same model (data-parallel replicas without a load
+    /// balancer): requests are spread by --dispatch, the result keeps pooled numbers and adds `endpoints`.
+    #[arg(long, value_name = "URL", action = clap::ArgAction::Append)]
+    pub base_url: Vec<String>,
+    /// How requests are spread over several --base-url endpoints: least-outstanding (to the endpoint with the
+    /// fewest requests in flight) or round-robin (in turn).
+    #[arg(
+        long,
+        default_value = "least-outstanding",
+        value_name = "round-robin|least-outstanding"
+    )]
+    pub dispatch: String,
     /// Server host, used with --port when --base-url is not given.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
@@ -101,6 +111,10 @@ pub struct Args {
     /// Do not open the connection pool before a closed-loop run.
     #[arg(long)]
     pub no_warm_connections: bool,
+    /// Open a new connection for every request and close it after, as sglang.bench_serving does: TTFT and
+    /// E2E then include the connect (no warm pool, no keep-alive reuse).
+    #[arg(long)]
+    pub connection_per_request: bool,
     /// HTTP implementation for the timed requests: auto (native HTTP/1.1 on plain http:// without a proxy
     /// variable, reqwest otherwise), native, or reqwest (TLS, proxies).
     #[arg(long, default_value = "auto", value_name = "auto|native|reqwest")]
@@ -190,8 +204,15 @@ pub struct Args {
     #[arg(long, allow_negative_numbers = true, default_value_t = 5.0)]
     pub grace: f64,
     /// Start the built-in simulated engine in this process and test it (optional preset name; default preset
-    /// `default` when the flag is given without one; --base-url/--host/--port are then not used).
-    #[arg(long, num_args = 0..=1, default_missing_value = "default", value_name = "PRESET")]
+    /// `default` when the flag is given without one). It is the server, so --base-url/--host/--port cannot be
+    /// given with it.
+    #[arg(
+        long,
+        num_args = 0..=1,
+        default_missing_value = "default",
+        value_name = "PRESET",
+        conflicts_with_all = ["base_url", "host", "port"]
+    )]
     pub sim: Option<String>,
     /// Per-request latency limits in ms, e.g. "ttft_ms=2000,tpot_ms=100,e2e_ms=60000" (vLLM's
     /// "ttft:2000 tpot:100 e2el:60000" reads the same): the result gets SLO attainment and goodput (default: none).
@@ -293,15 +314,27 @@ fn resolve_auth(flag: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Aut
 /// the rest, as `run_bench` does before anything is sent). `base_url` overrides --base-url/--host/--port (the in-process simulator's address).
 pub fn config_of(a: &Args, base_url: Option<&str>) -> Result<BenchConfig> {
     let backend = Backend::parse(&a.backend)?;
-    let base_url = match base_url.or(a.base_url.as_deref()) {
-        Some(u) => u.trim_end_matches('/').to_string(),
-        None => format!(
+    let urls: Vec<String> = match base_url {
+        Some(u) => vec![u.to_string()],
+        None if a.base_url.is_empty() => vec![format!(
             "http://{}:{}",
             a.host,
             a.port.unwrap_or_else(|| backend.default_port())
-        ),
+        )],
+        None => a.base_url.clone(),
     };
-    let mut c = BenchConfig::new(&base_url, &a.backend)?;
+    if let Some(u) = urls.iter().find(|u| u.contains(',')) {
+        anyhow::bail!(
+            "--base-url {}: one URL per flag; repeat --base-url for each endpoint",
+            crate::secrets::redact_url(u)
+        );
+    }
+    let mut c = BenchConfig::new(&urls[0], &a.backend)?;
+    c.more_base_urls = urls[1..]
+        .iter()
+        .map(|u| u.trim_end_matches('/').to_string())
+        .collect();
+    c.dispatch = servebench_load::dispatch::Dispatch::parse(&a.dispatch)?;
     c.model = a.model.clone();
     c.served_model_name = a.served_model_name.clone();
     c.tokenizer = a.tokenizer.clone();
@@ -328,6 +361,7 @@ pub fn config_of(a: &Args, base_url: Option<&str>) -> Result<BenchConfig> {
     c.max_concurrency = a.max_concurrency;
     c.warmup_requests = a.warmup_requests;
     c.warm_connections = !a.no_warm_connections;
+    c.connection_per_request = a.connection_per_request;
     c.http_client = HttpClientKind::parse(&a.http_client)?;
     c.kernel_timestamps = !a.read_timestamps;
     c.stream = !a.disable_stream;
@@ -407,25 +441,15 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Checks made before anything is sent, reported as bad input (exit 2): every flag (the configuration
-/// validated as the run will), every output can be written, and the open-file limit allows the connections the
-/// run may hold at once (raised toward the hard limit when needed).
+/// Checks made before anything is sent, reported as bad input (exit 2): the library's
+/// [`servebench_load::preflight::local`] on the configuration the flags give (every value, the URL's shape,
+/// outputs writable, open files); its warnings are printed.
 fn preflight(a: &Args) -> Result<()> {
-    let c = config_of(a, Some("http://127.0.0.1:1"))
-        .and_then(|c| c.validate().map(|_| c).map_err(Into::into))
-        .map_err(super::exit::BadInput::from_err)?;
-    for p in c.output_file.iter().chain(c.details_file.as_ref()) {
-        servebench_load::outpath::ensure_writable_file(p)?;
-    }
-    let n = c.workload.num_prompts as u64;
-    let connections = c.max_concurrency.map_or(n, |m| (m as u64).min(n));
-    let need = servebench_load::nofile::needed(connections, a.sim.is_some());
-    if let Err(e) = servebench_load::nofile::ensure(need, "--max-concurrency", connections) {
-        if c.max_concurrency.is_some() {
-            return Err(e.into());
-        }
-        // No concurrency limit asked for: run with what the system allows, and say so.
-        eprintln!("warning: {e}");
+    // With --sim the address is the simulator's, known only once it runs.
+    let placeholder = a.sim.as_ref().map(|_| "http://127.0.0.1:1");
+    let c = config_of(a, placeholder).map_err(super::exit::BadInput::from_err)?;
+    for w in servebench_load::preflight::local(&c)? {
+        eprintln!("warning: {w}");
     }
     Ok(())
 }

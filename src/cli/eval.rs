@@ -17,6 +17,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 use servebench_core::api::{Api, Backend};
+use servebench_core::duration::{checked_seconds, Lower};
 use servebench_eval::dataset::{self, DataSources, Dataset, DatasetSpec, GpqaShuffle, GraderKind};
 use servebench_eval::grade::{GradeOptions, GraderMode};
 use servebench_eval::predictions::{self, OutputFiles, Prediction, PredictionWriter, RunSettings};
@@ -31,9 +32,17 @@ use tokio::sync::watch;
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = super::exit::HELP, allow_negative_numbers = true)]
 pub struct Args {
-    /// Server to evaluate (OpenAI-compatible).
-    #[arg(long, default_value = "http://127.0.0.1:30000")]
-    pub base_url: String,
+    /// Server to evaluate (OpenAI-compatible). Repeat the flag for several endpoints serving the same model
+    /// (data-parallel replicas without a load balancer): samples are spread by --dispatch.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:30000", action = clap::ArgAction::Append)]
+    pub base_url: Vec<String>,
+    /// How samples are spread over several --base-url endpoints: least-outstanding or round-robin.
+    #[arg(
+        long,
+        default_value = "least-outstanding",
+        value_name = "round-robin|least-outstanding"
+    )]
+    pub dispatch: String,
     /// API shape: openai-chat (the prompt is the one user message) or openai (completions, the prompt as raw text).
     #[arg(long, default_value = "openai-chat")]
     pub backend: String,
@@ -140,7 +149,13 @@ pub struct Args {
     pub json: bool,
     /// Evaluate the built-in simulator in answer-key mode (started in process; default preset `fast` when the
     /// flag is given without one: eval needs no realistic timing, unlike bench's default `default`).
-    #[arg(long, value_name = "PRESET", num_args = 0..=1, default_missing_value = "fast")]
+    #[arg(
+        long,
+        value_name = "PRESET",
+        num_args = 0..=1,
+        default_missing_value = "fast",
+        conflicts_with = "base_url"
+    )]
     pub sim: Option<String>,
     /// Simulator: share of questions answered with the gold answer.
     #[arg(long, default_value_t = 0.9)]
@@ -244,6 +259,9 @@ struct Plan {
     field_report: bool,
     max_tokens: Option<u32>,
     temperature: f64,
+    /// `--timeout` (total per request) and `--retry-backoff`, checked.
+    timeout: Duration,
+    backoff: Duration,
 }
 
 /// max_tokens of the field report's runs.
@@ -321,13 +339,13 @@ fn plan(a: &Args) -> Result<Plan> {
     if a.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
         bail!("--top-p must be in (0, 1]");
     }
-    let times_ok = a.timeout.is_finite()
-        && a.timeout > 0.0
-        && a.retry_backoff.is_finite()
-        && a.retry_backoff >= 0.0;
-    if !times_ok {
-        bail!("--timeout must be > 0 and --retry-backoff >= 0 (seconds)");
+    if a.sim.is_none() {
+        for u in &a.base_url {
+            servebench_load::preflight::check_base_url(u)?;
+        }
     }
+    let timeout = checked_seconds("--timeout", a.timeout, Lower::Positive)?;
+    let backoff = checked_seconds("--retry-backoff", a.retry_backoff, Lower::Zero)?;
     if a.limit == Some(0) {
         bail!("--limit must be at least 1");
     }
@@ -386,6 +404,8 @@ fn plan(a: &Args) -> Result<Plan> {
     };
     Ok(Plan {
         specs,
+        timeout,
+        backoff,
         sources: DataSources {
             data_dir: a.data_dir.clone(),
             paths,
@@ -407,8 +427,14 @@ fn plan(a: &Args) -> Result<Plan> {
 }
 
 /// Progress bar of one dataset with the accuracy so far.
+/// Re-sends announced one by one; later ones are only counted (a dead server would otherwise print one line
+/// per re-send of every sample).
+const RETRIES_SHOWN: u64 = 20;
+
 struct Bar {
     bar: Option<indicatif::ProgressBar>,
+    /// Re-sends announced so far.
+    retries_shown: AtomicU64,
     correct: AtomicU64,
     valid: AtomicU64,
     errors: AtomicU64,
@@ -428,6 +454,7 @@ impl Bar {
         });
         Bar {
             bar,
+            retries_shown: AtomicU64::new(0),
             correct: AtomicU64::new(0),
             valid: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -475,6 +502,21 @@ impl Progress for Bar {
         if let Some(b) = &self.bar {
             b.inc(1);
             b.set_message(self.message());
+        }
+    }
+
+    fn retry(&self, n: &runner::RetryNotice) {
+        let shown = self.retries_shown.fetch_add(1, Ordering::Relaxed);
+        let line = match shown {
+            0..RETRIES_SHOWN => format!("retry: {n}"),
+            RETRIES_SHOWN => {
+                format!("retry: {n} (further retries are not shown; the summary counts them)")
+            }
+            _ => return,
+        };
+        match &self.bar {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
         }
     }
 
@@ -607,8 +649,10 @@ pub async fn execute(a: Args, stop: watch::Receiver<bool>) -> Result<EvalOutcome
         }
         None => None,
     };
-    let base_url = sim.as_ref().map_or(a.base_url.clone(), |s| s.base_url());
-    let result = evaluate(&a, &p, &datasets, &base_url, stop).await;
+    let urls = sim
+        .as_ref()
+        .map_or(a.base_url.clone(), |s| vec![s.base_url()]);
+    let result = evaluate(&a, &p, &datasets, &urls, stop).await;
     if let Some(s) = sim {
         s.shutdown().await;
     }
@@ -644,35 +688,54 @@ fn unique() -> u64 {
         .map_or(0, |d| d.subsec_nanos() as u64)
 }
 
+/// One client per endpoint (each its own connection pool). With several, every endpoint must answer
+/// `/v1/models` before any work starts, and none may be given twice; the error names the endpoint.
+async fn endpoint_clients(a: &Args, p: &Plan, urls: &[String]) -> Result<Vec<Client>> {
+    let redact = super::secrets::redact_url;
+    if urls.is_empty() {
+        bail!("no --base-url to evaluate");
+    }
+    let mut clients = Vec::new();
+    for (i, u) in urls.iter().enumerate() {
+        let u = u.trim_end_matches('/');
+        if u.contains(',') {
+            bail!(
+                "--base-url {}: one URL per flag; repeat --base-url for each endpoint",
+                redact(u)
+            );
+        }
+        if urls[..i].iter().any(|v| v.trim_end_matches('/') == u) {
+            bail!(
+                "--base-url {} is given twice: give each endpoint once",
+                redact(u)
+            );
+        }
+        let mut ccfg = ClientConfig::new(u, p.backend.clone());
+        ccfg.api_key = a.api_key.clone().filter(|k| !k.is_empty());
+        // The client's other limits keep their defaults.
+        ccfg.timeouts.total = p.timeout;
+        clients.push(Client::new(ccfg)?);
+    }
+    let https: Vec<_> = clients.iter().map(Client::http).collect();
+    servebench_load::preflight::probe_other_endpoints(&https, urls, a.api_key.as_deref()).await?;
+    Ok(clients)
+}
+
 async fn evaluate(
     a: &Args,
     p: &Plan,
     datasets: &[Dataset],
-    base_url: &str,
+    urls: &[String],
     mut stop: watch::Receiver<bool>,
 ) -> Result<EvalOutcome> {
-    let mut ccfg = ClientConfig::new(base_url, p.backend.clone());
-    ccfg.api_key = a.api_key.clone().filter(|k| !k.is_empty());
-    // Validated above (finite, > 0); the client's other limits keep their defaults.
-    ccfg.timeouts.total = Duration::try_from_secs_f64(a.timeout).unwrap_or(Duration::MAX);
-    let client = Client::new(ccfg)?;
-    let model = match &a.model {
-        Some(m) => m.clone(),
-        None => {
-            let models = client.get_json("/v1/models").await.ok_or_else(|| {
-                anyhow!("cannot reach {}/v1/models to find the model name: is the server up? (or pass --model)", super::secrets::redact_url(base_url))
-            })?;
-            models["data"][0]["id"]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    anyhow!(
-                        "{}/v1/models lists no model: pass --model",
-                        super::secrets::redact_url(base_url)
-                    )
-                })?
-        }
-    };
+    let dispatch = servebench_load::dispatch::Dispatch::parse(&a.dispatch)?;
+    let clients = endpoint_clients(a, p, urls).await?;
+    let client = &clients[0];
+    let base_url = urls[0].as_str();
+    // The server answers (refused, TLS to a plain port, … each said as such), and the model it lists.
+    let probe =
+        servebench_load::preflight::probe(client.http(), base_url, a.api_key.as_deref()).await?;
+    let model = servebench_load::preflight::model_of(a.model.as_deref(), &probe, base_url)?;
     let simulated = a.sim.is_some()
         || client
             .get_json("/get_server_info")
@@ -680,9 +743,19 @@ async fn evaluate(
             .is_some_and(|v| v["simulated"] == json!(true));
     let quiet = a.json;
     if !quiet {
+        let at: Vec<String> = urls.iter().map(|u| super::secrets::redact_url(u)).collect();
         eprintln!(
-            "eval: model {model} at {}{}",
-            super::secrets::redact_url(base_url),
+            "eval: model {model} at {}{}{}",
+            at.join(", "),
+            if urls.len() > 1 {
+                format!(
+                    " ({} endpoints, {} dispatch)",
+                    urls.len(),
+                    dispatch.as_str()
+                )
+            } else {
+                String::new()
+            },
             if simulated { " (SIMULATED)" } else { "" }
         );
         for ds in datasets {
@@ -709,7 +782,7 @@ async fn evaluate(
         n: a.n,
         concurrency: a.concurrency,
         retries: a.retries,
-        backoff: Duration::from_secs_f64(a.retry_backoff),
+        backoff: p.backoff,
         stream: !a.disable_stream,
         grade: p.grade.clone(),
         limit: a.limit,
@@ -782,7 +855,7 @@ async fn evaluate(
         let mut writer = PredictionWriter::open(&files.predictions, &prepared.log)?;
         if !jobs.is_empty() {
             tokio::select! {
-                r = runner::run(&client, ds, &cfg, jobs, &mut writer, &bar) => {
+                r = runner::run_on(&clients, dispatch, ds, &cfg, jobs, &mut writer, &bar) => {
                     out.retries += r?.retries;
                 }
                 _ = stop.wait_for(|s| *s) => {
@@ -808,6 +881,12 @@ async fn evaluate(
             "base_url": super::secrets::redact_url(base_url),
             "measured_server": a.measured_server,
         });
+        let mut run_settings = run_settings;
+        if urls.len() > 1 {
+            run_settings["base_urls"] =
+                urls.iter().map(|u| super::secrets::redact_url(u)).collect();
+            run_settings["dispatch"] = dispatch.as_str().into();
+        }
         let ctx = ReportContext {
             model: &model,
             n: a.n,

@@ -9,8 +9,6 @@
 //! | 3 | the run finished but every request/sample failed, or more than `--max-failure-rate` of them |
 //! | 130 | interrupted (Ctrl-C); what finished is saved |
 
-use std::fmt;
-
 pub const SUCCESS: u8 = 0;
 pub const ERROR: u8 = 1;
 pub const BAD_INPUT: u8 = 2;
@@ -29,10 +27,29 @@ pub const HELP: &str =
 pub struct BadInput(pub String);
 
 impl BadInput {
-    /// Wraps any error as bad input, keeping its message.
-    pub fn from_err(e: impl fmt::Display) -> anyhow::Error {
-        anyhow::Error::new(BadInput(format!("{e:#}")))
+    /// Wraps any error as bad input, keeping its message (causes included, each once: [`message`]).
+    pub fn from_err(e: impl Into<anyhow::Error>) -> anyhow::Error {
+        anyhow::Error::new(BadInput(message(&e.into())))
     }
+}
+
+/// The text of `err` and its causes, `outer: cause: …`, leaving out each cause whose text the message already
+/// holds. Many errors name their source in their own text (`cannot read X: No such file or directory (os
+/// error 2)`) and also return it as `source()`, so anyhow's `{:#}` would print the OS error twice. Every
+/// error the binary prints goes through here.
+pub fn message(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// The run finished, but too many requests or samples failed: exit code 3.
@@ -120,6 +137,7 @@ fn is_bad_input(cause: &(dyn std::error::Error + 'static)) -> bool {
         || cause.is::<crate::sweep_plan::PlanError>()
         || cause.is::<servebench_load::outpath::OutputPathError>()
         || cause.is::<servebench_load::nofile::OpenFilesError>()
+        || cause.is::<servebench_load::preflight::LocalError>()
         || cause.is::<TokenizeError>()
         || cause.is::<clap::Error>()
     {
@@ -128,11 +146,17 @@ fn is_bad_input(cause: &(dyn std::error::Error + 'static)) -> bool {
     if let Some(e) = cause.downcast_ref::<CoreError>() {
         return matches!(e, CoreError::UnknownBackend(_));
     }
+    if let Some(e) = cause.downcast_ref::<servebench_load::preflight::ServerError>() {
+        return e.is_bad_input();
+    }
     if let Some(e) = cause.downcast_ref::<LoadError>() {
-        return matches!(
-            e,
-            LoadError::Config(_) | LoadError::Dataset { .. } | LoadError::Tokenize(_)
-        );
+        return match e {
+            LoadError::Server(s) => s.is_bad_input(),
+            _ => matches!(
+                e,
+                LoadError::Config(_) | LoadError::Dataset { .. } | LoadError::Tokenize(_)
+            ),
+        };
     }
     if let Some(e) = cause.downcast_ref::<EvalError>() {
         return matches!(
@@ -181,6 +205,35 @@ mod tests {
         assert!(parse_rate("1.5").unwrap_err().contains("outside [0, 1]"));
         assert!(parse_rate("-0.1").is_err());
         assert!(parse_rate("NaN").is_err());
+    }
+
+    #[test]
+    fn a_cause_named_in_the_message_is_printed_once() {
+        let os = || std::io::Error::from_raw_os_error(2);
+        // thiserror's `#[error("cannot read {path}: {source}")]` with the source also returned by source().
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read plan x.toml: {source}")]
+        struct Read {
+            source: std::io::Error,
+        }
+        let e = anyhow::Error::new(Read { source: os() }).context("sweep");
+        assert_eq!(
+            format!("{e:#}").matches("os error 2").count(),
+            2,
+            "anyhow repeats it"
+        );
+        assert_eq!(
+            message(&e),
+            "sweep: cannot read plan x.toml: No such file or directory (os error 2)"
+        );
+        // A cause not named above is kept.
+        let e = anyhow::Error::new(os()).context("cannot open r.jsonl");
+        assert_eq!(
+            message(&e),
+            "cannot open r.jsonl: No such file or directory (os error 2)"
+        );
+        let bad = BadInput::from_err(anyhow::Error::new(Read { source: os() }));
+        assert_eq!(bad.to_string().matches("os error 2").count(), 1);
     }
 
     #[test]

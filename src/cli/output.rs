@@ -33,6 +33,32 @@ fn line(label: &str, value: impl std::fmt::Display) {
     println!("{label:<40} {value:<10}");
 }
 
+/// One line per endpoint when the run used several (`endpoints` in the result).
+fn print_endpoints(r: &Value) {
+    let Some(eps) = r.get("endpoints").and_then(Value::as_array) else {
+        return;
+    };
+    println!("{:-^50}", format!(" Endpoints ({}) ", f(r, "dispatch")));
+    println!(
+        "{:<3} {:>6} {:>6} {:>8} {:>10} {:>9} {:>9} {:>9}  url",
+        "#", "ok", "failed", "req/s", "out tok/s", "med TTFT", "med TPOT", "p99 E2E"
+    );
+    for e in eps {
+        println!(
+            "{:<3} {:>6} {:>6} {:>8} {:>10} {:>9} {:>9} {:>9}  {}",
+            f(e, "index"),
+            f(e, "completed"),
+            f(e, "failed"),
+            f(e, "request_throughput"),
+            f(e, "output_throughput"),
+            f(e, "median_ttft_ms"),
+            f(e, "median_tpot_ms"),
+            f(e, "p99_e2e_latency_ms"),
+            f(e, "url"),
+        );
+    }
+}
+
 /// Prints the summary in SGLang's layout, with failures and warnings after it.
 pub fn print_bench_summary(r: &Value, m: &Metrics) {
     println!("\n{:=^50}", " Serving Benchmark Result ");
@@ -153,6 +179,7 @@ pub fn print_bench_summary(r: &Value, m: &Metrics) {
             f(r, "max_client_read_delay_ms"),
         );
     }
+    print_endpoints(r);
     println!("{}", "=".repeat(50));
     if !m.failure_reasons.is_empty() {
         println!("Failures:");

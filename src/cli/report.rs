@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use servebench_report::{collect, write_report, ReportOptions, SortKey};
+use servebench_report::{collect_with, write_report, DuplicatePolicy, ReportOptions, SortKey};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -13,9 +13,14 @@ pub struct Args {
     /// eval outputs ({dataset}_report.json, {dataset}_predictions.jsonl).
     #[arg(required = true, value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
-    /// Folder to write into (default: the first DIR).
-    #[arg(long, value_name = "DIR")]
+    /// Folder to write into (default: the first DIR). Several DIRs are merged into one report (e.g. the
+    /// shards of one plan, `--shard`).
+    #[arg(long, visible_alias = "output", value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// The same point (lengths, ratio, rate, concurrency, prompts, model, server) in more than one result file:
+    /// `warn` keeps every row and says so, `error` refuses, `newest` keeps the most recently written file's.
+    #[arg(long, default_value = "warn", value_name = "POLICY", value_parser = parse_duplicates)]
+    pub on_duplicate: DuplicatePolicy,
     /// Row order: `concurrency` (then input len, output len, ratio), `setting` (one block per
     /// input/output/ratio setting) or `file`.
     #[arg(long, default_value = "concurrency", value_parser = parse_sort)]
@@ -37,13 +42,17 @@ fn parse_sort(s: &str) -> Result<SortKey, String> {
     s.parse()
 }
 
+fn parse_duplicates(s: &str) -> Result<DuplicatePolicy, String> {
+    s.parse()
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let out_dir = args
         .out
         .clone()
         .or_else(|| args.dirs.first().cloned())
         .context("give at least one DIR")?;
-    let collection = collect(&args.dirs)?;
+    let collection = collect_with(&args.dirs, args.on_duplicate)?;
     let opts = ReportOptions {
         out_dir: out_dir.clone(),
         sort: args.sort,

@@ -38,6 +38,12 @@ pub struct Args {
     /// Check the plan and print what would run (launch command, eval flags, sweep points); touch nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Study plans only: run one shard of the deployments, I/N with I the 0-based index (0 to N-1), or auto/N
+    /// to read I from $JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs). Deployment k (plan order) goes to shard
+    /// k mod N. The decision report is written by a run without --shard once every deployment is done.
+    /// Default: every deployment.
+    #[arg(long, value_name = "I/N", value_parser = crate::shard::parse_flag)]
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// A plan checked and turned into the work to do, before anything runs.
@@ -167,7 +173,10 @@ fn prepare_sweep(plan: Plan, chosen: Option<&str>) -> Result<(Plan, Vec<Point>, 
     // The same check the sweep makes before its first point: every bench flag and value, the key resolved
     // (the chosen one wins; else a key in extra_args; else the environment, as bench reads it).
     let base = super::sweep::base_config(&plan, url, chosen).map_err(|e| {
-        anyhow!("[sweep] values or run.extra_args are not valid `servebench bench` flags: {e:#}")
+        anyhow!(
+            "[sweep] values or run.extra_args are not valid `servebench bench` flags: {}",
+            super::exit::message(&e)
+        )
     })?;
     // Every request of the sweep (its health checks too) carries the key the bench resolved.
     Ok((plan, points, base.api_key))
@@ -229,6 +238,14 @@ pub fn run(a: Args) -> Result<()> {
         if crate::study_plan::is_study(&text) {
             return super::study::run(a);
         }
+    }
+    if a.shard.is_some() {
+        return Err(super::exit::BadInput(
+            "--shard splits the deployments of a study plan ([[deployment]] tables); this plan is a single run: \
+             to split a load sweep over machines use `servebench sweep PLAN.toml --shard I/N`"
+                .into(),
+        )
+        .into());
     }
     let p = prepare(&a).map_err(super::exit::BadInput::from_err)?;
     if a.dry_run {
@@ -521,6 +538,7 @@ mod tests {
             api_key: None,
             use_running_server: false,
             dry_run: false,
+            shard: None,
         }
     }
 

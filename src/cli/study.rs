@@ -9,6 +9,7 @@
 
 use super::run::{self as single, Args};
 use crate::secrets::Redactor;
+use crate::shard::Shard;
 use crate::study_plan::{Study, DONE_MARKER};
 use crate::study_report::{write_study_report, DeploymentInput, StudyInput};
 use anyhow::{Context, Result};
@@ -29,9 +30,19 @@ pub fn run(a: Args) -> Result<()> {
         prepared.push(p);
     }
     let mut failed: Option<super::exit::TooManyFailures> = None;
+    let shard = a.shard.unwrap_or(Shard::ALL);
     if a.dry_run {
-        dry_run(&study, &prepared, a.fresh);
+        dry_run(&study, &prepared, a.fresh, shard);
         return Ok(());
+    }
+    let total = study.deployments.len();
+    if !shard.is_all() {
+        let mine = (0..total).filter(|k| shard.owns(*k)).count();
+        println!("shard {shard}: {mine} of the study's {total} deployments");
+        if mine == 0 {
+            println!("shard {shard}: nothing to run (more shards than deployments)");
+            return Ok(());
+        }
     }
     let out = &study.output_dir;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -46,8 +57,10 @@ pub fn run(a: Args) -> Result<()> {
         .with_context(|| format!("cannot write {}", plan_copy.display()))?;
     let rt = super::runtime()?;
     let stop_rx = single::stop_on_signals(&rt);
-    let total = study.deployments.len();
     for (i, (d, p)) in study.deployments.iter().zip(prepared).enumerate() {
+        if !shard.owns(i) {
+            continue;
+        }
         println!("==== deployment {} ({}/{total})", d.name, i + 1);
         if !a.fresh && is_done(d.dir()) {
             println!(
@@ -76,7 +89,16 @@ pub fn run(a: Args) -> Result<()> {
         }
         mark_done(d.dir())?;
     }
-    write_decision(&study)?;
+    if shard.is_all() {
+        write_decision(&study)?;
+    } else {
+        // The other shards may still be running: the decision report needs every deployment.
+        println!(
+            "decision report: not written by a shard; once every shard is done, `servebench run {}` (no --shard) \
+             skips the finished deployments and writes it",
+            a.plan.display()
+        );
+    }
     match failed {
         Some(e) => Err(e.into()),
         None => Ok(()),
@@ -99,10 +121,31 @@ fn mark_done(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn dry_run(study: &Study, prepared: &[single::Prepared], fresh: bool) {
+fn dry_run(study: &Study, prepared: &[single::Prepared], fresh: bool, shard: Shard) {
     println!("study folder: {}", study.output_dir.display());
     let total = study.deployments.len();
+    if !shard.is_all() {
+        let names: Vec<&str> = study
+            .deployments
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| shard.owns(*k))
+            .map(|(_, d)| d.name.as_str())
+            .collect();
+        println!(
+            "shard {shard}: {} of {total} deployments ({})",
+            names.len(),
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        );
+    }
     for (i, (d, p)) in study.deployments.iter().zip(prepared).enumerate() {
+        if !shard.owns(i) {
+            continue;
+        }
         let state = if !fresh && is_done(d.dir()) {
             " (finished earlier: would not be rerun)"
         } else {
@@ -114,6 +157,12 @@ fn dry_run(study: &Study, prepared: &[single::Prepared], fresh: bool) {
             "stop the server; mark {}",
             d.dir().join(DONE_MARKER).display()
         );
+    }
+    if !shard.is_all() {
+        println!(
+            "decision report: written by `servebench run` without --shard once every shard is done"
+        );
+        return;
     }
     let slo = study
         .slo

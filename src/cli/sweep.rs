@@ -29,12 +29,23 @@ pub struct Args {
     /// Request rates, comma-separated ("inf" or numbers). Default: the plan's, else inf.
     #[arg(long)]
     pub request_rate: Option<String>,
-    /// Server URL, e.g. http://127.0.0.1:30000 (default: the plan's [target] base_url).
-    #[arg(long)]
-    pub base_url: Option<String>,
+    /// Server URL, e.g. http://127.0.0.1:30000 (default: the plan's [target] base_url). Repeat the flag for
+    /// several endpoints serving the same model (replaces the plan's base_url and more_base_urls).
+    #[arg(long, value_name = "URL", action = clap::ArgAction::Append)]
+    pub base_url: Vec<String>,
+    /// How requests are spread over several endpoints: least-outstanding or round-robin (default: the plan's
+    /// [target] dispatch, else least-outstanding).
+    #[arg(long, value_name = "round-robin|least-outstanding")]
+    pub dispatch: Option<String>,
     /// Sweep the in-process simulator (optional preset name; default preset `default` when the flag is given
-    /// without one; replaces the plan's target).
-    #[arg(long, num_args = 0..=1, default_missing_value = "default", value_name = "PRESET")]
+    /// without one; replaces the plan's target; cannot be given with --base-url).
+    #[arg(
+        long,
+        num_args = 0..=1,
+        default_missing_value = "default",
+        value_name = "PRESET",
+        conflicts_with = "base_url"
+    )]
     pub sim: Option<String>,
     /// As bench's --backend (default: the plan's, else sglang).
     #[arg(long)]
@@ -86,7 +97,13 @@ pub struct Args {
     /// Re-run points that already have results.
     #[arg(long)]
     pub force: bool,
-    /// Print the points and exit.
+    /// Run one shard of the points: I/N with I the 0-based index (0 to N-1), or auto/N to read I from
+    /// $JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs). Point k (plan order) goes to shard k mod N (whole series
+    /// with a stop rule). Shards may share one output folder; the report is left to `servebench report`.
+    /// Default: the whole plan.
+    #[arg(long, value_name = "I/N", value_parser = crate::shard::parse_flag)]
+    pub shard: Option<crate::shard::Shard>,
+    /// Print the points (of the shard, with --shard) and exit.
     #[arg(long)]
     pub dry_run: bool,
     /// Do not write summary.csv, charts and report.html at the end.
@@ -144,13 +161,18 @@ pub fn plan_of(a: &Args) -> Result<Plan> {
             })
             .collect::<Result<_>>()?;
     }
-    if a.base_url.is_some() {
-        plan.target.base_url = a.base_url.clone();
+    if let Some((first, more)) = a.base_url.split_first() {
+        plan.target.base_url = Some(first.clone());
+        plan.target.more_base_urls = more.to_vec();
         plan.target.sim = None;
     }
     if a.sim.is_some() {
         plan.target.sim = a.sim.clone();
         plan.target.base_url = None;
+        plan.target.more_base_urls.clear();
+    }
+    if a.dispatch.is_some() {
+        plan.target.dispatch = a.dispatch.clone();
     }
     macro_rules! set {
         ($flag:expr, $field:expr) => {
@@ -224,6 +246,18 @@ pub fn base_config(plan: &Plan, base_url: &str, api_key: Option<&str>) -> Result
         Err(e) => bail!("[run] extra_args are not valid `servebench bench` flags: {e}"),
     };
     let mut c = super::bench::config_of(&args, Some(base_url))?;
+    if plan.target.sim.is_none() {
+        c.more_base_urls = plan
+            .target
+            .more_base_urls
+            .iter()
+            .map(|u| u.trim_end_matches('/').to_string())
+            .collect();
+    }
+    if let Some(d) = &plan.target.dispatch {
+        c.dispatch = servebench_load::dispatch::Dispatch::parse(d)
+            .with_context(|| "[target] dispatch".to_string())?;
+    }
     c.backend = servebench_core::api::Backend::parse(&plan.target.backend)?;
     c.backend_name = plan.target.backend.clone();
     c.model = plan.target.model.clone();
@@ -313,6 +347,16 @@ pub fn saturated(rule: &StopRule, prev: &Value, cur: &Value) -> bool {
         && l1 > rule.ttft_p99_factor * l0
 }
 
+/// The first endpoint that is not healthy (every endpoint is checked, in order), if any.
+async fn first_unhealthy(urls: &[String], api_key: Option<&str>) -> Option<String> {
+    for u in urls {
+        if !healthy(u, api_key).await {
+            return Some(u.clone());
+        }
+    }
+    None
+}
+
 async fn healthy(base_url: &str, api_key: Option<&str>) -> bool {
     servebench_load::ensure_tls_provider();
     let http = reqwest::Client::new();
@@ -349,11 +393,27 @@ fn log_failure(dir: &Path, p: &Point, err: &str) {
 
 pub fn run(a: Args) -> Result<()> {
     let plan = plan_of(&a).map_err(super::exit::BadInput::from_err)?;
-    let points = plan.points()?;
+    let all = plan.points()?;
+    let shard = a.shard.unwrap_or(crate::shard::Shard::ALL);
+    let points = plan.shard_points(&all, shard);
+    if !shard.is_all() {
+        println!(
+            "shard {shard}: {} of the plan's {} points",
+            points.len(),
+            all.len()
+        );
+    }
     if a.dry_run {
         for (i, p) in points.iter().enumerate() {
+            // Sharded: also the point's 0-based place k in the whole plan (the k of the rule "k mod N").
+            let whole = if shard.is_all() {
+                String::new()
+            } else {
+                let k = all.iter().position(|q| q.file == p.file).unwrap_or(0);
+                format!(" (plan point k={k} of {})", all.len())
+            };
             println!(
-                "[{}/{}] {} → {} ({} prompts)",
+                "[{}/{}]{whole} {} → {} ({} prompts)",
                 i + 1,
                 points.len(),
                 p.label(),
@@ -361,6 +421,10 @@ pub fn run(a: Args) -> Result<()> {
                 p.num_prompts
             );
         }
+        return Ok(());
+    }
+    if points.is_empty() {
+        println!("shard {shard}: nothing to run (more shards than points)");
         return Ok(());
     }
     preflight(&plan, &points)?;
@@ -379,7 +443,13 @@ pub fn run(a: Args) -> Result<()> {
         "sweep: {} points run ({} with every request failed), {} already done, {} skipped by the stop rule, {} failed",
         summary.run, summary.all_failed, summary.done, summary.skipped, summary.failed
     );
-    if !a.no_report {
+    if !shard.is_all() {
+        // Other shards may be writing into the same folder: the report is written once, after all of them.
+        println!(
+            "report: not written by a shard; when every shard is done: servebench report {} [OTHER SHARD FOLDERS…]",
+            plan.run.output_dir.display()
+        );
+    } else if !a.no_report {
         let out = plan.run.output_dir.clone();
         let collection = servebench_report::collect(std::slice::from_ref(&out))?;
         let opts = servebench_report::ReportOptions {
@@ -490,6 +560,19 @@ pub async fn sweep(
         (None, None) => bail!("[target] needs base_url or sim"),
     };
     let base = base_config(plan, &base_url, api_key)?;
+    let to_run = |p: &Point| {
+        force
+            || finished_result(p)
+                .filter(|r| judged_alike(plan, r))
+                .is_none()
+    };
+    if sim.is_none() && points.iter().any(to_run) {
+        // A server that is not there at all (refused, TLS to a plain port, …) is said at once, before the
+        // first point, instead of after the health check's minute per point.
+        servebench_load::ensure_tls_provider();
+        let http = reqwest::Client::new();
+        servebench_load::preflight::probe(&http, &base_url, base.api_key.as_deref()).await?;
+    }
     let metrics = metrics_client(&base_url, base.api_key.as_deref()).await;
     let pause = plan.pause()?;
     let mut s = SweepSummary::default();
@@ -518,9 +601,14 @@ pub async fn sweep(
         if !pause.is_zero() && s.run > 0 {
             tokio::time::sleep(pause).await;
         }
-        if plan.run.health_check && !healthy(&base_url, api_key).await {
+        let sick = match plan.run.health_check {
+            true => first_unhealthy(&base.endpoints(), api_key).await,
+            false => None,
+        };
+        if let Some(url) = sick {
             let e = format!(
-                "server at {base_url} not healthy (no 200 from /health or /v1/models within 60 s)"
+                "server at {} not healthy (no 200 from /health or /v1/models within 60 s)",
+                crate::secrets::redact_url(&url)
             );
             println!("{tag}: FAILED: {e}");
             log_failure(&plan.run.output_dir, p, &e);
@@ -578,7 +666,7 @@ pub async fn sweep(
                 prev = Some((p.group, out.result));
             }
             Err(e) => {
-                let e = format!("{e:#}");
+                let e = super::exit::message(&e);
                 println!("{tag}: FAILED: {e}");
                 log_failure(&plan.run.output_dir, p, &e);
                 s.failed += 1;

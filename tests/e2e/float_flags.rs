@@ -116,6 +116,9 @@ fn sweep_and_run_float_values_that_panicked_are_errors() {
         "output_dir = \"out\"\n[server]\ncommand = \"sleep 60\"\nready_timeout_s = 1e300\n[target]\nbase_url = \"http://127.0.0.1:9\"\n[sweep]\naxes = { input_output = [\"16:4\"], concurrency = [1] }\n",
     )
     .unwrap();
-    refused(&["run", plan.to_str().unwrap()], "ready_timeout_s = 1e300");
+    refused(
+        &["run", plan.to_str().unwrap()],
+        "ready_timeout_s 1e300: is too long",
+    );
     assert!(!dir.path().join("out").exists(), "nothing was started");
 }

@@ -4,60 +4,12 @@
 use crate::common::*;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-fn sb() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_servebench"));
-    c.env_remove("OPENAI_API_KEY").stdin(Stdio::null());
-    c
-}
-
 /// Runs `cmd` to the end (killed after `limit`, which fails the test).
-fn run(mut cmd: Command, limit: Duration) -> Output {
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("servebench starts");
-    wait(child, limit)
-}
-
-fn wait(mut child: std::process::Child, limit: Duration) -> Output {
-    let start = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("servebench still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("output")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exited, not killed by a signal")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A server that accepts connections and counts them, never answering: proves that nothing was sent.
-fn counting_listener() -> (String, Arc<AtomicUsize>) {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", l.local_addr().expect("addr"));
-    let n = Arc::new(AtomicUsize::new(0));
-    let seen = n.clone();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            if s.is_ok() {
-                seen.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-    });
-    (url, n)
+fn run(cmd: Command, limit: Duration) -> Output {
+    run_limited(cmd, limit)
 }
 
 const SMALL: &[&str] = &[
@@ -350,7 +302,7 @@ fn ctrl_c_exits_130_after_writing_what_finished() {
     std::thread::sleep(Duration::from_secs(3));
     assert!(child.try_wait().unwrap().is_none(), "bench ended early");
     ctrl_c(child.id());
-    let o = wait(child, 3 * MINUTE);
+    let o = wait_limited(child, 3 * MINUTE);
     assert_eq!(code(&o), 130, "{}", stderr(&o));
     let err = stderr(&o);
     assert!(

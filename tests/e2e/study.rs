@@ -273,6 +273,33 @@ fn the_quickstart_launches_both_deployments_and_decides_with_the_evidence() {
         sentence.contains("math500 accuracy −") && sentence.contains(" points [−"),
         "{sentence}"
     );
+    // A verdict, not "too little evidence", on a loaded machine too: a client flagged busy counts only where it
+    // could have changed a point that decides a capacity (unit tests in study_report and decision).
+    assert!(sentence.starts_with("Choose A-default: "), "{sentence}");
+    // Cost per million output tokens and per correct answer, B's first.
+    assert!(
+        sentence.contains(" per million output tokens, $")
+            && sentence.ends_with(" per correct answer (B-slow vs A-default)."),
+        "{sentence}"
+    );
+    for e in ev {
+        let tokens = e["eval_output_tokens"].as_u64().unwrap();
+        let correct = e["eval_correct"].as_u64().unwrap();
+        assert!(tokens >= 200 && (150..=200).contains(&correct), "{e}");
+        assert!(e["client_saturated_at"].is_array() && e["client_busy_at"].is_array());
+    }
+    // The result keys the saturation rule reads are written by bench.
+    let point =
+        std::fs::read_to_string(s.join("A-default/perf/c64_in256_out32_ratio1.0.json")).unwrap();
+    let point: Value = serde_json::from_str(point.lines().next().unwrap()).unwrap();
+    for key in [
+        "client_saturated",
+        "p99_client_lag_ms",
+        "client_cpu_s",
+        "duration",
+    ] {
+        assert!(!point[key].is_null(), "{key} missing from {point}");
+    }
     assert!(q.stdout.contains(&sentence), "{}", q.stdout);
     let md = std::fs::read_to_string(s.join("study.md")).unwrap();
     let first_para = md.split("\n\n").nth(1).unwrap();
@@ -284,6 +311,7 @@ fn the_quickstart_launches_both_deployments_and_decides_with_the_evidence() {
     for want in [
         "| A-default | math500 | accuracy | 200 |",
         "| B-slow | math500 | accuracy | 200 |",
+        "| $ per M output tokens | Eval output tokens per correct answer | $ per correct answer |",
         "## B-slow vs A-default",
         "McNemar exact",
         "![A-default: server during in 256 / out 32, ratio 1 at concurrency",

@@ -30,12 +30,14 @@ struct Opts {
     trace: Option<String>,
     id_prefix: String,
     read_buf: usize,
+    /// Open loop: request `i` starts at the i-th arrival of a Poisson process of this rate (requests/s).
+    request_rate: Option<f64>,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: raw-reader --url http://HOST:PORT/PATH (--body JSON | --body-file FILE) --concurrency C --requests N \
-         [--trace FILE] [--id-prefix P] [--read-buf BYTES]"
+         [--trace FILE] [--id-prefix P] [--read-buf BYTES] [--request-rate R]"
     );
     std::process::exit(2)
 }
@@ -48,6 +50,7 @@ fn parse_opts() -> Result<Opts, String> {
     let mut trace = None;
     let mut id_prefix = "raw".to_string();
     let mut read_buf = 64 * 1024;
+    let mut request_rate = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = || it.next().ok_or_else(|| format!("{a} needs a value"));
@@ -67,6 +70,13 @@ fn parse_opts() -> Result<Opts, String> {
             "--trace" => trace = Some(val()?),
             "--id-prefix" => id_prefix = val()?,
             "--read-buf" => read_buf = val()?.parse().map_err(|e| format!("--read-buf: {e}"))?,
+            "--request-rate" => {
+                let r: f64 = val()?.parse().map_err(|e| format!("--request-rate: {e}"))?;
+                if !(r.is_finite() && r > 0.0) {
+                    return Err("--request-rate must be a positive number".into());
+                }
+                request_rate = Some(r)
+            }
             "-h" | "--help" => usage(),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -93,6 +103,7 @@ fn parse_opts() -> Result<Opts, String> {
         trace,
         id_prefix,
         read_buf,
+        request_rate,
     })
 }
 
@@ -147,6 +158,8 @@ struct Totals {
 
 struct Shared {
     next: usize,
+    /// Open loop: when each request starts, after t0 (seconds).
+    arrivals: Vec<f64>,
     totals: Totals,
     trace: Option<std::io::BufWriter<std::fs::File>>,
 }
@@ -171,6 +184,25 @@ fn count_events(
         m.extend(std::iter::repeat_n(t_ns, n as usize));
     }
     n
+}
+
+/// `n` arrival times (seconds) of a Poisson process of `rate` per second: exponential gaps from a seeded
+/// xorshift64* generator (deterministic per seed; the first request starts at 0).
+fn poisson_arrivals(rate: f64, n: usize, seed: u64) -> Vec<f64> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut t = 0.0;
+    (0..n)
+        .map(|i| {
+            if i > 0 {
+                x ^= x >> 12;
+                x ^= x << 25;
+                x ^= x >> 27;
+                let u = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
+                t += -(1.0 - u).ln() / rate;
+            }
+            t
+        })
+        .collect()
 }
 
 fn find_head_end(buf: &[u8]) -> Option<usize> {
@@ -305,6 +337,10 @@ async fn worker(opts: Rc<Opts>, shared: Rc<RefCell<Shared>>, t0: Instant, t0_uni
             s.next += 1;
             s.next - 1
         };
+        let at = shared.borrow().arrivals.get(ticket).copied();
+        if let Some(at) = at {
+            tokio::time::sleep_until((t0 + std::time::Duration::from_secs_f64(at)).into()).await;
+        }
         let id = format!("{}-{}", opts.id_prefix, ticket);
         req.clear();
         let _ = write!(
@@ -463,8 +499,13 @@ fn main() {
         }
     };
     let opts = Rc::new(opts);
+    let arrivals = opts
+        .request_rate
+        .map(|r| poisson_arrivals(r, opts.requests, 1))
+        .unwrap_or_default();
     let shared = Rc::new(RefCell::new(Shared {
         next: 0,
+        arrivals,
         totals: Totals::default(),
         trace,
     }));
@@ -520,6 +561,16 @@ fn main() {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn poisson_arrivals_are_seeded_and_near_the_rate() {
+        let a = poisson_arrivals(50.0, 20_001, 1);
+        assert_eq!(a, poisson_arrivals(50.0, 20_001, 1));
+        assert_eq!(a[0], 0.0);
+        assert!(a.windows(2).all(|w| w[1] >= w[0]));
+        // 20,000 gaps of mean 1/50 s: 400 s within a few percent.
+        assert!((a[20_000] - 400.0).abs() < 12.0, "{}", a[20_000]);
+    }
+
     use super::*;
 
     #[test]

@@ -220,10 +220,13 @@ fn words_of_bytes_with_digest(a: &[u8]) -> Vec<u32> {
     words
 }
 
-/// NumPy's legacy global generator (`np.random.seed`, `np.random.randint`).
+/// NumPy's legacy global generator (`np.random.seed`, `randint`, `random_sample`, `exponential`,
+/// `standard_normal`, `gamma`), draw for draw as `RandomState` (numpy/random/src/legacy/legacy-distributions.c).
 #[derive(Clone, Debug)]
 pub struct NumpyLegacy {
     mt: Mt19937,
+    /// The second value of the last polar Box–Muller pair (`has_gauss`/`gauss` of the C state).
+    gauss: Option<f64>,
 }
 
 impl NumpyLegacy {
@@ -231,7 +234,95 @@ impl NumpyLegacy {
     pub fn seed(seed: u32) -> Self {
         Self {
             mt: Mt19937::from_u32(seed),
+            gauss: None,
         }
+    }
+
+    /// `np.random.random_sample()`: 53 random bits, in [0, 1).
+    pub fn random_sample(&mut self) -> f64 {
+        let a = self.mt.next_u32() >> 5;
+        let b = self.mt.next_u32() >> 6;
+        (f64::from(a) * 67_108_864.0 + f64::from(b)) / 9_007_199_254_740_992.0
+    }
+
+    /// `np.random.standard_exponential()`: −ln(1 − U).
+    pub fn standard_exponential(&mut self) -> f64 {
+        -(1.0 - self.random_sample()).ln()
+    }
+
+    /// `np.random.exponential(scale)`.
+    pub fn exponential(&mut self, scale: f64) -> f64 {
+        scale * self.standard_exponential()
+    }
+
+    /// `np.random.standard_normal()`: the legacy polar method, which keeps the pair's second value.
+    pub fn standard_normal(&mut self) -> f64 {
+        if let Some(g) = self.gauss.take() {
+            return g;
+        }
+        loop {
+            let x1 = 2.0 * self.random_sample() - 1.0;
+            let x2 = 2.0 * self.random_sample() - 1.0;
+            let r2 = x1 * x1 + x2 * x2;
+            if r2 < 1.0 && r2 != 0.0 {
+                let f = (-2.0 * r2.ln() / r2).sqrt();
+                self.gauss = Some(f * x1);
+                return f * x2;
+            }
+        }
+    }
+
+    /// `np.random.standard_gamma(shape)` (shape ≥ 0): exponential at 1, Johnk-style rejection below 1,
+    /// Marsaglia–Tsang above.
+    pub fn standard_gamma(&mut self, shape: f64) -> f64 {
+        if shape == 1.0 {
+            return self.standard_exponential();
+        }
+        if shape == 0.0 {
+            return 0.0;
+        }
+        if shape < 1.0 {
+            loop {
+                let u = self.random_sample();
+                let v = self.standard_exponential();
+                if u <= 1.0 - shape {
+                    let x = u.powf(1.0 / shape);
+                    if x <= v {
+                        return x;
+                    }
+                } else {
+                    let y = -((1.0 - u) / shape).ln();
+                    let x = (1.0 - shape + shape * y).powf(1.0 / shape);
+                    if x <= v + y {
+                        return x;
+                    }
+                }
+            }
+        }
+        let b = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * b).sqrt();
+        loop {
+            let (x, mut v) = loop {
+                let x = self.standard_normal();
+                let v = 1.0 + c * x;
+                if v > 0.0 {
+                    break (x, v);
+                }
+            };
+            v = v * v * v;
+            let u = self.random_sample();
+            if u < 1.0 - 0.0331 * (x * x) * (x * x) {
+                return b * v;
+            }
+            if u.ln() < 0.5 * x * x + b * (1.0 - v + v.ln()) {
+                return b * v;
+            }
+        }
+    }
+
+    /// `np.random.gamma(shape, scale)`.
+    pub fn gamma(&mut self, shape: f64, scale: f64) -> f64 {
+        scale * self.standard_gamma(shape)
     }
 
     /// `np.random.randint(low, high, size=n).tolist()` (int64, high exclusive), or `None`
@@ -347,6 +438,82 @@ mod tests {
         let mut a = NumpyLegacy::seed(3);
         assert_eq!(a.randint(7, 8, 2).unwrap(), [7, 7]);
         assert_eq!(a.randint(0, 10, 1), NumpyLegacy::seed(3).randint(0, 10, 1));
+    }
+
+    #[test]
+    fn numpy_legacy_continuous_draws() {
+        // np.random.seed(1); np.random.random_sample() twice (NumPy 2.4.6)
+        let mut np = NumpyLegacy::seed(1);
+        assert_eq!(np.random_sample(), 0.417022004702574);
+        assert_eq!(np.random_sample(), 0.7203244934421581);
+        // For each seed, printed by NumPy 2.4.6 (legacy RandomState):
+        //   np.random.seed(s); [np.random.exponential(0.25) for _ in range(3)]
+        //   + [np.random.gamma(k, 2.0) for k in (0.25, 0.5, 2.0, 4.0, 1.0)]
+        //   + [np.random.standard_normal() for _ in range(3)] + [np.random.gamma(3.0, 0.1) for _ in range(2)]
+        let expected: [(u32, [f64; 13]); 3] = [
+            (
+                0,
+                [
+                    0.1989686270407775,
+                    0.31398269074145946,
+                    0.2308057864510172,
+                    0.1762964684755326,
+                    0.9045287939194072,
+                    7.787598234549136,
+                    5.561573068420176,
+                    5.196508307850881,
+                    0.44386323274542566,
+                    0.33367432737426683,
+                    1.4940790731576061,
+                    0.23454787480047515,
+                    0.13853305202379007,
+                ],
+            ),
+            (
+                1,
+                [
+                    0.13490145931479636,
+                    0.31853131325332606,
+                    2.859533966077148e-05,
+                    0.016709742373452612,
+                    0.017052832167752503,
+                    1.2156038381954046,
+                    2.646765554825771,
+                    2.3117594194188444,
+                    0.31903909605709857,
+                    -0.2493703754774101,
+                    1.462107937044974,
+                    0.051888851208333565,
+                    0.369847616489229,
+                ],
+            ),
+            (
+                42,
+                [
+                    0.11731702249421477,
+                    0.7525303577293803,
+                    0.32918642338636234,
+                    0.256889623661706,
+                    0.048668580749843884,
+                    4.106970871426502,
+                    11.923990117717437,
+                    7.007114950316624,
+                    -0.4694743859349521,
+                    0.5425600435859647,
+                    -0.46341769281246226,
+                    0.19761434133567202,
+                    0.027109772220884527,
+                ],
+            ),
+        ];
+        for (seed, want) in expected {
+            let mut np = NumpyLegacy::seed(seed);
+            let mut got: Vec<f64> = (0..3).map(|_| np.exponential(0.25)).collect();
+            got.extend([0.25, 0.5, 2.0, 4.0, 1.0].map(|k| np.gamma(k, 2.0)));
+            got.extend((0..3).map(|_| np.standard_normal()));
+            got.extend((0..2).map(|_| np.gamma(3.0, 0.1)));
+            assert_eq!(got, want, "seed {seed}");
+        }
     }
 
     #[test]

@@ -208,6 +208,10 @@ pub struct RequestRecord {
     /// Part of warm-up, not of the timed run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub warmup: bool,
+    /// Which endpoint served it (0-based position in the run's `--base-url` list); only set when the run used
+    /// more than one endpoint, so single-endpoint records are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<u32>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -41,6 +41,9 @@ pub struct Prediction {
     /// Requests sent for this row: 1, plus one per re-send after a failure or an empty stream.
     #[serde(default = "one")]
     pub attempts: u32,
+    /// Which endpoint answered (0-based position in the `--base-url` list); only when the eval used several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<u32>,
 }
 
 fn servebench_protocol() -> String {
@@ -418,6 +421,7 @@ mod tests {
             error: error.map(String::from),
             protocol: "servebench".into(),
             attempts: 1,
+            endpoint: None,
         }
     }
 

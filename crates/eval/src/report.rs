@@ -422,6 +422,7 @@ mod tests {
             error: error.then(|| "HTTP 500".to_string()),
             protocol: "servebench".into(),
             attempts: 1,
+            endpoint: None,
         }
     }
 

@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use servebench_core::api::{request_body, Api, GenParams, Message, Prompt};
 use servebench_core::record::RequestRecord;
 use servebench_load::client::{Client, PreparedRequest};
+use servebench_load::dispatch::{Dispatch, Dispatcher};
 
 use crate::dataset::Dataset;
 use crate::error::EvalError;
@@ -94,6 +95,35 @@ pub trait Progress: Send + Sync {
     fn begin(&self, dataset: &str, total: u64, done: u64, correct: u64);
     fn sample(&self, p: &Prediction);
     fn end(&self);
+    /// A request failed and is sent again after `n.delay` (announce it: a run against a failing server must
+    /// not look idle). Default: nothing.
+    fn retry(&self, _n: &RetryNotice) {}
+}
+
+/// A failed request about to be re-sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryNotice {
+    pub request_id: String,
+    /// Why the last attempt failed.
+    pub error: String,
+    /// The attempt about to be made (2 for the first re-send) of `attempts` in all (`retries` + 1).
+    pub next_attempt: u32,
+    pub attempts: u32,
+    pub delay: Duration,
+}
+
+impl std::fmt::Display for RetryNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "request {} failed ({}); attempt {} of {} in {} s",
+            self.request_id,
+            self.error,
+            self.next_attempt,
+            self.attempts,
+            servebench_core::duration::show(self.delay.as_secs_f64())
+        )
+    }
 }
 
 /// Progress that shows nothing.
@@ -178,6 +208,7 @@ async fn send_with_retries(
     req: &PreparedRequest,
     cfg: &RunConfig,
     run_start: Instant,
+    progress: &dyn Progress,
 ) -> Result<(RequestRecord, u32), EvalError> {
     let mut attempt = 0u32;
     loop {
@@ -198,12 +229,13 @@ async fn send_with_retries(
                     .backoff
                     .saturating_mul(1u32 << attempt.min(16))
                     .min(Duration::from_secs(60));
-                tracing::info!(
-                    "request {} failed ({err}); retry {} in {:?}",
-                    req.request_id,
-                    attempt + 1,
-                    delay
-                );
+                progress.retry(&RetryNotice {
+                    request_id: req.request_id.clone(),
+                    error: err,
+                    next_attempt: attempt + 2,
+                    attempts: cfg.retries + 1,
+                    delay,
+                });
                 tokio::time::sleep(delay).await;
                 attempt += 1;
             }
@@ -239,6 +271,7 @@ pub fn prediction_of(
         error: rec.error.clone(),
         protocol: ds.protocol.as_str().to_string(),
         attempts,
+        endpoint: rec.endpoint,
     };
     if rec.error.is_some() {
         return base;
@@ -270,6 +303,35 @@ pub async fn run(
     writer: &mut PredictionWriter,
     progress: &dyn Progress,
 ) -> Result<RunCounts, EvalError> {
+    run_on(
+        std::slice::from_ref(client),
+        Dispatch::default(),
+        ds,
+        cfg,
+        jobs,
+        writer,
+        progress,
+    )
+    .await
+}
+
+/// [`run`] over several endpoints serving the same model: each sample goes to the endpoint `dispatch` picks
+/// when it is sent (its re-sends go to the same one); with more than one endpoint every row records its
+/// `endpoint`.
+pub async fn run_on(
+    clients: &[Client],
+    dispatch: Dispatch,
+    ds: &Dataset,
+    cfg: &RunConfig,
+    jobs: Vec<Job>,
+    writer: &mut PredictionWriter,
+    progress: &dyn Progress,
+) -> Result<RunCounts, EvalError> {
+    if clients.is_empty() {
+        return Err(EvalError::Fatal("no endpoint to send requests to".into()));
+    }
+    let dispatcher = &Dispatcher::new(dispatch, clients.len());
+    let several = clients.len() > 1;
     let run_start = Instant::now();
     let prompts: Vec<String> = ds.items[..cfg.item_count(ds)]
         .iter()
@@ -281,7 +343,13 @@ pub async fn run(
         .map(|(k, job)| async move {
             let id = format!("eval-{}-{}-{}", ds.name, job.item, job.sample);
             let req = build_request(cfg, k as u64, id, &prompts[job.item], job.sample);
-            let (rec, retries) = send_with_retries(client, &req, cfg, run_start).await?;
+            let ticket = dispatcher.pick();
+            let client = &clients[ticket.index()];
+            let (mut rec, retries) =
+                send_with_retries(client, &req, cfg, run_start, progress).await?;
+            if several {
+                rec.endpoint = u32::try_from(ticket.index()).ok();
+            }
             Ok::<_, EvalError>((job, rec, retries))
         })
         .buffer_unordered(cfg.concurrency.max(1));

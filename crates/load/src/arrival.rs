@@ -1,14 +1,22 @@
 //! When requests are due (from the start of the run), as SGLang/vLLM define it: with `request_rate` = ∞ all
-//! are due at once (closed loop, limited by `max_concurrency`); otherwise gaps are drawn from a gamma
-//! distribution with shape `burstiness` and mean 1/rate (burstiness 1 = Poisson process).
+//! are due at once (closed loop, limited by `max_concurrency`); otherwise the gaps come from NumPy's legacy
+//! global generator, continuing its stream after the workload's draws, as the reference tools draw them:
+//! burstiness 1 → `np.random.exponential(1 / rate)` (sglang.bench_serving 0.5.9, bit for bit, so the same
+//! `--seed` gives sglang's send offsets); other burstiness → `np.random.gamma(shape=burstiness,
+//! scale=1 / (rate · burstiness))` (vLLM's rule; mean gap 1/rate either way). The first request goes at once
+//! and each gap is drawn after the request before it, as in both tools.
 
 use crate::LoadError;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
-use rand_distr::{Distribution, Gamma};
+use servebench_core::pyrandom::NumpyLegacy;
 
-/// Offsets in seconds from the run's start at which each of `n` requests is due.
-pub fn schedule(n: usize, rate: f64, burstiness: f64, seed: u64) -> Result<Vec<f64>, LoadError> {
+/// Offsets in seconds from the run's start at which each of `n` requests is due; gaps drawn from `np` (the
+/// generator as the workload left it).
+pub fn schedule(
+    n: usize,
+    rate: f64,
+    burstiness: f64,
+    np: &mut NumpyLegacy,
+) -> Result<Vec<f64>, LoadError> {
     if rate.is_nan() || rate <= 0.0 {
         return Err(LoadError::Config(format!(
             "--request-rate must be > 0 (or inf), got {rate}"
@@ -17,20 +25,20 @@ pub fn schedule(n: usize, rate: f64, burstiness: f64, seed: u64) -> Result<Vec<f
     if rate.is_infinite() {
         return Ok(vec![0.0; n]);
     }
-    if burstiness.is_nan() || burstiness <= 0.0 {
+    if !(burstiness.is_finite() && burstiness > 0.0) {
         return Err(LoadError::Config(format!(
-            "--burstiness must be > 0, got {burstiness}"
+            "--burstiness must be a finite number > 0, got {burstiness}"
         )));
     }
-    let gamma = Gamma::new(burstiness, 1.0 / (rate * burstiness))
-        .map_err(|e| LoadError::Config(format!("bad arrival distribution: {e}")))?;
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_a771_0000_0000);
     let mut t = 0.0;
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        // The first request goes at once, like the reference tools.
         if i > 0 {
-            t += gamma.sample(&mut rng);
+            t += if burstiness == 1.0 {
+                np.exponential(1.0 / rate)
+            } else {
+                np.gamma(burstiness, 1.0 / (rate * burstiness))
+            };
         }
         out.push(t);
     }
@@ -41,27 +49,41 @@ pub fn schedule(n: usize, rate: f64, burstiness: f64, seed: u64) -> Result<Vec<f
 mod tests {
     use super::*;
 
+    fn sched(n: usize, rate: f64, b: f64, seed: u32) -> Vec<f64> {
+        schedule(n, rate, b, &mut NumpyLegacy::seed(seed)).unwrap()
+    }
+
     #[test]
     fn infinite_rate_is_all_at_once() {
-        assert_eq!(schedule(3, f64::INFINITY, 1.0, 1).unwrap(), vec![0.0; 3]);
+        assert_eq!(sched(3, f64::INFINITY, 1.0, 1), vec![0.0; 3]);
+    }
+
+    #[test]
+    fn sglang_offsets_for_seed_1() {
+        // sglang 0.5.9, --request-rate 4 --seed 1, a workload that drew nothing from NumPy:
+        //   np.random.seed(1); t = 0; [t := t + np.random.exponential(1.0 / 4) for _ in range(3)]
+        // (NumPy 2.4.6) → 0.13490145931479636, 0.4534327725681224, 0.4534613679077832
+        let s = sched(4, 4.0, 1.0, 1);
+        assert_eq!(s[0], 0.0);
+        assert_eq!(s[1], 0.13490145931479636);
+        assert_eq!(s[2], 0.13490145931479636 + 0.31853131325332606);
+        assert_eq!(s[2], 0.4534327725681224);
+        assert_eq!(s[3], 0.4534613679077832);
     }
 
     #[test]
     fn poisson_mean_gap_matches_rate() {
-        let s = schedule(20001, 50.0, 1.0, 7).unwrap();
+        let s = sched(20001, 50.0, 1.0, 7);
         let mean_gap = s[20000] / 20000.0;
         assert!((mean_gap - 0.02).abs() < 0.0006, "mean gap {mean_gap}");
         assert!(s.windows(2).all(|w| w[1] >= w[0]));
-        assert_eq!(
-            schedule(5, 50.0, 1.0, 7).unwrap(),
-            schedule(5, 50.0, 1.0, 7).unwrap()
-        );
+        assert_eq!(sched(5, 50.0, 1.0, 7), sched(5, 50.0, 1.0, 7));
     }
 
     #[test]
     fn burstiness_changes_variance_not_mean() {
         let cv = |b: f64| {
-            let s = schedule(20001, 10.0, b, 3).unwrap();
+            let s = sched(20001, 10.0, b, 3);
             let gaps: Vec<f64> = s.windows(2).map(|w| w[1] - w[0]).collect();
             let m = gaps.iter().sum::<f64>() / gaps.len() as f64;
             let var = gaps.iter().map(|g| (g - m).powi(2)).sum::<f64>() / gaps.len() as f64;
@@ -76,7 +98,9 @@ mod tests {
 
     #[test]
     fn bad_rates_are_rejected() {
-        assert!(schedule(1, 0.0, 1.0, 0).is_err());
-        assert!(schedule(1, 1.0, 0.0, 0).is_err());
+        let np = &mut NumpyLegacy::seed(0);
+        assert!(schedule(1, 0.0, 1.0, np).is_err());
+        assert!(schedule(1, 1.0, 0.0, np).is_err());
+        assert!(schedule(1, 1.0, f64::INFINITY, np).is_err());
     }
 }

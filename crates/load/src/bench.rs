@@ -12,6 +12,7 @@ use crate::dataset::{
     self, CountMethod, CustomSpec, PromptCounter, PromptRule, RandomSpec, RangeRule, SharegptSpec,
     WorkItem,
 };
+use crate::dispatch::Dispatch;
 use crate::runner::{self, RecordSink, RunConfig};
 use crate::LoadError;
 use bytes::Bytes;
@@ -19,6 +20,7 @@ use serde_json::{Map, Value};
 use servebench_core::api::{request_body, Api, Backend, GenParams};
 use servebench_core::duration::{checked_rate, checked_seconds, Lower};
 use servebench_core::metrics::{compute, Metrics};
+use servebench_core::pyrandom::NumpyLegacy;
 use servebench_core::record::{ItlRule, RequestRecord, TokenSource};
 use servebench_core::result::{result_json, ClientFacts, RunInfo};
 use servebench_core::slo::Slo;
@@ -104,8 +106,13 @@ pub struct BenchConfig {
     /// The backend as the user named it (written to the result; `sglang*` names read `/get_server_info`).
     pub backend_name: String,
     pub backend: Backend,
-    /// `http://host:port`, no trailing slash.
+    /// `http://host:port`, no trailing slash: the first (or only) endpoint.
     pub base_url: String,
+    /// More endpoints serving the same model (data-parallel replicas behind no load balancer), after
+    /// `base_url`; empty for one endpoint. See `docs/endpoints.md`.
+    pub more_base_urls: Vec<String>,
+    /// How requests are spread over the endpoints (only matters with `more_base_urls`).
+    pub dispatch: Dispatch,
     /// Model name (default: the first model `/v1/models` lists).
     pub model: Option<String>,
     /// Model name sent in requests when it differs from `model`.
@@ -126,6 +133,8 @@ pub struct BenchConfig {
     pub http_client: HttpClientKind,
     /// Native client on Linux: chunk times from the kernel's receive timestamps.
     pub kernel_timestamps: bool,
+    /// A new connection per request, closed after it (as sglang.bench_serving); no warm pool, no reuse.
+    pub connection_per_request: bool,
     pub stream: bool,
     pub ignore_eos: bool,
     /// Ask for usage in streams (`stream_options`).
@@ -191,6 +200,8 @@ impl BenchConfig {
             backend_name: backend_name.to_string(),
             backend,
             base_url: base_url.trim_end_matches('/').to_string(),
+            more_base_urls: Vec::new(),
+            dispatch: Dispatch::default(),
             model: None,
             served_model_name: None,
             tokenizer: None,
@@ -203,6 +214,7 @@ impl BenchConfig {
             warm_connections: true,
             http_client: HttpClientKind::Auto,
             kernel_timestamps: true,
+            connection_per_request: false,
             stream: true,
             ignore_eos: true,
             stream_usage: true,
@@ -227,9 +239,29 @@ impl BenchConfig {
         })
     }
 
+    /// Every endpoint, `base_url` first, without trailing slashes.
+    pub fn endpoints(&self) -> Vec<String> {
+        std::iter::once(&self.base_url)
+            .chain(&self.more_base_urls)
+            .map(|u| u.trim_end_matches('/').to_string())
+            .collect()
+    }
+
     /// Checks every setting before anything is sent; the message says what to pass instead.
     pub fn validate(&self) -> Result<(), LoadError> {
+        for u in std::iter::once(&self.base_url).chain(&self.more_base_urls) {
+            crate::preflight::check_base_url(u)?;
+        }
         let w = &self.workload;
+        let urls = self.endpoints();
+        for (i, u) in urls.iter().enumerate() {
+            if urls[..i].contains(u) {
+                return Err(cfg(format!(
+                    "--base-url {} is given twice: give each endpoint once",
+                    url_without_credentials(u)
+                )));
+            }
+        }
         if w.num_prompts == 0 {
             return Err(cfg("--num-prompts must be at least 1"));
         }
@@ -257,18 +289,19 @@ impl BenchConfig {
                 servebench_core::duration::show(w.random_range_ratio)
             )));
         }
-        if self.duration.is_some_and(|d| d.is_zero()) {
-            return Err(cfg("--duration 0: use a number of seconds above 0"));
-        }
+        // The same rule as for the flags (`servebench_core::duration`), for configurations built in code.
         let t = &self.timeouts;
-        for (name, d) in [
-            ("--timeout", t.total),
-            ("--connect-timeout", t.connect),
-            ("--ttft-timeout", t.ttft),
-            ("--idle-timeout", t.idle),
-        ] {
-            if d.is_zero() {
-                return Err(cfg(format!("{name} 0: use a number of seconds above 0")));
+        let times = [
+            ("--timeout", Some(t.total), Lower::Positive),
+            ("--connect-timeout", Some(t.connect), Lower::Positive),
+            ("--ttft-timeout", Some(t.ttft), Lower::Positive),
+            ("--idle-timeout", Some(t.idle), Lower::Positive),
+            ("--duration", self.duration, Lower::Positive),
+            ("--grace", Some(self.grace), Lower::Zero),
+        ];
+        for (name, d, lower) in times {
+            if let Some(d) = d {
+                seconds(name, d.as_secs_f64(), lower)?;
             }
         }
         if let Some(slo) = &self.slo {
@@ -494,10 +527,14 @@ fn load_tokenizer(c: &BenchConfig) -> Result<(Arc<Tokenizer>, Vec<String>), Load
     Ok((Arc::new(tok), warnings))
 }
 
+/// The workload's items, and NumPy's legacy generator as sglang's would be after drawing it (arrival gaps
+/// continue that stream; `random`/`random-ids` draw lengths from it, ShareGPT and custom draw nothing); `notes`
+/// gets the warnings about it (a custom dataset repeated to fill `--num-prompts`).
 fn build_workload(
     w: &WorkloadConfig,
     counter: &PromptCounter<'_>,
-) -> Result<Vec<WorkItem>, LoadError> {
+    notes: &mut Vec<String>,
+) -> Result<(Vec<WorkItem>, Option<NumpyLegacy>), LoadError> {
     let path = || {
         w.dataset_path.as_deref().ok_or_else(|| {
             cfg(format!(
@@ -516,7 +553,7 @@ fn build_workload(
             } else {
                 String::new()
             };
-            dataset::random_workload(
+            dataset::random_workload_with_draws(
                 counter,
                 &text,
                 &RandomSpec {
@@ -531,6 +568,7 @@ fn build_workload(
                     dataset_path: w.dataset_path.clone(),
                 },
             )
+            .map(|(items, draws)| (items, Some(draws.np)))
         }
         DatasetName::Sharegpt => dataset::sharegpt_workload(
             counter,
@@ -541,19 +579,35 @@ fn build_workload(
                 context_len: w.sharegpt_context_len,
                 seed: w.seed,
             },
-        ),
-        DatasetName::Custom => dataset::custom_workload(
-            counter,
-            path()?,
-            &CustomSpec {
-                num_prompts: Some(w.num_prompts),
-                default_output_len: w.sharegpt_output_len.or(Some(w.random_output_len)),
-                fixed_output_len: w.sharegpt_output_len,
-                context_len: w.sharegpt_context_len,
-                seed: w.seed,
-            },
-        ),
+        )
+        .map(|items| (items, None)),
+        DatasetName::Custom => {
+            let (items, rows) = dataset::custom_workload_rows(
+                counter,
+                path()?,
+                &CustomSpec {
+                    num_prompts: Some(w.num_prompts),
+                    default_output_len: w.sharegpt_output_len.or(Some(w.random_output_len)),
+                    fixed_output_len: w.sharegpt_output_len,
+                    context_len: w.sharegpt_context_len,
+                    seed: w.seed,
+                },
+            )?;
+            if rows < items.len() {
+                notes.push(repeat_warning(path()?, rows, items.len()));
+            }
+            Ok((items, None))
+        }
     }
+}
+
+/// Said once (in the result's warnings) when a custom dataset has fewer rows than `--num-prompts`.
+pub fn repeat_warning(path: &Path, rows: usize, n: usize) -> String {
+    format!(
+        "the custom dataset {} has {rows} prompts; they were repeated in order to send {n} (--num-prompts). \
+         sglang.bench_serving sends only the rows a file has",
+        path.display()
+    )
 }
 
 fn gen_params(c: &BenchConfig, max: Option<u64>) -> GenParams {
@@ -646,21 +700,13 @@ pub fn append_result(path: &Path, result: &Value) -> Result<(), LoadError> {
         .map_err(write_err)
 }
 
-/// The model to name in requests: `served_model_name`, `model`, or the first one the server lists.
+/// The model to name in requests: `served_model_name`, `model`, or the first one the server lists; the
+/// server's `/v1/models` is asked either way, so an unreachable server is named as such before any work.
 async fn resolve_model(c: &BenchConfig, client: &Client) -> Result<String, LoadError> {
-    if let Some(m) = c.served_model_name.as_ref().or(c.model.as_ref()) {
-        return Ok(m.clone());
-    }
-    client
-        .get_json("/v1/models")
-        .await
-        .and_then(|v| v["data"][0]["id"].as_str().map(str::to_string))
-        .ok_or_else(|| {
-            cfg(format!(
-                "no --model given and {}/v1/models lists none: pass --model, and check --base-url/--host/--port",
-                url_without_credentials(&c.base_url)
-            ))
-        })
+    let key = c.api_key.as_deref();
+    let probe = crate::preflight::probe(client.http(), &c.base_url, key).await?;
+    let given = c.served_model_name.as_deref().or(c.model.as_deref());
+    Ok(crate::preflight::model_of(given, &probe, &c.base_url)?)
 }
 
 /// Server facts: sglang's `/get_server_info` for sglang backends, else `/v1/models`.
@@ -704,6 +750,29 @@ async fn warm_up(
     runner::warmup(client, &warm).await
 }
 
+/// Warm-up on every endpoint (each gets `warmup_requests`); a failure names the endpoint when there are several.
+async fn warm_up_all(
+    c: &BenchConfig,
+    clients: &[Client],
+    urls: &[String],
+    model: &str,
+    first: &WorkItem,
+    run_id: &str,
+) -> Result<(), LoadError> {
+    for (i, client) in clients.iter().enumerate() {
+        match warm_up(c, client, model, first, run_id).await {
+            Err(LoadError::Warmup(e)) if clients.len() > 1 => {
+                return Err(LoadError::Warmup(format!(
+                    "endpoint {i} ({}): {e}",
+                    url_without_credentials(&urls[i])
+                )))
+            }
+            r => r?,
+        }
+    }
+    Ok(())
+}
+
 /// Runs one benchmark: validates `c`, sends the workload, and appends the result to `c.output_file`.
 /// `stop` (e.g. Ctrl-C) stops sending; requests in flight get `c.grace` to finish.
 pub async fn run_bench(
@@ -711,31 +780,42 @@ pub async fn run_bench(
     stop: watch::Receiver<bool>,
 ) -> Result<BenchOutcome, LoadError> {
     c.validate()?;
-    let mut cc = ClientConfig::new(&c.base_url, c.backend.clone());
-    cc.api_key = c.api_key.clone().filter(|k| !k.is_empty());
-    cc.headers = c.headers.clone();
-    cc.timeouts = c.timeouts;
-    cc.keep_text = true;
-    cc.http_client = c.http_client;
-    cc.kernel_timestamps = c.kernel_timestamps;
-    let client = Client::new(cc)?;
-    let model = resolve_model(c, &client).await?;
+    let urls = c.endpoints();
+    let clients = urls
+        .iter()
+        .map(|u| {
+            let mut cc = ClientConfig::new(u, c.backend.clone());
+            cc.api_key = c.api_key.clone().filter(|k| !k.is_empty());
+            cc.headers = c.headers.clone();
+            cc.timeouts = c.timeouts;
+            cc.keep_text = true;
+            cc.http_client = c.http_client;
+            cc.kernel_timestamps = c.kernel_timestamps;
+            cc.connection_per_request = c.connection_per_request;
+            Client::new(cc)
+        })
+        .collect::<Result<Vec<Client>, LoadError>>()?;
+    let client = &clients[0];
+    let https: Vec<&reqwest::Client> = clients.iter().map(Client::http).collect();
+    crate::preflight::probe_other_endpoints(&https, &urls, c.api_key.as_deref()).await?;
+    let model = resolve_model(c, client).await?;
 
     let c2 = c.clone();
     let api = c.backend.api;
-    let (tok, mut warnings, items, method) = tokio::task::spawn_blocking(move || {
-        let (tok, warnings) = load_tokenizer(&c2)?;
-        let counter = PromptCounter { tok: &tok, api };
-        let items = build_workload(&c2.workload, &counter)?;
-        let method = CountMethod::of(
-            c2.workload.dataset.as_str(),
-            c2.workload.prompt_rule,
-            &counter,
-        );
-        Ok::<_, LoadError>((tok.clone(), warnings, items, method))
-    })
-    .await
-    .map_err(|e| cfg(format!("workload preparation failed: {e}")))??;
+    let (tok, mut warnings, (items, arrival_draws), method) =
+        tokio::task::spawn_blocking(move || {
+            let (tok, mut warnings) = load_tokenizer(&c2)?;
+            let counter = PromptCounter { tok: &tok, api };
+            let items = build_workload(&c2.workload, &counter, &mut warnings)?;
+            let method = CountMethod::of(
+                c2.workload.dataset.as_str(),
+                c2.workload.prompt_rule,
+                &counter,
+            );
+            Ok::<_, LoadError>((tok.clone(), warnings, items, method))
+        })
+        .await
+        .map_err(|e| cfg(format!("workload preparation failed: {e}")))??;
     if items.is_empty() {
         return Err(cfg(
             "the workload is empty: the dataset has no usable prompts",
@@ -749,14 +829,12 @@ pub async fn run_bench(
 
     let run_id = format!("sb{}", chrono::Local::now().format("%H%M%S%3f"));
     let requests = prepare(c, &model, &items, &run_id)?;
-    warm_up(c, &client, &model, &items[0], &run_id).await?;
+    warm_up_all(c, &clients, &urls, &model, &items[0], &run_id).await?;
     if c.flush_cache {
-        for path in ["/flush_cache", "/reset_prefix_cache"] {
-            let _ = client
-                .http()
-                .post(format!("{}{path}", c.base_url))
-                .send()
-                .await;
+        for (client, url) in clients.iter().zip(&urls) {
+            for path in ["/flush_cache", "/reset_prefix_cache"] {
+                let _ = client.http().post(format!("{url}{path}")).send().await;
+            }
         }
     }
 
@@ -777,7 +855,8 @@ pub async fn run_bench(
         request_rate: c.request_rate,
         burstiness: c.burstiness,
         seed: c.workload.seed,
-        warm_connections: if c.warm_connections {
+        arrival_draws,
+        warm_connections: if c.warm_connections && !c.connection_per_request {
             c.max_concurrency.unwrap_or(n).min(n)
         } else {
             0
@@ -786,9 +865,17 @@ pub async fn run_bench(
         max_duration: c.duration,
     };
     let started_at = chrono::Local::now().to_rfc3339();
-    let mut out = runner::run(&client, requests, &run_cfg, Box::new(sink), stop).await?;
+    let mut out = runner::run_on(
+        &clients,
+        c.dispatch,
+        requests,
+        &run_cfg,
+        Box::new(sink),
+        stop,
+    )
+    .await?;
     // sglang reads the server's facts (accept length included) after the run.
-    let server_info = server_info(c, &client).await;
+    let server_info = server_info(c, client).await;
     let accept_length = servebench_core::result::accept_length(&server_info);
     let itl_rule = ItlRule::for_run(&c.backend_name, api == Api::SglangGenerate, accept_length);
     let tok2 = tok.clone();
@@ -801,6 +888,20 @@ pub async fn run_bench(
     .map_err(|e| cfg(format!("re-tokenizing outputs failed: {e}")))?;
 
     let metrics = compute(&out.records, out.duration_s, itl_rule);
+    let per_endpoint = if clients.len() > 1 {
+        let shown: Vec<String> = urls.iter().map(|u| url_without_credentials(u)).collect();
+        let (records, stats) = crate::endpoint_stats::split(
+            std::mem::take(&mut out.records),
+            &shown,
+            out.duration_s,
+            itl_rule,
+        );
+        out.records = records;
+        warnings.extend(crate::endpoint_stats::slow_endpoint_warnings(&stats));
+        Some(stats)
+    } else {
+        None
+    };
     let read_delay = read_delays(&out.records);
     if read_delay.late_pct.is_some() {
         // Kernel timestamps: the late-read share measures the client's own delay exactly (and latencies do not
@@ -878,6 +979,13 @@ pub async fn run_bench(
     let mut result = result_json(&info, &metrics);
     if let (Some(m), Some(obj)) = (&c.measured_server, result.as_object_mut()) {
         obj.insert("measured_server".into(), m.clone());
+    }
+    if let (Some(stats), Some(obj)) = (&per_endpoint, result.as_object_mut()) {
+        obj.insert("dispatch".into(), c.dispatch.as_str().into());
+        obj.insert(
+            "endpoints".into(),
+            stats.iter().map(|s| s.to_json()).collect(),
+        );
     }
     if let (Some(slo), Some(obj)) = (&c.slo, result.as_object_mut()) {
         obj.extend(slo.result_keys(&slo.evaluate(&out.records, out.duration_s)));

@@ -36,6 +36,9 @@ pub struct ClientConfig {
     pub http_client: HttpClientKind,
     /// Native client on Linux: chunk times are the kernel's receive timestamps (false: when reads return).
     pub kernel_timestamps: bool,
+    /// Open a new connection for every request and close it after, as `sglang.bench_serving` does (its TTFT
+    /// then includes the connect, which happens after the send time is taken); no keep-alive reuse.
+    pub connection_per_request: bool,
 }
 
 /// Time limits of one request, all measured from its (first) send. A request over a limit fails with the
@@ -65,11 +68,8 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
-    /// Largest limit accepted, in seconds (a year).
-    pub const MAX_SECS: f64 = 365.0 * 86_400.0;
-
-    /// Limits from seconds as given on the command line, each checked (finite, > 0, at most a year); the
-    /// error names the flag.
+    /// Limits from seconds as given on the command line, each checked by `servebench_core::duration` (finite,
+    /// > 0, at most its `MAX_SECONDS`); the error names the flag.
     pub fn from_secs(
         connect: f64,
         ttft: f64,
@@ -77,15 +77,12 @@ impl Timeouts {
         total: f64,
     ) -> Result<Timeouts, LoadError> {
         let one = |flag: &str, v: f64| {
-            if v.is_finite() && v > 0.0 && v <= Self::MAX_SECS {
-                Ok(Duration::from_secs_f64(v))
-            } else {
-                Err(LoadError::Config(format!(
-                    "{flag} {}: expected seconds > 0 and at most {} (a year)",
-                    servebench_core::duration::show(v),
-                    Self::MAX_SECS
-                )))
-            }
+            servebench_core::duration::checked_seconds(
+                flag,
+                v,
+                servebench_core::duration::Lower::Positive,
+            )
+            .map_err(|e| LoadError::Config(e.to_string()))
         };
         Ok(Timeouts {
             connect: one("--connect-timeout", connect)?,
@@ -146,6 +143,7 @@ impl ClientConfig {
             keep_text: true,
             http_client: HttpClientKind::Auto,
             kernel_timestamps: true,
+            connection_per_request: false,
         }
     }
 }
@@ -606,7 +604,7 @@ impl Client {
         let mut attempt = 0;
         let resp = loop {
             // A re-send goes out on a new connection: the pooled ones may all have been closed by the server.
-            let http = if attempt == 0 {
+            let http = if attempt == 0 && !self.config.connection_per_request {
                 &self.http
             } else {
                 &self.http_fresh
@@ -722,7 +720,7 @@ impl Client {
                 let fut = self.native_attempt(
                     pool,
                     req,
-                    attempt > 0,
+                    attempt > 0 || self.config.connection_per_request,
                     send_instant,
                     &progress,
                     &mut st,
@@ -831,7 +829,7 @@ impl Client {
             let msg = http_error_message(head.status, head.retry_after.as_deref(), &body);
             rec.fail(FailureCode::of_status(head.status), msg, ms(send.elapsed()));
             if reusable {
-                pool.checkin(conn);
+                self.keep(pool, conn);
             }
             return Ok(());
         }
@@ -843,7 +841,7 @@ impl Client {
             let at = ms(conn.last_arrival().saturating_duration_since(send));
             st.full_body(&body, at, rec);
             if reusable {
-                pool.checkin(conn);
+                self.keep(pool, conn);
             }
             return Ok(());
         }
@@ -875,9 +873,17 @@ impl Client {
         let last = ms(conn.last_arrival().saturating_duration_since(send));
         st.end_ms = Some(st.done_ms.unwrap_or(last));
         if reusable {
-            pool.checkin(conn);
+            self.keep(pool, conn);
         }
         Ok(())
+    }
+
+    /// Returns a connection whose answer was read to the end to the pool; with `connection_per_request` it is
+    /// dropped (closed) instead.
+    fn keep(&self, pool: &Http1Pool, conn: crate::http1::Conn) {
+        if !self.config.connection_per_request {
+            pool.checkin(conn);
+        }
     }
 
     fn finish(&self, decoder: StreamDecoder, rec: &mut RequestRecord) {

@@ -147,17 +147,31 @@ pub struct RandomSpec {
 /// A token stream of real text, cut into prompts of exact lengths.
 pub struct TextSource {
     ids: Vec<u32>,
+    /// Whether each token begins a word of the pre-tokenizer, for tokenizers where a run of whole words
+    /// re-encodes to the same ids ([`Tokenizer::cuts_at_word_starts`]); None otherwise.
+    word_start: Option<Vec<bool>>,
 }
+
+/// Words re-encoded at each end of a prompt cut at word starts (the only places where its tokens may differ
+/// from the corpus's).
+const EDGE_WORDS: usize = 16;
+/// Window starts whose edge check failed before the fast cut gives up for that prompt.
+const EDGE_TRIES: usize = 8;
 
 impl TextSource {
     pub fn new(tok: &Tokenizer, text: &str) -> Result<TextSource, LoadError> {
-        let ids = tok.encode(text)?;
+        let (ids, word_start) = if tok.cuts_at_word_starts() {
+            let (ids, starts) = tok.encode_word_starts(text)?;
+            (ids, Some(starts))
+        } else {
+            (tok.encode(text)?, None)
+        };
         if ids.len() < 16 {
             return Err(LoadError::Config(
                 "the prompt corpus is too short (fewer than 16 tokens)".into(),
             ));
         }
-        Ok(TextSource { ids })
+        Ok(TextSource { ids, word_start })
     }
 
     fn window(&self, start: usize, len: usize) -> Vec<u32> {
@@ -174,6 +188,9 @@ impl TextSource {
         start: usize,
         target: usize,
     ) -> Result<(String, usize), LoadError> {
+        if let Some(text) = self.at_word_starts(tok, start, target)? {
+            return Ok((text, target));
+        }
         let mut best: Option<(String, usize)> = None;
         for shift in 0..8 {
             let s = (start + shift * 7) % self.ids.len();
@@ -200,6 +217,77 @@ impl TextSource {
         // Unreachable in practice (tested on four real tokenizers); return the closest.
         best.ok_or_else(|| LoadError::Config(format!("could not build a {target}-token prompt")))
     }
+
+    /// The fast cut: `target` corpus tokens from the first start at or after `start` (no wrap-around) where the
+    /// window begins and ends on word starts, so that its text is whole words of the corpus and re-encodes to
+    /// the same ids ([`Tokenizer::cuts_at_word_starts`]); the words at both ends, the only ones whose context
+    /// changed, are re-encoded to check. One decode of the window instead of decode + encode (+ retries).
+    /// None when the tokenizer or the corpus length does not allow it, or the checks keep failing.
+    fn at_word_starts(
+        &self,
+        tok: &Tokenizer,
+        start: usize,
+        target: usize,
+    ) -> Result<Option<String>, LoadError> {
+        let Some(ws) = &self.word_start else {
+            return Ok(None);
+        };
+        let n = self.ids.len();
+        if target == 0 || target >= n {
+            return Ok(None);
+        }
+        let starts = n - target + 1;
+        let s0 = start % starts;
+        let mut tries = 0;
+        for k in 0..starts {
+            let s = (s0 + k) % starts;
+            let e = s + target;
+            if !ws[s] || (e < n && !ws[e]) {
+                continue;
+            }
+            if let Some(text) = self.checked_window(tok, ws, s, e)? {
+                return Ok(Some(text));
+            }
+            tries += 1;
+            if tries == EDGE_TRIES {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// The text of tokens `s..e` when its first and last [`EDGE_WORDS`] words re-encode alone to the corpus's
+    /// ids and are its prefix and suffix.
+    fn checked_window(
+        &self,
+        tok: &Tokenizer,
+        ws: &[bool],
+        s: usize,
+        e: usize,
+    ) -> Result<Option<String>, LoadError> {
+        let head_end = (s + 1..e)
+            .filter(|&i| ws[i])
+            .nth(EDGE_WORDS - 1)
+            .unwrap_or(e);
+        let tail_start = (s + 1..e)
+            .rev()
+            .filter(|&i| ws[i])
+            .nth(EDGE_WORDS - 1)
+            .unwrap_or(s);
+        let text = tok.decode(&self.ids[s..e])?;
+        for (a, b, head) in [(s, head_end, true), (tail_start, e, false)] {
+            let part = tok.decode(&self.ids[a..b])?;
+            let placed = if head {
+                text.starts_with(&part)
+            } else {
+                text.ends_with(&part)
+            };
+            if !placed || tok.encode(&part)? != self.ids[a..b] {
+                return Ok(None);
+            }
+        }
+        Ok(Some(text))
+    }
 }
 
 /// Builds the `random` / `random-ids` workload: lengths drawn as sglang draws them for `spec.seed`, prompt text by
@@ -209,8 +297,34 @@ pub fn random_workload(
     corpus_text: &str,
     spec: &RandomSpec,
 ) -> Result<Vec<WorkItem>, LoadError> {
-    let tok = counter.tok;
+    random_workload_with_draws(counter, corpus_text, spec).map(|(items, _)| items)
+}
+
+/// [`random_workload`], and the generators as sglang's would be after it (sglang draws its arrival gaps from
+/// the same NumPy stream next). `random-ids` consumes sglang's offset draw under either prompt rule.
+pub fn random_workload_with_draws(
+    counter: &PromptCounter<'_>,
+    corpus_text: &str,
+    spec: &RandomSpec,
+) -> Result<(Vec<WorkItem>, Draws), LoadError> {
     let mut draws = Draws::seeded(spec.seed)?;
+    let items = random_items(counter, corpus_text, spec, &mut draws)?;
+    if spec.ids && spec.prompt_rule == PromptRule::Exact {
+        // sglang draws one id offset per prompt (np.random.randint(0, vocab_size, n)); servebench's exact ids
+        // come from their own generator, so only the stream position is kept.
+        let vocab = counter.tok.base_vocab_size() as i64;
+        let _ = draws.np.randint(0, vocab.max(1), spec.num_prompts);
+    }
+    Ok((items, draws))
+}
+
+fn random_items(
+    counter: &PromptCounter<'_>,
+    corpus_text: &str,
+    spec: &RandomSpec,
+    draws: &mut Draws,
+) -> Result<Vec<WorkItem>, LoadError> {
+    let tok = counter.tok;
     // Token ids go out as ids only with servebench's rule on an API that takes them; sglang decodes them.
     let as_ids = spec.ids && counter.api != Api::Chat && spec.prompt_rule == PromptRule::Exact;
     let special = if as_ids {
@@ -234,9 +348,9 @@ pub fn random_workload(
                     "--prompt-rule sglang with --dataset-name random needs --dataset-path with a ShareGPT JSON file (sglang cuts its conversations; servebench downloads nothing)".into(),
                 )
             })?;
-            sglang_text_prompts(tok, path, &mut draws, &lens)
+            sglang_text_prompts(tok, path, draws, &lens)
         }
-        (PromptRule::Sglang, true) => sglang_id_prompts(tok, &mut draws, &lens),
+        (PromptRule::Sglang, true) => sglang_id_prompts(tok, draws, &lens),
         (PromptRule::Exact, true) => exact_id_prompts(counter, spec.seed, &lens, as_ids),
         (PromptRule::Exact, false) => exact_text_prompts(counter, corpus_text, spec.seed, &lens),
     }
@@ -536,8 +650,21 @@ pub fn custom_workload(
     path: &Path,
     spec: &CustomSpec,
 ) -> Result<Vec<WorkItem>, LoadError> {
+    custom_workload_rows(counter, path, spec).map(|(items, _)| items)
+}
+
+/// [`custom_workload`] and how many distinct rows the file gave (fewer than the items when they were cycled).
+pub fn custom_workload_rows(
+    counter: &PromptCounter<'_>,
+    path: &Path,
+    spec: &CustomSpec,
+) -> Result<(Vec<WorkItem>, usize), LoadError> {
     let err = |line: usize, message: String| LoadError::Dataset {
-        path: format!("{}:{}", path.display(), line),
+        // Line 0: the file as a whole (it cannot be read, it holds nothing).
+        path: match line {
+            0 => path.display().to_string(),
+            _ => format!("{}:{}", path.display(), line),
+        },
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
@@ -547,7 +674,10 @@ pub fn custom_workload(
     let sglang_format =
         first.is_some_and(|v| v.get("conversations").is_some() || v.get("conversation").is_some());
     if sglang_format {
-        return sglang_custom(counter, path, &text, spec);
+        return sglang_custom(counter, path, &text, spec).map(|v| {
+            let n = v.len();
+            (v, n)
+        });
     }
     let mut items = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -599,7 +729,8 @@ pub fn custom_workload(
         return Err(err(0, "holds no requests".into()));
     }
     let n = spec.num_prompts.unwrap_or(items.len());
-    Ok((0..n).map(|i| items[i % items.len()].clone()).collect())
+    let rows = items.len();
+    Ok(((0..n).map(|i| items[i % rows].clone()).collect(), rows))
 }
 
 /// sglang's `custom` JSONL (`sample_custom_requests`).
@@ -672,6 +803,88 @@ mod tests {
         }
         let again = random_workload(&counter, corpus::BUILTIN_CORPUS, &spec).unwrap();
         assert_eq!(items, again);
+    }
+
+    /// FNV-1a, 64 bits: a stable digest of prompt texts.
+    fn fnv(texts: &[&str]) -> u64 {
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for t in texts {
+            for b in t.bytes().chain([0xff]) {
+                h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        h
+    }
+
+    /// The exact prompt texts of a fixed seed. Changed on purpose once: since the word-start cut (prompts are
+    /// whole words of the corpus when the tokenizer allows it) the texts differ from the earlier
+    /// decode-and-re-encode search at a token start, with the same lengths.
+    #[test]
+    fn random_prompt_texts_are_pinned() {
+        let t = tok();
+        let counter = PromptCounter {
+            tok: &t,
+            api: Api::Completions,
+        };
+        let spec = RandomSpec {
+            num_prompts: 20,
+            input_len: 300,
+            output_len: 50,
+            range_ratio: 0.5,
+            rule: RangeRule::Sglang,
+            seed: 7,
+            ids: false,
+            prompt_rule: PromptRule::Exact,
+            dataset_path: None,
+        };
+        let items = random_workload(&counter, corpus::BUILTIN_CORPUS, &spec).unwrap();
+        let texts: Vec<&str> = items
+            .iter()
+            .map(|it| match &it.prompt {
+                Prompt::Text(s) => s.as_str(),
+                _ => panic!("text expected"),
+            })
+            .collect();
+        let lens: Vec<u64> = items.iter().map(|it| it.prompt_tokens).collect();
+        assert_eq!(&texts[0][..40], PINNED_FIRST, "first prompt");
+        assert_eq!(lens[..5], PINNED_LENS, "lengths");
+        assert_eq!(fnv(&texts), PINNED_FNV, "digest of all 20 texts");
+    }
+    const PINNED_FIRST: &str = " high price tag may be a turn-off for so";
+    const PINNED_LENS: [u64; 5] = [175, 217, 253, 242, 292];
+    const PINNED_FNV: u64 = 0x358f_1637_9c18_2ec8;
+
+    /// The word-start cut gives token-exact text for short and long targets, from most starts, and `exact`
+    /// (which falls back to the search) always does.
+    #[test]
+    fn word_start_cuts_are_token_exact() {
+        let t = tok();
+        let src = TextSource::new(&t, corpus::BUILTIN_CORPUS).unwrap();
+        assert!(src.word_start.is_some());
+        let n = src.ids.len();
+        let mut fast = 0;
+        let mut total = 0;
+        for target in [1usize, 2, 3, 7, 64, 300, 1000, 4000, n / 2] {
+            for k in 0..12 {
+                let start = (k * 7919 + target * 31) % n;
+                total += 1;
+                if let Some(text) = src.at_word_starts(&t, start, target).unwrap() {
+                    fast += 1;
+                    assert_eq!(t.count(&text).unwrap(), target, "fast cut at {start}");
+                }
+                let (text, got) = src.exact(&t, start, target).unwrap();
+                assert_eq!(got, target);
+                assert_eq!(t.count(&text).unwrap(), target, "exact at {start}");
+            }
+        }
+        assert!(
+            fast * 10 >= total * 9,
+            "fast cut used {fast} of {total} times"
+        );
+        // Longer than the corpus: no cut without wrapping; the search still gives an exact text.
+        assert!(src.at_word_starts(&t, 5, n + 10).unwrap().is_none());
+        let (text, got) = src.exact(&t, 5, n + 10).unwrap();
+        assert_eq!((t.count(&text).unwrap(), got), (n + 10, n + 10));
     }
 
     #[test]

@@ -5,11 +5,15 @@
 //! - [`http1`]: the native HTTP/1.1 client the timed requests use on plain `http://` (one buffer per
 //!   connection, chunked framing decoded in place, body read in the request's own task).
 //! - [`dataset`]: workloads (random, random-ids, sharegpt, custom) with token-exact prompts.
+//! - [`dispatch`]: which endpoint a request goes to when several serve one run (round-robin, least-outstanding).
+//! - [`endpoint_stats`]: per-endpoint statistics of a run over several endpoints, and the slow-endpoint warning.
 //! - [`bench`]: one benchmark as a library call (`BenchConfig` in, `BenchOutcome` out), used by every command.
 //! - [`capacity`]: the highest load meeting an SLO (bracket, bisect, repeat within noise), one bench per load.
 //! - [`draws`]: the workload's random draws in `sglang.bench_serving`'s order (same `--seed`, same workload).
 //! - [`arrival`]: arrival processes (closed loop, Poisson, gamma with burstiness).
 //! - [`prometheus`]: the server's own `/metrics` scraped during a run (SGLang and vLLM names).
+//! - [`preflight`]: checks before any work (configuration, URL, outputs, open files; the server reachable,
+//!   the model it lists), with messages that say what to do.
 //! - [`runner`]: one timed run: warm-up, concurrency permits, open/closed loop, records over a channel,
 //!   Ctrl-C handling, client saturation monitor.
 
@@ -19,11 +23,14 @@ pub mod capacity;
 pub mod client;
 pub mod corpus;
 pub mod dataset;
+pub mod dispatch;
 pub mod draws;
+pub mod endpoint_stats;
 pub mod http1;
 pub mod monitor;
 pub mod nofile;
 pub mod outpath;
+pub mod preflight;
 pub mod prometheus;
 pub mod runner;
 #[cfg(test)]
@@ -49,6 +56,9 @@ pub enum LoadError {
         path: String,
         source: std::io::Error,
     },
+    /// The server cannot be used as given (no scheme, refused, TLS to a plain port, no model listed).
+    #[error(transparent)]
+    Server(#[from] preflight::ServerError),
     #[error("warm-up failed: no warm-up request succeeded ({0}). Check --base-url/--backend/--model, or pass --warmup-requests 0")]
     Warmup(String),
 }

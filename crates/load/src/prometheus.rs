@@ -299,6 +299,47 @@ nan_metric NaN
         );
     }
 
+    /// Real scrapes of vLLM 0.32.0 (CPU build) under load and just after (tests/fixtures/vllm_metrics/README.md).
+    const VLLM_UNDER_LOAD: &str =
+        include_str!("../../../tests/fixtures/vllm_metrics/under_load.prom");
+    const VLLM_AFTER_LOAD: &str =
+        include_str!("../../../tests/fixtures/vllm_metrics/after_load.prom");
+
+    #[test]
+    fn real_vllm_scrapes_give_every_gauge() {
+        let (a, b) = (parse(VLLM_UNDER_LOAD), parse(VLLM_AFTER_LOAD));
+        for name in [
+            "vllm:num_requests_running",
+            "vllm:num_requests_waiting",
+            "vllm:kv_cache_usage_perc",
+            "vllm:prefix_cache_hits_total",
+            "vllm:prefix_cache_queries_total",
+            "vllm:generation_tokens_total",
+        ] {
+            assert!(a.contains_key(name) && b.contains_key(name), "{name}");
+        }
+        // The pre-V1 name is gone from this version (read only as a fallback).
+        assert!(!a.contains_key("vllm:gpu_cache_usage_perc"));
+        // A family whose name extends a mapped one is its own family, not summed into it.
+        assert!(a.contains_key("vllm:num_requests_waiting_by_reason"));
+        assert_eq!(Dialect::of(&a), Dialect::Vllm);
+        let mut r = Reducer::default();
+        let first = r.sample(0.0, a);
+        assert_eq!(
+            (first.running, first.queued, first.kv_usage),
+            (Some(4.0), Some(12.0), Some(0.005502063273727598))
+        );
+        assert_eq!((first.cache_hit_rate, first.gen_throughput), (None, None));
+        // Counters between the scrapes: 12428 − 10445 generated tokens, 512 − 256 hits of 14052 − 11580 queries.
+        let second = r.sample(10.0, b);
+        assert_eq!(
+            (second.running, second.queued, second.kv_usage),
+            (Some(0.0), Some(0.0), Some(0.0))
+        );
+        assert_eq!(second.gen_throughput, Some((12428.0 - 10445.0) / 10.0));
+        assert_eq!(second.cache_hit_rate, Some(256.0 / 2472.0));
+    }
+
     #[test]
     fn unknown_servers_give_empty_samples() {
         let s = Reducer::default().sample(0.0, parse("up 1\n"));

@@ -6,8 +6,10 @@
 
 use crate::arrival;
 use crate::client::{Client, PreparedRequest};
+use crate::dispatch::{Dispatch, Dispatcher};
 use crate::monitor::{LagMonitor, SATURATED_P99_MS};
 use crate::LoadError;
+use servebench_core::pyrandom::NumpyLegacy;
 use servebench_core::record::RequestRecord;
 use servebench_core::stats::Summary;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +39,9 @@ pub struct RunConfig {
     pub request_rate: f64,
     pub burstiness: f64,
     pub seed: u64,
+    /// NumPy's legacy generator as the workload left it: arrival gaps continue its stream, as sglang's do
+    /// (see [`arrival`]). `None`: seeded fresh with `seed` (a workload that drew nothing from NumPy).
+    pub arrival_draws: Option<NumpyLegacy>,
     /// Open this many connections before the timed part (closed loop only; 0 = off).
     pub warm_connections: usize,
     /// How long to wait for requests in flight after a stop or the end of `max_duration`.
@@ -52,6 +57,7 @@ impl Default for RunConfig {
             request_rate: f64::INFINITY,
             burstiness: 1.0,
             seed: 1,
+            arrival_draws: None,
             warm_connections: 0,
             grace: Duration::from_secs(5),
             max_duration: None,
@@ -123,22 +129,64 @@ pub async fn warmup(client: &Client, reqs: &[PreparedRequest]) -> Result<(), Loa
     }
 }
 
-/// Runs the timed part.
+/// Runs the timed part against one endpoint.
 pub async fn run(
     client: &Client,
     requests: Vec<PreparedRequest>,
     cfg: &RunConfig,
     sink: Box<dyn RecordSink>,
+    stop: watch::Receiver<bool>,
+) -> Result<RunOutput, LoadError> {
+    run_on(
+        std::slice::from_ref(client),
+        Dispatch::default(),
+        requests,
+        cfg,
+        sink,
+        stop,
+    )
+    .await
+}
+
+/// Runs the timed part against several endpoints (one [`Client`] each): each request goes to the endpoint
+/// `dispatch` picks when it is sent (after its concurrency permit). With more than one endpoint every record
+/// carries its endpoint's index; `cfg.warm_connections` are spread over the endpoints.
+pub async fn run_on(
+    clients: &[Client],
+    dispatch: Dispatch,
+    requests: Vec<PreparedRequest>,
+    cfg: &RunConfig,
+    sink: Box<dyn RecordSink>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<RunOutput, LoadError> {
+    if clients.is_empty() {
+        return Err(LoadError::Config("no endpoint to send requests to".into()));
+    }
     let n = requests.len();
-    let schedule = arrival::schedule(n, cfg.request_rate, cfg.burstiness, cfg.seed)?;
+    let mut np = match &cfg.arrival_draws {
+        Some(np) => np.clone(),
+        // An infinite rate draws nothing: any seed will do.
+        None if cfg.request_rate.is_infinite() => NumpyLegacy::seed(0),
+        None => NumpyLegacy::seed(u32::try_from(cfg.seed).map_err(|_| {
+            LoadError::Config(format!(
+                "--seed {} is too large: arrival times are drawn as sglang draws them, with NumPy, which takes 0 to 4294967295",
+                cfg.seed
+            ))
+        })?),
+    };
+    let schedule = arrival::schedule(n, cfg.request_rate, cfg.burstiness, &mut np)?;
     let mut out = RunOutput::default();
     if cfg.request_rate.is_infinite() && cfg.warm_connections > 0 {
-        let times = warm_pool(client, cfg.warm_connections).await;
+        let each = cfg.warm_connections.div_ceil(clients.len());
+        let mut times = Vec::new();
+        for client in clients {
+            times.extend(warm_pool(client, each).await);
+        }
         out.warmup_connections = times.len() as u64;
         out.connect = Summary::of(&mut times.clone());
     }
+    let dispatcher = Dispatcher::new(dispatch, clients.len());
+    let several = clients.len() > 1;
 
     // Records go to the sink's thread.
     let (tx, rx) = std::sync::mpsc::channel::<RequestRecord>();
@@ -214,7 +262,8 @@ pub async fn run(
             break;
         }
         let queue_ms = due.elapsed().as_secs_f64() * 1000.0;
-        let c = client.clone();
+        let ticket = dispatcher.pick();
+        let c = clients[ticket.index()].clone();
         let tx = tx.clone();
         let last_end = last_end_us.clone();
         let first_send = first_send_us.clone();
@@ -223,6 +272,10 @@ pub async fn run(
             let end_us = t0.elapsed().as_micros() as u64;
             last_end.fetch_max(end_us, Ordering::Relaxed);
             let mut rec = outcome.record;
+            if several {
+                rec.endpoint = u32::try_from(ticket.index()).ok();
+            }
+            drop(ticket);
             first_send.fetch_min((rec.send_ms * 1000.0) as u64, Ordering::Relaxed);
             rec.scheduled_ms = due_s * 1000.0;
             rec.queue_ms = queue_ms;

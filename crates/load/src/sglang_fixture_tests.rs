@@ -265,3 +265,56 @@ fn default_rule_keeps_sglangs_lengths_with_exact_text() {
         assert_eq!(tok.count_with_special(t).unwrap() as u64, want + 1, "#{i}");
     }
 }
+
+#[test]
+fn arrival_draws_continue_after_the_workload_draws() {
+    // sglang: np.random.seed(42); randint(128, 257, size=12); randint(4, 9, size=12);
+    // [random-ids: randint(0, 49152, size=12)]; then get_request draws exponential(1/8) after each request.
+    // Printed by NumPy 2.4.6.
+    let tok = Tokenizer::builtin().unwrap();
+    assert_eq!(tok.base_vocab_size(), 49152);
+    let counter = PromptCounter {
+        tok: &tok,
+        api: Api::Completions,
+    };
+    let cases = [
+        (
+            false,
+            PromptRule::Exact,
+            [0.0029165654497904235, 0.09299577349791487],
+        ),
+        (
+            true,
+            PromptRule::Exact,
+            [0.078598637567607, 0.2457109100967296],
+        ),
+        (
+            true,
+            PromptRule::Sglang,
+            [0.078598637567607, 0.2457109100967296],
+        ),
+    ];
+    for (ids, prompt_rule, want) in cases {
+        let spec = RandomSpec {
+            num_prompts: 12,
+            input_len: 256,
+            output_len: 8,
+            range_ratio: 0.5,
+            rule: RangeRule::Sglang,
+            seed: 42,
+            ids,
+            prompt_rule,
+            dataset_path: None,
+        };
+        let (_, draws) = crate::dataset::random_workload_with_draws(
+            &counter,
+            crate::corpus::BUILTIN_CORPUS,
+            &spec,
+        )
+        .unwrap();
+        let mut np = draws.np;
+        let s = crate::arrival::schedule(3, 8.0, 1.0, &mut np).unwrap();
+        assert_eq!(s[1], want[0], "ids {ids} {prompt_rule:?}");
+        assert_eq!(s[2], want[0] + want[1], "ids {ids} {prompt_rule:?}");
+    }
+}

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::details::{DetailsName, DETAILS_SUFFIX};
+use crate::duplicates::{resolve, DuplicatePolicy};
 use crate::error::ReportError;
 use crate::eval_files::{is_eval_report, EvalReport, EvalSet, PREDICTIONS_SUFFIX, REPORT_SUFFIX};
 use crate::lenient_json::parse_values;
@@ -38,6 +39,12 @@ impl Collection {
 /// `*.details.jsonl` files are attached to the run they belong to. Files that hold neither
 /// are skipped with a note. Fails when a folder is missing or nothing at all is found.
 pub fn collect(dirs: &[PathBuf]) -> Result<Collection, ReportError> {
+    collect_with(dirs, DuplicatePolicy::Warn)
+}
+
+/// [`collect`], with what to do when the same point is found in several files ([`crate::duplicates`]):
+/// a note per duplicate (`Warn`), an error, or keep the newest file's run.
+pub fn collect_with(dirs: &[PathBuf], policy: DuplicatePolicy) -> Result<Collection, ReportError> {
     let mut files = BTreeSet::new();
     for dir in dirs {
         if !dir.is_dir() {
@@ -81,6 +88,8 @@ pub fn collect(dirs: &[PathBuf]) -> Result<Collection, ReportError> {
         read_result_file(&path, &name, &dir, &mut c, &mut evals)?;
     }
     attach_details(&mut c.runs, details, &mut c.notes);
+    let dup_notes = resolve(&mut c.runs, policy)?;
+    c.notes.extend(dup_notes);
     c.evals = evals.into_values().collect();
     if c.runs.is_empty() && c.evals.is_empty() {
         let dirs = dirs

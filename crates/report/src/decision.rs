@@ -10,11 +10,15 @@
 //! - **Capacity** is the highest load meeting the SLO, found by the capacity search with a bracket
 //!   `[capacity, first_failing)`. B serves more than A only when B's capacity is at least A's first
 //!   failing load (the brackets do not overlap); otherwise the two are not distinguishable.
-//! - **Thin evidence**: fewer than `min_items` paired items on a dataset, a client that saturated,
+//! - **Thin evidence**: fewer than `min_items` paired items on a dataset, a client that saturated at a point
+//!   deciding a capacity bracket where its own delay could change the SLO outcome (judged by the study report:
+//!   `client_saturated_at`; a client flagged busy elsewhere is only reported, `client_busy_at`),
 //!   a failure rate above `max_failure_rate`, or no capacity for either side.
 //! - **Verdict**: with evidence enough, a deployment that is significantly less accurate loses;
 //!   with accuracy not worse, the one with the higher capacity wins; with equal capacity, the
 //!   cheaper per million output tokens wins when prices are given, else it is a tie.
+//! - **Cost per correct answer** (reported, not a rule): output tokens the accuracy eval spent per correct
+//!   answer × dollars per output token at the capacity load.
 
 use crate::compare::accuracy::{format_p, AccuracyComparison};
 use crate::numfmt::signed;
@@ -33,10 +37,18 @@ pub struct DeploymentEvidence {
     pub gpus: Option<u32>,
     /// Price of one GPU-hour, in dollars.
     pub price_per_gpu_hour: Option<f64>,
-    /// The client itself was the bottleneck in some run.
-    pub client_saturated: bool,
+    /// Concurrencies that decide the capacity bracket (the capacity and the first failing load) where the client
+    /// was saturated *and* its own delay could have changed the point's SLO outcome: these make the evidence thin.
+    pub client_saturated_at: Vec<f64>,
+    /// Concurrencies where the client was flagged as saturated but could not have changed the verdict (not a
+    /// deciding point, or the outcome holds with every latency moved by the client's delay). Reported, not counted.
+    pub client_busy_at: Vec<f64>,
     /// Failed requests / all requests over the load runs.
     pub failure_rate: f64,
+    /// Output tokens the accuracy eval spent (every sample of every dataset, `completion_tokens` as served).
+    pub eval_output_tokens: Option<u64>,
+    /// Correct samples of the accuracy eval, over every dataset.
+    pub eval_correct: Option<u64>,
 }
 
 impl DeploymentEvidence {
@@ -46,6 +58,32 @@ impl DeploymentEvidence {
         let tok_s = self.output_tok_s_at_capacity?;
         (tok_s > 0.0 && hourly.is_finite()).then(|| hourly / (tok_s * 3600.0) * 1e6)
     }
+
+    /// Output tokens the eval spent per correct answer (wrong answers' tokens included: they were paid for too).
+    pub fn output_tokens_per_correct(&self) -> Option<f64> {
+        let correct = self.eval_correct.filter(|&c| c > 0)?;
+        Some(self.eval_output_tokens? as f64 / correct as f64)
+    }
+
+    /// Dollars per correct answer: output tokens per correct answer × dollars per output token at the capacity
+    /// load (what an answer costs when the deployment serves at the highest load that meets the SLO).
+    pub fn cost_per_correct_answer(&self) -> Option<f64> {
+        Some(self.output_tokens_per_correct()? * self.cost_per_million_tokens()? / 1e6)
+    }
+}
+
+/// Dollars in cents from $0.10 up (`$0.85`, `$12.40`), with three significant digits below (`$0.0451`,
+/// `$0.000123`): a cost per answer is often a fraction of a cent.
+pub fn dollars(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("${v}");
+    }
+    let digits = if v.abs() >= 0.1 || v == 0.0 {
+        2
+    } else {
+        (2 - v.abs().log10().floor() as i64).clamp(2, 12) as usize
+    };
+    format!("${v:.digits$}")
 }
 
 /// Thresholds of the rules.
@@ -202,8 +240,13 @@ fn thin_evidence(
 ) -> Vec<String> {
     let mut thin = Vec::new();
     for d in [a, b] {
-        if d.client_saturated {
-            thin.push(format!("the client saturated while measuring {}", d.name));
+        if !d.client_saturated_at.is_empty() {
+            let at: Vec<String> = d.client_saturated_at.iter().map(|c| num(*c)).collect();
+            thin.push(format!(
+                "the client saturated while measuring {} at concurrency {}, where its own delay could change the SLO outcome",
+                d.name,
+                at.join(" and ")
+            ));
         }
         if d.failure_rate > rules.max_failure_rate {
             thin.push(format!(
@@ -278,8 +321,12 @@ fn accuracy_clause(c: &AccuracyComparison) -> String {
 
 fn cost_clause(a: &DeploymentEvidence, b: &DeploymentEvidence) -> Option<String> {
     let (ca, cb) = (a.cost_per_million_tokens()?, b.cost_per_million_tokens()?);
+    let per_answer = match (a.cost_per_correct_answer(), b.cost_per_correct_answer()) {
+        (Some(x), Some(y)) => format!(", {} vs {} per correct answer", dollars(y), dollars(x)),
+        _ => String::new(),
+    };
     Some(format!(
-        "${cb:.2} vs ${ca:.2} per million output tokens ({} vs {})",
+        "${cb:.2} vs ${ca:.2} per million output tokens{per_answer} ({} vs {})",
         b.name, a.name
     ))
 }
@@ -325,8 +372,11 @@ mod tests {
             output_tok_s_at_capacity: Some(tok_s),
             gpus: Some(8),
             price_per_gpu_hour: Some(2.0),
-            client_saturated: false,
+            client_saturated_at: Vec::new(),
+            client_busy_at: Vec::new(),
             failure_rate: 0.0,
+            eval_output_tokens: None,
+            eval_correct: None,
         }
     }
 
@@ -403,11 +453,11 @@ mod tests {
     fn thin_evidence_is_said_instead_of_a_winner() {
         let a = dep("A", 32.0, 36.0, 4000.0);
         let mut b = dep("B", 64.0, 72.0, 8000.0);
-        b.client_saturated = true;
+        b.client_saturated_at = vec![64.0, 72.0];
         let few = acc("GPQA", 8, 0.0, (-30.0, 30.0), 1.0);
         let d = decide(&a, &b, &[few], SLO, &DecisionRules::default());
         assert_eq!(d.verdict, Verdict::Undecided);
-        assert!(d.sentence.starts_with("Too little evidence to decide (the client saturated while measuring B; GPQA has only 8 paired items (fewer than 30); the accuracy difference is not within ±2.0 points"), "{}", d.sentence);
+        assert!(d.sentence.starts_with("Too little evidence to decide (the client saturated while measuring B at concurrency 64 and 72, where its own delay could change the SLO outcome; GPQA has only 8 paired items (fewer than 30); the accuracy difference is not within ±2.0 points"), "{}", d.sentence);
         let failing = DeploymentEvidence {
             failure_rate: 0.2,
             ..dep("A", 1.0, 2.0, 1.0)
@@ -448,6 +498,85 @@ mod tests {
             decide(&a, &cheap_b, &same, SLO, &DecisionRules::default()).verdict,
             Verdict::PreferB
         );
+    }
+
+    #[test]
+    fn a_busy_client_that_decides_nothing_does_not_thin_the_evidence() {
+        let a = DeploymentEvidence {
+            client_busy_at: vec![1.0, 4.0, 16.0, 64.0],
+            ..dep("A", 16.0, 64.0, 800.0)
+        };
+        let b = DeploymentEvidence {
+            client_busy_at: vec![1.0, 4.0],
+            ..dep("B", 4.0, 16.0, 80.0)
+        };
+        let d = decide(
+            &a,
+            &b,
+            &[acc("math500", 200, -4.0, (-6.7, -1.3), 0.0078)],
+            SLO,
+            &DecisionRules::default(),
+        );
+        assert_eq!(d.verdict, Verdict::PreferA, "{}", d.sentence);
+        assert!(d.thin_evidence.is_empty(), "{:?}", d.thin_evidence);
+        assert!(
+            d.sentence.starts_with("Choose A: A serves 4.00× B's load"),
+            "{}",
+            d.sentence
+        );
+    }
+
+    #[test]
+    fn cost_per_correct_answer_is_tokens_per_correct_answer_times_the_price_of_a_token_at_capacity()
+    {
+        // 8 GPUs × $2/h = $16/h; 4000 output tok/s at capacity → 14.4 M tokens/h → $1.1111 per M tokens.
+        // The eval spent 1,800,000 output tokens for 450 correct answers: 4000 tokens per correct answer.
+        let a = DeploymentEvidence {
+            eval_output_tokens: Some(1_800_000),
+            eval_correct: Some(450),
+            ..dep("FP8", 32.0, 36.0, 4000.0)
+        };
+        assert_eq!(a.output_tokens_per_correct(), Some(4000.0));
+        let want = 4000.0 * 16.0 / (4000.0 * 3600.0);
+        assert!((a.cost_per_correct_answer().unwrap() - want).abs() < 1e-15);
+        assert_eq!(dollars(a.cost_per_correct_answer().unwrap()), "$0.00444");
+        // B: 5240 tok/s at capacity, 2,300,000 tokens for 460 correct answers (5000 per answer: more verbose).
+        let b = DeploymentEvidence {
+            eval_output_tokens: Some(2_300_000),
+            eval_correct: Some(460),
+            ..dep("INT8", 42.0, 46.0, 5240.0)
+        };
+        let d = decide(
+            &a,
+            &b,
+            &[acc("MATH-500", 500, -0.4, (-1.6, 0.8), 0.62)],
+            SLO,
+            &DecisionRules::default(),
+        );
+        // 5000 × $16 / (5240 × 3600) = $0.0042409
+        assert!(
+            d.sentence.ends_with(
+                "$0.85 vs $1.11 per million output tokens, $0.00424 vs $0.00444 per correct answer (INT8 vs FP8)."
+            ),
+            "{}",
+            d.sentence
+        );
+        // No correct answer or no eval tokens: no cost per answer (and no clause).
+        let none = DeploymentEvidence {
+            eval_correct: Some(0),
+            ..a.clone()
+        };
+        assert_eq!(none.cost_per_correct_answer(), None);
+        assert_eq!(dep("X", 1.0, 2.0, 1.0).cost_per_correct_answer(), None);
+    }
+
+    #[test]
+    fn dollars_keep_three_significant_digits() {
+        assert_eq!(dollars(0.8512), "$0.85");
+        assert_eq!(dollars(12.4), "$12.40");
+        assert_eq!(dollars(0.0001234), "$0.000123");
+        assert_eq!(dollars(0.0451), "$0.0451");
+        assert_eq!(dollars(0.0), "$0.00");
     }
 
     #[test]

@@ -93,6 +93,11 @@ pub struct ItemScores {
     pub errored_rows: usize,
     /// Rows that could not be read (bad JSON, no id, no `correct`).
     pub unreadable_rows: usize,
+    /// Output tokens the server reported (`completion_tokens`) over every row, errored ones included: what the
+    /// eval cost in generation.
+    pub completion_tokens: u64,
+    /// Rows without a `completion_tokens` count (their tokens are not in `completion_tokens`).
+    pub rows_without_tokens: usize,
 }
 
 impl ItemScores {
@@ -100,6 +105,11 @@ impl ItemScores {
     pub fn accuracy(&self) -> Option<f64> {
         let means: Vec<f64> = self.items.values().filter_map(ItemScore::mean).collect();
         (!means.is_empty()).then(|| means.iter().sum::<f64>() / means.len() as f64)
+    }
+
+    /// Correct samples over every item (each sample of an item counts once).
+    pub fn correct_samples(&self) -> u64 {
+        self.items.values().map(|s| u64::from(s.correct)).sum()
     }
 }
 
@@ -136,6 +146,10 @@ pub fn read_predictions(path: &Path, notes: &mut Vec<String>) -> Result<ItemScor
             Some(Value::String(s)) => !s.is_empty(),
             Some(_) => true,
         };
+        match obj.get("completion_tokens").and_then(Value::as_u64) {
+            Some(t) => scores.completion_tokens = scores.completion_tokens.saturating_add(t),
+            None => scores.rows_without_tokens += 1,
+        }
         let entry = scores.items.entry(id).or_default();
         if errored {
             scores.errored_rows += 1;
@@ -169,9 +183,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("gsm8k_predictions.jsonl");
         let rows = [
-            r#"{"dataset":"gsm8k","id":"1","sample":0,"correct":true,"error":null}"#,
-            r#"{"dataset":"gsm8k","id":"1","sample":1,"correct":false,"error":null}"#,
-            r#"{"dataset":"gsm8k","id":"2","sample":0,"correct":true,"error":null}"#,
+            r#"{"dataset":"gsm8k","id":"1","sample":0,"correct":true,"error":null,"completion_tokens":100}"#,
+            r#"{"dataset":"gsm8k","id":"1","sample":1,"correct":false,"error":null,"completion_tokens":250}"#,
+            r#"{"dataset":"gsm8k","id":"2","sample":0,"correct":true,"error":null,"completion_tokens":40}"#,
             r#"{"dataset":"gsm8k","id":"2","sample":1,"correct":false,"error":"HTTP 500"}"#,
             r#"{"dataset":"gsm8k","id":"3","sample":0,"correct":false,"error":"timeout"}"#,
         ];
@@ -198,6 +212,9 @@ mod tests {
         assert_eq!(s.max_samples, 2);
         // Items 1 (0.5) and 2 (1.0); item 3 has no valid sample.
         assert_eq!(s.accuracy(), Some(0.75));
+        assert_eq!(s.correct_samples(), 2);
+        // Tokens of the rows that have a count, errored ones included; two rows have none.
+        assert_eq!((s.completion_tokens, s.rows_without_tokens), (390, 2));
     }
 
     #[test]

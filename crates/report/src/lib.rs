@@ -27,6 +27,7 @@ pub mod collect;
 pub mod compare;
 pub mod decision;
 pub mod details;
+pub mod duplicates;
 pub mod error;
 pub mod escape;
 pub mod eval_files;
@@ -44,8 +45,9 @@ pub mod tables;
 #[cfg(test)]
 mod fixture_tests;
 
-pub use collect::{collect, Collection};
+pub use collect::{collect, collect_with, Collection};
 pub use compare::{compare, CompareOptions, CompareOutput};
+pub use duplicates::DuplicatePolicy;
 pub use error::ReportError;
 pub use report::{write_report, ReportOptions, ReportOutput};
 pub use run::{Dist, RunSummary, Setting, SourceTool};

@@ -198,7 +198,8 @@ fn dist_charts(
     Ok(images)
 }
 
-/// One note per distinct warning the runs recorded, naming the runs (all, or up to five).
+/// One note per distinct warning the runs recorded, with how many runs recorded it and which (all, or up to
+/// five names): a warning every run of a sweep carries is printed once, not once per run.
 pub(crate) fn warning_notes(runs: &[RunSummary]) -> Vec<String> {
     let mut by_text: Vec<(String, Vec<String>)> = Vec::new();
     for r in runs {
@@ -215,9 +216,20 @@ pub(crate) fn warning_notes(runs: &[RunSummary]) -> Vec<String> {
             let which = if names.len() == runs.len() && runs.len() > 1 {
                 format!("all {} runs", runs.len())
             } else if names.len() > 5 {
-                format!("{} and {} more", names[..5].join(", "), names.len() - 5)
+                format!(
+                    "{} of {} runs: {} and {} more",
+                    names.len(),
+                    runs.len(),
+                    names[..5].join(", "),
+                    names.len() - 5
+                )
             } else {
-                names.join(", ")
+                format!(
+                    "{} of {} runs: {}",
+                    names.len(),
+                    runs.len(),
+                    names.join(", ")
+                )
             };
             format!("warning ({which}): {text}")
         })
@@ -406,7 +418,7 @@ mod tests {
             warning_notes(&runs),
             vec![
                 "warning (all 3 runs): tok".to_string(),
-                "warning (a, c): sat".to_string()
+                "warning (2 of 3 runs: a, c): sat".to_string()
             ]
         );
     }

@@ -61,7 +61,8 @@ pub struct RunSummary {
     pub backend: Option<String>,
     pub model: Option<String>,
     pub dataset_name: Option<String>,
-    /// Tensor parallel size, from a `tp{N}_…` file name.
+    /// Tensor parallel size, from the result's own `tp`/`tp_size`/`tensor_parallel_size` key (never from a file
+    /// name: in the seed's `tp{N}_…` names N is the prompt count).
     pub tp: Option<f64>,
     pub request_rate: Option<f64>,
     /// Configured concurrency limit (`--max-concurrency`).
@@ -99,6 +100,8 @@ pub struct RunSummary {
     pub slo_met: Option<bool>,
     /// Per-request records file (`*.details.jsonl`) attached by [`crate::collect`].
     pub details: Option<PathBuf>,
+    /// The command of the server measured (`measured_server.command`, written by `servebench run`).
+    pub server: Option<String>,
     /// Warnings the benchmark recorded in its result (servebench's `warnings`), and a note when
     /// the run was interrupted.
     pub warnings: Vec<String>,
@@ -121,7 +124,9 @@ pub fn is_result_object(obj: &Map<String, Value>) -> bool {
 /// (and vLLM's `…-concurrency64-…` names); used only where the object lacks the field.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct NameHints {
-    pub tp: Option<f64>,
+    /// `tp{N}`: the seed's loop names each point by its prompt count, which is also its concurrency (its collector
+    /// reads N as both `prompt_num` and `concurrency`); N is not the tensor-parallel size.
+    pub prompt_num: Option<f64>,
     pub input_len: Option<f64>,
     pub output_len: Option<f64>,
     pub ratio: Option<f64>,
@@ -145,7 +150,7 @@ impl NameHints {
                 rest.parse::<f64>().ok().filter(|v| v.is_finite())
             };
             if let Some(v) = number("tp") {
-                hints.tp = Some(v);
+                hints.prompt_num = Some(v);
             } else if let Some(v) = number("in") {
                 hints.input_len = Some(v);
             } else if let Some(v) = number("out") {
@@ -287,12 +292,13 @@ impl RunSummary {
             backend: f.text(&["backend", "endpoint_type"]),
             model: f.text(&["model", "model_id", "served_model_name"]),
             dataset_name: f.text(&["dataset_name"]),
-            tp: f
-                .num(&["tp", "tp_size", "tensor_parallel_size"])
-                .or(hints.tp),
+            tp: f.num(&["tp", "tp_size", "tensor_parallel_size"]),
             request_rate: f.num(&["request_rate"]),
-            max_concurrency: f.num(&["max_concurrency"]).or(hints.concurrency),
-            num_prompts: f.num(&["num_prompts"]),
+            max_concurrency: f
+                .num(&["max_concurrency"])
+                .or(hints.concurrency)
+                .or(hints.prompt_num),
+            num_prompts: f.num(&["num_prompts"]).or(hints.prompt_num),
             random_input_len: f.num(&["random_input_len"]).or(hints.input_len),
             random_output_len: f.num(&["random_output_len"]).or(hints.output_len),
             random_range_ratio: f.num(&["random_range_ratio"]).or(hints.ratio),
@@ -324,6 +330,11 @@ impl RunSummary {
             slo_met: obj.get("slo_met").and_then(Value::as_bool),
             embedded: embedded_samples(obj),
             details: named_details(obj, file),
+            server: obj
+                .get("measured_server")
+                .and_then(|m| m.get("command"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
             warnings: run_warnings(obj),
         })
     }
@@ -478,7 +489,7 @@ mod tests {
     #[test]
     fn name_hints_from_sweep_file_names() {
         let h = NameHints::from_path(Path::new("/x/tp8_in3500_out1500_ratio0.7.json"));
-        assert_eq!(h.tp, Some(8.0));
+        assert_eq!(h.prompt_num, Some(8.0));
         assert_eq!(h.input_len, Some(3500.0));
         assert_eq!(h.output_len, Some(1500.0));
         assert_eq!(h.ratio, Some(0.7));
@@ -518,6 +529,26 @@ mod tests {
         assert_eq!(r.prompt_num(), Some(100.0));
         assert!(!r.simulated);
         assert_eq!(r.total_output_tokens_retokenized, Some(19990.0));
+    }
+
+    #[test]
+    fn seed_file_name_number_is_the_prompt_count_not_the_tp_size() {
+        // The seed's loop writes tp{P}_… with P = prompts = concurrency; a result without those keys takes them
+        // from the name, and the tp column stays empty unless the result itself says its TP size.
+        let o = obj(r#"{"backend": "sglang", "duration": 10.0, "output_throughput": 5.0}"#);
+        let r =
+            RunSummary::from_object(&o, Path::new("tp64_in5600_out1400_ratio0.8.json"), 1).unwrap();
+        assert_eq!(r.tp, None);
+        assert_eq!(r.prompt_num(), Some(64.0));
+        assert_eq!(r.max_concurrency, Some(64.0));
+        let o = obj(
+            r#"{"max_concurrency": 8, "tp": 8, "completed": 32, "failed": 0, "output_throughput": 1.0}"#,
+        );
+        let r =
+            RunSummary::from_object(&o, Path::new("tp32_in5600_out1400_ratio0.8.json"), 1).unwrap();
+        assert_eq!(r.tp, Some(8.0));
+        assert_eq!(r.prompt_num(), Some(32.0));
+        assert_eq!(r.max_concurrency, Some(8.0));
     }
 
     #[test]

@@ -183,6 +183,102 @@ impl Tokenizer {
             .map_err(|e| TokenizeError::Encode(e.to_string()))
     }
 
+    /// Token ids of `text` (no special tokens added) and, for each, whether it begins a pre-token (a word of
+    /// the pre-tokenizer; BPE merges never cross one).
+    pub fn encode_word_starts(&self, text: &str) -> Result<(Vec<u32>, Vec<bool>), TokenizeError> {
+        // `encode_fast` leaves the word ids out; the byte-offset encode keeps them.
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        let words = enc.get_word_ids();
+        let starts = (0..words.len())
+            .map(|i| i == 0 || words[i - 1] != words[i])
+            .collect();
+        Ok((enc.get_ids().to_vec(), starts))
+    }
+
+    /// Whether a run of whole pre-tokens cut from an encoded text re-encodes to the same ids everywhere but
+    /// near its two ends, which a caller must check (`TextSource::exact` encodes the first and last words).
+    /// True for byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2, SmolLM2): byte-level decoding (a run's text is
+    /// its tokens' bytes, so the corpus text itself), no normalizer or only an idempotent Unicode normal form,
+    /// and one regex pass that splits words without looking behind (`(?<`, `\b`, anchors), so the words of
+    /// the run are the corpus's words. Anything else (several regex passes, Metaspace, WordPiece) is false.
+    pub fn cuts_at_word_starts(&self) -> bool {
+        let json = |v: Option<Value>| v.unwrap_or(Value::Null);
+        let decoder = json(
+            self.inner
+                .get_decoder()
+                .and_then(|d| serde_json::to_value(d).ok()),
+        );
+        let normalizer = json(
+            self.inner
+                .get_normalizer()
+                .and_then(|n| serde_json::to_value(n).ok()),
+        );
+        let pre = json(
+            self.inner
+                .get_pre_tokenizer()
+                .and_then(|p| serde_json::to_value(p).ok()),
+        );
+        let kind = |v: &Value| {
+            v.get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        if kind(&decoder) != "ByteLevel" {
+            return false;
+        }
+        let normal_form = |v: &Value| matches!(kind(v).as_str(), "NFC" | "NFKC");
+        let normalizer_ok = match &normalizer {
+            Value::Null => true,
+            v if kind(v) == "Sequence" => v
+                .get("normalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|l| l.iter().all(normal_form)),
+            v => normal_form(v),
+        };
+        if !normalizer_ok {
+            return false;
+        }
+        let byte_level = |v: &Value, regex: bool| {
+            kind(v) == "ByteLevel"
+                && v.get("add_prefix_space") == Some(&Value::Bool(false))
+                && v.get("use_regex") == Some(&Value::Bool(regex))
+        };
+        let forward_only = |p: &str| {
+            // `[^` negates a class; any other `^` is an anchor.
+            let p = p.replace("[^", "[");
+            !["(?<", "\\b", "\\B", "^", "$", "\\A", "\\z", "\\G"]
+                .iter()
+                .any(|m| p.contains(m))
+        };
+        match kind(&pre).as_str() {
+            "ByteLevel" => byte_level(&pre, true),
+            "Sequence" => {
+                let list = pre
+                    .get("pretokenizers")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let [split, bl] = list.as_slice() else {
+                    return false;
+                };
+                let pattern = split
+                    .get("pattern")
+                    .and_then(|p| p.get("Regex"))
+                    .and_then(Value::as_str);
+                kind(split) == "Split"
+                    && split.get("behavior").and_then(Value::as_str) == Some("Isolated")
+                    && split.get("invert") == Some(&Value::Bool(false))
+                    && pattern.is_some_and(forward_only)
+                    && byte_level(bl, false)
+            }
+            _ => false,
+        }
+    }
+
     /// Text of token ids (special tokens kept, as servers decode prompts).
     pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizeError> {
         self.inner
@@ -395,6 +491,77 @@ mod tests {
         )
         .unwrap();
         Tokenizer::from_path(&dir).unwrap()
+    }
+
+    /// The built-in tokenizer with its JSON edited by `edit`, saved as `tokenizer.json` in a fresh folder.
+    fn edited(name: &str, edit: impl Fn(&mut Value)) -> Tokenizer {
+        let mut raw = String::new();
+        flate2::read::GzDecoder::new(BUILTIN_GZ)
+            .read_to_string(&mut raw)
+            .unwrap();
+        let mut tok: Value = serde_json::from_str(&raw).unwrap();
+        edit(&mut tok);
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tokenizer.json"), tok.to_string()).unwrap();
+        Tokenizer::from_path(&dir).unwrap()
+    }
+
+    #[test]
+    fn word_starts_mark_the_first_token_of_each_pre_token() {
+        let t = Tokenizer::builtin().unwrap();
+        let text = "Hello world, incomprehensibilities abound.";
+        let (ids, starts) = t.encode_word_starts(text).unwrap();
+        assert_eq!(ids, t.encode(text).unwrap());
+        assert_eq!(ids.len(), starts.len());
+        // Words: "Hello", " world", ",", " incomprehensibilities" (several tokens), " abound", ".".
+        assert_eq!(starts.iter().filter(|&&s| s).count(), 6, "{starts:?}");
+        assert!(starts[0] && starts.iter().any(|&s| !s));
+        // Each word re-encodes alone to its own tokens.
+        let firsts: Vec<usize> = (0..ids.len()).filter(|&i| starts[i]).collect();
+        for (k, &a) in firsts.iter().enumerate() {
+            let b = firsts.get(k + 1).copied().unwrap_or(ids.len());
+            let word = t.decode(&ids[a..b]).unwrap();
+            assert_eq!(t.encode(&word).unwrap(), ids[a..b], "{word:?}");
+        }
+    }
+
+    #[test]
+    fn which_tokenizers_allow_cutting_at_word_starts() {
+        assert!(Tokenizer::builtin().unwrap().cuts_at_word_starts());
+        // Qwen2 / Llama 3 layout: one forward-only regex split, then byte-level without its own regex.
+        let qwen = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+        let split = |pattern: &str| {
+            let pattern = pattern.to_string();
+            move |t: &mut Value| {
+                t["pre_tokenizer"] = serde_json::json!({"type": "Sequence", "pretokenizers": [
+                    {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false},
+                    {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}]});
+            }
+        };
+        assert!(edited("sb-cut-qwen", split(qwen)).cuts_at_word_starts());
+        // A look-behind, a word boundary or an anchor makes a word depend on the text before it.
+        assert!(!edited("sb-cut-lb", split(r"(?<=a)\p{L}+|\s+")).cuts_at_word_starts());
+        assert!(!edited("sb-cut-b", split(r"\b\p{L}+|\s+")).cuts_at_word_starts());
+        assert!(!edited("sb-cut-anchor", split(r"^\s+|\p{L}+|\s+")).cuts_at_word_starts());
+        // A prefix space changes the first word; other decoders and normalizers are not byte-exact.
+        assert!(!edited("sb-cut-prefix", |t| {
+            t["pre_tokenizer"]["add_prefix_space"] = Value::Bool(true)
+        })
+        .cuts_at_word_starts());
+        assert!(!edited("sb-cut-lower", |t| {
+            t["normalizer"] = serde_json::json!({"type": "Lowercase"})
+        })
+        .cuts_at_word_starts());
+        assert!(edited("sb-cut-nfc", |t| {
+            t["normalizer"] =
+                serde_json::json!({"type": "Sequence", "normalizers": [{"type": "NFC"}]})
+        })
+        .cuts_at_word_starts());
+        assert!(!edited("sb-cut-meta", |t| {
+            t["decoder"] = serde_json::json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true})
+        })
+        .cuts_at_word_starts());
     }
 
     #[test]

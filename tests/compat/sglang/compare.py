@@ -93,10 +93,11 @@ def compare_lines(sglang, servebench):
 class Deviation:
     """One row of the deviation table: key patterns (globs), optional scenario patterns, the row's text."""
 
-    def __init__(self, keys, scenarios, text):
+    def __init__(self, keys, scenarios, text, check=None):
         self.keys = keys
         self.scenarios = scenarios  # None: every scenario
         self.text = text
+        self.check = check  # None, or the name of a check (truth.py) that must pass on the run
 
     def covers(self, key, scenario):
         if not any(fnmatch.fnmatchcase(key, k) for k in self.keys):
@@ -106,6 +107,7 @@ class Deviation:
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9_*?\[\]]+$")
 _SCEN_RE = re.compile(r"scenarios?\s*:\s*([A-Za-z0-9_.*?\-, ]+)", re.IGNORECASE)
+_CHECK_RE = re.compile(r"\bcheck\s*:\s*([a-z][a-z0-9_-]*)")
 
 
 def _cells(line):
@@ -144,7 +146,8 @@ def parse_deviations(markdown):
 
     Keys: every backticked word of the first column that looks like a result key (globs allowed, e.g.
     `*_itl_ms`). Scenarios: a column named `scenarios`, or a note `scenarios: a, b` in any cell (globs
-    allowed); without either the row covers every scenario. Raises ValueError when the heading is absent."""
+    allowed); without either the row covers every scenario. Check: a note `check: NAME` in any cell (truth.py's
+    checks); the row then documents a difference only on a run where that check passes. Raises ValueError when the heading is absent."""
     lines = markdown.splitlines()
     try:
         start = next(i for i, l in enumerate(lines) if l.strip() == DEVIATIONS_HEADING)
@@ -182,13 +185,24 @@ def parse_deviations(markdown):
                 if m:
                     scenarios = _scenario_list(m.group(1))
                     break
-        out.append(Deviation(keys, scenarios, " | ".join(cells)))
+        check = None
+        for c in cells:
+            m = _CHECK_RE.search(c.replace("`", ""))
+            if m:
+                check = m.group(1)
+                break
+        out.append(Deviation(keys, scenarios, " | ".join(cells), check))
     return out
 
 
 def documented_by(deviations, key, scenario):
     """The first row covering this key in this scenario, or None."""
     return next((d for d in deviations if d.covers(key, scenario)), None)
+
+
+def covering(deviations, key, scenario):
+    """Every row covering this key in this scenario, in the table's order."""
+    return [d for d in deviations if d.covers(key, scenario)]
 
 
 def show(v, width=24):

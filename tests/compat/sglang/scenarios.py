@@ -87,6 +87,14 @@ def _scenarios():
                 args=["--dataset-name", "random", "--dataset-path", SHAREGPT, "--random-input-len", str(inp),
                       "--random-output-len", str(out), "--random-range-ratio", str(ratio),
                       "--num-prompts", "8", "--max-concurrency", "8", "--seed", str(seed)]))
+    for seed in (1, 42):
+        s.append(dict(
+            name=f"arrivals-r8-s{seed}",
+            what=f"--request-rate 8, seed {seed}: the same send offsets (NumPy's stream after the length draws)",
+            backend="sglang", server=FAST, check_arrivals=True,
+            args=["--dataset-name", "random", "--dataset-path", SHAREGPT, "--random-input-len", "256",
+                  "--random-output-len", "8", "--random-range-ratio", "0.5", "--num-prompts", "12",
+                  "--request-rate", "8", "--seed", str(seed)]))
     return s
 
 

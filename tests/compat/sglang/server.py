@@ -17,6 +17,7 @@ Usage: python server.py '<scenario server options as JSON>'   (prints "PORT <n>"
 """
 
 import asyncio
+import hashlib
 import json
 import os
 import socket
@@ -56,9 +57,21 @@ class Server:
         self.events_served = 0
         self.faults = 0  # faults applied (drop, error event, BOM)
         self.max_late_ms = 0.0  # the latest an event went out after its due time (the server's own jitter)
+        self.conns = 0  # connections accepted
+        # Ground truth per generation request, in arrival order (times in ms of the server's loop clock,
+        # CLOCK_MONOTONIC: the clock of sglang's time.perf_counter too): see `record` in generate().
+        self.requests = []
+        self.info_calls = []  # GET /get_server_info: when read and answered
+        self.t_start = 0.0
 
     # ---- HTTP ----------------------------------------------------------------------------------------------
+    def now_ms(self):
+        return (asyncio.get_running_loop().time() - self.t_start) * 1000.0
+
     async def handle(self, reader, writer):
+        accepted = self.now_ms()  # the connection's accept (the client's connect has completed)
+        self.conns += 1
+        conn = {"id": self.conns, "accepted_ms": accepted, "requests": 0}
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -68,7 +81,8 @@ class Server:
                 if req is None:
                     break
                 method, path, headers, body = req
-                keep = await self.route(method, path, headers, body, writer)
+                conn["requests"] += 1
+                keep = await self.route(method, path, headers, body, writer, conn)
                 if not keep or headers.get("connection", "").lower() == "close":
                     break
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -79,17 +93,20 @@ class Server:
             except Exception:
                 pass
 
-    async def route(self, method, path, headers, body, writer):
+    async def route(self, method, path, headers, body, writer, conn=None):
         path = path.split("?", 1)[0]
         if method == "GET" and path == "/v1/models":
             await send_json(writer, {"object": "list", "data": [{"id": MODEL, "object": "model"}]})
             return True
         if method == "GET" and path == "/compat_stats":
             await send_json(writer, {"gen_requests": self.gen_requests, "faults": self.faults,
-                                     "max_late_ms": self.max_late_ms})
+                                     "max_late_ms": self.max_late_ms, "connections": self.conns,
+                                     "requests": self.requests, "info_calls": self.info_calls})
             return True
         if method == "GET" and path == "/get_server_info":
+            read = self.now_ms()
             await send_json(writer, self.server_info())
+            self.info_calls.append({"read_ms": read, "answered_ms": self.now_ms()})
             return True
         if method == "POST" and path in ("/generate", "/v1/completions", "/v1/chat/completions"):
             try:
@@ -97,7 +114,7 @@ class Server:
             except ValueError:
                 await send_json(writer, {"error": "request body is not JSON"}, status="400 Bad Request")
                 return True
-            return await self.generate(path, req, writer)
+            return await self.generate(path, req, writer, conn)
         if method == "POST" and path in ("/flush_cache", "/reset_prefix_cache"):
             await send_json(writer, {})
             return True
@@ -117,10 +134,20 @@ class Server:
         return info
 
     # ---- generation ----------------------------------------------------------------------------------------
-    async def generate(self, path, req, writer):
+    async def generate(self, path, req, writer, conn=None):
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         self.gen_requests += 1
+        # The ground truth of this request: when its connection was accepted, whether it is that connection's
+        # first request, when the request had been read (t0: the scripted times count from here) and when the
+        # first event was written (`first_event_ms`, set below). A client's TTFT is first_event - read plus the
+        # wire and its own overheads; a client that opens a connection per request also spends accept -> read
+        # (and its connect before the accept) inside its TTFT.
+        record = {"n": self.gen_requests, "read_ms": (t0 - self.t_start) * 1000.0,
+                  "conn": conn["id"] if conn else 0, "conn_first": bool(conn and conn["requests"] == 1),
+                  "accepted_ms": conn["accepted_ms"] if conn else None, "first_event_ms": None,
+                  "prompt_key": prompt_key(req), "last_event_ms": None}
+        self.requests.append(record)
         faulty = self.gen_requests % 2 == 0
         o = self.o
         if faulty and o["fault"] == "drop":
@@ -171,6 +198,8 @@ class Server:
                 break
             await write_chunk(writer, prefix + "data: " + json.dumps(payload) + nl)
             prefix = ""
+            if record["first_event_ms"] is None and j == 0:
+                record["first_event_ms"] = self.now_ms()
             if k:
                 self.tokens_served += k
                 self.events_served += 1
@@ -182,6 +211,7 @@ class Server:
             await write_chunk(writer, prefix + "data: [DONE]" + nl)
         writer.write(b"0\r\n\r\n")
         await writer.drain()
+        record["last_event_ms"] = self.now_ms()
         return True
 
     def event(self, kind, i, k, done_tokens, last, req):
@@ -237,6 +267,18 @@ class Server:
             obj = "text_completion" if kind == "completions" else "chat.completion.chunk"
             return {"id": "compat", "object": obj, "created": 0, "model": MODEL, "choices": [], "usage": usage}
         return None
+
+
+def prompt_key(req):
+    """A short digest of the request's prompt text (matches a client's log of what it sent; None if not text)."""
+    p = req.get("text", req.get("prompt"))
+    if p is None and isinstance(req.get("messages"), list) and req["messages"]:
+        p = req["messages"][-1].get("content") if isinstance(req["messages"][-1], dict) else None
+    return text_key(p) if isinstance(p, str) else None
+
+
+def text_key(text):
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def requested_tokens(kind, req):
@@ -295,13 +337,26 @@ async def send_json(writer, obj, status="200 OK"):
     await writer.drain()
 
 
-async def main():
-    opts = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+def realtime(prio):
+    """Round-robin real-time priority `prio` where allowed (root), else the highest nice level allowed: on a
+    machine busy compiling, a normal-priority timer can wake tens of ms late. (The kernel keeps 5 % of each
+    second for normal tasks, so a real-time process cannot lock the machine up.)"""
     try:
-        os.nice(-10)  # punctual events on a busy machine, where allowed (root); the tools keep normal priority
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(prio))
+        return
+    except (OSError, AttributeError):
+        pass
+    try:
+        os.nice(-19)
     except OSError:
         pass
+
+
+async def main():
+    opts = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    realtime(20)  # punctual events on a busy machine, where allowed (root); the tools' timed parts run at 10
     srv = Server(opts)
+    srv.t_start = 0.0  # times in ms of CLOCK_MONOTONIC, which Python's perf_counter (sglang's clock) also reads
     server = await asyncio.start_server(srv.handle, "127.0.0.1", 0, backlog=1024)
     port = server.sockets[0].getsockname()[1]
     print(f"PORT {port}", flush=True)

@@ -17,6 +17,7 @@ sys.path.insert(0, str(HERE))
 
 import compare  # noqa: E402
 import server  # noqa: E402
+import truth  # noqa: E402
 from scenarios import SCENARIOS  # noqa: E402
 
 TABLE = """# Metrics
@@ -32,6 +33,7 @@ Intro text.
 | `completed` | 4 | 2 | BOM stripped as the SSE spec says (scenarios: bom, crlf) | — |
 | SSE BOM handling | stripped | request fails | spec | — |
 | `a\\|b` pipe | x | y | z | — |
+| `mean_ttft_ms` (check: setup) | warm | per request | set-up | — |
 
 ## Next section
 
@@ -88,7 +90,8 @@ class Table(unittest.TestCase):
 
     def test_rows_and_keys(self):
         self.assertEqual([r.keys for r in self.rows],
-                         [["request_rate"], ["*_ttft_ms", "*_e2e_latency_ms"], ["completed"]])
+                         [["request_rate"], ["*_ttft_ms", "*_e2e_latency_ms"], ["completed"], ["mean_ttft_ms"]])
+        self.assertEqual([r.check for r in self.rows], [None, None, None, "setup"])
 
     def test_globs_and_scenarios(self):
         d = compare.documented_by
@@ -232,6 +235,61 @@ class ScriptedServer(unittest.TestCase):
         s.close()
         info = json.loads(raw.partition(b"\r\n\r\n")[2])
         self.assertEqual(info["decode"][0]["internal_states"][0]["avg_spec_accept_length"], 2.0)
+
+
+class Truth(unittest.TestCase):
+    """The ground-truth checks on made-up runs (one warm-up, then timed requests)."""
+
+    @staticmethod
+    def run_of(sg_ttfts, sg_setups, sb_ttft, server_ttft=100.0):
+        def recs(k):
+            return [{"n": i + 1, "read_ms": 1000.0 * i + 50.0, "first_event_ms": 1000.0 * i + 50.0 + server_ttft,
+                     "prompt_key": f"{k}{i}"} for i in range(len(sg_ttfts) + 1)]
+        sg_recs = recs("p")
+        log = [{"start_ms": r["read_ms"] - setup, "ttft_ms": t, "latency_ms": 500.0, "success": True,
+                "prompt_key": r["prompt_key"]} for r, t, setup in zip(sg_recs, [50.0, *sg_ttfts], [1.0, *sg_setups])]
+        return {"lines": {"sglang": {"mean_ttft_ms": truth.mean(sg_ttfts)},
+                          "servebench": {"mean_ttft_ms": sb_ttft}},
+                "stats": {"sglang": {"requests": sg_recs}, "servebench": {"requests": recs("q")}},
+                "sglang_log": log}
+
+    def test_statistics_follow_numpy(self):
+        xs = [4.0, 1.0, 3.0, 2.0]
+        self.assertEqual(truth.median(xs), 2.5)
+        self.assertAlmostEqual(truth.percentile(xs, 99), 3.97)
+        self.assertAlmostEqual(truth.std(xs), math.sqrt(1.25))
+
+    def test_setup_explains_the_excess(self):
+        res = self.run_of([104.0, 104.5, 103.8], [3.6, 4.1, 3.5], sb_ttft=100.4)
+        ok, why = truth.check_setup("mean_ttft_ms", {"name": "plain"}, res)
+        self.assertTrue(ok, why)
+
+    def test_excess_beyond_the_setup_fails(self):
+        # sglang 10 ms above the server with a 1 ms set-up: not its set-up.
+        res = self.run_of([110.0, 110.0, 110.0], [1.0, 1.0, 1.0], sb_ttft=100.4)
+        ok, why = truth.check_setup("mean_ttft_ms", {"name": "plain"}, res)
+        self.assertFalse(ok)
+        self.assertIn("not its set-up", why)
+
+    def test_servebench_off_the_truth_fails(self):
+        res = self.run_of([104.0, 104.0], [4.0, 4.0], sb_ttft=97.0)
+        ok, why = truth.check_setup("mean_ttft_ms", {"name": "plain"}, res)
+        self.assertFalse(ok)
+        self.assertIn("servebench is off", why)
+
+    def test_covering_rows_in_table_order(self):
+        rows = compare.parse_deviations(TABLE)
+        cov = compare.covering(rows, "mean_ttft_ms", "plain")
+        self.assertEqual([r.check for r in cov], [None, "setup"])
+        self.assertEqual(compare.covering(rows, "mean_itl_ms", "plain"), [])
+
+    def test_unknown_check_fails(self):
+        ok, why = truth.run_check("nope", "mean_ttft_ms", {}, {})
+        self.assertFalse(ok)
+
+    def test_arrival_offsets(self):
+        stats = {"requests": [{"read_ms": 5.0}, {"read_ms": 100.0}, {"read_ms": 250.5}]}
+        self.assertEqual(truth.arrival_offsets(stats), [0.0, 150.5])
 
 
 if __name__ == "__main__":

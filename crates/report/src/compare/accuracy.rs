@@ -68,8 +68,8 @@ pub fn format_p(p: f64) -> String {
     } else if p >= 0.095 {
         format!("p={p:.2}")
     } else {
-        // Two significant digits.
-        let digits = (-p.log10()).floor() as usize + 2;
+        // Two significant digits: decimals = 1 − ⌊log10 p⌋ (0.01 → 3: "0.010").
+        let digits = (1.0 - p.log10().floor()).max(0.0) as usize;
         format!("p={p:.digits$}")
     }
 }
@@ -278,5 +278,8 @@ mod tests {
         assert_eq!(format_p(0.001_234), "p=0.0012");
         assert_eq!(format_p(0.000_01), "p<0.0001");
         assert_eq!(format_p(1.0), "p=1.00");
+        assert_eq!(format_p(0.01), "p=0.010");
+        assert_eq!(format_p(0.001), "p=0.0010");
+        assert_eq!(format_p(0.05), "p=0.050");
     }
 }
