@@ -109,11 +109,35 @@ pub fn stop_on_ctrl_c(
     rx
 }
 
-/// A multi-threaded tokio runtime for the async commands.
+/// The tokio runtime of the async commands: multi-threaded, except where the process may run on one CPU
+/// only (`taskset -c 1`, a one-CPU container). There a multi-threaded runtime would still run its one worker
+/// beside the thread that drives the command, and every hand-over between the two (a finished request freeing
+/// a concurrency slot, a new request spawned) would be a futex wake-up and a context switch on the same core.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    runtime_for(cpus)
+}
+
+fn runtime_for(cpus: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = if cpus == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    Ok(builder.enable_all().build()?)
+}
+
+#[cfg(test)]
+mod runtime_tests {
+    use tokio::runtime::RuntimeFlavor;
+
+    #[test]
+    fn one_cpu_gets_a_current_thread_runtime_and_more_a_multi_threaded_one() {
+        let flavor = |cpus| super::runtime_for(cpus).unwrap().handle().runtime_flavor();
+        assert_eq!(flavor(1), RuntimeFlavor::CurrentThread);
+        assert_eq!(flavor(2), RuntimeFlavor::MultiThread);
+        assert_eq!(flavor(16), RuntimeFlavor::MultiThread);
+    }
 }
 
 #[cfg(test)]

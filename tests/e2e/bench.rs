@@ -497,3 +497,80 @@ fn native_client_refuses_https() {
     assert!(err.to_string().contains("plain http://"), "{err}");
     assert!(servebench::load::client::HttpClientKind::parse("curl").is_err());
 }
+
+/// Pinned to one CPU (`taskset -c 0`, as the client-speed benchmarks run it) the commands run on a
+/// current-thread runtime (`cli::runtime`): everything a request does must still make progress there (no
+/// `block_in_place`, nothing that waits on another runtime thread). Skipped where `taskset` is missing.
+#[test]
+fn bench_and_sweep_complete_on_one_cpu() {
+    use crate::common::run_limited;
+    if std::process::Command::new("taskset")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("taskset not found: skipped");
+        return;
+    }
+    let dir = tempdir();
+    let out = dir.path().join("one.jsonl");
+    let one_cpu = |args: &[&str]| {
+        let mut c = std::process::Command::new("taskset");
+        c.args(["-c", "0", env!("CARGO_BIN_EXE_servebench")])
+            .args(args)
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null());
+        run_limited(c, std::time::Duration::from_secs(120))
+    };
+    let bench = one_cpu(&[
+        "bench",
+        "--sim",
+        "fast",
+        "--dataset-name",
+        "random",
+        "--num-prompts",
+        "40",
+        "--max-concurrency",
+        "8",
+        "--random-input-len",
+        "32",
+        "--random-output-len",
+        "16",
+        "--random-range-ratio",
+        "1",
+        "--output-file",
+        out.to_str().unwrap(),
+        "--disable-tqdm",
+    ]);
+    assert!(
+        bench.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bench.stderr)
+    );
+    let r = &crate::common::read_lines(&out)[0];
+    assert_eq!(r["completed"], 40);
+    assert_eq!(r["total_output_tokens"], 40 * 16);
+    assert_eq!(r["total_output_tokens_retokenized"], 40 * 16);
+    let sweep_dir = dir.path().join("sweep");
+    let sweep = one_cpu(&[
+        "sweep",
+        "--sim",
+        "fast",
+        "--input-output",
+        "32:8",
+        "--concurrency",
+        "1,4",
+        "--range-ratio",
+        "1",
+        "--output-dir",
+        sweep_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        sweep.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sweep.stderr)
+    );
+    let summary = std::fs::read_to_string(sweep_dir.join("summary.csv")).expect("summary.csv");
+    assert_eq!(summary.lines().count(), 3, "{summary}");
+}

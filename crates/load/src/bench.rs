@@ -507,14 +507,14 @@ pub fn details_path(output: &Path) -> PathBuf {
 fn load_tokenizer(c: &BenchConfig) -> Result<(Arc<Tokenizer>, Vec<String>), LoadError> {
     let mut warnings = Vec::new();
     let tok = if let Some(p) = &c.tokenizer {
-        Tokenizer::from_path(p)?
+        servebench_tokenize::shared(p)?
     } else if let Some(dir) = c
         .model
         .as_deref()
         .map(Path::new)
         .filter(|p| p.join("tokenizer.json").exists())
     {
-        Tokenizer::from_path(dir)?
+        servebench_tokenize::shared(dir)?
     } else {
         if c.warn_builtin_tokenizer {
             warnings.push(
@@ -522,9 +522,9 @@ fn load_tokenizer(c: &BenchConfig) -> Result<(Arc<Tokenizer>, Vec<String>), Load
                     .to_string(),
             );
         }
-        Tokenizer::builtin()?
+        servebench_tokenize::shared_builtin()?
     };
-    Ok((Arc::new(tok), warnings))
+    Ok((tok, warnings))
 }
 
 /// The workload's items, and NumPy's legacy generator as sglang's would be after drawing it (arrival gaps

@@ -53,38 +53,145 @@ pub fn load_sharegpt(path: &Path) -> Result<Vec<(String, String)>, LoadError> {
 }
 
 /// Corpus text for random prompts: ShareGPT prompts (in file order) up to about `max_bytes`, or the built-in one.
+/// The file is read only as far as that: a 670 MB ShareGPT dump costs what its first conversations cost.
 pub fn corpus_text(sharegpt: Option<&Path>, max_bytes: usize) -> Result<String, LoadError> {
     let Some(path) = sharegpt else {
         return Ok(BUILTIN_CORPUS.to_string());
     };
-    let pairs = load_sharegpt(path)?;
-    let mut out = String::new();
-    for (p, _) in pairs {
-        let p = p.trim();
-        if p.is_empty() {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str("\n\n");
-        }
-        out.push_str(p);
-        if out.len() >= max_bytes {
-            break;
+    let err = |message: String| LoadError::Dataset {
+        path: path.display().to_string(),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| {
+        err(format!(
+            "cannot read: {e}. Pass --dataset-path with a ShareGPT JSON file (ShareGPT_V3_unfiltered_cleaned_split.json layout)"
+        ))
+    })?;
+    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(file));
+    let mut corpus = Corpus {
+        text: String::new(),
+        max_bytes,
+        full: false,
+    };
+    let read = serde::Deserializer::deserialize_seq(&mut de, &mut corpus);
+    // Stopping early leaves the rest of the list unread, which the reader reports: not an error.
+    if let Err(e) = read.and_then(|()| de.end()) {
+        if !corpus.full {
+            return Err(err(format!(
+                "not a ShareGPT file (a JSON list of {{\"conversations\": [{{\"from\", \"value\"}}]}}): {e}"
+            )));
         }
     }
-    if out.trim().is_empty() {
-        return Err(LoadError::Dataset {
-            path: path.display().to_string(),
-            message: "holds no conversation text".into(),
-        });
+    if corpus.text.trim().is_empty() {
+        return Err(err("holds no conversation text".into()));
     }
-    Ok(out)
+    Ok(corpus.text)
+}
+
+/// Collects prompts from a ShareGPT list, one conversation at a time, until `max_bytes`.
+struct Corpus {
+    text: String,
+    max_bytes: usize,
+    full: bool,
+}
+
+impl<'de> serde::de::Visitor<'de> for &mut Corpus {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of conversations")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(conv) = seq.next_element::<Value>()? {
+            let Some((p, _)) = first_two_turns(&conv, false) else {
+                continue;
+            };
+            let p = p.trim();
+            if p.is_empty() {
+                continue;
+            }
+            if !self.text.is_empty() {
+                self.text.push_str("\n\n");
+            }
+            self.text.push_str(p);
+            if self.text.len() >= self.max_bytes {
+                self.full = true;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The corpus as the whole-file reading gave it (every pair loaded, then cut at `max_bytes`).
+    fn whole_file_corpus(path: &Path, max_bytes: usize) -> String {
+        let mut out = String::new();
+        for (p, _) in load_sharegpt(path).unwrap() {
+            let p = p.trim();
+            if p.is_empty() {
+                continue;
+            }
+            if !out.is_empty() {
+                out.push_str("\n\n");
+            }
+            out.push_str(p);
+            if out.len() >= max_bytes {
+                break;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_corpus_is_read_only_as_far_as_needed_and_equals_the_whole_file_reading() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/sharegpt/sharegpt_small.json");
+        for max in [1, 200, 5_000, 1 << 30] {
+            assert_eq!(
+                corpus_text(Some(&fixture), max).unwrap(),
+                whole_file_corpus(&fixture, max),
+                "{max}"
+            );
+        }
+        // What follows the conversations it needed is not read: a broken tail does not matter...
+        let dir = std::env::temp_dir().join(format!("sb-corpus-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let long = "word ".repeat(100);
+        let conv = format!(r#"{{"conversations": [{{"value": "{long}"}}, {{"value": "a"}}]}}"#);
+        let tail_broken = dir.join("tail.json");
+        std::fs::write(&tail_broken, format!("[{conv}, {conv}, {{this is not json")).unwrap();
+        assert_eq!(corpus_text(Some(&tail_broken), 300).unwrap().len(), 499);
+        assert_eq!(
+            corpus_text(Some(&tail_broken), 600).unwrap().len(),
+            2 * 499 + 2
+        );
+        // ... but it does when the corpus needs it, and so do a file that is not a list and an empty one.
+        let err = corpus_text(Some(&tail_broken), 10_000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a ShareGPT file"), "{err}");
+        let not_list = dir.join("obj.json");
+        std::fs::write(&not_list, r#"{"conversations": []}"#).unwrap();
+        let err = corpus_text(Some(&not_list), 10).unwrap_err().to_string();
+        assert!(err.contains("not a ShareGPT file"), "{err}");
+        let empty = dir.join("empty.json");
+        std::fs::write(&empty, "[]").unwrap();
+        let err = corpus_text(Some(&empty), 10).unwrap_err().to_string();
+        assert!(err.contains("holds no conversation text"), "{err}");
+        let trailing = dir.join("trailing.json");
+        std::fs::write(&trailing, format!("[{conv}] junk")).unwrap();
+        assert!(corpus_text(Some(&trailing), 10_000).is_err());
+        let missing = corpus_text(Some(&dir.join("nope.json")), 10)
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("cannot read"), "{missing}");
+    }
 
     #[test]
     fn both_conversation_keys_and_turn_keys() {

@@ -383,7 +383,9 @@ impl Conn {
             return Ok(n);
         }
         loop {
-            self.stream.readable().await?;
+            // `poll_read_ready` keeps one waker per socket; `readable()` would join and leave a locked list
+            // of waiters on every read.
+            std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)).await?;
             let Conn {
                 stream,
                 buf,
@@ -391,16 +393,28 @@ impl Conn {
                 cmsg,
                 ..
             } = self;
+            let room = buf.len() - *end;
+            // A read shorter than the room drained the socket: reported to tokio as "would block" (the bytes
+            // are kept in `short`) so that it forgets the readiness, as its own `read` does, instead of the
+            // next read costing a `recvmsg` that finds nothing. tokio keeps the readiness if an edge came in
+            // meanwhile.
+            let mut short = None;
             let got = stream.try_io(tokio::io::Interest::READABLE, || {
-                rx_time::recv(stream, &mut buf[*end..], cmsg)
+                match rx_time::recv(stream, &mut buf[*end..], cmsg)? {
+                    (n, stamp) if n > 0 && n < room => {
+                        short = Some((n, stamp));
+                        Err(std::io::ErrorKind::WouldBlock.into())
+                    }
+                    whole => Ok(whole),
+                }
             });
-            match got {
-                Ok((n, stamp)) => {
+            match (got, short) {
+                (_, Some((n, stamp))) | (Ok((n, stamp)), None) => {
                     self.stamp(stamp);
                     return Ok(n);
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
+                (Err(e), None) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                (Err(e), None) => return Err(e),
             }
         }
     }

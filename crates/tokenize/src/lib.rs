@@ -5,9 +5,14 @@
 //! - [`ChatTemplate`]: chat templates rendered with minijinja configured as transformers renders them.
 
 mod chat;
+mod fast_load;
+mod shared;
 mod tokenizer;
+mod word_cache;
 
 pub use chat::ChatTemplate;
+pub use fast_load::fast_load_matches;
+pub use shared::{shared, shared_builtin};
 pub use tokenizer::Tokenizer;
 
 #[derive(Debug, thiserror::Error)]

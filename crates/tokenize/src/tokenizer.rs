@@ -1,11 +1,12 @@
 //! Loading `tokenizer.json` and counting tokens.
 
+use crate::word_cache::WordCache;
 use crate::{ChatTemplate, TokenizeError};
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-const BUILTIN_GZ: &[u8] = include_bytes!("../assets/smollm2-tokenizer.json.gz");
+pub(crate) const BUILTIN_GZ: &[u8] = include_bytes!("../assets/smollm2-tokenizer.json.gz");
 const BUILTIN_TEMPLATE: &str = include_str!("../assets/smollm2-chat_template.jinja");
 const BUILTIN_CONFIG: &str = include_str!("../assets/smollm2-tokenizer_config.json");
 
@@ -17,6 +18,9 @@ pub struct Tokenizer {
     pub chat_template: Option<ChatTemplate>,
     /// `clean_up_tokenization_spaces` from `tokenizer_config.json` (transformers applies it in `decode`).
     pub clean_up_spaces: bool,
+    /// Ids by word for byte-level BPE tokenizers (`encode`, `count`): the same ids, without `tokenizers`'
+    /// per-byte bookkeeping.
+    words: Option<WordCache>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -98,7 +102,7 @@ impl Tokenizer {
         };
         let bytes = read_maybe_gz(&file)?;
         let inner =
-            tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| TokenizeError::Parse {
+            crate::fast_load::tokenizer_from_bytes(&bytes).map_err(|e| TokenizeError::Parse {
                 path: file.display().to_string(),
                 message: e.to_string(),
             })?;
@@ -132,6 +136,7 @@ impl Tokenizer {
             })
             .transpose()?;
         Ok(Tokenizer {
+            words: WordCache::for_tokenizer(&inner),
             inner,
             source: path.display().to_string(),
             chat_template,
@@ -149,7 +154,7 @@ impl Tokenizer {
             .read_to_end(&mut bytes)
             .map_err(|e| TokenizeError::Encode(e.to_string()))?;
         let inner =
-            tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| TokenizeError::Parse {
+            crate::fast_load::tokenizer_from_bytes(&bytes).map_err(|e| TokenizeError::Parse {
                 path: "builtin:smollm2".into(),
                 message: e.to_string(),
             })?;
@@ -160,6 +165,7 @@ impl Tokenizer {
             token_str(cfg.get("eos_token")),
         )?);
         Ok(Tokenizer {
+            words: WordCache::for_tokenizer(&inner),
             inner,
             source: "builtin:smollm2".into(),
             chat_template,
@@ -169,6 +175,23 @@ impl Tokenizer {
 
     /// Token ids of `text`, without special tokens added (the prompt's own tokens).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
+        if let Some(words) = self.words.as_ref().filter(|w| w.covers(text)) {
+            let mut ids = Vec::with_capacity(text.len() / 3);
+            words
+                .for_each_word(self.inner.get_model(), text, |w| ids.extend_from_slice(w))
+                .map_err(TokenizeError::Encode)?;
+            return Ok(ids);
+        }
+        self.encode_uncached(text)
+    }
+
+    /// Whether `encode` and `count` go through a word cache for this tokenizer (byte-level BPE).
+    pub fn has_word_cache(&self) -> bool {
+        self.words.is_some()
+    }
+
+    /// [`Self::encode`] through `tokenizers`' whole pipeline, never the word cache (for checks).
+    pub fn encode_uncached(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
         self.inner
             .encode_fast(text, false)
             .map(|e| e.get_ids().to_vec())
@@ -177,6 +200,13 @@ impl Tokenizer {
 
     /// Number of tokens of `text`, without special tokens added.
     pub fn count(&self, text: &str) -> Result<usize, TokenizeError> {
+        if let Some(words) = self.words.as_ref().filter(|w| w.covers(text)) {
+            let mut n = 0;
+            words
+                .for_each_word(self.inner.get_model(), text, |w| n += w.len())
+                .map_err(TokenizeError::Encode)?;
+            return Ok(n);
+        }
         self.inner
             .encode_fast(text, false)
             .map(|e| e.len())
@@ -186,6 +216,16 @@ impl Tokenizer {
     /// Token ids of `text` (no special tokens added) and, for each, whether it begins a pre-token (a word of
     /// the pre-tokenizer; BPE merges never cross one).
     pub fn encode_word_starts(&self, text: &str) -> Result<(Vec<u32>, Vec<bool>), TokenizeError> {
+        if let Some(words) = self.words.as_ref().filter(|w| w.covers(text)) {
+            let (mut ids, mut starts) = (Vec::new(), Vec::new());
+            words
+                .for_each_word(self.inner.get_model(), text, |w| {
+                    ids.extend_from_slice(w);
+                    starts.extend((0..w.len()).map(|i| i == 0));
+                })
+                .map_err(TokenizeError::Encode)?;
+            return Ok((ids, starts));
+        }
         // `encode_fast` leaves the word ids out; the byte-offset encode keeps them.
         let enc = self
             .inner
@@ -205,47 +245,18 @@ impl Tokenizer {
     /// and one regex pass that splits words without looking behind (`(?<`, `\b`, anchors), so the words of
     /// the run are the corpus's words. Anything else (several regex passes, Metaspace, WordPiece) is false.
     pub fn cuts_at_word_starts(&self) -> bool {
-        let json = |v: Option<Value>| v.unwrap_or(Value::Null);
-        let decoder = json(
-            self.inner
-                .get_decoder()
-                .and_then(|d| serde_json::to_value(d).ok()),
-        );
-        let normalizer = json(
-            self.inner
-                .get_normalizer()
-                .and_then(|n| serde_json::to_value(n).ok()),
-        );
-        let pre = json(
-            self.inner
-                .get_pre_tokenizer()
-                .and_then(|p| serde_json::to_value(p).ok()),
-        );
-        let kind = |v: &Value| {
-            v.get("type")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        if kind(&decoder) != "ByteLevel" {
+        let decoder = self
+            .inner
+            .get_decoder()
+            .and_then(|d| serde_json::to_value(d).ok())
+            .unwrap_or(Value::Null);
+        if decoder.get("type").and_then(Value::as_str) != Some("ByteLevel") {
             return false;
         }
-        let normal_form = |v: &Value| matches!(kind(v).as_str(), "NFC" | "NFKC");
-        let normalizer_ok = match &normalizer {
-            Value::Null => true,
-            v if kind(v) == "Sequence" => v
-                .get("normalizers")
-                .and_then(Value::as_array)
-                .is_some_and(|l| l.iter().all(normal_form)),
-            v => normal_form(v),
-        };
-        if !normalizer_ok {
-            return false;
-        }
-        let byte_level = |v: &Value, regex: bool| {
-            kind(v) == "ByteLevel"
-                && v.get("add_prefix_space") == Some(&Value::Bool(false))
-                && v.get("use_regex") == Some(&Value::Bool(regex))
+        // NFD/NFKD are idempotent too, but decoded NFD text is not the corpus's bytes.
+        let composed = || {
+            crate::word_cache::normal_forms(&self.inner)
+                .is_some_and(|forms| forms.iter().all(|f| matches!(f.as_str(), "NFC" | "NFKC")))
         };
         let forward_only = |p: &str| {
             // `[^` negates a class; any other `^` is an anchor.
@@ -254,29 +265,8 @@ impl Tokenizer {
                 .iter()
                 .any(|m| p.contains(m))
         };
-        match kind(&pre).as_str() {
-            "ByteLevel" => byte_level(&pre, true),
-            "Sequence" => {
-                let list = pre
-                    .get("pretokenizers")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                let [split, bl] = list.as_slice() else {
-                    return false;
-                };
-                let pattern = split
-                    .get("pattern")
-                    .and_then(|p| p.get("Regex"))
-                    .and_then(Value::as_str);
-                kind(split) == "Split"
-                    && split.get("behavior").and_then(Value::as_str) == Some("Isolated")
-                    && split.get("invert") == Some(&Value::Bool(false))
-                    && pattern.is_some_and(forward_only)
-                    && byte_level(bl, false)
-            }
-            _ => false,
-        }
+        composed()
+            && crate::word_cache::split_pattern(&self.inner).is_some_and(|p| forward_only(&p))
     }
 
     /// Text of token ids (special tokens kept, as servers decode prompts).
@@ -562,6 +552,162 @@ mod tests {
             t["decoder"] = serde_json::json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true})
         })
         .cuts_at_word_starts());
+    }
+
+    const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+    const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+    /// The built-in vocabulary behind a Qwen2 / Llama 3 style pre-tokenizer (regex split, then byte-level).
+    fn split_variant(name: &str, pattern: &str, edit: impl Fn(&mut Value)) -> Tokenizer {
+        let pattern = pattern.to_string();
+        edited(name, move |t| {
+            t["pre_tokenizer"] = serde_json::json!({"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false},
+                {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}]});
+            edit(t);
+        })
+    }
+
+    /// Texts that reach every branch of the word regexes: contractions in any case, letters after a
+    /// symbol, digit runs, punctuation with line ends, whitespace runs before words and at the end,
+    /// non-ASCII letters, emoji, a lone combining accent, and added tokens inside words.
+    fn tricky_texts() -> Vec<String> {
+        let mut v: Vec<String> = [
+            "",
+            " ",
+            "  ",
+            "\n",
+            "Hello world",
+            "I'LL be there, they'Re 're",
+            "x  y   z    ",
+            "tabs\tand\r\nlines\n\n\nend",
+            "12345678 + 3.14159 = 1e10",
+            "(a)[b]{c}!!!\n\n",
+            "naïve café — déjà vu",
+            "中文字符和 日本語のテキスト",
+            "emoji 🚀🚀 ok",
+            "e\u{301} accent",
+            "<|im_start|>user\nhi<|im_end|>",
+            "a<|im_end|>b",
+            "  leading and trailing  ",
+            "x\u{a0}nbsp",
+            "don't STOP'S",
+            "$$\\frac{1}{2}$$ \\boxed{42}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.push("The quick brown fox jumps over the lazy dog. ".repeat(50));
+        v
+    }
+
+    fn assert_same_ids(t: &Tokenizer, text: &str) {
+        let pipeline = t.encode_uncached(text).unwrap();
+        assert_eq!(t.encode(text).unwrap(), pipeline, "{text:?}");
+        assert_eq!(t.count(text).unwrap(), pipeline.len(), "{text:?}");
+        let (ids, starts) = t.encode_word_starts(text).unwrap();
+        assert_eq!(ids, pipeline, "{text:?}");
+        assert_eq!(starts.len(), ids.len());
+    }
+
+    #[test]
+    fn the_word_cache_gives_the_pipeline_ids() {
+        let nfc = |t: &mut Value| {
+            t["normalizer"] =
+                serde_json::json!({"type": "Sequence", "normalizers": [{"type": "NFC"}]})
+        };
+        let toks = [
+            Tokenizer::builtin().unwrap(),
+            split_variant("sb-wc-qwen", QWEN2_SPLIT, |_| {}),
+            split_variant("sb-wc-llama", LLAMA3_SPLIT, |t| {
+                t["model"]["ignore_merges"] = Value::Bool(true)
+            }),
+            split_variant("sb-wc-nfc", QWEN2_SPLIT, nfc),
+        ];
+        for t in &toks {
+            let words = t.words.as_ref().expect("a word cache");
+            assert!(words.splitter_has_fast_path(), "{}", t.source);
+            for text in tricky_texts() {
+                // Twice: the second time every word comes from the cache.
+                assert_same_ids(t, &text);
+                assert_same_ids(t, &text);
+            }
+        }
+        // Added tokens and (with a normal form) non-ASCII text are left to the pipeline.
+        let w = toks[3].words.as_ref().unwrap();
+        assert!(w.covers("plain ascii") && !w.covers("café") && !w.covers("a<|im_end|>"));
+        assert!(toks[1].words.as_ref().unwrap().covers("café"));
+    }
+
+    #[test]
+    fn patterns_without_the_usual_tail_or_with_other_look_arounds_split_exactly() {
+        // No `\s+(?!\S)|\s+` tail, and a look-ahead elsewhere: both split with the backtracking VM only.
+        for (name, pattern) in [
+            (
+                "sb-wc-notail",
+                r"\p{L}+|\p{N}|\s+(?!\S)|[^\p{L}\p{N}\s]+|\s+",
+            ),
+            (
+                "sb-wc-ahead",
+                r"\p{L}+(?=\s)|\p{L}+|\p{N}+|[^\p{L}\p{N}\s]+|\s+(?!\S)|\s+",
+            ),
+        ] {
+            let t = split_variant(name, pattern, |_| {});
+            let words = t.words.as_ref().expect("a word cache");
+            assert!(!words.splitter_has_fast_path(), "{name}");
+            for text in tricky_texts() {
+                assert_same_ids(&t, &text);
+            }
+        }
+    }
+
+    #[test]
+    fn only_exact_byte_level_bpe_tokenizers_get_a_word_cache() {
+        let none = |name: &str, edit: fn(&mut Value)| {
+            let t = edited(name, edit);
+            assert!(t.words.is_none(), "{name}");
+            for text in tricky_texts() {
+                assert_same_ids(&t, &text);
+            }
+        };
+        none("sb-wc-prefix", |t| {
+            t["pre_tokenizer"]["add_prefix_space"] = Value::Bool(true)
+        });
+        none("sb-wc-lower", |t| {
+            t["normalizer"] = serde_json::json!({"type": "Lowercase"})
+        });
+        // Dropout merges at random: no two encodes need agree, so only the choice is checked.
+        let dropout = edited("sb-wc-dropout", |t| {
+            t["model"]["dropout"] = serde_json::json!(0.5)
+        });
+        assert!(dropout.words.is_none());
+        none(
+            "sb-wc-trunc",
+            |t| t["truncation"] = serde_json::json!({"direction": "Right", "max_length": 8, "strategy": "LongestFirst", "stride": 0}),
+        );
+        none("sb-wc-two-splits", |t| {
+            t["pre_tokenizer"] = serde_json::json!({"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": "\\p{N}{1,3}"}, "behavior": "Isolated", "invert": false},
+                {"type": "Split", "pattern": {"Regex": "\\s+"}, "behavior": "Isolated", "invert": false},
+                {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}]});
+        });
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// Any mix of the characters the regexes treat differently encodes alike both ways.
+        #[test]
+        fn word_cache_ids_equal_the_pipeline_on_any_text(
+            text in "[a-zA-Z0-9 '\n\t\r.,!?()$\\\\\u{a0}\u{3000}é中🚀<|>_]{0,80}",
+        ) {
+            static TOKS: std::sync::OnceLock<[Tokenizer; 2]> = std::sync::OnceLock::new();
+            let toks = TOKS.get_or_init(|| {
+                [Tokenizer::builtin().unwrap(), split_variant("sb-wc-prop", QWEN2_SPLIT, |_| {})]
+            });
+            for t in toks {
+                proptest::prop_assert_eq!(t.encode(&text).unwrap(), t.encode_uncached(&text).unwrap());
+            }
+        }
     }
 
     #[test]

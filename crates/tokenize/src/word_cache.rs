@@ -1,0 +1,316 @@
+//! Token ids through a cache of pre-tokens, for byte-level BPE tokenizers.
+//!
+//! A byte-level BPE tokenizer (GPT-2, Llama 3, Qwen2, SmolLM2) encodes a text without added tokens in three
+//! steps: a regex splits it into pre-tokens ("words"), each word's bytes are mapped to the byte-level alphabet,
+//! and BPE merges each word alone. So the ids of a text are the concatenation of the ids of its words, and a
+//! word seen once need not be merged again. [`WordCache`] does exactly these steps with the tokenizer's own
+//! regex and its own BPE model, and keeps each word's ids: counting the 256,000 output tokens of a bench run
+//! costs one regex pass and one hash lookup per word instead of `tokenizers`' full pipeline (alignments for
+//! every byte, a `String` per token, an `Encoding`). Only tokenizers that are exactly this pipeline get a
+//! cache ([`WordCache::for_tokenizer`]), and only texts it covers use it ([`WordCache::covers`]): no added
+//! token in the text, and ASCII text where a Unicode normal form is configured. Everything else goes through
+//! `tokenizers`, and tests check both ways give the same ids.
+
+use aho_corasick::AhoCorasick;
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+use std::cell::RefCell;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use tokenizers::Model;
+
+/// The pre-tokenizer regex of `ByteLevel` with `use_regex: true` (GPT-2's published pattern, which
+/// `tokenizers` compiles internally and does not serialize).
+const GPT2_PATTERN: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
+/// Words kept per shard; past this, new words are merged every time (bounded memory on endless new text).
+const SHARD_CAPACITY: usize = 1 << 15;
+const SHARDS: usize = 16;
+
+type Shard = Mutex<FxHashMap<Box<str>, Box<[u32]>>>;
+
+/// Caches told apart in [`THREAD_REGEXES`].
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+/// Regexes kept per thread (the most recent few caches).
+const THREAD_REGEXES_KEPT: usize = 4;
+
+thread_local! {
+    /// Each thread's own copy of a cache's regex: a regex's scratch space comes from a pool that is fast for
+    /// the thread that used it first and takes a lock for every other (prompts are cut on one thread, outputs
+    /// counted on another).
+    static THREAD_REGEXES: RefCell<Vec<(u64, Splitter)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The word splitter, the byte-level alphabet and the cache of one tokenizer.
+pub(crate) struct WordCache {
+    id: u64,
+    splitter: Splitter,
+    /// Every added token's text: a text that contains one is left to `tokenizers`.
+    added: Option<AhoCorasick>,
+    /// A Unicode normal form is configured: only ASCII text (which every normal form leaves as it is).
+    ascii_only: bool,
+    byte_char: [char; 256],
+    shards: Vec<Shard>,
+}
+
+impl WordCache {
+    /// A cache when `tok` is exactly regex split + byte-level map + BPE without dropout (see the module
+    /// documentation); None otherwise.
+    pub(crate) fn for_tokenizer(tok: &tokenizers::Tokenizer) -> Option<WordCache> {
+        let tokenizers::ModelWrapper::BPE(bpe) = tok.get_model() else {
+            return None;
+        };
+        if bpe.dropout.is_some_and(|d| d > 0.0)
+            || tok.get_truncation().is_some()
+            || tok.get_padding().is_some()
+        {
+            return None;
+        }
+        // Every normal form leaves ASCII as it is.
+        let ascii_only = !normal_forms(tok)?.is_empty();
+        let pattern = split_pattern(tok)?;
+        let splitter = Splitter::new(&pattern)?;
+        let added: Vec<String> = tok
+            .get_added_tokens_decoder()
+            .into_values()
+            .map(|t| t.content)
+            .filter(|c| !c.is_empty())
+            .collect();
+        let added = if added.is_empty() {
+            None
+        } else {
+            Some(AhoCorasick::new(&added).ok()?)
+        };
+        Some(WordCache {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            splitter,
+            added,
+            ascii_only,
+            byte_char: byte_alphabet(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        })
+    }
+
+    /// Whether words are found with the `regex` crate (see [`Splitter`]).
+    #[cfg(test)]
+    pub(crate) fn splitter_has_fast_path(&self) -> bool {
+        self.splitter.fast.is_some()
+    }
+
+    /// Whether this cache gives `text`'s ids (else `tokenizers` must).
+    pub(crate) fn covers(&self, text: &str) -> bool {
+        (!self.ascii_only || text.is_ascii())
+            && self.added.as_ref().is_none_or(|a| !a.is_match(text))
+    }
+
+    /// Calls `each` with the ids of every word of `text`, in order (a text [`Self::covers`]).
+    pub(crate) fn for_each_word(
+        &self,
+        model: &tokenizers::ModelWrapper,
+        text: &str,
+        mut each: impl FnMut(&[u32]),
+    ) -> Result<(), String> {
+        THREAD_REGEXES.with(|cell| {
+            let mut kept = cell.borrow_mut();
+            let at = match kept.iter().position(|(id, _)| *id == self.id) {
+                Some(at) => at,
+                None => {
+                    if kept.len() == THREAD_REGEXES_KEPT {
+                        kept.remove(0);
+                    }
+                    kept.push((self.id, self.splitter.clone()));
+                    kept.len() - 1
+                }
+            };
+            self.split(model, &kept[at].1, text, &mut each)
+        })
+    }
+
+    fn split(
+        &self,
+        model: &tokenizers::ModelWrapper,
+        splitter: &Splitter,
+        text: &str,
+        each: &mut impl FnMut(&[u32]),
+    ) -> Result<(), String> {
+        let mut prev = 0;
+        let mut at = 0;
+        while let Some((start, end)) = splitter.next_match(text, at) {
+            if start > prev {
+                self.word(model, &text[prev..start], each)?;
+            }
+            if end > start {
+                self.word(model, &text[start..end], each)?;
+            }
+            prev = end;
+            // An empty match moves on by one character (none of these patterns has one).
+            at = if end > start {
+                end
+            } else {
+                match text[end..].chars().next() {
+                    Some(c) => end + c.len_utf8(),
+                    None => break,
+                }
+            };
+        }
+        if prev < text.len() {
+            self.word(model, &text[prev..], each)?;
+        }
+        Ok(())
+    }
+
+    fn word(
+        &self,
+        model: &tokenizers::ModelWrapper,
+        word: &str,
+        each: &mut impl FnMut(&[u32]),
+    ) -> Result<(), String> {
+        let shard = &self.shards[shard_of(word)];
+        if let Some(ids) = shard.lock().ok().and_then(|m| m.get(word).cloned()) {
+            each(&ids);
+            return Ok(());
+        }
+        let mapped: String = word
+            .bytes()
+            .map(|b| self.byte_char[usize::from(b)])
+            .collect();
+        let ids: Box<[u32]> = model
+            .tokenize(&mapped)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        each(&ids);
+        if let Ok(mut m) = shard.lock() {
+            if m.len() < SHARD_CAPACITY {
+                m.insert(word.into(), ids);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The pre-tokenizer's word regex. Its last two branches are almost always `\s+(?!\S)|\s+` (GPT-2, Llama 3,
+/// Qwen2): one look-ahead that sends `fancy_regex` to its backtracking VM for every word. So where the rest
+/// of the pattern has no look-around, words are found with the `regex` crate and those two branches as
+/// `\s+`, which gives the same word except for one case: a run of two or more whitespace characters followed
+/// by more text, where the look-ahead leaves the last one to the next word (and where an earlier branch
+/// may have matched instead). There, and only there, the original pattern decides.
+#[derive(Clone)]
+pub(crate) struct Splitter {
+    exact: fancy_regex::Regex,
+    fast: Option<regex::Regex>,
+}
+
+const LOOKAHEAD_TAIL: &str = r"|\s+(?!\S)|\s+";
+
+impl Splitter {
+    fn new(pattern: &str) -> Option<Splitter> {
+        let exact = fancy_regex::Regex::new(pattern).ok()?;
+        let fast = pattern
+            .strip_suffix(LOOKAHEAD_TAIL)
+            .and_then(|head| regex::Regex::new(&format!(r"{head}|\s+")).ok());
+        Some(Splitter { exact, fast })
+    }
+
+    /// The next match at or after byte `at`, as `tokenizers` finds it; None at the end, or where the
+    /// backtracking VM gives up (`tokenizers` then ends the split there too).
+    fn next_match(&self, text: &str, at: usize) -> Option<(usize, usize)> {
+        if let Some(fast) = &self.fast {
+            let m = fast.find_at(text, at)?;
+            let piece = m.as_str();
+            let ambiguous = m.end() < text.len()
+                && piece.chars().nth(1).is_some()
+                && piece.chars().all(char::is_whitespace);
+            if !ambiguous {
+                return Some((m.start(), m.end()));
+            }
+            return self.exact_at(text, m.start());
+        }
+        self.exact_at(text, at)
+    }
+
+    fn exact_at(&self, text: &str, at: usize) -> Option<(usize, usize)> {
+        match self.exact.find_from_pos(text, at) {
+            Ok(Some(m)) => Some((m.start(), m.end())),
+            _ => None,
+        }
+    }
+}
+
+fn shard_of(word: &str) -> usize {
+    (rustc_hash::FxBuildHasher.hash_one(word) as usize) % SHARDS
+}
+
+/// GPT-2's byte-to-character table: printable Latin-1 bytes stand for themselves, the others for 256 + n.
+fn byte_alphabet() -> [char; 256] {
+    let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+    let mut table = ['\0'; 256];
+    let mut next = 256u32;
+    for b in 0..=255u8 {
+        table[usize::from(b)] = if printable(b) {
+            char::from(b)
+        } else {
+            next += 1;
+            char::from_u32(next - 1).unwrap_or('\u{fffd}')
+        };
+    }
+    table
+}
+
+fn json<T: serde::Serialize>(v: Option<&T>) -> Value {
+    v.and_then(|v| serde_json::to_value(v).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn kind(v: &Value) -> &str {
+    v.get("type").and_then(Value::as_str).unwrap_or("")
+}
+
+/// The Unicode normal forms the normalizer applies: empty without one, None when it does anything else.
+pub(crate) fn normal_forms(tok: &tokenizers::Tokenizer) -> Option<Vec<String>> {
+    let n = json(tok.get_normalizer());
+    let form = |v: &Value| {
+        let k = kind(v);
+        matches!(k, "NFC" | "NFKC" | "NFD" | "NFKD").then(|| k.to_string())
+    };
+    match &n {
+        Value::Null => Some(Vec::new()),
+        v if kind(v) == "Sequence" => v.get("normalizers")?.as_array()?.iter().map(form).collect(),
+        v => form(v).map(|f| vec![f]),
+    }
+}
+
+/// The word regex when the pre-tokenizer is byte-level with one regex: `ByteLevel` with its own regex, or
+/// `Split` (isolated, not inverted) followed by `ByteLevel` without one; never with a prefix space.
+pub(crate) fn split_pattern(tok: &tokenizers::Tokenizer) -> Option<String> {
+    let pre = json(tok.get_pre_tokenizer());
+    let byte_level = |v: &Value, regex: bool| {
+        kind(v) == "ByteLevel"
+            && v.get("add_prefix_space") == Some(&Value::Bool(false))
+            && v.get("use_regex") == Some(&Value::Bool(regex))
+    };
+    if byte_level(&pre, true) {
+        return Some(GPT2_PATTERN.to_string());
+    }
+    if kind(&pre) != "Sequence" {
+        return None;
+    }
+    let [split, bl] = pre.get("pretokenizers")?.as_array()?.as_slice() else {
+        return None;
+    };
+    let ok = kind(split) == "Split"
+        && split.get("behavior").and_then(Value::as_str) == Some("Isolated")
+        && split.get("invert") == Some(&Value::Bool(false))
+        && byte_level(bl, false);
+    if !ok {
+        return None;
+    }
+    split
+        .get("pattern")?
+        .get("Regex")?
+        .as_str()
+        .map(str::to_string)
+}
