@@ -147,6 +147,9 @@ pub struct Conn {
     cmsg: Vec<u8>,
     /// Waits between a segment's arrival and the read that took it, since the last `take_read_delay`.
     read_delay: Option<ReadDelay>,
+    /// After a read shorter than its room, read again at once instead of waiting for the next readiness
+    /// event (see `read_stamped`).
+    read_on: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -243,6 +246,7 @@ impl Http1Pool {
                         #[cfg(target_os = "linux")]
                         cmsg: rx_time::cmsg_space(),
                         read_delay: None,
+                        read_on: false,
                     });
                 }
                 Err(e) => last = Some((addr, e)),
@@ -391,21 +395,33 @@ impl Conn {
                 buf,
                 end,
                 cmsg,
+                read_on,
                 ..
             } = self;
             let room = buf.len() - *end;
-            // A read shorter than the room drained the socket: reported to tokio as "would block" (the bytes
-            // are kept in `short`) so that it forgets the readiness, as its own `read` does, instead of the
-            // next read costing a `recvmsg` that finds nothing. tokio keeps the readiness if an edge came in
-            // meanwhile.
+            // A read shorter than the room drained the socket. On a paced stream (one event per decode step)
+            // the next read would find nothing: so it is reported to tokio as "would block" (the bytes are
+            // kept in `short`) and tokio forgets the readiness, as its own `read` does, and the next read waits
+            // for the next event: one `recvmsg` per event. On a fire-hose stream more bytes have usually come
+            // by the next read, and an epoll round would cost more than trying: after a read that filled its
+            // room the connection reads on at once (`read_on`) until a read finds nothing.
             let mut short = None;
             let got = stream.try_io(tokio::io::Interest::READABLE, || {
-                match rx_time::recv(stream, &mut buf[*end..], cmsg)? {
-                    (n, stamp) if n > 0 && n < room => {
+                match rx_time::recv(stream, &mut buf[*end..], cmsg) {
+                    Ok((n, stamp)) if n > 0 && n < room && !*read_on => {
                         short = Some((n, stamp));
                         Err(std::io::ErrorKind::WouldBlock.into())
                     }
-                    whole => Ok(whole),
+                    Ok(got) => {
+                        *read_on |= got.0 == room;
+                        Ok(got)
+                    }
+                    Err(e) => {
+                        if e.kind() == std::io::ErrorKind::WouldBlock {
+                            *read_on = false;
+                        }
+                        Err(e)
+                    }
                 }
             });
             match (got, short) {
