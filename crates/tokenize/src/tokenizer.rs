@@ -607,7 +607,13 @@ mod tests {
         assert_eq!(t.count(text).unwrap(), pipeline.len(), "{text:?}");
         let (ids, starts) = t.encode_word_starts(text).unwrap();
         assert_eq!(ids, pipeline, "{text:?}");
-        assert_eq!(starts.len(), ids.len());
+        // Word starts as the pipeline's word ids give them.
+        let enc = t.inner.encode(text, false).unwrap();
+        let words = enc.get_word_ids();
+        let pipeline_starts: Vec<bool> = (0..words.len())
+            .map(|i| i == 0 || words[i - 1] != words[i])
+            .collect();
+        assert_eq!(starts, pipeline_starts, "{text:?}");
     }
 
     #[test]
