@@ -168,9 +168,12 @@ impl WordCache {
         each: &mut impl FnMut(&[u32]),
     ) -> Result<(), String> {
         let shard = &self.shards[shard_of(word)];
-        if let Some(ids) = shard.lock().ok().and_then(|m| m.get(word).cloned()) {
-            each(&ids);
-            return Ok(());
+        // A hit is handed over under the lock (the callers only copy or count the ids): no copy per word.
+        if let Ok(m) = shard.lock() {
+            if let Some(ids) = m.get(word) {
+                each(ids);
+                return Ok(());
+            }
         }
         let mapped: String = word
             .bytes()
