@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::guarded::guarded;
 use crate::http1::{Flow, Http1Error, Http1Pool};
 use crate::LoadError;
 
@@ -281,7 +282,8 @@ impl Progress {
 }
 
 /// Resolves with the timeout that expired first. Sleeps until the nearest deadline and re-checks there, so
-/// a stream that keeps moving costs one wake-up per idle period, not one timer per chunk.
+/// a stream that keeps moving costs one wake-up per idle period, not one timer per chunk; raced with the
+/// request through [`guarded`], it is not polled on the stream's own wake-ups either.
 async fn watchdog(p: &Progress, t: &Timeouts, send: Instant) -> FailureCode {
     let total = deadline(send, t.total);
     loop {
@@ -581,13 +583,11 @@ impl Client {
         let mut st = StreamState::new(self.api(), rec);
         let timeouts = &self.config.timeouts;
         let attempt = self.reqwest_attempt(req, send_instant, &progress, &mut st, rec);
-        let failure = tokio::select! {
-            biased;
-            r = attempt => r.err(),
-            code = watchdog(&progress, timeouts, send_instant) => {
-                Some((code, timeout_message(code, timeouts)))
-            }
-        };
+        let failure = guarded(async { attempt.await.err() }, async {
+            let code = watchdog(&progress, timeouts, send_instant).await;
+            Some((code, timeout_message(code, timeouts)))
+        })
+        .await;
         self.conclude(st, failure, send_instant, rec);
         send_instant
     }
@@ -726,11 +726,12 @@ impl Client {
                     &mut st,
                     rec,
                 );
-                tokio::select! {
-                    biased;
-                    r = fut => r,
-                    code = watchdog(&progress, timeouts, send_instant) => Err(NativeFailure::Timeout(code)),
-                }
+                guarded(fut, async {
+                    Err(NativeFailure::Timeout(
+                        watchdog(&progress, timeouts, send_instant).await,
+                    ))
+                })
+                .await
             };
             let failure = match outcome {
                 Ok(()) => None,

@@ -26,6 +26,7 @@ pub mod dataset;
 pub mod dispatch;
 pub mod draws;
 pub mod endpoint_stats;
+mod guarded;
 pub mod http1;
 pub mod monitor;
 pub mod nofile;

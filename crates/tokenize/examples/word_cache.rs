@@ -1,6 +1,7 @@
 //! Checks and times the word cache on real text: every string of a JSON file (nested anywhere: ShareGPT
 //! conversations, model answers) is encoded with the cache and through `tokenizers`' whole pipeline; the ids
-//! must be equal. Prints one JSON line per tokenizer.
+//! must be equal. Decoding (whole texts and 7-token pieces), vocabulary sizes and special flags are checked
+//! against the pipeline too. Prints one JSON line per tokenizer.
 //!
 //!     cargo run --release -p servebench-tokenize --example word_cache -- TEXTS.json TOKENIZER [TOKENIZER...]
 
@@ -45,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if load_only {
             println!(
                 "{}",
-                serde_json::json!({"tokenizer": path, "load_s": load_s})
+                serde_json::json!({"tokenizer": path, "load_s": load_s, "built_at_load": tok.pipeline_built()})
             );
             continue;
         }
@@ -55,6 +56,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tokens += tok.count(s)?;
         }
         let cached_s = t1.elapsed().as_secs_f64();
+        // Whether counting every text needed `tokenizers`' model (a text the word cache does not cover).
+        let built_by_counting = tok.pipeline_built();
+        let disagreements = tok.disagreements_with_pipeline()?;
+        // Decoding: whole texts and 7-token pieces (cut through multi-byte characters).
+        let mut decode_mismatches = 0usize;
+        for s in &all {
+            let ids = tok.encode_uncached(s)?;
+            for piece in std::iter::once(&ids[..]).chain(ids.chunks(7)) {
+                if tok.decode(piece)? != tok.decode_uncached(piece)? {
+                    decode_mismatches += 1;
+                }
+            }
+        }
         let t2 = Instant::now();
         let mut mismatches = 0usize;
         for s in &all {
@@ -71,7 +85,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let uncached_s = t3.elapsed().as_secs_f64();
         println!(
             "{}",
-            serde_json::json!({"tokenizer": path, "word_cache": tok.has_word_cache(), "fast_load_same": fast_load_same, "texts": all.len(),
+            serde_json::json!({"tokenizer": path, "word_cache": tok.has_word_cache(), "fast_load_same": fast_load_same,
+                "built_by_counting": built_by_counting, "disagreements": disagreements,
+                "decode_mismatches": decode_mismatches, "texts": all.len(),
                 "bytes": bytes, "tokens": tokens, "tokens_uncached": tokens2, "mismatches": mismatches,
                 "load_s": load_s, "count_first_s": cached_s, "encode_both_s": both_s, "uncached_s": uncached_s})
         );

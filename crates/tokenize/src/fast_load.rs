@@ -21,13 +21,14 @@ pub(crate) fn tokenizer_from_bytes(bytes: &[u8]) -> tokenizers::Result<tokenizer
     }
 }
 
-/// A `tokenizer.json` with a BPE model: the model read straight into `tokenizers`' `BPE`, every other part
-/// kept as its JSON text (`from_bytes` reads those; unknown keys are ignored by both).
+/// A `tokenizer.json` read once: the model as `M` (`tokenizers`' own `BPE`, or [`crate::byte_bpe`]'s view of
+/// it), every other part kept as its JSON text (`from_bytes` reads those; unknown keys are ignored by both).
 #[derive(serde::Deserialize)]
-struct BpeFile<'a> {
-    model: BPE,
+#[serde(bound(deserialize = "M: serde::Deserialize<'de>"))]
+pub(crate) struct FileParts<'a, M> {
+    pub(crate) model: M,
     #[serde(borrow)]
-    added_tokens: Option<&'a RawValue>,
+    pub(crate) added_tokens: Option<&'a RawValue>,
     #[serde(borrow)]
     version: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -44,33 +45,40 @@ struct BpeFile<'a> {
     decoder: Option<&'a RawValue>,
 }
 
+impl<M> FileParts<'_, M> {
+    /// The tokenizer of every part but the model and the added tokens: an empty BPE model, nothing added.
+    pub(crate) fn shell(&self) -> Option<tokenizers::Tokenizer> {
+        let mut rest = String::with_capacity(4096);
+        rest.push_str(r#"{"model":{"type":"BPE","vocab":{},"merges":[]}"#);
+        let parts = [
+            ("version", self.version),
+            ("truncation", self.truncation),
+            ("padding", self.padding),
+            ("normalizer", self.normalizer),
+            ("pre_tokenizer", self.pre_tokenizer),
+            ("post_processor", self.post_processor),
+            ("decoder", self.decoder),
+        ];
+        // A missing key and `null` mean the same to `from_bytes`.
+        for (key, value) in parts {
+            if let Some(value) = value {
+                rest.push_str(&format!(",\"{key}\":{}", value.get()));
+            }
+        }
+        rest.push('}');
+        tokenizers::Tokenizer::from_bytes(rest.as_bytes()).ok()
+    }
+}
+
 /// The fast way, for a BPE model; None where it does not apply or fails (the caller then takes the slow way,
 /// which reports any error in the file).
 fn bpe_tokenizer(bytes: &[u8]) -> Option<tokenizers::Tokenizer> {
-    let file: BpeFile = serde_json::from_slice(bytes).ok()?;
+    let file: FileParts<BPE> = serde_json::from_slice(bytes).ok()?;
     let added: Vec<AddedToken> = match file.added_tokens {
         Some(raw) => serde_json::from_str(raw.get()).ok()?,
         None => Vec::new(),
     };
-    let mut rest = String::with_capacity(4096);
-    rest.push_str(r#"{"model":{"type":"BPE","vocab":{},"merges":[]}"#);
-    let parts = [
-        ("version", file.version),
-        ("truncation", file.truncation),
-        ("padding", file.padding),
-        ("normalizer", file.normalizer),
-        ("pre_tokenizer", file.pre_tokenizer),
-        ("post_processor", file.post_processor),
-        ("decoder", file.decoder),
-    ];
-    // A missing key and `null` mean the same to `from_bytes`.
-    for (key, value) in parts {
-        if let Some(value) = value {
-            rest.push_str(&format!(",\"{key}\":{}", value.get()));
-        }
-    }
-    rest.push('}');
-    let mut tok = tokenizers::Tokenizer::from_bytes(rest.as_bytes()).ok()?;
+    let mut tok = file.shell()?;
     tok.with_model(ModelWrapper::BPE(file.model));
     tok.add_tokens(&added);
     Some(tok)

@@ -4,6 +4,7 @@
 //!   `tokenizer_config.json` and an optional `chat_template.jinja`), or the built-in SmolLM2 tokenizer.
 //! - [`ChatTemplate`]: chat templates rendered with minijinja configured as transformers renders them.
 
+mod byte_bpe;
 mod chat;
 mod fast_load;
 mod shared;

@@ -1,10 +1,14 @@
 //! Loading `tokenizer.json` and counting tokens.
 
-use crate::word_cache::WordCache;
+use crate::byte_bpe::{AddedJson, ByteBpe, ModelJson};
+use crate::fast_load::FileParts;
+use crate::word_cache::{Merger, WordCache};
 use crate::{ChatTemplate, TokenizeError};
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use tokenizers::processors::template::TemplateProcessing;
 
 pub(crate) const BUILTIN_GZ: &[u8] = include_bytes!("../assets/smollm2-tokenizer.json.gz");
 const BUILTIN_TEMPLATE: &str = include_str!("../assets/smollm2-chat_template.jinja");
@@ -12,7 +16,7 @@ const BUILTIN_CONFIG: &str = include_str!("../assets/smollm2-tokenizer_config.js
 
 /// A tokenizer plus what the model folder says about chat formatting.
 pub struct Tokenizer {
-    inner: tokenizers::Tokenizer,
+    pipeline: Pipeline,
     /// Where it came from (a path, or "builtin:smollm2").
     pub source: String,
     pub chat_template: Option<ChatTemplate>,
@@ -21,6 +25,117 @@ pub struct Tokenizer {
     /// Ids by word for byte-level BPE tokenizers (`encode`, `count`): the same ids, without `tokenizers`'
     /// per-byte bookkeeping.
     words: Option<WordCache>,
+}
+
+/// `tokenizers`' pipeline: built at load, or, for a byte-level BPE that [`ByteBpe`] reads, on first need.
+enum Pipeline {
+    Built(Box<tokenizers::Tokenizer>),
+    Lazy(Box<LazyPipeline>),
+}
+
+/// A byte-level BPE tokenizer whose counting, cutting and decoding need no `tokenizers` model: the rare
+/// texts the word cache does not cover, and the calls only `tokenizers` answers, build it then.
+struct LazyPipeline {
+    bpe: ByteBpe,
+    /// Every part but the model and the added tokens (normalizer, pre-tokenizer, post-processor, decoder).
+    shell: tokenizers::Tokenizer,
+    /// The decoder is `ByteLevel` alone: [`ByteBpe::decode`] decodes as it does.
+    byte_decoder: bool,
+    /// The file's content and name, for the full build.
+    bytes: Vec<u8>,
+    file: String,
+    /// The post-processor the tokenizer class asks for (see `class_post_processor`).
+    class_post: Option<TemplateProcessing>,
+    full: OnceLock<Result<tokenizers::Tokenizer, String>>,
+}
+
+impl LazyPipeline {
+    /// None where [`ByteBpe`] does not read the file exactly or no word cache applies (the caller builds
+    /// `tokenizers`' pipeline at once, which also reports what is wrong with the file).
+    fn try_new(
+        bytes: &[u8],
+        config: &Value,
+        file: &str,
+    ) -> Result<Option<(LazyPipeline, WordCache)>, TokenizeError> {
+        let Ok(parts) = serde_json::from_slice::<FileParts<ModelJson>>(bytes) else {
+            return Ok(None);
+        };
+        let added: Vec<AddedJson> = match parts.added_tokens {
+            Some(raw) => match serde_json::from_str(raw.get()) {
+                Ok(a) => a,
+                Err(_) => return Ok(None),
+            },
+            None => Vec::new(),
+        };
+        let Some(mut shell) = parts.shell() else {
+            return Ok(None);
+        };
+        let Some(bpe) = ByteBpe::from_file(parts.model, &added) else {
+            return Ok(None);
+        };
+        let Some(words) = WordCache::new(&shell, bpe.added_contents()) else {
+            return Ok(None);
+        };
+        let class_post = class_post_processor(config, file, |t| bpe.token_to_id(t))?;
+        if let Some(pp) = &class_post {
+            shell.with_post_processor(Some(pp.clone()));
+        }
+        let byte_decoder = json_kind(shell.get_decoder()) == Some("ByteLevel".into());
+        let lazy = LazyPipeline {
+            bpe,
+            shell,
+            byte_decoder,
+            bytes: Vec::new(),
+            file: file.to_string(),
+            class_post,
+            full: OnceLock::new(),
+        };
+        Ok(Some((lazy, words)))
+    }
+
+    fn full(&self) -> Result<&tokenizers::Tokenizer, TokenizeError> {
+        let built = self.full.get_or_init(|| {
+            let mut t =
+                crate::fast_load::tokenizer_from_bytes(&self.bytes).map_err(|e| e.to_string())?;
+            if let Some(pp) = &self.class_post {
+                t.with_post_processor(Some(pp.clone()));
+            }
+            Ok(t)
+        });
+        built.as_ref().map_err(|message| TokenizeError::Parse {
+            path: self.file.clone(),
+            message: message.clone(),
+        })
+    }
+}
+
+/// The `type` of a serialized part.
+fn json_kind<T: serde::Serialize>(part: Option<&T>) -> Option<String> {
+    let v = serde_json::to_value(part?).ok()?;
+    v.get("type")?.as_str().map(str::to_string)
+}
+
+/// `tokenizers`' pipeline of a file's bytes, with the word cache where one applies: lazily for a byte-level
+/// BPE [`ByteBpe`] reads, else built now (errors name `file`).
+fn pipeline_of(
+    bytes: Vec<u8>,
+    config: &Value,
+    file: &str,
+) -> Result<(Pipeline, Option<WordCache>), TokenizeError> {
+    if let Some((mut lazy, words)) = LazyPipeline::try_new(&bytes, config, file)? {
+        lazy.bytes = bytes;
+        return Ok((Pipeline::Lazy(Box::new(lazy)), Some(words)));
+    }
+    let mut inner =
+        crate::fast_load::tokenizer_from_bytes(&bytes).map_err(|e| TokenizeError::Parse {
+            path: file.to_string(),
+            message: e.to_string(),
+        })?;
+    if let Some(pp) = class_post_processor(config, file, |t| inner.token_to_id(t))? {
+        inner.with_post_processor(Some(pp));
+    }
+    let words = WordCache::for_tokenizer(&inner);
+    Ok((Pipeline::Built(Box::new(inner)), words))
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -101,11 +216,6 @@ impl Tokenizer {
             (path.to_path_buf(), path.parent().map(Path::to_path_buf))
         };
         let bytes = read_maybe_gz(&file)?;
-        let inner =
-            crate::fast_load::tokenizer_from_bytes(&bytes).map_err(|e| TokenizeError::Parse {
-                path: file.display().to_string(),
-                message: e.to_string(),
-            })?;
         let mut config = Value::Null;
         let mut template = None;
         if let Some(dir) = dir {
@@ -124,8 +234,7 @@ impl Tokenizer {
                 template_in_config(&config)
             };
         }
-        let mut inner = inner;
-        apply_class_post_processor(&mut inner, &config, &file)?;
+        let (pipeline, words) = pipeline_of(bytes, &config, &file.display().to_string())?;
         let chat_template = template
             .map(|t| {
                 ChatTemplate::new(
@@ -136,8 +245,8 @@ impl Tokenizer {
             })
             .transpose()?;
         Ok(Tokenizer {
-            words: WordCache::for_tokenizer(&inner),
-            inner,
+            pipeline,
+            words,
             source: path.display().to_string(),
             chat_template,
             clean_up_spaces: config
@@ -153,11 +262,7 @@ impl Tokenizer {
         flate2::read::GzDecoder::new(BUILTIN_GZ)
             .read_to_end(&mut bytes)
             .map_err(|e| TokenizeError::Encode(e.to_string()))?;
-        let inner =
-            crate::fast_load::tokenizer_from_bytes(&bytes).map_err(|e| TokenizeError::Parse {
-                path: "builtin:smollm2".into(),
-                message: e.to_string(),
-            })?;
+        let (pipeline, words) = pipeline_of(bytes, &Value::Null, "builtin:smollm2")?;
         let cfg: Value = serde_json::from_str(BUILTIN_CONFIG).unwrap_or(Value::Null);
         let chat_template = Some(ChatTemplate::new(
             BUILTIN_TEMPLATE,
@@ -165,12 +270,35 @@ impl Tokenizer {
             token_str(cfg.get("eos_token")),
         )?);
         Ok(Tokenizer {
-            words: WordCache::for_tokenizer(&inner),
-            inner,
+            pipeline,
+            words,
             source: "builtin:smollm2".into(),
             chat_template,
             clean_up_spaces: false,
         })
+    }
+
+    /// `tokenizers`' whole pipeline (built now if it was not).
+    fn full(&self) -> Result<&tokenizers::Tokenizer, TokenizeError> {
+        match &self.pipeline {
+            Pipeline::Built(t) => Ok(t),
+            Pipeline::Lazy(l) => l.full(),
+        }
+    }
+
+    /// Every part but the model: normalizer, pre-tokenizer, post-processor, decoder.
+    fn parts(&self) -> &tokenizers::Tokenizer {
+        match &self.pipeline {
+            Pipeline::Built(t) => t,
+            Pipeline::Lazy(l) => &l.shell,
+        }
+    }
+
+    fn merger(&self) -> Merger<'_> {
+        match &self.pipeline {
+            Pipeline::Built(t) => Merger::Model(t.get_model()),
+            Pipeline::Lazy(l) => Merger::Bpe(&l.bpe),
+        }
     }
 
     /// Token ids of `text`, without special tokens added (the prompt's own tokens).
@@ -178,7 +306,7 @@ impl Tokenizer {
         if let Some(words) = self.words.as_ref().filter(|w| w.covers(text)) {
             let mut ids = Vec::with_capacity(text.len() / 3);
             words
-                .for_each_word(self.inner.get_model(), text, |w| ids.extend_from_slice(w))
+                .for_each_word(self.merger(), text, |w| ids.extend_from_slice(w))
                 .map_err(TokenizeError::Encode)?;
             return Ok(ids);
         }
@@ -190,9 +318,72 @@ impl Tokenizer {
         self.words.is_some()
     }
 
+    /// Whether `tokenizers`' model was built (a byte-level BPE read by servebench's own reader builds it only
+    /// for texts and calls that need it).
+    pub fn pipeline_built(&self) -> bool {
+        match &self.pipeline {
+            Pipeline::Built(_) => true,
+            Pipeline::Lazy(l) => l.full.get().is_some(),
+        }
+    }
+
+    /// [`Self::decode`] through `tokenizers`' whole pipeline (for checks).
+    #[doc(hidden)]
+    pub fn decode_uncached(&self, ids: &[u32]) -> Result<String, TokenizeError> {
+        self.full()?
+            .decode(ids, false)
+            .map_err(|e| TokenizeError::Encode(e.to_string()))
+    }
+
+    /// Where this tokenizer's own answers differ from `tokenizers`' whole pipeline (empty: nowhere), over
+    /// the vocabulary sizes, the special-token count, and every id's special flag and decoded text (and
+    /// a few ids past the vocabulary); for checks on real tokenizers.
+    #[doc(hidden)]
+    pub fn disagreements_with_pipeline(&self) -> Result<Vec<String>, TokenizeError> {
+        let full = self.full()?;
+        let mut out = Vec::new();
+        let mut same = |what: &str, ours: String, theirs: String| {
+            if ours != theirs && out.len() < 20 {
+                out.push(format!("{what}: {ours:?} vs {theirs:?}"));
+            }
+        };
+        same(
+            "base vocab",
+            self.base_vocab_size().to_string(),
+            full.get_vocab_size(false).to_string(),
+        );
+        same(
+            "vocab",
+            self.vocab_size().to_string(),
+            full.get_vocab_size(true).to_string(),
+        );
+        let pp = full
+            .get_post_processor()
+            .map_or(0, |p| tokenizers::PostProcessor::added_tokens(p, false));
+        same(
+            "special tokens added",
+            self.num_special_tokens_to_add().to_string(),
+            pp.to_string(),
+        );
+        let specials = full.get_added_tokens_decoder();
+        for id in 0..self.vocab_size() as u32 + 16 {
+            let theirs = specials.get(&id).is_some_and(|t| t.special);
+            same(
+                &format!("special {id}"),
+                self.is_special(id).to_string(),
+                theirs.to_string(),
+            );
+            let text = full
+                .decode(&[id], false)
+                .map_err(|e| TokenizeError::Encode(e.to_string()))?;
+            same(&format!("decode {id}"), self.decode(&[id])?, text);
+        }
+        Ok(out)
+    }
+
     /// [`Self::encode`] through `tokenizers`' whole pipeline, never the word cache (for checks).
     pub fn encode_uncached(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
-        self.inner
+        self.full()?
             .encode_fast(text, false)
             .map(|e| e.get_ids().to_vec())
             .map_err(|e| TokenizeError::Encode(e.to_string()))
@@ -203,11 +394,11 @@ impl Tokenizer {
         if let Some(words) = self.words.as_ref().filter(|w| w.covers(text)) {
             let mut n = 0;
             words
-                .for_each_word(self.inner.get_model(), text, |w| n += w.len())
+                .for_each_word(self.merger(), text, |w| n += w.len())
                 .map_err(TokenizeError::Encode)?;
             return Ok(n);
         }
-        self.inner
+        self.full()?
             .encode_fast(text, false)
             .map(|e| e.len())
             .map_err(|e| TokenizeError::Encode(e.to_string()))
@@ -219,7 +410,7 @@ impl Tokenizer {
         if let Some(words) = self.words.as_ref().filter(|w| w.covers(text)) {
             let (mut ids, mut starts) = (Vec::new(), Vec::new());
             words
-                .for_each_word(self.inner.get_model(), text, |w| {
+                .for_each_word(self.merger(), text, |w| {
                     ids.extend_from_slice(w);
                     starts.extend((0..w.len()).map(|i| i == 0));
                 })
@@ -228,7 +419,7 @@ impl Tokenizer {
         }
         // `encode_fast` leaves the word ids out; the byte-offset encode keeps them.
         let enc = self
-            .inner
+            .full()?
             .encode(text, false)
             .map_err(|e| TokenizeError::Encode(e.to_string()))?;
         let words = enc.get_word_ids();
@@ -245,17 +436,13 @@ impl Tokenizer {
     /// and one regex pass that splits words without looking behind (`(?<`, `\b`, anchors), so the words of
     /// the run are the corpus's words. Anything else (several regex passes, Metaspace, WordPiece) is false.
     pub fn cuts_at_word_starts(&self) -> bool {
-        let decoder = self
-            .inner
-            .get_decoder()
-            .and_then(|d| serde_json::to_value(d).ok())
-            .unwrap_or(Value::Null);
-        if decoder.get("type").and_then(Value::as_str) != Some("ByteLevel") {
+        let parts = self.parts();
+        if json_kind(parts.get_decoder()).as_deref() != Some("ByteLevel") {
             return false;
         }
         // NFD/NFKD are idempotent too, but decoded NFD text is not the corpus's bytes.
         let composed = || {
-            crate::word_cache::normal_forms(&self.inner)
+            crate::word_cache::normal_forms(parts)
                 .is_some_and(|forms| forms.iter().all(|f| matches!(f.as_str(), "NFC" | "NFKC")))
         };
         let forward_only = |p: &str| {
@@ -265,13 +452,17 @@ impl Tokenizer {
                 .iter()
                 .any(|m| p.contains(m))
         };
-        composed()
-            && crate::word_cache::split_pattern(&self.inner).is_some_and(|p| forward_only(&p))
+        composed() && crate::word_cache::split_pattern(parts).is_some_and(|p| forward_only(&p))
     }
 
     /// Text of token ids (special tokens kept, as servers decode prompts).
     pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizeError> {
-        self.inner
+        if let Pipeline::Lazy(l) = &self.pipeline {
+            if l.byte_decoder {
+                return Ok(l.bpe.decode(ids));
+            }
+        }
+        self.full()?
             .decode(ids, false)
             .map_err(|e| TokenizeError::Encode(e.to_string()))
     }
@@ -279,7 +470,7 @@ impl Tokenizer {
     /// Token ids as transformers' `tokenizer.encode(text)` gives them: with the special tokens the
     /// post-processor adds (e.g. a BOS), as SGLang counts ShareGPT prompts.
     pub fn encode_with_special(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
-        self.inner
+        self.full()?
             .encode_fast(text, true)
             .map(|e| e.get_ids().to_vec())
             .map_err(|e| TokenizeError::Encode(e.to_string()))
@@ -287,7 +478,7 @@ impl Tokenizer {
 
     /// Number of tokens of `text` with the special tokens the post-processor adds (`len(tokenizer.encode(text))`).
     pub fn count_with_special(&self, text: &str) -> Result<usize, TokenizeError> {
-        self.inner
+        self.full()?
             .encode_fast(text, true)
             .map(|e| e.len())
             .map_err(|e| TokenizeError::Encode(e.to_string()))
@@ -296,7 +487,7 @@ impl Tokenizer {
     /// transformers' `tokenizer.num_special_tokens_to_add()`: how many tokens the post-processor adds to one
     /// sequence (1 for a tokenizer that prepends a BOS, 0 without a post-processor).
     pub fn num_special_tokens_to_add(&self) -> usize {
-        self.inner
+        self.parts()
             .get_post_processor()
             .map_or(0, |p| tokenizers::PostProcessor::added_tokens(p, false))
     }
@@ -314,19 +505,28 @@ impl Tokenizer {
 
     /// transformers' `tokenizer.vocab_size`: the base vocabulary, without added tokens.
     pub fn base_vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(false)
+        match &self.pipeline {
+            Pipeline::Built(t) => t.get_vocab_size(false),
+            Pipeline::Lazy(l) => l.bpe.vocab_len(),
+        }
     }
 
     pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
+        match &self.pipeline {
+            Pipeline::Built(t) => t.get_vocab_size(true),
+            Pipeline::Lazy(l) => l.bpe.vocab_with_added(),
+        }
     }
 
     /// Whether `id` is a special (added, special) token.
     pub fn is_special(&self, id: u32) -> bool {
-        self.inner
-            .get_added_tokens_decoder()
-            .get(&id)
-            .is_some_and(|t| t.special)
+        match &self.pipeline {
+            Pipeline::Built(t) => t
+                .get_added_tokens_decoder()
+                .get(&id)
+                .is_some_and(|t| t.special),
+            Pipeline::Lazy(l) => l.bpe.is_special(id),
+        }
     }
 }
 
@@ -350,17 +550,18 @@ fn class_bos_eos_defaults(tokenizer_class: &str) -> Option<(bool, bool)> {
 /// the post-processor of `tokenizer.json` is replaced by one that adds the BOS (`add_bos_token`, default true)
 /// and/or EOS (`add_eos_token`, default false). Without this, a model such as DeepSeek-R1 (LlamaTokenizerFast,
 /// add_bos_token true) would count one special token fewer than transformers and sglang.
-fn apply_class_post_processor(
-    inner: &mut tokenizers::Tokenizer,
+/// `id_of` is the tokenizer's `token_to_id`; None where the class keeps the file's post-processor.
+fn class_post_processor(
     config: &Value,
-    file: &Path,
-) -> Result<(), TokenizeError> {
+    file: &str,
+    id_of: impl Fn(&str) -> Option<u32>,
+) -> Result<Option<TemplateProcessing>, TokenizeError> {
     let Some((bos_default, eos_default)) = config
         .get("tokenizer_class")
         .and_then(Value::as_str)
         .and_then(class_bos_eos_defaults)
     else {
-        return Ok(());
+        return Ok(None);
     };
     let flag = |k: &str, d: bool| config.get(k).and_then(Value::as_bool).unwrap_or(d);
     let (add_bos, add_eos) = (
@@ -368,7 +569,7 @@ fn apply_class_post_processor(
         flag("add_eos_token", eos_default),
     );
     let parse_err = |message: String| TokenizeError::Parse {
-        path: file.display().to_string(),
+        path: file.to_string(),
         message,
     };
     let special = |key: &str, on: bool| -> Result<Option<(String, u32)>, TokenizeError> {
@@ -380,9 +581,8 @@ fn apply_class_post_processor(
                 "tokenizer_config.json sets {key} on (add_{key}) but names no {key}"
             ))
         })?;
-        let id = inner
-            .token_to_id(&t)
-            .ok_or_else(|| parse_err(format!("{key} {t:?} is not in the vocabulary")))?;
+        let id =
+            id_of(&t).ok_or_else(|| parse_err(format!("{key} {t:?} is not in the vocabulary")))?;
         Ok(Some((t, id)))
     };
     let (bos, eos) = (
@@ -410,15 +610,14 @@ fn apply_class_post_processor(
         piece(&eos, 1),
     ]);
     let tokens: Vec<(String, u32)> = bos.into_iter().chain(eos).collect();
-    let pp = tokenizers::processors::template::TemplateProcessing::builder()
+    let pp = TemplateProcessing::builder()
         .try_single(single.as_str())
         .and_then(|b| b.try_pair(pair.as_str()))
         .map_err(|e| parse_err(format!("cannot build the BOS/EOS template: {e}")))?
         .special_tokens(tokens)
         .build()
         .map_err(|e| parse_err(format!("cannot build the BOS/EOS template: {e}")))?;
-    inner.with_post_processor(Some(pp));
-    Ok(())
+    Ok(Some(pp))
 }
 
 /// transformers' `clean_up_tokenization`: drops the space before punctuation and English contractions.
@@ -593,11 +792,16 @@ mod tests {
             "x\u{a0}nbsp",
             "don't STOP'S",
             "$$\\frac{1}{2}$$ \\boxed{42}",
+            // Control characters (some have no token of their own in SmolLM2's vocabulary).
+            "a\u{4}b\u{14}\u{16}c \u{1d}\u{6}",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
         v.push("The quick brown fox jumps over the lazy dog. ".repeat(50));
+        // Long words: the merge queue of one pre-token of thousands of bytes.
+        v.push("a".repeat(3000));
+        v.push("abab".repeat(700) + " " + &"=-".repeat(900));
         v
     }
 
@@ -608,7 +812,7 @@ mod tests {
         let (ids, starts) = t.encode_word_starts(text).unwrap();
         assert_eq!(ids, pipeline, "{text:?}");
         // Word starts as the pipeline's word ids give them.
-        let enc = t.inner.encode(text, false).unwrap();
+        let enc = t.full().unwrap().encode(text, false).unwrap();
         let words = enc.get_word_ids();
         let pipeline_starts: Vec<bool> = (0..words.len())
             .map(|i| i == 0 || words[i - 1] != words[i])
@@ -639,10 +843,139 @@ mod tests {
                 assert_same_ids(t, &text);
             }
         }
-        // Added tokens and (with a normal form) non-ASCII text are left to the pipeline.
+        // Added tokens and (with a normal form) text not surely in that form are left to the pipeline.
         let w = toks[3].words.as_ref().unwrap();
-        assert!(w.covers("plain ascii") && !w.covers("café") && !w.covers("a<|im_end|>"));
-        assert!(toks[1].words.as_ref().unwrap().covers("café"));
+        assert!(w.covers("plain ascii") && w.covers("café 中文") && !w.covers("a<|im_end|>"));
+        assert!(!w.covers("cafe\u{301}"), "a decomposed é is not NFC");
+        assert!(toks[1].words.as_ref().unwrap().covers("cafe\u{301}"));
+        for text in ["cafe\u{301} and café", "Å (A\u{30a}) ﬁ ①"] {
+            assert_same_ids(&toks[3], text);
+        }
+    }
+
+    #[test]
+    fn byte_level_bpe_counts_cuts_and_decodes_without_building_the_pipeline() {
+        let nfc = |t: &mut Value| {
+            t["normalizer"] =
+                serde_json::json!({"type": "Sequence", "normalizers": [{"type": "NFC"}]})
+        };
+        let toks = [
+            Tokenizer::builtin().unwrap(),
+            split_variant("sb-lazy-llama", LLAMA3_SPLIT, |t| {
+                t["model"]["ignore_merges"] = Value::Bool(true)
+            }),
+            split_variant("sb-lazy-nfc", QWEN2_SPLIT, nfc),
+            // Empty subword prefix and word suffix (GPT-2 style files) change nothing.
+            edited("sb-lazy-empty-affixes", |t| {
+                t["model"]["continuing_subword_prefix"] = serde_json::json!("");
+                t["model"]["end_of_word_suffix"] = serde_json::json!("");
+            }),
+        ];
+        for t in &toks {
+            assert!(!t.pipeline_built(), "{}", t.source);
+            let text = "Hello world, café 中文 \u{4} 12345 🚀";
+            let ids = t.encode(text).unwrap();
+            assert_eq!(t.count(text).unwrap(), ids.len());
+            assert_eq!(t.decode(&ids).unwrap(), text.replace('\u{4}', ""));
+            let _ = t.encode_word_starts(text).unwrap();
+            let _ = (t.base_vocab_size(), t.vocab_size(), t.is_special(0));
+            let _ = (t.num_special_tokens_to_add(), t.cuts_at_word_starts());
+            assert!(!t.pipeline_built(), "{}: built by a covered call", t.source);
+            // Then against `tokenizers` (which builds it): every id's text, special flag, vocabulary sizes.
+            assert_eq!(
+                t.disagreements_with_pipeline().unwrap(),
+                Vec::<String>::new()
+            );
+            assert!(t.pipeline_built());
+            for text in tricky_texts() {
+                assert_same_ids(t, &text);
+                let ids = t.encode_uncached(&text).unwrap();
+                for piece in std::iter::once(&ids[..]).chain(ids.chunks(3)) {
+                    assert_eq!(t.decode(piece).unwrap(), t.decode_uncached(piece).unwrap());
+                }
+            }
+        }
+        // A text with an added token goes to the pipeline, which is built then.
+        let t = Tokenizer::builtin().unwrap();
+        assert_eq!(t.count("a<|im_end|>b").unwrap(), 3);
+        assert!(t.pipeline_built());
+    }
+
+    #[test]
+    fn byte_level_bpe_is_read_only_where_it_reads_exactly() {
+        let lazy = |t: &Tokenizer| !t.pipeline_built();
+        // The older "a b" merges are read the same.
+        let legacy = edited("sb-lazy-legacy", |t| {
+            let merges = t["model"]["merges"].as_array().unwrap().clone();
+            t["model"]["merges"] = merges
+                .iter()
+                .map(|m| {
+                    Value::String(format!(
+                        "{} {}",
+                        m[0].as_str().unwrap(),
+                        m[1].as_str().unwrap()
+                    ))
+                })
+                .collect();
+        });
+        assert!(lazy(&legacy));
+        for text in tricky_texts() {
+            assert_same_ids(&legacy, &text);
+        }
+        // What it does not read exactly builds `tokenizers`' pipeline at load (same ids either way).
+        type Edit = (&'static str, fn(&mut Value));
+        let built: [Edit; 7] = [
+            // A subword prefix: only the choice (`tokenizers` 0.22 panics building this byte-level model).
+            ("sb-built-prefix", |t| {
+                t["model"]["continuing_subword_prefix"] = serde_json::json!("##")
+            }),
+            ("sb-built-suffix", |t| {
+                t["model"]["end_of_word_suffix"] = serde_json::json!("</w>")
+            }),
+            // SmolLM2 has bytes without a token: with an unknown token or byte fallback, their rules apply.
+            ("sb-built-unk", |t| {
+                t["model"]["unk_token"] = serde_json::json!("<|endoftext|>")
+            }),
+            ("sb-built-fallback", |t| {
+                t["model"]["byte_fallback"] = Value::Bool(true)
+            }),
+            // A huge id (the id table would be huge).
+            ("sb-built-sparse", |t| {
+                t["model"]["vocab"]["zzzz-sparse"] = serde_json::json!(4_000_000_000u32)
+            }),
+            // An added token whose id is not the one `tokenizers` gives it.
+            ("sb-built-added-id", |t| {
+                t["added_tokens"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(serde_json::json!({
+                    "id": 60000, "content": "<extra>", "single_word": false, "lstrip": false,
+                    "rstrip": false, "normalized": false, "special": true}))
+            }),
+            ("sb-built-type", |t| {
+                t["model"]["type"] = serde_json::json!("Unigram")
+            }),
+        ];
+        for (name, edit) in built {
+            if matches!(name, "sb-built-type" | "sb-built-prefix") {
+                // Only the choice is checked (`tokenizers` cannot read these).
+                let mut raw = String::new();
+                flate2::read::GzDecoder::new(BUILTIN_GZ)
+                    .read_to_string(&mut raw)
+                    .unwrap();
+                let mut json: Value = serde_json::from_str(&raw).unwrap();
+                edit(&mut json);
+                let text = json.to_string();
+                let parts: FileParts<ModelJson> = serde_json::from_str(&text).unwrap();
+                assert!(ByteBpe::from_file(parts.model, &[]).is_none());
+                continue;
+            }
+            let t = edited(name, edit);
+            assert!(t.pipeline_built(), "{name}");
+            for text in tricky_texts() {
+                assert_same_ids(&t, &text);
+            }
+        }
     }
 
     #[test]

@@ -7,10 +7,12 @@
 //! regex and its own BPE model, and keeps each word's ids: counting the 256,000 output tokens of a bench run
 //! costs one regex pass and one hash lookup per word instead of `tokenizers`' full pipeline (alignments for
 //! every byte, a `String` per token, an `Encoding`). Only tokenizers that are exactly this pipeline get a
-//! cache ([`WordCache::for_tokenizer`]), and only texts it covers use it ([`WordCache::covers`]): no added
-//! token in the text, and ASCII text where a Unicode normal form is configured. Everything else goes through
-//! `tokenizers`, and tests check both ways give the same ids.
+//! cache ([`WordCache::new`]), and only texts it covers use it ([`WordCache::covers`]): no added token in the
+//! text, and, where a Unicode normal form is configured, text already in that form (ASCII always is). Everything
+//! else goes through `tokenizers`, and tests check both ways give the same ids. A word not in the cache is
+//! merged by [`crate::byte_bpe::ByteBpe`] where the tokenizer has one, else by `tokenizers`' own model.
 
+use crate::byte_bpe::{byte_alphabet, ByteBpe};
 use aho_corasick::AhoCorasick;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
@@ -19,6 +21,7 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use tokenizers::Model;
+use unicode_normalization_alignments as unf;
 
 /// The pre-tokenizer regex of `ByteLevel` with `use_regex: true` (GPT-2's published pattern, which
 /// `tokenizers` compiles internally and does not serialize).
@@ -49,10 +52,50 @@ pub(crate) struct WordCache {
     splitter: Splitter,
     /// Every added token's text: a text that contains one is left to `tokenizers`.
     added: Option<AhoCorasick>,
-    /// A Unicode normal form is configured: only ASCII text (which every normal form leaves as it is).
-    ascii_only: bool,
+    /// The Unicode normal forms the normalizer applies: only text already in them is covered.
+    forms: Vec<Form>,
     byte_char: [char; 256],
     shards: Vec<Shard>,
+}
+
+/// A Unicode normal form of the normalizer.
+#[derive(Clone, Copy, Debug)]
+enum Form {
+    Nfc,
+    Nfkc,
+    Nfd,
+    Nfkd,
+}
+
+impl Form {
+    fn of(name: &str) -> Option<Form> {
+        Some(match name {
+            "NFC" => Form::Nfc,
+            "NFKC" => Form::Nfkc,
+            "NFD" => Form::Nfd,
+            "NFKD" => Form::Nfkd,
+            _ => return None,
+        })
+    }
+
+    /// Whether `text` is surely in this form already (the quick check of the same Unicode tables
+    /// `tokenizers` normalizes with; its "maybe" counts as no).
+    fn holds(self, text: &str) -> bool {
+        let quick = match self {
+            Form::Nfc => unf::is_nfc_quick(text.chars()),
+            Form::Nfkc => unf::is_nfkc_quick(text.chars()),
+            Form::Nfd => unf::is_nfd_quick(text.chars()),
+            Form::Nfkd => unf::is_nfkd_quick(text.chars()),
+        };
+        quick == unf::IsNormalized::Yes
+    }
+}
+
+/// Who merges a word the cache has not seen.
+#[derive(Clone, Copy)]
+pub(crate) enum Merger<'a> {
+    Bpe(&'a ByteBpe),
+    Model(&'a tokenizers::ModelWrapper),
 }
 
 impl WordCache {
@@ -62,22 +105,30 @@ impl WordCache {
         let tokenizers::ModelWrapper::BPE(bpe) = tok.get_model() else {
             return None;
         };
-        if bpe.dropout.is_some_and(|d| d > 0.0)
-            || tok.get_truncation().is_some()
-            || tok.get_padding().is_some()
-        {
+        if bpe.dropout.is_some_and(|d| d > 0.0) {
             return None;
         }
-        // Every normal form leaves ASCII as it is.
-        let ascii_only = !normal_forms(tok)?.is_empty();
-        let pattern = split_pattern(tok)?;
-        let splitter = Splitter::new(&pattern)?;
-        let added: Vec<String> = tok
+        let added = tok
             .get_added_tokens_decoder()
             .into_values()
             .map(|t| t.content)
-            .filter(|c| !c.is_empty())
             .collect();
+        Self::new(tok, added)
+    }
+
+    /// A cache for the pipeline of `tok` (its model aside: the caller checks it is BPE without dropout) with
+    /// these added tokens; None where the pipeline is not regex split + byte-level map.
+    pub(crate) fn new(tok: &tokenizers::Tokenizer, added: Vec<String>) -> Option<WordCache> {
+        if tok.get_truncation().is_some() || tok.get_padding().is_some() {
+            return None;
+        }
+        let forms = normal_forms(tok)?
+            .iter()
+            .map(|f| Form::of(f))
+            .collect::<Option<Vec<_>>>()?;
+        let pattern = split_pattern(tok)?;
+        let splitter = Splitter::new(&pattern)?;
+        let added: Vec<String> = added.into_iter().filter(|c| !c.is_empty()).collect();
         let added = if added.is_empty() {
             None
         } else {
@@ -87,7 +138,7 @@ impl WordCache {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             splitter,
             added,
-            ascii_only,
+            forms,
             byte_char: byte_alphabet(),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         })
@@ -101,14 +152,15 @@ impl WordCache {
 
     /// Whether this cache gives `text`'s ids (else `tokenizers` must).
     pub(crate) fn covers(&self, text: &str) -> bool {
-        (!self.ascii_only || text.is_ascii())
+        // Every normal form leaves ASCII as it is.
+        (self.forms.is_empty() || text.is_ascii() || self.forms.iter().all(|f| f.holds(text)))
             && self.added.as_ref().is_none_or(|a| !a.is_match(text))
     }
 
     /// Calls `each` with the ids of every word of `text`, in order (a text [`Self::covers`]).
     pub(crate) fn for_each_word(
         &self,
-        model: &tokenizers::ModelWrapper,
+        model: Merger<'_>,
         text: &str,
         mut each: impl FnMut(&[u32]),
     ) -> Result<(), String> {
@@ -130,7 +182,7 @@ impl WordCache {
 
     fn split(
         &self,
-        model: &tokenizers::ModelWrapper,
+        model: Merger<'_>,
         splitter: &Splitter,
         text: &str,
         each: &mut impl FnMut(&[u32]),
@@ -163,7 +215,7 @@ impl WordCache {
 
     fn word(
         &self,
-        model: &tokenizers::ModelWrapper,
+        model: Merger<'_>,
         word: &str,
         each: &mut impl FnMut(&[u32]),
     ) -> Result<(), String> {
@@ -175,16 +227,21 @@ impl WordCache {
                 return Ok(());
             }
         }
-        let mapped: String = word
-            .bytes()
-            .map(|b| self.byte_char[usize::from(b)])
-            .collect();
-        let ids: Box<[u32]> = model
-            .tokenize(&mapped)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|t| t.id)
-            .collect();
+        let ids: Box<[u32]> = match model {
+            Merger::Bpe(bpe) => bpe.word_ids(word.as_bytes()).into(),
+            Merger::Model(model) => {
+                let mapped: String = word
+                    .bytes()
+                    .map(|b| self.byte_char[usize::from(b)])
+                    .collect();
+                model
+                    .tokenize(&mapped)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(|t| t.id)
+                    .collect()
+            }
+        };
         each(&ids);
         if let Ok(mut m) = shard.lock() {
             if m.len() < SHARD_CAPACITY {
@@ -201,10 +258,15 @@ impl WordCache {
 /// `\s+`, which gives the same word except for one case: a run of two or more whitespace characters followed
 /// by more text, where the look-ahead leaves the last one to the next word (and where an earlier branch
 /// may have matched instead). There, and only there, the original pattern decides.
+///
+/// Words are searched anchored first: these patterns cover every character, so the next word almost always
+/// starts where the last one ended, and an anchored search finds it with one forward pass (an unanchored one
+/// also runs backwards to find the start). Where no word starts there, the unanchored search decides; both
+/// give the leftmost-first match.
 #[derive(Clone)]
 pub(crate) struct Splitter {
     exact: fancy_regex::Regex,
-    fast: Option<regex::Regex>,
+    fast: Option<regex_automata::meta::Regex>,
 }
 
 const LOOKAHEAD_TAIL: &str = r"|\s+(?!\S)|\s+";
@@ -214,7 +276,7 @@ impl Splitter {
         let exact = fancy_regex::Regex::new(pattern).ok()?;
         let fast = pattern
             .strip_suffix(LOOKAHEAD_TAIL)
-            .and_then(|head| regex::Regex::new(&format!(r"{head}|\s+")).ok());
+            .and_then(|head| regex_automata::meta::Regex::new(&format!(r"{head}|\s+")).ok());
         Some(Splitter { exact, fast })
     }
 
@@ -222,8 +284,11 @@ impl Splitter {
     /// backtracking VM gives up (`tokenizers` then ends the split there too).
     fn next_match(&self, text: &str, at: usize) -> Option<(usize, usize)> {
         if let Some(fast) = &self.fast {
-            let m = fast.find_at(text, at)?;
-            let piece = m.as_str();
+            let input = regex_automata::Input::new(text).range(at..);
+            let m = fast
+                .search(&input.clone().anchored(regex_automata::Anchored::Yes))
+                .or_else(|| fast.search(&input))?;
+            let piece = &text[m.start()..m.end()];
             let ambiguous = m.end() < text.len()
                 && piece.chars().nth(1).is_some()
                 && piece.chars().all(char::is_whitespace);
@@ -245,22 +310,6 @@ impl Splitter {
 
 fn shard_of(word: &str) -> usize {
     (rustc_hash::FxBuildHasher.hash_one(word) as usize) % SHARDS
-}
-
-/// GPT-2's byte-to-character table: printable Latin-1 bytes stand for themselves, the others for 256 + n.
-fn byte_alphabet() -> [char; 256] {
-    let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
-    let mut table = ['\0'; 256];
-    let mut next = 256u32;
-    for b in 0..=255u8 {
-        table[usize::from(b)] = if printable(b) {
-            char::from(b)
-        } else {
-            next += 1;
-            char::from_u32(next - 1).unwrap_or('\u{fffd}')
-        };
-    }
-    table
 }
 
 fn json<T: serde::Serialize>(v: Option<&T>) -> Value {
