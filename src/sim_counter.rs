@@ -7,6 +7,16 @@ use std::sync::Arc;
 /// A [`PromptCounter`] backed by a `tokenizer.json` (and its chat template for chat requests).
 pub struct TokenizerCounter(pub Arc<Tokenizer>);
 
+impl TokenizerCounter {
+    /// A counter whose tokenizer has its whole pipeline built before the server answers anything: a chat
+    /// prompt holds added tokens, which only `tokenizers`' pipeline counts, and building it on the first
+    /// request would pause the simulator's event loop there.
+    pub fn new(tok: Tokenizer) -> Result<TokenizerCounter, servebench_tokenize::TokenizeError> {
+        tok.build_pipeline()?;
+        Ok(TokenizerCounter(Arc::new(tok)))
+    }
+}
+
 impl PromptCounter for TokenizerCounter {
     fn count_text(&self, text: &str) -> usize {
         self.0.count(text).unwrap_or(0)

@@ -491,9 +491,7 @@ pub fn start_sim(
         },
     };
     let mut cfg = servebench_sim::SimConfig::preset(preset)?;
-    cfg.prompt_counter = Some(Arc::new(crate::sim_counter::TokenizerCounter(Arc::new(
-        tok,
-    ))));
+    cfg.prompt_counter = Some(Arc::new(crate::sim_counter::TokenizerCounter::new(tok)?));
     if let Some(m) = model {
         cfg.model = m.to_string();
     }

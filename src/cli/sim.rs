@@ -268,10 +268,12 @@ pub fn config(a: &Args) -> Result<SimConfig> {
     c.answer_key_files = a.answer_key.clone();
     c.prompt_counter = match a.tokenizer.as_str() {
         "heuristic" => None,
-        "builtin" => Some(Arc::new(TokenizerCounter(Arc::new(Tokenizer::builtin()?)))),
+        "builtin" => Some(Arc::new(TokenizerCounter::new(Tokenizer::builtin()?)?)),
         path => {
             let tok = Tokenizer::from_path(path).with_context(|| format!("--tokenizer {path}"))?;
-            Some(Arc::new(TokenizerCounter(Arc::new(tok))))
+            Some(Arc::new(
+                TokenizerCounter::new(tok).with_context(|| format!("--tokenizer {path}"))?,
+            ))
         }
     };
     c.validate()?;

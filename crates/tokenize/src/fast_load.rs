@@ -14,11 +14,23 @@ use tokenizers::models::bpe::BPE;
 use tokenizers::{AddedToken, ModelWrapper};
 
 /// The tokenizer of a `tokenizer.json`'s bytes.
+///
+/// `tokenizers` panics on some files it cannot read (0.22: a byte-level BPE with a `continuing_subword_prefix`
+/// longer than a merge's second token slices a string out of bounds); that comes back as an error here, not as
+/// a crash of the whole run.
 pub(crate) fn tokenizer_from_bytes(bytes: &[u8]) -> tokenizers::Result<tokenizers::Tokenizer> {
-    match bpe_tokenizer(bytes) {
+    let read = std::panic::catch_unwind(|| match bpe_tokenizer(bytes) {
         Some(t) => Ok(t),
         None => tokenizers::Tokenizer::from_bytes(bytes),
-    }
+    });
+    read.unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(format!("the tokenizers library failed on this file ({why})").into())
+    })
 }
 
 /// A `tokenizer.json` read once: the model as `M` (`tokenizers`' own `BPE`, or [`crate::byte_bpe`]'s view of

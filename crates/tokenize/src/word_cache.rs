@@ -7,9 +7,9 @@
 //! regex and its own BPE model, and keeps each word's ids: counting the 256,000 output tokens of a bench run
 //! costs one regex pass and one hash lookup per word instead of `tokenizers`' full pipeline (alignments for
 //! every byte, a `String` per token, an `Encoding`). Only tokenizers that are exactly this pipeline get a
-//! cache ([`WordCache::new`]), and only texts it covers use it ([`WordCache::covers`]): no added token in the
-//! text, and, where a Unicode normal form is configured, text already in that form (ASCII always is). Everything
-//! else goes through `tokenizers`, and tests check both ways give the same ids. A word not in the cache is
+//! cache ([`WordCache::new`]), and only texts it covers use it ([`WordCache::prepared`]): no added token in the
+//! text; where a Unicode normal form is configured, text not surely in that form is normalized first, as the
+//! normalizer would. Everything else goes through `tokenizers`, and tests check both ways give the same ids. A word not in the cache is
 //! merged by [`crate::byte_bpe::ByteBpe`] where the tokenizer has one, else by `tokenizers`' own model.
 
 use crate::byte_bpe::{byte_alphabet, ByteBpe};
@@ -76,6 +76,17 @@ impl Form {
             "NFKD" => Form::Nfkd,
             _ => return None,
         })
+    }
+
+    /// `text` in this form, as `tokenizers`' normalizer gives it (the same crate and call).
+    fn apply(self, text: &str) -> String {
+        use unf::UnicodeNormalization;
+        match self {
+            Form::Nfc => text.nfc().map(|(c, _)| c).collect(),
+            Form::Nfkc => text.nfkc().map(|(c, _)| c).collect(),
+            Form::Nfd => text.nfd().map(|(c, _)| c).collect(),
+            Form::Nfkd => text.nfkd().map(|(c, _)| c).collect(),
+        }
     }
 
     /// Whether `text` is surely in this form already (the quick check of the same Unicode tables
@@ -150,11 +161,25 @@ impl WordCache {
         self.splitter.fast.is_some()
     }
 
-    /// Whether this cache gives `text`'s ids (else `tokenizers` must).
+    /// Whether this cache gives `text`'s ids (else `tokenizers` must): no added token in it.
     pub(crate) fn covers(&self, text: &str) -> bool {
-        // Every normal form leaves ASCII as it is.
-        (self.forms.is_empty() || text.is_ascii() || self.forms.iter().all(|f| f.holds(text)))
-            && self.added.as_ref().is_none_or(|a| !a.is_match(text))
+        self.added.as_ref().is_none_or(|a| !a.is_match(text))
+    }
+
+    /// The text whose words give `text`'s ids: `text` itself, or, where the normalizer would change it, the
+    /// normalized text (the normalizer runs before the split). None where the cache does not cover `text`.
+    pub(crate) fn prepared<'a>(&self, text: &'a str) -> Option<std::borrow::Cow<'a, str>> {
+        if !self.covers(text) {
+            return None;
+        }
+        // Every normal form leaves ASCII as it is; the quick check spares the rest most of the work.
+        if self.forms.is_empty() || text.is_ascii() || self.forms.iter().all(|f| f.holds(text)) {
+            return Some(std::borrow::Cow::Borrowed(text));
+        }
+        let normal = self.forms.iter().fold(text.to_string(), |t, f| f.apply(&t));
+        // An added token the normal form made (a compatibility form can) is left to `tokenizers` too.
+        self.covers(&normal)
+            .then_some(std::borrow::Cow::Owned(normal))
     }
 
     /// Calls `each` with the ids of every word of `text`, in order (a text [`Self::covers`]).
