@@ -181,6 +181,8 @@ pub(crate) struct ByteBpe {
     by_bytes: HashTable<Slot>,
     /// Whether each id is one of those.
     alpha: Vec<bool>,
+    /// Byte-level characters to bytes (built once per model: loading looks up 150k merges).
+    chars: CharBytes,
     /// Ids of the other model tokens (rare: no merge reaches them), by their text.
     other: FxHashMap<Box<str>, u32>,
     byte_ids: [u32; 256],
@@ -211,6 +213,7 @@ pub(crate) fn byte_alphabet() -> [char; 256] {
 }
 
 /// The byte a byte-level character stands for (the inverse of [`byte_alphabet`]), indexed by code point.
+#[derive(Clone, Copy)]
 struct CharBytes([u16; 0x144]);
 
 impl CharBytes {
@@ -330,7 +333,6 @@ impl ByteBpe {
     }
 
     fn vocabulary(vocab: &[(Cow<'_, str>, u32)]) -> Option<ByteBpe> {
-        let chars = CharBytes::new();
         let max = vocab
             .iter()
             .map(|(_, id)| *id)
@@ -353,6 +355,7 @@ impl ByteBpe {
             added: FxHashMap::default(),
             added_ids: FxHashMap::default(),
             vocab_with_added: vocab.len(),
+            chars: CharBytes::new(),
         };
         let mut buf = Vec::new();
         for (k, id) in vocab {
@@ -362,11 +365,11 @@ impl ByteBpe {
                 return None; // two tokens for one id
             }
             let start = u32::try_from(bpe.arena.len()).ok()?;
-            chars.decode_into(k, &mut bpe.arena);
+            bpe.chars.decode_into(k, &mut bpe.arena);
             let len = u32::try_from(bpe.arena.len()).ok()? - start;
             *slot = (start, len);
             // A repeated key (JSON allows it; `tokenizers` keeps the last) is left to `tokenizers`.
-            if chars.bytes_of(k, &mut buf) {
+            if bpe.chars.bytes_of(k, &mut buf) {
                 let (arena, spans) = (&bpe.arena, &bpe.spans);
                 let entry = bpe.by_bytes.entry(
                     hash(&buf),
@@ -395,7 +398,7 @@ impl ByteBpe {
         if merges.iter().any(|m| m.legacy != legacy) {
             return None; // `tokenizers` rejects a mixed list
         }
-        let chars = CharBytes::new();
+        let chars = self.chars;
         let (mut a_bytes, mut b_bytes) = (Vec::new(), Vec::new());
         self.merges.reserve(merges.len());
         let mut next_guess = u32::MAX;
@@ -427,7 +430,7 @@ impl ByteBpe {
     /// Mirrors `tokenizers`' `add_tokens` (model ids for tokens in the vocabulary, new ids after it for the
     /// others, a repeated content keeping its id) and checks the ids against the file's.
     fn read_added(&mut self, added: &[AddedJson<'_>]) -> Option<()> {
-        let chars = CharBytes::new();
+        let chars = self.chars;
         let mut next = u32::try_from(self.vocab_len).ok()?;
         for t in added {
             let content = t.content.0.as_ref();
@@ -483,7 +486,7 @@ impl ByteBpe {
 
     fn token_to_id_model(&self, token: &str) -> Option<u32> {
         let mut buf = Vec::new();
-        if CharBytes::new().bytes_of(token, &mut buf) {
+        if self.chars.bytes_of(token, &mut buf) {
             self.id_of_bytes(&buf)
         } else {
             self.other.get(token).copied()

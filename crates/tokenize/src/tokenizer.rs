@@ -474,9 +474,7 @@ impl Tokenizer {
                 return Ok(l.bpe.decode(ids));
             }
         }
-        self.full()?
-            .decode(ids, false)
-            .map_err(|e| TokenizeError::Encode(e.to_string()))
+        self.decode_uncached(ids)
     }
 
     /// Token ids as transformers' `tokenizer.encode(text)` gives them: with the special tokens the
@@ -670,11 +668,7 @@ mod tests {
     /// The built-in tokenizer with a post-processor that prepends `<|im_start|>` (id 1), as a folder whose
     /// config asks for transformers' decode clean-up.
     fn bos_variant(dir_name: &str) -> Tokenizer {
-        let mut raw = String::new();
-        flate2::read::GzDecoder::new(BUILTIN_GZ)
-            .read_to_string(&mut raw)
-            .unwrap();
-        let mut tok: Value = serde_json::from_str(&raw).unwrap();
+        let mut tok = builtin_json();
         let bos = serde_json::json!({"SpecialToken": {"id": "<|im_start|>", "type_id": 0}});
         let seq = |id: &str, t: u32| serde_json::json!({"Sequence": {"id": id, "type_id": t}});
         tok["post_processor"] = serde_json::json!({
@@ -696,16 +690,26 @@ mod tests {
 
     /// The built-in tokenizer with its JSON edited by `edit`, saved as `tokenizer.json` in a fresh folder.
     fn edited(name: &str, edit: impl Fn(&mut Value)) -> Tokenizer {
+        Tokenizer::from_path(edited_dir(name, edit)).unwrap()
+    }
+
+    /// The built-in `tokenizer.json` as JSON.
+    fn builtin_json() -> Value {
         let mut raw = String::new();
         flate2::read::GzDecoder::new(BUILTIN_GZ)
             .read_to_string(&mut raw)
             .unwrap();
-        let mut tok: Value = serde_json::from_str(&raw).unwrap();
+        serde_json::from_str(&raw).unwrap()
+    }
+
+    /// A fresh folder holding the built-in `tokenizer.json` edited by `edit`.
+    fn edited_dir(name: &str, edit: impl Fn(&mut Value)) -> PathBuf {
+        let mut tok = builtin_json();
         edit(&mut tok);
         let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("tokenizer.json"), tok.to_string()).unwrap();
-        Tokenizer::from_path(&dir).unwrap()
+        dir
     }
 
     #[test]
@@ -990,11 +994,7 @@ mod tests {
         for (name, edit) in built {
             if matches!(name, "sb-built-type" | "sb-built-prefix") {
                 // Only the choice is checked (`tokenizers` cannot read these).
-                let mut raw = String::new();
-                flate2::read::GzDecoder::new(BUILTIN_GZ)
-                    .read_to_string(&mut raw)
-                    .unwrap();
-                let mut json: Value = serde_json::from_str(&raw).unwrap();
+                let mut json = builtin_json();
                 edit(&mut json);
                 let text = json.to_string();
                 let parts: FileParts<ModelJson> = serde_json::from_str(&text).unwrap();
@@ -1181,15 +1181,9 @@ mod tests {
     #[test]
     fn a_file_tokenizers_panics_on_is_an_error() {
         // `tokenizers` 0.22 slices a merge's second token past its end when the subword prefix is longer.
-        let mut raw = String::new();
-        flate2::read::GzDecoder::new(BUILTIN_GZ)
-            .read_to_string(&mut raw)
-            .unwrap();
-        let mut tok: Value = serde_json::from_str(&raw).unwrap();
-        tok["model"]["continuing_subword_prefix"] = serde_json::json!("##");
-        let dir = std::env::temp_dir().join(format!("sb-panicky-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("tokenizer.json"), tok.to_string()).unwrap();
+        let dir = edited_dir("sb-panicky", |t| {
+            t["model"]["continuing_subword_prefix"] = serde_json::json!("##")
+        });
         let err = Tokenizer::from_path(&dir).unwrap_err().to_string();
         assert!(err.contains("is not a valid tokenizer.json"), "{err}");
         assert!(err.contains("tokenizers library failed"), "{err}");
