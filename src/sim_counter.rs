@@ -37,3 +37,22 @@ impl PromptCounter for TokenizerCounter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_simulator_counter_has_its_pipeline_built_before_any_request() {
+        let tok = Tokenizer::builtin().unwrap();
+        assert!(!tok.pipeline_built(), "the built-in tokenizer loads lazily");
+        let counter = TokenizerCounter::new(tok).unwrap();
+        assert!(counter.0.pipeline_built());
+        // A chat prompt (added tokens) is then counted without building anything on a request.
+        let msgs = [ChatMessage {
+            role: "user".into(),
+            content: "Hello there".into(),
+        }];
+        assert!(counter.count_chat(&msgs) > 2);
+    }
+}
