@@ -39,13 +39,22 @@ pub(crate) async fn guarded<T>(work: impl Future<Output = T>, guard: impl Future
         task: AtomicWaker::new(),
     });
     let guard_waker = Waker::from(wake.clone());
+    // The task waker `wake.task` holds, as far as this task knows: it stays there until a guard wake-up takes
+    // it, and a guard wake-up sets `fired` before it takes it. So a poll that finds `fired` unset, with the waker
+    // it registered before, has nothing to register: a streamed answer's wake-ups cost no atomic
+    // read-modify-write here (each one would wait for the CPU's pending stores).
+    let mut registered: Option<Waker> = None;
     std::future::poll_fn(move |cx| {
         if let Poll::Ready(v) = work.as_mut().poll(cx) {
             return Poll::Ready(v);
         }
-        // Registered before the flag is read: a guard wake-up after the read wakes this task again.
-        wake.task.register(cx.waker());
-        if wake.fired.swap(false, Ordering::AcqRel) {
+        let fired = wake.fired.load(Ordering::Acquire);
+        if fired || !registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            // Registered before the flag is taken: a guard wake-up after the swap wakes this task again.
+            wake.task.register(cx.waker());
+            registered = Some(cx.waker().clone());
+        }
+        if fired && wake.fired.swap(false, Ordering::AcqRel) {
             let mut gcx = Context::from_waker(&guard_waker);
             if let Poll::Ready(v) = guard.as_mut().poll(&mut gcx) {
                 return Poll::Ready(v);
@@ -117,14 +126,28 @@ mod tests {
         assert_eq!(v, 1);
     }
 
+    /// `guarded` in a task of its own, awaited for at most 3 s from the test's task: a wake-up of the test's
+    /// own timer never reaches it, so a lost guard wake-up shows as `None`.
+    async fn in_own_task(
+        work: impl Future<Output = u32> + Send + 'static,
+        guard: impl Future<Output = u32> + Send + 'static,
+    ) -> Option<u32> {
+        let task = tokio::spawn(guarded(work, guard));
+        tokio::time::timeout(Duration::from_secs(3), task)
+            .await
+            .ok()
+            .map(|r| r.expect("the guarded task does not panic"))
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_guard_that_re_arms_is_polled_again() {
         // The watchdog's pattern: wake, find the deadline moved, sleep again; then fire.
-        let polls = AtomicUsize::new(0);
-        let guard = async {
-            polls.fetch_add(1, Ordering::Relaxed);
+        let polls = Arc::new(AtomicUsize::new(0));
+        let p = polls.clone();
+        let guard = async move {
+            p.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(20)).await;
-            polls.fetch_add(1, Ordering::Relaxed);
+            p.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(20)).await;
             0
         };
@@ -132,10 +155,43 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(30)).await;
             1
         };
-        let v = tokio::time::timeout(Duration::from_secs(10), guarded(work, guard))
-            .await
-            .expect("the guard fires within 10 s");
-        assert_eq!(v, 0);
+        assert_eq!(in_own_task(work, guard).await, Some(0), "the guard fires");
         assert_eq!(polls.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_guard_re_arming_while_work_wakes_the_task_fires_after_the_work_stalls() {
+        // Work wake-ups register nothing; the guard's first wake-up takes the registered waker, so the poll that
+        // sees it must register again, or the guard's next timer would wake nobody once the work stalls.
+        let guard = async {
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            0
+        };
+        // Wakes its task every millisecond for 50 ms, then stalls.
+        let work = async {
+            for _ in 0..50 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            1
+        };
+        assert_eq!(in_own_task(work, guard).await, Some(0), "the guard fires");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_guard_firing_after_the_work_stalled_wakes_the_task() {
+        // Work wakes the task a few times (same waker), then waits forever; only the guard can end it.
+        let work = async {
+            for _ in 0..5 {
+                tokio::task::yield_now().await;
+            }
+            std::future::pending::<u32>().await
+        };
+        let guard = async {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            7
+        };
+        assert_eq!(in_own_task(work, guard).await, Some(7), "the guard fires");
     }
 }
