@@ -443,10 +443,11 @@ impl Tokenizer {
 
     /// Whether a run of whole pre-tokens cut from an encoded text re-encodes to the same ids everywhere but
     /// near its two ends, which a caller must check (`TextSource::exact` encodes the first and last words).
-    /// True for byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2, SmolLM2): byte-level decoding (a run's text is
-    /// its tokens' bytes, so the corpus text itself), no normalizer or only an idempotent Unicode normal form,
-    /// and one regex pass that splits words without looking behind (`(?<`, `\b`, anchors), so the words of
-    /// the run are the corpus's words. Anything else (several regex passes, Metaspace, WordPiece) is false.
+    /// True for byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2, SmolLM2, DeepSeek V3/R1): byte-level decoding
+    /// (a run's text is its tokens' bytes, so the corpus text itself), no normalizer or only an idempotent Unicode
+    /// normal form, and regex passes (one, or several in turn) that split words without looking behind (`(?<`,
+    /// `\b`, anchors), so the words of the run are the corpus's words. Anything else (Metaspace, WordPiece) is
+    /// false.
     pub fn cuts_at_word_starts(&self) -> bool {
         let parts = self.parts();
         if json_kind(parts.get_decoder()).as_deref() != Some("ByteLevel") {
@@ -458,13 +459,21 @@ impl Tokenizer {
                 .is_some_and(|forms| forms.iter().all(|f| matches!(f.as_str(), "NFC" | "NFKC")))
         };
         let forward_only = |p: &str| {
+            // The usual look-ahead tail looks forward only; the rest, where the `regex` crate parses it, must
+            // use no look-around at all (anchors, word boundaries).
+            let head = p.strip_suffix(r"|\s+(?!\S)|\s+").unwrap_or(p);
+            if let Ok(hir) = regex_syntax::parse(head) {
+                return hir.properties().look_set().is_empty();
+            }
             // `[^` negates a class; any other `^` is an anchor.
             let p = p.replace("[^", "[");
             !["(?<", "\\b", "\\B", "^", "$", "\\A", "\\z", "\\G"]
                 .iter()
                 .any(|m| p.contains(m))
         };
-        composed() && crate::word_cache::split_pattern(parts).is_some_and(|p| forward_only(&p))
+        composed()
+            && crate::word_cache::split_patterns(parts)
+                .is_some_and(|ps| ps.iter().all(|p| forward_only(p)))
     }
 
     /// Text of token ids (special tokens kept, as servers decode prompts).
@@ -836,6 +845,79 @@ mod tests {
         assert_eq!(starts, pipeline_starts, "{text:?}");
     }
 
+    /// DeepSeek V3/R1's pre-tokenizer: three `Split`s in turn (digit groups, CJK runs, words), then byte-level.
+    fn deepseek_variant(name: &str) -> Tokenizer {
+        edited(name, |t| {
+            let split = |re: &str| serde_json::json!({"type": "Split", "pattern": {"Regex": re}, "behavior": "Isolated", "invert": false});
+            t["pre_tokenizer"] = serde_json::json!({"type": "Sequence", "pretokenizers": [
+                split(r"\p{N}{1,3}"),
+                split("[\u{4e00}-\u{9fa5}\u{3040}-\u{309f}\u{30a0}-\u{30ff}]+"),
+                split(DEEPSEEK_WORDS),
+                {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]});
+        })
+    }
+
+    const DEEPSEEK_WORDS: &str = r##"[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"##;
+
+    #[test]
+    fn a_pre_tokenizer_of_several_splits_gets_a_word_cache_with_the_pipeline_ids() {
+        let t = deepseek_variant("sb-wc-deepseek");
+        let words = t.words.as_ref().expect("a word cache");
+        assert!(words.splitter_has_fast_path());
+        assert!(
+            !t.pipeline_built(),
+            "read by byte_bpe, pipeline left unbuilt"
+        );
+        let mut texts = tricky_texts();
+        texts.extend(
+            [
+                "1234567 apples, 89 pears; 2024-12-06T10:00",
+                "价格是123元，日本語テキスト456と中文",
+                "x=12+345*6789 (2) [3]",
+                "mixed日本123abc def",
+            ]
+            .map(String::from),
+        );
+        for text in &texts {
+            assert_same_ids(&t, text);
+            assert_same_ids(&t, text);
+        }
+        // The digit split is applied first: the last split alone would keep "1234567" whole.
+        let one_level = split_variant("sb-wc-deepseek-one", DEEPSEEK_WORDS, |_| {});
+        let (_, starts) = t.encode_word_starts("1234567").unwrap();
+        let (_, starts_one) = one_level.encode_word_starts("1234567").unwrap();
+        assert!(
+            starts.iter().filter(|&&b| b).count() > starts_one.iter().filter(|&&b| b).count(),
+            "{starts:?} vs {starts_one:?}"
+        );
+    }
+
+    #[test]
+    fn with_several_splits_any_run_of_whole_words_re_encodes_to_its_ids() {
+        // What cutting at word starts relies on, for DeepSeek's three splits: the text of ids[a..b], a and b
+        // word starts, encodes to ids[a..b] (digit groups, CJK runs and words keep their bounds when cut).
+        let t = deepseek_variant("sb-cut-deepseek");
+        assert!(t.cuts_at_word_starts());
+        let mut text = tricky_texts()
+            .into_iter()
+            // No added tokens, and no control characters (bytes without a token of their own are dropped).
+            .filter(|x| {
+                !x.contains("<|") && !x.chars().any(|c| c.is_control() && !c.is_whitespace())
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        text.push_str(" 1234567 apples, 89 pears; 2024-12-06T10:00 价格是123元，日本語テキスト456と中文 x=12+345*6789");
+        let (ids, starts) = t.encode_word_starts(&text).unwrap();
+        let firsts: Vec<usize> = (0..ids.len()).filter(|&i| starts[i]).collect();
+        assert!(firsts.len() > 100, "{}", firsts.len());
+        for (k, &a) in firsts.iter().enumerate() {
+            for &b in firsts[k + 1..].iter().step_by(7).chain([&ids.len()]) {
+                let piece = t.decode(&ids[a..b]).unwrap();
+                assert_eq!(t.encode(&piece).unwrap(), ids[a..b], "{piece:?}");
+            }
+        }
+    }
+
     #[test]
     fn the_word_cache_gives_the_pipeline_ids() {
         let nfc = |t: &mut Value| {
@@ -1055,9 +1137,21 @@ mod tests {
             "sb-wc-trunc",
             |t| t["truncation"] = serde_json::json!({"direction": "Right", "max_length": 8, "strategy": "LongestFirst", "stride": 0}),
         );
-        none("sb-wc-two-splits", |t| {
+        // Splits in turn are covered (DeepSeek's pre-tokenizer): a digit split, then a whitespace one.
+        let two = edited("sb-wc-two-splits", |t| {
             t["pre_tokenizer"] = serde_json::json!({"type": "Sequence", "pretokenizers": [
                 {"type": "Split", "pattern": {"Regex": "\\p{N}{1,3}"}, "behavior": "Isolated", "invert": false},
+                {"type": "Split", "pattern": {"Regex": "\\s+"}, "behavior": "Isolated", "invert": false},
+                {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}]});
+        });
+        assert!(two.words.is_some());
+        for text in tricky_texts() {
+            assert_same_ids(&two, &text);
+        }
+        // A split that is not isolated, or inverted, is not.
+        none("sb-wc-merged-split", |t| {
+            t["pre_tokenizer"] = serde_json::json!({"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": "\\p{N}{1,3}"}, "behavior": "MergedWithPrevious", "invert": false},
                 {"type": "Split", "pattern": {"Regex": "\\s+"}, "behavior": "Isolated", "invert": false},
                 {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}]});
         });
@@ -1070,7 +1164,7 @@ mod tests {
         fn word_cache_ids_equal_the_pipeline_on_any_text(
             text in "[a-zA-Z0-9 '\n\t\r.,!?()$\\\\\u{a0}\u{3000}é中🚀<|>_\u{301}\u{93c}क\u{1161}ﬁ]{0,80}",
         ) {
-            static TOKS: std::sync::OnceLock<[Tokenizer; 3]> = std::sync::OnceLock::new();
+            static TOKS: std::sync::OnceLock<[Tokenizer; 4]> = std::sync::OnceLock::new();
             let toks = TOKS.get_or_init(|| {
                 let nfc = |t: &mut Value| {
                     t["normalizer"] = serde_json::json!({"type": "NFC"})
@@ -1079,6 +1173,7 @@ mod tests {
                     Tokenizer::builtin().unwrap(),
                     split_variant("sb-wc-prop", QWEN2_SPLIT, |_| {}),
                     split_variant("sb-wc-prop-nfc", QWEN2_SPLIT, nfc),
+                    deepseek_variant("sb-wc-prop-deepseek"),
                 ]
             });
             for t in toks {

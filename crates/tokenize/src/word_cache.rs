@@ -1,7 +1,7 @@
 //! Token ids through a cache of pre-tokens, for byte-level BPE tokenizers.
 //!
-//! A byte-level BPE tokenizer (GPT-2, Llama 3, Qwen2, SmolLM2) encodes a text without added tokens in three
-//! steps: a regex splits it into pre-tokens ("words"), each word's bytes are mapped to the byte-level alphabet,
+//! A byte-level BPE tokenizer (GPT-2, Llama 3, Qwen2, SmolLM2, DeepSeek V3/R1) encodes a text without added
+//! tokens in three steps: a regex (or several in turn: DeepSeek's) splits it into pre-tokens ("words"), each word's bytes are mapped to the byte-level alphabet,
 //! and BPE merges each word alone. So the ids of a text are the concatenation of the ids of its words, and a
 //! word seen once need not be merged again. [`WordCache`] does exactly these steps with the tokenizer's own
 //! regex and its own BPE model, and keeps each word's ids: counting the 256,000 output tokens of a bench run
@@ -43,13 +43,14 @@ thread_local! {
     /// Each thread's own copy of a cache's regex: a regex's scratch space comes from a pool that is fast for
     /// the thread that used it first and takes a lock for every other (prompts are cut on one thread, outputs
     /// counted on another).
-    static THREAD_REGEXES: RefCell<Vec<(u64, Splitter)>> = const { RefCell::new(Vec::new()) };
+    static THREAD_REGEXES: RefCell<Vec<(u64, Vec<Splitter>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The word splitter, the byte-level alphabet and the cache of one tokenizer.
 pub(crate) struct WordCache {
     id: u64,
-    splitter: Splitter,
+    /// One splitter per `Split` of the pre-tokenizer, applied in turn to each piece of the one before.
+    splitters: Vec<Splitter>,
     /// Every added token's text: a text that contains one is left to `tokenizers`.
     added: Option<AhoCorasick>,
     /// The Unicode normal forms the normalizer applies: only text already in them is covered.
@@ -137,8 +138,10 @@ impl WordCache {
             .iter()
             .map(|f| Form::of(f))
             .collect::<Option<Vec<_>>>()?;
-        let pattern = split_pattern(tok)?;
-        let splitter = Splitter::new(&pattern)?;
+        let splitters = split_patterns(tok)?
+            .iter()
+            .map(|p| Splitter::new(p))
+            .collect::<Option<Vec<_>>>()?;
         let added: Vec<String> = added.into_iter().filter(|c| !c.is_empty()).collect();
         let added = if added.is_empty() {
             None
@@ -147,7 +150,7 @@ impl WordCache {
         };
         Some(WordCache {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            splitter,
+            splitters,
             added,
             forms,
             byte_char: byte_alphabet(),
@@ -158,7 +161,7 @@ impl WordCache {
     /// Whether words are found with the `regex` crate (see [`Splitter`]).
     #[cfg(test)]
     pub(crate) fn splitter_has_fast_path(&self) -> bool {
-        self.splitter.fast.is_some()
+        self.splitters.iter().all(|s| s.fast.is_some())
     }
 
     /// Whether this cache gives `text`'s ids (else `tokenizers` must): no added token in it.
@@ -197,7 +200,7 @@ impl WordCache {
                     if kept.len() == THREAD_REGEXES_KEPT {
                         kept.remove(0);
                     }
-                    kept.push((self.id, self.splitter.clone()));
+                    kept.push((self.id, self.splitters.clone()));
                     kept.len() - 1
                 }
             };
@@ -205,21 +208,33 @@ impl WordCache {
         })
     }
 
+    /// Splits `text` with the first splitter, each piece (matches and the text between them, as `Split` with
+    /// `Isolated` keeps both) with the next, and so on; the pieces of the last are the words.
     fn split(
         &self,
         model: Merger<'_>,
-        splitter: &Splitter,
+        splitters: &[Splitter],
         text: &str,
         each: &mut impl FnMut(&[u32]),
     ) -> Result<(), String> {
+        let Some((splitter, rest)) = splitters.split_first() else {
+            return self.word(model, text, each);
+        };
+        let mut piece = |p: &str| {
+            if rest.is_empty() {
+                self.word(model, p, each)
+            } else {
+                self.split(model, rest, p, each)
+            }
+        };
         let mut prev = 0;
         let mut at = 0;
         while let Some((start, end)) = splitter.next_match(text, at) {
             if start > prev {
-                self.word(model, &text[prev..start], each)?;
+                piece(&text[prev..start])?;
             }
             if end > start {
-                self.word(model, &text[start..end], each)?;
+                piece(&text[start..end])?;
             }
             prev = end;
             // An empty match moves on by one character (none of these patterns has one).
@@ -233,7 +248,7 @@ impl WordCache {
             };
         }
         if prev < text.len() {
-            self.word(model, &text[prev..], each)?;
+            piece(&text[prev..])?;
         }
         Ok(())
     }
@@ -292,6 +307,8 @@ impl WordCache {
 pub(crate) struct Splitter {
     exact: fancy_regex::Regex,
     fast: Option<regex_automata::meta::Regex>,
+    /// `fast` is the pattern with its look-ahead tail rewritten (else it is the pattern itself).
+    rewritten: bool,
 }
 
 const LOOKAHEAD_TAIL: &str = r"|\s+(?!\S)|\s+";
@@ -299,10 +316,20 @@ const LOOKAHEAD_TAIL: &str = r"|\s+(?!\S)|\s+";
 impl Splitter {
     fn new(pattern: &str) -> Option<Splitter> {
         let exact = fancy_regex::Regex::new(pattern).ok()?;
-        let fast = pattern
+        let rewritten = pattern
             .strip_suffix(LOOKAHEAD_TAIL)
             .and_then(|head| regex_automata::meta::Regex::new(&format!(r"{head}|\s+")).ok());
-        Some(Splitter { exact, fast })
+        // A pattern without look-around (DeepSeek's digit and CJK splits) compiles as it is: `fancy_regex`
+        // hands such a pattern to the `regex` crate too, so the matches are the same.
+        let (fast, rewritten) = match rewritten {
+            Some(r) => (Some(r), true),
+            None => (regex_automata::meta::Regex::new(pattern).ok(), false),
+        };
+        Some(Splitter {
+            exact,
+            fast,
+            rewritten,
+        })
     }
 
     /// The next match at or after byte `at`, as `tokenizers` finds it; None at the end, or where the
@@ -314,7 +341,8 @@ impl Splitter {
                 .search(&input.clone().anchored(regex_automata::Anchored::Yes))
                 .or_else(|| fast.search(&input))?;
             let piece = &text[m.start()..m.end()];
-            let ambiguous = m.end() < text.len()
+            let ambiguous = self.rewritten
+                && m.end() < text.len()
                 && piece.chars().nth(1).is_some()
                 && piece.chars().all(char::is_whitespace);
             if !ambiguous {
@@ -363,6 +391,16 @@ pub(crate) fn normal_forms(tok: &tokenizers::Tokenizer) -> Option<Vec<String>> {
 /// The word regex when the pre-tokenizer is byte-level with one regex: `ByteLevel` with its own regex, or
 /// `Split` (isolated, not inverted) followed by `ByteLevel` without one; never with a prefix space.
 pub(crate) fn split_pattern(tok: &tokenizers::Tokenizer) -> Option<String> {
+    match split_patterns(tok)?.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    }
+}
+
+/// The word regexes, in order, when the pre-tokenizer is byte-level after regex splits: `ByteLevel` with its
+/// own regex, or one or more `Split`s (isolated, not inverted) followed by `ByteLevel` without one (DeepSeek
+/// V3/R1: digits, then CJK runs, then words); never with a prefix space.
+pub(crate) fn split_patterns(tok: &tokenizers::Tokenizer) -> Option<Vec<String>> {
     let pre = json(tok.get_pre_tokenizer());
     let byte_level = |v: &Value, regex: bool| {
         kind(v) == "ByteLevel"
@@ -370,24 +408,29 @@ pub(crate) fn split_pattern(tok: &tokenizers::Tokenizer) -> Option<String> {
             && v.get("use_regex") == Some(&Value::Bool(regex))
     };
     if byte_level(&pre, true) {
-        return Some(GPT2_PATTERN.to_string());
+        return Some(vec![GPT2_PATTERN.to_string()]);
     }
     if kind(&pre) != "Sequence" {
         return None;
     }
-    let [split, bl] = pre.get("pretokenizers")?.as_array()?.as_slice() else {
-        return None;
-    };
-    let ok = kind(split) == "Split"
-        && split.get("behavior").and_then(Value::as_str) == Some("Isolated")
-        && split.get("invert") == Some(&Value::Bool(false))
-        && byte_level(bl, false);
-    if !ok {
+    let (bl, splits) = pre.get("pretokenizers")?.as_array()?.split_last()?;
+    if splits.is_empty() || !byte_level(bl, false) {
         return None;
     }
-    split
-        .get("pattern")?
-        .get("Regex")?
-        .as_str()
-        .map(str::to_string)
+    splits
+        .iter()
+        .map(|split| {
+            let ok = kind(split) == "Split"
+                && split.get("behavior").and_then(Value::as_str) == Some("Isolated")
+                && split.get("invert") == Some(&Value::Bool(false));
+            if !ok {
+                return None;
+            }
+            split
+                .get("pattern")?
+                .get("Regex")?
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
 }
