@@ -388,15 +388,6 @@ pub(crate) fn normal_forms(tok: &tokenizers::Tokenizer) -> Option<Vec<String>> {
     }
 }
 
-/// The word regex when the pre-tokenizer is byte-level with one regex: `ByteLevel` with its own regex, or
-/// `Split` (isolated, not inverted) followed by `ByteLevel` without one; never with a prefix space.
-pub(crate) fn split_pattern(tok: &tokenizers::Tokenizer) -> Option<String> {
-    match split_patterns(tok)?.as_slice() {
-        [one] => Some(one.clone()),
-        _ => None,
-    }
-}
-
 /// The word regexes, in order, when the pre-tokenizer is byte-level after regex splits: `ByteLevel` with its
 /// own regex, or one or more `Split`s (isolated, not inverted) followed by `ByteLevel` without one (DeepSeek
 /// V3/R1: digits, then CJK runs, then words); never with a prefix space.
