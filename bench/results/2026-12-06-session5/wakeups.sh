@@ -8,36 +8,13 @@
 # Env: CLIENTS (default "new raw"; any servebench-NAME in BIN, or raw), OUT (output tokens, 256),
 #      TOKENIZER, SHAREGPT.
 set -euo pipefail
-BIN=${BIN:?BIN=dir with servebench-new and raw-reader}
-TOK=${TOKENIZER:-/work/shared/tokenizers/qwen2}
-SHAREGPT=${SHAREGPT:-/work/shared/datasets/sharegpt/sharegpt_v3_first1500.json}
-OUTLEN=${OUT:-256}
-D=$(mktemp -d)
-trap 'rm -rf "$D"' EXIT
-python3 - "$D/body.json" "$OUTLEN" <<'PY'
-import json, sys
-p = " ".join(["The quick brown fox jumps over the lazy dog."] * 6)
-json.dump({"model": "servebench-sim", "prompt": p, "max_tokens": int(sys.argv[2]), "stream": True,
-           "ignore_eos": True, "temperature": 0.0}, open(sys.argv[1], "w"))
-PY
+. "$(dirname "$0")/paced_case.sh"
 printf '%-12s %10s %10s %12s %12s %10s %10s\n' client chunks recv_calls recv/chunk epoll/chunk futex write
 for c in ${CLIENTS:-new raw}; do
-  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  taskset -c 0 "$BIN/servebench-new" sim --preset default --port "$PORT" --tokenizer heuristic > "$D/sim.log" 2>&1 &
-  SIM=$!
-  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
-  if [ "$c" = raw ]; then
-    cmd=("$BIN/raw-reader" --url "http://127.0.0.1:$PORT/v1/completions" --body-file "$D/body.json"
-         --concurrency 256 --requests 1000)
-  else
-    cmd=("$BIN/servebench-$c" bench --backend vllm --base-url "http://127.0.0.1:$PORT" --model servebench-sim
-         --tokenizer "$TOK" --dataset-name random --dataset-path "$SHAREGPT" --random-input-len 64
-         --random-output-len "$OUTLEN" --random-range-ratio 1 --num-prompts 1000 --max-concurrency 256
-         --output-file "$D/res.jsonl" --disable-tqdm --json)
-  fi
-  taskset -c 1 strace -f -c -o "$D/strace.txt" -- "${cmd[@]}" > "$D/client.log" 2>&1
-  kill "$SIM" 2>/dev/null || true
-  wait "$SIM" 2>/dev/null || true
+  start_sim
+  client_cmd "$c"
+  taskset -c 1 strace -f -c -o "$D/strace.txt" -- "${CMD[@]}" > "$D/client.log" 2>&1
+  stop_sim
   chunks=$((1000 * OUTLEN))
   recv=$(awk '$NF=="recvmsg"||$NF=="recvfrom" {n+=$4} END {print n+0}' "$D/strace.txt")
   epoll=$(awk '$NF=="epoll_wait" {print $4}' "$D/strace.txt")

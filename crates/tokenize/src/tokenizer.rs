@@ -845,6 +845,11 @@ mod tests {
         assert_eq!(starts, pipeline_starts, "{text:?}");
     }
 
+    /// An NFC normalizer (in a `Sequence`, as files write it).
+    fn nfc(t: &mut Value) {
+        t["normalizer"] = serde_json::json!({"type": "Sequence", "normalizers": [{"type": "NFC"}]})
+    }
+
     /// DeepSeek V3/R1's pre-tokenizer: three `Split`s in turn (digit groups, CJK runs, words), then byte-level.
     fn deepseek_variant(name: &str) -> Tokenizer {
         edited(name, |t| {
@@ -856,6 +861,14 @@ mod tests {
                 {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]});
         })
     }
+
+    /// Texts where DeepSeek's digit and CJK splits cut inside what its word regex alone would keep whole.
+    const DIGIT_CJK_TEXTS: [&str; 4] = [
+        "1234567 apples, 89 pears; 2024-12-06T10:00",
+        "价格是123元，日本語テキスト456と中文",
+        "x=12+345*6789 (2) [3]",
+        "mixed日本123abc def",
+    ];
 
     const DEEPSEEK_WORDS: &str = r##"[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"##;
 
@@ -869,15 +882,7 @@ mod tests {
             "read by byte_bpe, pipeline left unbuilt"
         );
         let mut texts = tricky_texts();
-        texts.extend(
-            [
-                "1234567 apples, 89 pears; 2024-12-06T10:00",
-                "价格是123元，日本語テキスト456と中文",
-                "x=12+345*6789 (2) [3]",
-                "mixed日本123abc def",
-            ]
-            .map(String::from),
-        );
+        texts.extend(DIGIT_CJK_TEXTS.map(String::from));
         for text in &texts {
             assert_same_ids(&t, text);
             assert_same_ids(&t, text);
@@ -906,7 +911,10 @@ mod tests {
             })
             .collect::<Vec<_>>()
             .join(" ");
-        text.push_str(" 1234567 apples, 89 pears; 2024-12-06T10:00 价格是123元，日本語テキスト456と中文 x=12+345*6789");
+        for extra in DIGIT_CJK_TEXTS {
+            text.push(' ');
+            text.push_str(extra);
+        }
         let (ids, starts) = t.encode_word_starts(&text).unwrap();
         let firsts: Vec<usize> = (0..ids.len()).filter(|&i| starts[i]).collect();
         assert!(firsts.len() > 100, "{}", firsts.len());
@@ -920,10 +928,6 @@ mod tests {
 
     #[test]
     fn the_word_cache_gives_the_pipeline_ids() {
-        let nfc = |t: &mut Value| {
-            t["normalizer"] =
-                serde_json::json!({"type": "Sequence", "normalizers": [{"type": "NFC"}]})
-        };
         let toks = [
             Tokenizer::builtin().unwrap(),
             split_variant("sb-wc-qwen", QWEN2_SPLIT, |_| {}),
@@ -970,10 +974,6 @@ mod tests {
 
     #[test]
     fn byte_level_bpe_counts_cuts_and_decodes_without_building_the_pipeline() {
-        let nfc = |t: &mut Value| {
-            t["normalizer"] =
-                serde_json::json!({"type": "Sequence", "normalizers": [{"type": "NFC"}]})
-        };
         let toks = [
             Tokenizer::builtin().unwrap(),
             split_variant("sb-lazy-llama", LLAMA3_SPLIT, |t| {
