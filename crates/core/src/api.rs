@@ -394,7 +394,11 @@ impl<'a> OpenAiView<'a> {
     /// already walked (events of one stream repeat `id`, `object`, `created`, `model`). The walk is a function
     /// of the bytes, so skipping an identical, already-validated prefix gives the same result.
     fn scan_cached(data: &'a [u8], cache: &mut PrefixCache) -> Option<Self> {
+        if let Some(v) = cache.memo.apply(data) {
+            return Some(v);
+        }
         let mut v = OpenAiView::default();
+        let mut texts = TextSpans::default();
         let hit = !cache.bytes.is_empty() && data.starts_with(&cache.bytes);
         let base = if hit { cache.bytes.len() } else { 0 };
         let mut sc = Scan::new(&data[base..])?;
@@ -431,7 +435,7 @@ impl<'a> OpenAiView<'a> {
                     if !sc.null()? {
                         sc.array(|sc, i| {
                             if i == 0 {
-                                Self::choice(sc, &mut v)
+                                Self::choice(sc, &mut v, &mut texts)
                             } else {
                                 sc.skip()
                             }
@@ -494,10 +498,11 @@ impl<'a> OpenAiView<'a> {
             cache.bytes.extend_from_slice(&data[..at]);
             cache.seen = seen_then;
         }
+        cache.memo.learn(data, base, &v, &texts);
         Some(v)
     }
 
-    fn choice(sc: &mut Scan<'a>, v: &mut OpenAiView<'a>) -> Option<()> {
+    fn choice(sc: &mut Scan<'a>, v: &mut OpenAiView<'a>, texts: &mut TextSpans) -> Option<()> {
         let mut seen = 0u8;
         let mut delta: Option<DeltaView<'a>> = None;
         let mut message: Option<DeltaView<'a>> = None;
@@ -514,10 +519,10 @@ impl<'a> OpenAiView<'a> {
             }
             seen |= bit;
             match key {
-                b"text" => v.text = sc.opt_string()?,
+                b"text" => v.text = texts.read(sc)?,
                 b"finish_reason" => v.finish_reason = sc.opt_string()?,
-                b"delta" => delta = DeltaView::scan(sc)?,
-                _ => message = DeltaView::scan(sc)?,
+                b"delta" => delta = DeltaView::scan(sc, texts)?,
+                _ => message = DeltaView::scan(sc, texts)?,
             }
             Some(())
         })?;
@@ -529,11 +534,110 @@ impl<'a> OpenAiView<'a> {
     }
 }
 
-/// The bytes of a stream's last fully walked event up to its `"choices"` key, and the keys seen by then.
+/// The bytes of a stream's last fully walked event up to its `"choices"` key, and the keys seen by then; and
+/// the same event around its text ([`TextMemo`]).
 #[derive(Debug, Clone, Default)]
 struct PrefixCache {
     bytes: Vec<u8>,
     seen: u8,
+    memo: TextMemo,
+}
+
+/// Where the walk read the string values of text fields (`text`, `content`, `reasoning_content`,
+/// `reasoning`): how many were strings, and the last one's quotes (the opening one, and just past the
+/// closing one), from the walk's start.
+#[derive(Default)]
+struct TextSpans {
+    strings: u8,
+    at: (usize, usize),
+}
+
+impl TextSpans {
+    /// A text field's value (a string or `null`), noting where a string was.
+    fn read<'a>(&mut self, sc: &mut Scan<'a>) -> Option<Option<Cow<'a, str>>> {
+        sc.peek()?;
+        let start = sc.pos();
+        let s = sc.opt_string()?;
+        if s.is_some() {
+            self.strings = self.strings.saturating_add(1);
+            self.at = (start, sc.pos());
+        }
+        Some(s)
+    }
+}
+
+/// Which field of [`OpenAiView`] a [`TextMemo`] fills.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum TextField {
+    #[default]
+    None,
+    Text,
+    Content,
+    Reasoning,
+}
+
+/// A stream's last walked event that carried one text string and nothing else (no finish reason, no usage):
+/// its bytes up to the string's opening quote (`head`) and after its closing quote (`tail`). Consecutive
+/// events of a stream differ only in that string, so an event with the same head and tail and a valid
+/// string between them is read without walking it: the walk is a function of the bytes, and a string's
+/// value changes nothing else the walk does.
+#[derive(Debug, Clone, Default)]
+struct TextMemo {
+    field: TextField,
+    head: Vec<u8>,
+    tail: Vec<u8>,
+}
+
+impl TextMemo {
+    /// The view of `data` when it is the memo's event with another text, else None.
+    fn apply<'a>(&self, data: &'a [u8]) -> Option<OpenAiView<'a>> {
+        let (h, t) = (self.head.len(), self.tail.len());
+        if self.field == TextField::None
+            || data.len() < h + 1 + t
+            || !data.starts_with(&self.head)
+            || !data.ends_with(&self.tail)
+        {
+            return None;
+        }
+        // From the opening quote (the head's last byte) to the closing one: exactly one string.
+        let string = &data[h - 1..data.len() - t];
+        let mut sc = Scan::new(string)?;
+        let text = sc.string()?;
+        if sc.pos() != string.len() {
+            return None;
+        }
+        let mut v = OpenAiView::default();
+        let slot = match self.field {
+            TextField::Text => &mut v.text,
+            TextField::Content => &mut v.content,
+            TextField::Reasoning | TextField::None => &mut v.reasoning,
+        };
+        *slot = Some(text);
+        Some(v)
+    }
+
+    /// Keeps `data` (walked from `base`, giving `v`) as the memo's event when it qualifies.
+    fn learn(&mut self, data: &[u8], base: usize, v: &OpenAiView<'_>, texts: &TextSpans) {
+        let field = match (&v.text, &v.content, &v.reasoning) {
+            (Some(_), None, None) => TextField::Text,
+            (None, Some(_), None) => TextField::Content,
+            (None, None, Some(_)) => TextField::Reasoning,
+            _ => TextField::None,
+        };
+        let only_text = texts.strings == 1
+            && v.finish_reason.is_none()
+            && v.prompt_tokens.is_none()
+            && v.completion_tokens.is_none();
+        if field == TextField::None || !only_text {
+            return;
+        }
+        let (open, past_close) = (base + texts.at.0, base + texts.at.1);
+        self.field = field;
+        self.head.clear();
+        self.head.extend_from_slice(&data[..=open]);
+        self.tail.clear();
+        self.tail.extend_from_slice(&data[past_close..]);
+    }
 }
 
 struct DeltaView<'a> {
@@ -544,7 +648,7 @@ struct DeltaView<'a> {
 
 impl<'a> DeltaView<'a> {
     /// `null` or an object.
-    fn scan(sc: &mut Scan<'a>) -> Option<Option<Self>> {
+    fn scan(sc: &mut Scan<'a>, texts: &mut TextSpans) -> Option<Option<Self>> {
         if sc.null()? {
             return Some(None);
         }
@@ -565,7 +669,7 @@ impl<'a> DeltaView<'a> {
                 return None;
             }
             seen |= bit;
-            *slot = sc.opt_string()?;
+            *slot = texts.read(sc)?;
             Some(())
         })?;
         Some(Some(d))
@@ -1155,6 +1259,116 @@ mod tests {
             fast_hits > 2_000,
             "the generator exercises the fast walk: {fast_hits}"
         );
+    }
+
+    /// Events that differ from the memo's only in their text string are read without a walk, and read as serde
+    /// reads them; any other text between the same head and tail (an unescaped quote, a control character,
+    /// a bad escape or byte, a string that ends early and JSON after it) is walked, and agrees with serde too.
+    #[test]
+    fn the_text_memo_reads_what_serde_reads() {
+        let shapes = [
+            (
+                Api::Completions,
+                r#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":""#,
+                r#"","logprobs":null,"finish_reason":null,"stop_reason":null}]}"#,
+            ),
+            (
+                Api::Chat,
+                r#"{"id":"c","choices":[{"index":0,"delta":{"role":null,"content":""#,
+                r#"","reasoning_content":null},"finish_reason":null}],"usage":null}"#,
+            ),
+            (
+                Api::Chat,
+                r#"{"id":"c","choices":[{"index":0,"delta":{"content":null,"reasoning_content":""#,
+                r#""},"finish_reason":null}]}"#,
+            ),
+        ];
+        let texts: [&[u8]; 14] = [
+            b" the",
+            b"",
+            br#"a\"b"#,
+            br"line\nbreak\\",
+            br"\u00e9\ud83d\ude00",
+            b"\xc3\xa9t\xc3\xa9",
+            br#"a"b"#,
+            b"a\x01b",
+            br"bad\x",
+            br"\u12",
+            b"\xff",
+            br#"x","finish_reason":"stop"#,
+            br#"y","text":"z"#,
+            br"\",
+        ];
+        let mut next = xorshift(0x7e47_u64);
+        for (api, head, tail) in shapes {
+            let mut fast = StreamDecoder::new(api);
+            let mut slow = StreamDecoder::new(api);
+            let mut memo_hits = 0;
+            for i in 0..2_000 {
+                let k = (next() % texts.len() as u64) as usize;
+                let ev = [head.as_bytes(), texts[k], tail.as_bytes()].concat();
+                let memo_hit = fast.prefix.memo.apply(&ev).is_some();
+                // The first six texts are valid strings: while the memo holds this shape's head and tail (an
+                // invalid text may walk and be learnt too, e.g. a chat delta with a "text" key), it reads them.
+                let canonical = fast.prefix.memo.head == head.as_bytes()
+                    && fast.prefix.memo.tail == tail.as_bytes()[1..];
+                if k < 6 {
+                    assert_eq!(memo_hit, canonical, "event {i}, text {k}");
+                }
+                memo_hits += usize::from(memo_hit);
+                let a = fast.on_event(&ev);
+                let b = slow.on_openai_event_serde_only(&ev);
+                let shown = String::from_utf8_lossy(&ev);
+                assert_eq!(a.is_ok(), b.is_ok(), "{shown}: {a:?} vs {b:?}");
+                if let (Ok(x), Ok(y)) = (&a, &b) {
+                    assert_eq!(x, y, "{shown}");
+                }
+                assert_eq!(
+                    (&fast.text, &fast.reasoning, &fast.finish_reason),
+                    (&slow.text, &slow.reasoning, &slow.finish_reason),
+                    "event {i}: {shown}"
+                );
+                assert_eq!(fast.usage, slow.usage, "{shown}");
+            }
+            assert!(memo_hits > 500, "{head}: {memo_hits} memo hits");
+        }
+        // What the memo does not take: an event with a finish reason or usage, or two text strings.
+        let mut cache = PrefixCache::default();
+        let learnt = |cache: &mut PrefixCache, ev: &str| {
+            cache.memo = TextMemo::default();
+            OpenAiView::scan_cached(ev.as_bytes(), cache).expect("walked");
+            cache.memo.field
+        };
+        let h = r#"{"id":"x","choices":[{"index":0,"#;
+        for (ev, field) in [
+            (
+                format!(r#"{h}"text":"a","finish_reason":null}}]}}"#),
+                TextField::Text,
+            ),
+            (
+                format!(r#"{h}"text":"a","finish_reason":"stop"}}]}}"#),
+                TextField::None,
+            ),
+            (
+                format!(r#"{h}"text":"a"}}],"usage":{{"completion_tokens":3}}}}"#),
+                TextField::None,
+            ),
+            (
+                format!(r#"{h}"delta":{{"content":"a","reasoning":"b"}}}}]}}"#),
+                TextField::None,
+            ),
+            (
+                format!(r#"{h}"delta":{{"reasoning":"b"}}}}]}}"#),
+                TextField::Reasoning,
+            ),
+            (
+                format!(r#"{h}"delta":{{"content":"a"}},"message":{{"content":"b"}}}}]}}"#),
+                TextField::None,
+            ),
+            (format!(r#"{h}"text":null}}]}}"#), TextField::None),
+        ] {
+            assert_eq!(learnt(&mut cache, &ev), field, "{ev}");
+        }
     }
 
     /// One stream's events share their prefix: the walk that skips a known prefix gives, event after event, the

@@ -212,10 +212,22 @@ pub fn compute(records: &[RequestRecord], duration_s: f64, rule: ItlRule) -> Met
     (m.max_output_tokens_per_s, m.max_concurrent_requests) = per_second_peaks(&peaks);
     m.ttft = Summary::of(&mut ttft);
     m.ttft_any = Summary::of(&mut ttft_any);
+    // The three inter-token lists have one value per chunk and are often the same list (one token a chunk):
+    // a list equal bit for bit to the chunk gaps has their summary, without sorting it again.
+    let (itl_is_chunk, tok_is_chunk) =
+        (same_bits(&itl, &itl_chunk), same_bits(&itl_tok, &itl_chunk));
     m.itl_chunk = Summary::of(&mut itl_chunk);
     m.tpot = Summary::of(&mut tpot);
-    m.itl = Summary::of(&mut itl);
-    m.itl_per_token = Summary::of(&mut itl_tok);
+    m.itl = if itl_is_chunk {
+        m.itl_chunk
+    } else {
+        Summary::of(&mut itl)
+    };
+    m.itl_per_token = if tok_is_chunk {
+        m.itl_chunk
+    } else {
+        Summary::of(&mut itl_tok)
+    };
     m.e2e = Summary::of(&mut e2e);
     m.client_queue = Summary::of(&mut queue);
     m.send_lag = Summary::of(&mut lag);
@@ -223,6 +235,12 @@ pub fn compute(records: &[RequestRecord], duration_s: f64, rule: ItlRule) -> Met
     m.e2e_from_scheduled = Summary::of(&mut e2e_s);
     m.per_request_output_tps = Summary::of(&mut tps);
     m
+}
+
+/// Whether two lists hold the same values bit for bit, in the same order ([`Summary::of`] gives them the same
+/// summary).
+fn same_bits(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
 #[cfg(test)]
@@ -280,6 +298,57 @@ mod tests {
             Some("HTTP 500: boom (after 12 ms)")
         );
         assert_eq!(m.output_token_sources.get("usage"), Some(&2));
+    }
+
+    /// Each inter-token summary is its own list's, whether the lists differ (chunks of several tokens) or are
+    /// the same list (one token a chunk, where the chunk gaps' summary is reused).
+    #[test]
+    fn the_inter_token_summaries_are_those_of_their_own_lists() {
+        let multi = RequestRecord {
+            chunk_tokens: vec![1, 3, 1, 2, 1],
+            ..rec(10.0, 95.0, 8, vec![10.0, 40.0, 47.0, 75.0, 95.0])
+        };
+        let single = rec(5.0, 35.0, 4, vec![5.0, 12.0, 20.0, 35.0]);
+        let own = |records: &[RequestRecord], rule| {
+            let (mut itl, mut chunk, mut tok) = (Vec::new(), Vec::new(), Vec::new());
+            for r in records {
+                itl.extend(r.sglang_itl_ms(rule).0);
+                chunk.extend(r.itl_ms());
+                tok.extend(r.itl_per_token_ms());
+            }
+            let (itl, chunk, tok) = (
+                Summary::of(&mut itl),
+                Summary::of(&mut chunk),
+                Summary::of(&mut tok),
+            );
+            (itl, chunk, tok)
+        };
+        for (records, rule) in [
+            (vec![multi.clone(), single.clone()], ItlRule::ServerTokens),
+            (vec![multi], ItlRule::PerChunk),
+            (vec![single], ItlRule::PerChunk),
+        ] {
+            let m = compute(&records, 1.0, rule);
+            let (itl, chunk, tok) = own(&records, rule);
+            assert_eq!((m.itl, m.itl_chunk, m.itl_per_token), (itl, chunk, tok));
+        }
+        let m = compute(
+            &[rec(5.0, 35.0, 4, vec![5.0, 12.0, 20.0, 35.0])],
+            1.0,
+            ItlRule::PerChunk,
+        );
+        assert_eq!(m.itl, m.itl_chunk);
+        assert_eq!((m.itl.count, m.itl.max), (3, Some(15.0)));
+        let m = compute(
+            &[RequestRecord {
+                chunk_tokens: vec![1, 3, 1, 2, 1],
+                ..rec(10.0, 95.0, 8, vec![10.0, 40.0, 47.0, 75.0, 95.0])
+            }],
+            1.0,
+            ItlRule::ServerTokens,
+        );
+        assert_ne!(m.itl, m.itl_chunk);
+        assert_eq!((m.itl_per_token.count, m.itl_chunk.count), (7, 4));
     }
 
     #[test]
