@@ -142,14 +142,45 @@ pub struct Conn {
     /// `kernel_ts`, else when the read returned.
     arrival: Instant,
     kernel_ts: bool,
-    /// Control-message space for `recvmsg`.
-    #[cfg(target_os = "linux")]
-    cmsg: Vec<u8>,
     /// Waits between a segment's arrival and the read that took it, since the last `take_read_delay`.
     read_delay: Option<ReadDelay>,
     /// After a read shorter than its room, read again at once instead of waiting for the next readiness
     /// event (see `read_stamped`).
     read_on: bool,
+    /// The wall clock at a recent read's monotonic time (see [`WallRef`]).
+    #[cfg(target_os = "linux")]
+    wall_ref: Option<WallRef>,
+}
+
+/// How long a [`WallRef`] is used before both clocks are read again: a step of the wall clock (`settimeofday`,
+/// a leap second) reaches the read delays within this.
+#[cfg(target_os = "linux")]
+const WALL_REFRESH: Duration = Duration::from_millis(250);
+
+/// The wall clock (since the Unix epoch) read together with the monotonic clock. Linux slews both clocks
+/// alike (NTP adjusts their common rate); they move apart only when the wall clock is stepped. So the wall
+/// time of a later monotonic instant is this one's plus the monotonic time elapsed, and a read needs one
+/// clock read, not two, to set a kernel receive time (wall clock) against its own monotonic time.
+#[cfg(target_os = "linux")]
+#[derive(Debug, Clone, Copy)]
+struct WallRef {
+    mono: Instant,
+    wall: Duration,
+}
+
+#[cfg(target_os = "linux")]
+impl WallRef {
+    /// Pairs `mono` (just read) with the wall clock read now.
+    fn at(mono: Instant) -> Option<WallRef> {
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+        Some(WallRef { mono, wall })
+    }
+
+    /// The wall time at `now`, or None when this reference is stale (older than [`WALL_REFRESH`]).
+    fn wall_at(&self, now: Instant) -> Option<Duration> {
+        let since = now.checked_duration_since(self.mono)?;
+        (since < WALL_REFRESH).then(|| self.wall + since)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -244,8 +275,9 @@ impl Http1Pool {
                         arrival: Instant::now(),
                         kernel_ts,
                         #[cfg(target_os = "linux")]
-                        cmsg: rx_time::cmsg_space(),
                         read_delay: None,
+                        #[cfg(target_os = "linux")]
+                        wall_ref: None,
                         read_on: false,
                     });
                 }
@@ -394,7 +426,6 @@ impl Conn {
                 stream,
                 buf,
                 end,
-                cmsg,
                 read_on,
                 ..
             } = self;
@@ -407,7 +438,7 @@ impl Conn {
             // room the connection reads on at once (`read_on`) until a read finds nothing.
             let mut short = None;
             let got = stream.try_io(tokio::io::Interest::READABLE, || {
-                match rx_time::recv(stream, &mut buf[*end..], cmsg) {
+                match rx_time::recv(stream, &mut buf[*end..]) {
                     Ok((n, stamp)) if n > 0 && n < room && !*read_on => {
                         short = Some((n, stamp));
                         Err(std::io::ErrorKind::WouldBlock.into())
@@ -448,7 +479,11 @@ impl Conn {
         let now = Instant::now();
         self.arrival = now;
         let Some(kernel) = kernel else { return };
-        let Ok(wall) = SystemTime::now().duration_since(UNIX_EPOCH) else {
+        let cached = self.wall_ref.and_then(|r| r.wall_at(now));
+        let Some(wall) = cached.or_else(|| {
+            self.wall_ref = WallRef::at(now);
+            self.wall_ref.map(|r| r.wall)
+        }) else {
             return;
         };
         let delay = wall.saturating_sub(kernel);
@@ -814,6 +849,7 @@ fn parse_head(bytes: &[u8], request_was_head: bool) -> Result<Option<(usize, Hea
 mod rx_time {
     use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
     use nix::sys::time::TimeSpec;
+    use std::cell::RefCell;
     use std::io::IoSliceMut;
     use std::os::fd::AsRawFd;
     use std::time::Duration;
@@ -823,13 +859,23 @@ mod rx_time {
         setsockopt(stream, sockopt::ReceiveTimestampns, &true).is_ok()
     }
 
-    pub fn cmsg_space() -> Vec<u8> {
-        nix::cmsg_space!(TimeSpec)
+    thread_local! {
+        /// Control-message space for `recvmsg`, one per thread: a connection's own would be one more cold cache
+        /// line on every read of a paced stream (the client reads hundreds of streams in turn).
+        static CMSG: RefCell<Vec<u8>> = RefCell::new(nix::cmsg_space!(TimeSpec));
     }
 
     /// One non-blocking receive: bytes read and the kernel's receive time (since the Unix epoch).
+    pub fn recv(stream: &TcpStream, buf: &mut [u8]) -> std::io::Result<(usize, Option<Duration>)> {
+        CMSG.with(|cmsg| match cmsg.try_borrow_mut() {
+            Ok(mut cmsg) => recv_with(stream, buf, &mut cmsg),
+            // Not reached (a receive does not nest in another); a fresh buffer keeps it correct.
+            Err(_) => recv_with(stream, buf, &mut nix::cmsg_space!(TimeSpec)),
+        })
+    }
+
     #[allow(clippy::ptr_arg)] // nix's recvmsg takes the control buffer as a Vec
-    pub fn recv(
+    fn recv_with(
         stream: &TcpStream,
         buf: &mut [u8],
         cmsg: &mut Vec<u8>,
@@ -1296,6 +1342,66 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_wall_reference_gives_the_wall_time_of_later_monotonic_instants() {
+        let r = WallRef::at(Instant::now()).unwrap();
+        assert_eq!(
+            r.wall_at(r.mono + Duration::from_millis(100)),
+            Some(r.wall + Duration::from_millis(100))
+        );
+        assert_eq!(r.wall_at(r.mono + WALL_REFRESH), None, "stale");
+        assert_eq!(r.wall_at(r.mono - Duration::from_millis(1)), None);
+        // Against the real wall clock 50 ms on: the same up to the two reads' skew.
+        std::thread::sleep(Duration::from_millis(50));
+        let wall = r.wall_at(Instant::now()).unwrap();
+        let real = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let skew = real.abs_diff(wall);
+        assert!(skew < Duration::from_millis(2), "skew {skew:?}");
+    }
+
+    /// A read's kernel time is set against the cached wall reference while it is fresh, and against both
+    /// clocks read again once it is stale: a wrong stale reference changes nothing.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn stamps_use_a_fresh_wall_reference_and_renew_a_stale_one() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move { listener.accept().await.map(|(s, _)| s) });
+        let mut conn = Http1Pool::new("127.0.0.1", port, "x", &[])
+            .connect()
+            .await
+            .unwrap();
+        let wall_now = || SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let near = |a: Duration, b: Duration| a.abs_diff(b) < Duration::from_millis(3);
+        // Fresh (taken 50 ms ago): the bytes came 5 ms before the read.
+        let ago = Duration::from_millis(50);
+        conn.wall_ref = Some(WallRef {
+            mono: Instant::now() - ago,
+            wall: wall_now() - ago,
+        });
+        conn.stamp(Some(wall_now() - Duration::from_millis(5)));
+        let before_read = Instant::now().duration_since(conn.arrival);
+        assert!(
+            near(before_read, Duration::from_millis(5)),
+            "{before_read:?}"
+        );
+        // Stale and wrong by 5 s: renewed, so the 5 ms still come out.
+        conn.wall_ref = Some(WallRef {
+            mono: Instant::now() - Duration::from_secs(1),
+            wall: wall_now() - Duration::from_secs(6),
+        });
+        conn.stamp(Some(wall_now() - Duration::from_millis(5)));
+        let before_read = Instant::now().duration_since(conn.arrival);
+        assert!(
+            near(before_read, Duration::from_millis(5)),
+            "{before_read:?}"
+        );
+        let renewed = conn.wall_ref.unwrap();
+        assert!(near(renewed.wall, wall_now()), "{renewed:?}");
+        server.abort();
     }
 
     /// A busy client reads late; kernel timestamps still say when the bytes arrived.
