@@ -11,6 +11,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUTDIR=${OUTDIR:-$(mktemp -d)}
+mkdir -p "$OUTDIR"
 for who in "$@"; do
   for out in 64 1; do
     OUT=$out

@@ -10,9 +10,11 @@
 //! ([`crate::client`] picks).
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 /// First read buffer of a connection (a slow stream never needs more).
@@ -145,7 +147,7 @@ pub struct Conn {
     /// Waits between a segment's arrival and the read that took it, since the last `take_read_delay`.
     read_delay: Option<ReadDelay>,
     /// After a read shorter than its room, read again at once instead of waiting for the next readiness
-    /// event (see `read_stamped`).
+    /// event (see `poll_read_stamped`).
     read_on: bool,
     /// The wall clock at a recent read's monotonic time (see [`WallRef`]).
     #[cfg(target_os = "linux")]
@@ -386,6 +388,14 @@ impl Conn {
 
     /// Reads more bytes into the buffer and stamps their arrival; returns how many (0 = EOF).
     async fn fill(&mut self) -> std::io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_fill(cx)).await
+    }
+
+    /// [`Conn::fill`] as a poll function. A paced stream's every read polls down through each level of the
+    /// request's future, each level one more cold cache line among hundreds of streams; as a poll function the
+    /// read is one level, not two nested futures. Making room in the buffer is idempotent (a poll that finds
+    /// nothing to read leaves the room made), so it is done on every poll.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -401,26 +411,33 @@ impl Conn {
             self.buf.resize(self.buf.len() * 2, 0);
         }
         let room = self.buf.len() - self.end;
-        let n = self.read_stamped().await?;
+        let n = ready!(self.poll_read_stamped(cx))?;
         self.end += n;
         if n == room && self.buf.len() < BUF_MAX {
             // Reads fill the buffer: the stream is fast, read more at a time.
             self.buf.resize(self.buf.len() * 2, 0);
         }
-        Ok(n)
+        Poll::Ready(Ok(n))
+    }
+
+    /// One read into the buffer's room, stamped with the time the read returned.
+    fn poll_read_plain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let mut room = ReadBuf::new(&mut self.buf[self.end..]);
+        ready!(Pin::new(&mut self.stream).poll_read(cx, &mut room))?;
+        let n = room.filled().len();
+        self.arrival = Instant::now();
+        Poll::Ready(Ok(n))
     }
 
     #[cfg(target_os = "linux")]
-    async fn read_stamped(&mut self) -> std::io::Result<usize> {
+    fn poll_read_stamped(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
         if !self.kernel_ts {
-            let n = self.stream.read(&mut self.buf[self.end..]).await?;
-            self.arrival = Instant::now();
-            return Ok(n);
+            return self.poll_read_plain(cx);
         }
         loop {
             // `poll_read_ready` keeps one waker per socket; `readable()` would join and leave a locked list
             // of waiters on every read.
-            std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)).await?;
+            ready!(self.stream.poll_read_ready(cx))?;
             let Conn {
                 stream,
                 buf,
@@ -457,19 +474,17 @@ impl Conn {
             match (got, short) {
                 (_, Some((n, stamp))) | (Ok((n, stamp)), None) => {
                     self.stamp(stamp);
-                    return Ok(n);
+                    return Poll::Ready(Ok(n));
                 }
                 (Err(e), None) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                (Err(e), None) => return Err(e),
+                (Err(e), None) => return Poll::Ready(Err(e)),
             }
         }
     }
 
     #[cfg(not(target_os = "linux"))]
-    async fn read_stamped(&mut self) -> std::io::Result<usize> {
-        let n = self.stream.read(&mut self.buf[self.end..]).await?;
-        self.arrival = Instant::now();
-        Ok(n)
+    fn poll_read_stamped(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        self.poll_read_plain(cx)
     }
 
     /// Sets `arrival` from a kernel receive time (wall clock since the epoch), or from now.
@@ -631,7 +646,7 @@ impl Conn {
 
     /// Reads more of the body; false at end of stream.
     async fn more(&mut self) -> Result<bool, Http1Error> {
-        match self.fill().await {
+        match std::future::poll_fn(|cx| self.poll_fill(cx)).await {
             Ok(n) => Ok(n > 0),
             Err(e) => Err(Http1Error::Read(e)),
         }
@@ -912,6 +927,7 @@ mod rx_time {
 mod tests {
     use super::*;
     use std::time::Duration;
+    use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
 
     /// A server that answers each connection's requests with the given raw responses, writing each response
