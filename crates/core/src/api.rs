@@ -392,7 +392,9 @@ impl<'a> OpenAiView<'a> {
 
     /// The fast walk, skipping the bytes before `"choices"` when they equal those of an event this stream
     /// already walked (events of one stream repeat `id`, `object`, `created`, `model`). The walk is a function
-    /// of the bytes, so skipping an identical, already-validated prefix gives the same result.
+    /// of the bytes, so skipping an identical, already-validated prefix gives the same result. Before any walk,
+    /// an event that is the stream's last text-only event with another text is read from the memo
+    /// ([`TextMemo`]); a walked event that qualifies becomes the memo's.
     fn scan_cached(data: &'a [u8], cache: &mut PrefixCache) -> Option<Self> {
         if let Some(v) = cache.memo.apply(data) {
             return Some(v);
