@@ -16,7 +16,7 @@ for who in "$@"; do
   for out in 64 1; do
     OUT=$out
     (
-      . "$HERE/results/2026-12-06-session5/paced_case.sh"
+      . "$HERE/paced_case.sh"
       start_sim
       client_cmd "$who"
       taskset -c 1 valgrind --tool=cachegrind --cache-sim=yes \

@@ -8,7 +8,7 @@
 # Env: CLIENTS (default "new raw"; any servebench-NAME in BIN, or raw), OUT (output tokens, 256),
 #      TOKENIZER, SHAREGPT.
 set -euo pipefail
-. "$(dirname "$0")/paced_case.sh"
+. "$(dirname "$0")/../../paced_case.sh"
 printf '%-12s %10s %10s %12s %12s %10s %10s\n' client chunks recv_calls recv/chunk epoll/chunk futex write
 for c in ${CLIENTS:-new raw}; do
   start_sim

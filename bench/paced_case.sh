@@ -1,4 +1,5 @@
-# Sourced by ab.sh and wakeups.sh: the paced closed case of bench/README.md (issue 15), set up once.
+# Sourced by bench/paced_ab.sh, bench/cachegrind_per_chunk.sh and results/2026-12-06-session5/wakeups.sh: the
+# paced closed case of bench/README.md (issue 15), set up once.
 # Needs BIN (servebench-NAME binaries and raw-reader). Env: TOKENIZER, SHAREGPT, OUT (output tokens, 256).
 # Gives: D (a temporary folder, removed at exit), OUTLEN, start_sim / stop_sim (PORT, SIM: the default-preset
 # simulator BIN/servebench-new on core 0), client_cmd NAME (the array CMD: raw-reader for "raw", else

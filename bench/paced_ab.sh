@@ -2,7 +2,7 @@
 # Quick side-by-side of the paced closed case (bench/README.md's issue-15 case: default-preset simulator on core 0,
 # client on core 1, 1,000 requests x 64-token prompts x 256 output tokens, concurrency 256). Each round runs every
 # client once, the order rotated by round; one line per run: "round N CLIENT user U sys S" (/usr/bin/time).
-#   BIN=DIR ROUNDS=4 bash ab.sh base new raw     # BIN holds servebench-NAME for each NAME, and raw-reader
+#   BIN=DIR ROUNDS=4 bash bench/paced_ab.sh base new raw     # BIN holds servebench-NAME for each NAME, and raw-reader
 # Env: TOKENIZER, SHAREGPT, OUT (output tokens, 256). The simulator is BIN/servebench-new.
 set -euo pipefail
 ROUNDS=${ROUNDS:-4}

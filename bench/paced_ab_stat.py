@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Medians of an ab.sh log (bench/results/2026-12-06-session5/ab.sh): whole-process CPU-s (user + sys) per client,
+"""Medians of a bench/paced_ab.sh log: whole-process CPU-s (user + sys) per client,
 raw/client and client/base per round (same round, so the machine's state is shared).
-    python3 abstat.py ab_log.txt [--skip-rounds 5,6]"""
+    python3 bench/paced_ab_stat.py ab_log.txt [--skip-rounds 5,6]"""
 import re
 import statistics as st
 import sys
