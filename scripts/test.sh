@@ -70,4 +70,6 @@ if [[ "${1:-}" == --find-chromium ]]; then
   exit
 fi
 chromium_or_skip >/dev/null
+# Loaded tokenizers are cached on disk (byte_bpe/cache.rs): the tests keep theirs inside target/, not in ~/.cache.
+export SERVEBENCH_CACHE_DIR="${SERVEBENCH_CACHE_DIR-$PWD/target/servebench-cache}"
 exec cargo test --locked "$@"

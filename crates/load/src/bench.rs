@@ -524,6 +524,7 @@ fn load_tokenizer(c: &BenchConfig) -> Result<(Arc<Tokenizer>, Vec<String>), Load
         }
         servebench_tokenize::shared_builtin()?
     };
+    tracing::debug!(from_cache = tok.model_from_cache(), "tokenizer loaded");
     Ok((tok, warnings))
 }
 

@@ -10,6 +10,8 @@
 //! and builds `tokenizers`' own pipeline only for what else is asked. Tests and `examples/word_cache.rs`
 //! check ids and texts against `tokenizers`.
 
+pub(crate) mod cache;
+
 use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::de::{Deserializer, Error as _, MapAccess, SeqAccess, Visitor};

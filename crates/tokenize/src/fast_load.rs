@@ -58,8 +58,9 @@ pub(crate) struct FileParts<'a, M> {
 }
 
 impl<M> FileParts<'_, M> {
-    /// The tokenizer of every part but the model and the added tokens: an empty BPE model, nothing added.
-    pub(crate) fn shell(&self) -> Option<tokenizers::Tokenizer> {
+    /// The JSON of every part but the model and the added tokens, with an empty BPE model: what
+    /// [`shell_of`] builds.
+    pub(crate) fn rest(&self) -> String {
         let mut rest = String::with_capacity(4096);
         rest.push_str(r#"{"model":{"type":"BPE","vocab":{},"merges":[]}"#);
         let parts = [
@@ -78,8 +79,18 @@ impl<M> FileParts<'_, M> {
             }
         }
         rest.push('}');
-        tokenizers::Tokenizer::from_bytes(rest.as_bytes()).ok()
+        rest
     }
+
+    /// The tokenizer of every part but the model and the added tokens: an empty BPE model, nothing added.
+    pub(crate) fn shell(&self) -> Option<tokenizers::Tokenizer> {
+        shell_of(&self.rest())
+    }
+}
+
+/// The tokenizer of [`FileParts::rest`]'s JSON.
+pub(crate) fn shell_of(rest: &str) -> Option<tokenizers::Tokenizer> {
+    tokenizers::Tokenizer::from_bytes(rest.as_bytes()).ok()
 }
 
 /// The fast way, for a BPE model; None where it does not apply or fails (the caller then takes the slow way,

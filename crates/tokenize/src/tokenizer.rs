@@ -1,5 +1,6 @@
 //! Loading `tokenizer.json` and counting tokens.
 
+use crate::byte_bpe::cache as bpe_cache;
 use crate::byte_bpe::{AddedJson, ByteBpe, ModelJson};
 use crate::fast_load::FileParts;
 use crate::word_cache::{Merger, WordCache};
@@ -47,6 +48,8 @@ struct LazyPipeline {
     /// The post-processor the tokenizer class asks for (see `class_post_processor`).
     class_post: Option<TemplateProcessing>,
     full: OnceLock<Result<tokenizers::Tokenizer, String>>,
+    /// Whether the model came from the on-disk cache ([`bpe_cache`]).
+    from_cache: bool,
 }
 
 impl LazyPipeline {
@@ -56,21 +59,26 @@ impl LazyPipeline {
         bytes: &[u8],
         config: &Value,
         file: &str,
+        cache: Option<&Path>,
     ) -> Result<Option<(LazyPipeline, WordCache)>, TokenizeError> {
-        let Ok(parts) = serde_json::from_slice::<FileParts<ModelJson>>(bytes) else {
-            return Ok(None);
+        let key = cache.map(|_| bpe_cache::Key::of(bytes));
+        let hit = cache
+            .zip(key)
+            .and_then(|(dir, key)| bpe_cache::load(dir, &key));
+        let from_cache = hit.is_some();
+        let (bpe, rest) = match hit {
+            Some(hit) => hit,
+            None => {
+                let Some(read) = Self::read_model(bytes) else {
+                    return Ok(None);
+                };
+                if let Some((dir, key)) = cache.zip(key) {
+                    bpe_cache::store(dir, &key, &read.0, &read.1);
+                }
+                read
+            }
         };
-        let added: Vec<AddedJson> = match parts.added_tokens {
-            Some(raw) => match serde_json::from_str(raw.get()) {
-                Ok(a) => a,
-                Err(_) => return Ok(None),
-            },
-            None => Vec::new(),
-        };
-        let Some(mut shell) = parts.shell() else {
-            return Ok(None);
-        };
-        let Some(bpe) = ByteBpe::from_file(parts.model, &added) else {
+        let Some(mut shell) = crate::fast_load::shell_of(&rest) else {
             return Ok(None);
         };
         let Some(words) = WordCache::new(&shell, bpe.added_contents()) else {
@@ -89,8 +97,21 @@ impl LazyPipeline {
             file: file.to_string(),
             class_post,
             full: OnceLock::new(),
+            from_cache,
         };
         Ok(Some((lazy, words)))
+    }
+
+    /// The model [`ByteBpe`] reads from the file and the JSON of its other parts; None where it does not read
+    /// the file exactly.
+    fn read_model(bytes: &[u8]) -> Option<(ByteBpe, String)> {
+        let parts = serde_json::from_slice::<FileParts<ModelJson>>(bytes).ok()?;
+        let added: Vec<AddedJson> = match parts.added_tokens {
+            Some(raw) => serde_json::from_str(raw.get()).ok()?,
+            None => Vec::new(),
+        };
+        let rest = parts.rest();
+        Some((ByteBpe::from_file(parts.model, &added)?, rest))
     }
 
     fn full(&self) -> Result<&tokenizers::Tokenizer, TokenizeError> {
@@ -121,8 +142,9 @@ fn pipeline_of(
     bytes: Vec<u8>,
     config: &Value,
     file: &str,
+    cache: Option<&Path>,
 ) -> Result<(Pipeline, Option<WordCache>), TokenizeError> {
-    if let Some((mut lazy, words)) = LazyPipeline::try_new(&bytes, config, file)? {
+    if let Some((mut lazy, words)) = LazyPipeline::try_new(&bytes, config, file, cache)? {
         lazy.bytes = bytes;
         return Ok((Pipeline::Lazy(Box::new(lazy)), Some(words)));
     }
@@ -201,8 +223,18 @@ fn template_in_config(cfg: &Value) -> Option<String> {
 }
 
 impl Tokenizer {
-    /// Loads from a `tokenizer.json` (or `.json.gz`) file, or from a folder holding one.
+    /// Loads from a `tokenizer.json` (or `.json.gz`) file, or from a folder holding one. A byte-level BPE
+    /// model is kept in the on-disk cache (`$SERVEBENCH_CACHE_DIR`, else `~/.cache/servebench`; set but
+    /// empty: none) for the next load of the same content.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Tokenizer, TokenizeError> {
+        Self::from_path_with_cache(path, bpe_cache::default_dir().as_deref())
+    }
+
+    /// [`Tokenizer::from_path`] with the cache in `cache` (None: no cache).
+    pub fn from_path_with_cache(
+        path: impl AsRef<Path>,
+        cache: Option<&Path>,
+    ) -> Result<Tokenizer, TokenizeError> {
         let path = path.as_ref();
         let (file, dir): (PathBuf, Option<PathBuf>) = if path.is_dir() {
             let f = path.join("tokenizer.json");
@@ -234,7 +266,7 @@ impl Tokenizer {
                 template_in_config(&config)
             };
         }
-        let (pipeline, words) = pipeline_of(bytes, &config, &file.display().to_string())?;
+        let (pipeline, words) = pipeline_of(bytes, &config, &file.display().to_string(), cache)?;
         let chat_template = template
             .map(|t| {
                 ChatTemplate::new(
@@ -262,7 +294,9 @@ impl Tokenizer {
         flate2::read::GzDecoder::new(BUILTIN_GZ)
             .read_to_end(&mut bytes)
             .map_err(|e| TokenizeError::Encode(e.to_string()))?;
-        let (pipeline, words) = pipeline_of(bytes, &Value::Null, "builtin:smollm2")?;
+        let cache = bpe_cache::default_dir();
+        let (pipeline, words) =
+            pipeline_of(bytes, &Value::Null, "builtin:smollm2", cache.as_deref())?;
         let cfg: Value = serde_json::from_str(BUILTIN_CONFIG).unwrap_or(Value::Null);
         let chat_template = Some(ChatTemplate::new(
             BUILTIN_TEMPLATE,
@@ -276,6 +310,11 @@ impl Tokenizer {
             chat_template,
             clean_up_spaces: false,
         })
+    }
+
+    /// Whether the model came from the on-disk cache (`$SERVEBENCH_CACHE_DIR`, else `~/.cache/servebench`).
+    pub fn model_from_cache(&self) -> bool {
+        matches!(&self.pipeline, Pipeline::Lazy(l) if l.from_cache)
     }
 
     /// `tokenizers`' whole pipeline (built now if it was not).
@@ -1271,6 +1310,72 @@ mod tests {
             plain.decode_like_transformers(&ids).unwrap(),
             "Hello , world ."
         );
+    }
+
+    /// A model from the on-disk cache tokenizes, counts, cuts and decodes as the file read afresh; a damaged
+    /// entry is rebuilt, and an edited file gets an entry of its own.
+    #[test]
+    fn a_cached_model_gives_what_the_file_gives() {
+        let dir = edited_dir("sb-cached-model", |_| {});
+        let cache = tempfile::tempdir().unwrap();
+        let fresh = Tokenizer::from_path_with_cache(&dir, None).unwrap();
+        let first = Tokenizer::from_path_with_cache(&dir, Some(cache.path())).unwrap();
+        let cached = Tokenizer::from_path_with_cache(&dir, Some(cache.path())).unwrap();
+        assert!(!fresh.model_from_cache() && !first.model_from_cache());
+        assert!(cached.model_from_cache());
+        for text in tricky_texts() {
+            let ids = fresh.encode(&text).unwrap();
+            assert_eq!(cached.encode(&text).unwrap(), ids, "{text:?}");
+            assert_eq!(cached.encode_uncached(&text).unwrap(), ids, "{text:?}");
+            assert_eq!(
+                cached.encode_word_starts(&text).unwrap(),
+                fresh.encode_word_starts(&text).unwrap()
+            );
+            assert_eq!(
+                cached.count_with_special(&text).unwrap(),
+                fresh.count_with_special(&text).unwrap()
+            );
+            assert_eq!(cached.decode(&ids).unwrap(), fresh.decode(&ids).unwrap());
+        }
+        assert_eq!(cached.vocab_size(), fresh.vocab_size());
+        assert_eq!(cached.cuts_at_word_starts(), fresh.cuts_at_word_starts());
+        let entries = || -> Vec<PathBuf> {
+            std::fs::read_dir(cache.path().join("tokenizers"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect()
+        };
+        // Damaged: not used, written again.
+        let entry = entries().pop().unwrap();
+        let len = std::fs::metadata(&entry).unwrap().len();
+        std::fs::write(&entry, &std::fs::read(&entry).unwrap()[..len as usize / 2]).unwrap();
+        let rebuilt = Tokenizer::from_path_with_cache(&dir, Some(cache.path())).unwrap();
+        assert!(!rebuilt.model_from_cache());
+        assert_eq!(std::fs::metadata(&entry).unwrap().len(), len);
+        assert!(Tokenizer::from_path_with_cache(&dir, Some(cache.path()))
+            .unwrap()
+            .model_from_cache());
+        // An edited file: a miss, then its own entry; its own ids.
+        let edited = edited_dir("sb-cached-model-edited", |t| {
+            t["added_tokens"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"id": 49152,
+                "content": "<new>", "single_word": false, "lstrip": false, "rstrip": false,
+                "normalized": false, "special": true}))
+        });
+        assert!(
+            !Tokenizer::from_path_with_cache(&edited, Some(cache.path()))
+                .unwrap()
+                .model_from_cache()
+        );
+        let t = Tokenizer::from_path_with_cache(&edited, Some(cache.path())).unwrap();
+        assert!(t.model_from_cache());
+        assert_eq!(
+            t.encode_with_special("a<new>").unwrap().last(),
+            Some(&49152)
+        );
+        assert_eq!(entries().len(), 2);
     }
 
     #[test]

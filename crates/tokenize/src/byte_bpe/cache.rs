@@ -1,0 +1,679 @@
+//! The on-disk cache of loaded byte-level BPE models: what reading a `tokenizer.json` gives, kept per file
+//! content so that the next run skips the reading.
+//!
+//! Reading a 150k-token `tokenizer.json` (11 MB of JSON, 150k merges looked up by their tokens' bytes) costs
+//! ~0.1 CPU-s, the largest fixed cost of a bench run. What it gives — [`ByteBpe`]'s tables and the JSON of the
+//! file's other parts ([`crate::fast_load::FileParts::rest`]) — is written once to
+//! `<folder>/tokenizers/<content hash>-<length>.bin` and read back in a few milliseconds.
+//!
+//! - The file's bytes are read and hashed (two 64-bit hashes of different families, ~2 ms) on every load: an
+//!   edited file never meets an old entry.
+//! - An entry is named for the loader's own version too (a hash of this file, `byte_bpe.rs` and
+//!   `fast_load.rs`, and the crate version), so that an entry written by other code is never used, and two
+//!   builds run in turn (an A/B of two versions) keep one entry each.
+//! - An entry carries its length and a checksum, and its tables are checked to fit together (every span in
+//!   the arena, every id in range, one id per token) before use: a damaged entry is ignored and rebuilt,
+//!   never a panic.
+//! - Writes go to a temporary file renamed into place: concurrent runs never read half an entry. Writing is
+//!   best-effort: a read-only or missing folder only costs the speed.
+//! - A hit renews the entry's modification time; writing an entry removes the entries (and leftover
+//!   temporary files) not used for [`PRUNE_AFTER`], so old versions and old files do not pile up.
+//!
+//! The folder: `$SERVEBENCH_CACHE_DIR` (set but empty: no cache), else the user's cache folder's
+//! `servebench` (`~/.cache/servebench` on Linux).
+
+use super::{pair, Added, ByteBpe, CharBytes, Slot, ABSENT, NO_TOKEN};
+use hashbrown::HashTable;
+use rustc_hash::FxHashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+const MAGIC: &[u8; 16] = b"servebench-bpe\n\0";
+/// Magic, loader version, key (3 x u64), payload length and checksum.
+const HEADER_LEN: usize = 16 + 8 + 24 + 8 + 8;
+
+/// Entries not used for this long are removed when another is written.
+pub(crate) const PRUNE_AFTER: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// The environment variable naming the cache folder.
+pub(crate) const DIR_VAR: &str = "SERVEBENCH_CACHE_DIR";
+
+/// The cache folder: `$SERVEBENCH_CACHE_DIR` (empty: none), else the user cache folder's `servebench`.
+/// This crate's own unit tests use none unless the variable names one (their many edited tokenizers would
+/// fill the user's folder; the cache's tests use folders of their own).
+pub(crate) fn default_dir() -> Option<PathBuf> {
+    match std::env::var_os(DIR_VAR) {
+        Some(d) if d.is_empty() => None,
+        Some(d) => Some(PathBuf::from(d)),
+        None if cfg!(test) => None,
+        None => dirs::cache_dir().map(|d| d.join("servebench")),
+    }
+}
+
+/// What identifies a `tokenizer.json`'s content.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Key {
+    fx: u64,
+    fold: u64,
+    len: u64,
+}
+
+impl Key {
+    pub(crate) fn of(bytes: &[u8]) -> Key {
+        let mut fx = rustc_hash::FxHasher::default();
+        fx.write(bytes);
+        let mut fold = foldhash::quality::FixedState::with_seed(0x5eb0_5eb0).build_hasher();
+        fold.write(bytes);
+        Key {
+            fx: fx.finish(),
+            fold: fold.finish(),
+            len: bytes.len() as u64,
+        }
+    }
+
+    fn file(&self, dir: &Path) -> PathBuf {
+        dir.join("tokenizers").join(format!(
+            "{:016x}{:016x}-{}-{:016x}.bin",
+            self.fx,
+            self.fold,
+            self.len,
+            loader_version()
+        ))
+    }
+}
+
+/// A hash of the code that reads a file into a [`ByteBpe`] and writes and reads entries.
+fn loader_version() -> u64 {
+    static VERSION: OnceLock<u64> = OnceLock::new();
+    *VERSION.get_or_init(|| {
+        let mut h = rustc_hash::FxHasher::default();
+        for source in [
+            include_str!("../byte_bpe.rs"),
+            include_str!("cache.rs"),
+            include_str!("../fast_load.rs"),
+            env!("CARGO_PKG_VERSION"),
+        ] {
+            h.write(source.as_bytes());
+            h.write_u8(0xff);
+        }
+        h.finish()
+    })
+}
+
+/// The model and the other parts' JSON of the file `key` names, if `dir` holds a sound entry for it.
+pub(crate) fn load(dir: &Path, key: &Key) -> Option<(ByteBpe, String)> {
+    let path = key.file(dir);
+    let bytes = std::fs::read(&path).ok()?;
+    let hit = decode(&bytes, key)?;
+    // Used now: not pruned for another while.
+    if let Ok(f) = std::fs::File::options().write(true).open(&path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
+    Some(hit)
+}
+
+/// Keeps the model and the other parts' JSON of the file `key` names in `dir`; false where that failed (the
+/// cache is an optimization: callers go on).
+pub(crate) fn store(dir: &Path, key: &Key, bpe: &ByteBpe, rest: &str) -> bool {
+    let path = key.file(dir);
+    let Some(folder) = path.parent() else {
+        return false;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tmp = folder.join(format!(".{}.{}.{nanos}.tmp", key.fx, std::process::id()));
+    let written = std::fs::create_dir_all(folder)
+        .and_then(|()| std::fs::File::create(&tmp))
+        .and_then(|mut f| f.write_all(&encode(key, bpe, rest)))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    prune(folder, PRUNE_AFTER);
+    written.is_ok()
+}
+
+/// Removes the entries and temporary files of `folder` not modified for `age`.
+fn prune(folder: &Path, age: std::time::Duration) {
+    let Ok(list) = std::fs::read_dir(folder) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    for entry in list.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !name.ends_with(".bin") && !name.ends_with(".tmp") {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| now.duration_since(t).is_ok_and(|d| d > age));
+        if old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn checksum(payload: &[u8]) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(payload);
+    h.finish()
+}
+
+/// An entry's bytes.
+fn encode(key: &Key, bpe: &ByteBpe, rest: &str) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(bpe.arena.len() * 4 + rest.len() + 4096));
+    w.str(rest);
+    bpe.write(&mut w);
+    let payload = w.0;
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(MAGIC);
+    for v in [
+        loader_version(),
+        key.fx,
+        key.fold,
+        key.len,
+        payload.len() as u64,
+        checksum(&payload),
+    ] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// An entry's model and JSON, if it is whole, for `key`, from this loader, and its tables fit together.
+fn decode(bytes: &[u8], key: &Key) -> Option<(ByteBpe, String)> {
+    let mut r = Reader(bytes);
+    if r.take(MAGIC.len())? != MAGIC || r.u64()? != loader_version() {
+        return None;
+    }
+    if (r.u64()?, r.u64()?, r.u64()?) != (key.fx, key.fold, key.len) {
+        return None;
+    }
+    let (len, sum) = (r.u64()?, r.u64()?);
+    if r.0.len() as u64 != len || checksum(r.0) != sum {
+        return None;
+    }
+    let rest = r.str()?.to_string();
+    let bpe = ByteBpe::read(&mut r)?;
+    r.0.is_empty().then_some((bpe, rest))
+}
+
+/// Little-endian writes.
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn len(&mut self, n: usize) {
+        self.u64(n as u64);
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.len(b.len());
+        self.0.extend_from_slice(b);
+    }
+    fn str(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+}
+
+/// Checked little-endian reads: `None` past the end.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.0.len() {
+            return None;
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn bool(&mut self) -> Option<bool> {
+        match self.u8()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+    /// A count of items of at least `item` bytes each, no more than the bytes left can hold (a damaged
+    /// count never allocates much).
+    fn count(&mut self, item: usize) -> Option<usize> {
+        let n = usize::try_from(self.u64()?).ok()?;
+        (n.checked_mul(item)? <= self.0.len()).then_some(n)
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.count(1)?;
+        self.take(n)
+    }
+    fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
+    }
+}
+
+impl ByteBpe {
+    /// Every table but `by_bytes` (rebuilt from the arena on reading); maps in key order.
+    fn write(&self, w: &mut Writer) {
+        w.len(self.vocab_len);
+        w.len(self.vocab_with_added);
+        w.u8(u8::from(self.ignore_merges));
+        w.bytes(&self.arena);
+        w.len(self.spans.len());
+        for (&(start, len), &alpha) in self.spans.iter().zip(&self.alpha) {
+            w.u32(start);
+            w.u32(len);
+            w.u8(u8::from(alpha));
+        }
+        for id in self.byte_ids {
+            w.u32(id);
+        }
+        let mut other: Vec<_> = self.other.iter().collect();
+        other.sort_unstable();
+        w.len(other.len());
+        for (text, &id) in other {
+            w.str(text);
+            w.u32(id);
+        }
+        let mut merges: Vec<_> = self.merges.iter().collect();
+        merges.sort_unstable();
+        w.len(merges.len());
+        for (&ab, &(rank, id)) in merges {
+            w.u64(ab);
+            w.u32(rank);
+            w.u32(id);
+        }
+        let mut added: Vec<_> = self.added.iter().collect();
+        added.sort_unstable_by_key(|(&id, _)| id);
+        w.len(added.len());
+        for (&id, a) in added {
+            w.u32(id);
+            w.str(&a.content);
+            w.bytes(&a.bytes);
+            w.u8(u8::from(a.special));
+        }
+        let mut added_ids: Vec<_> = self.added_ids.iter().collect();
+        added_ids.sort_unstable();
+        w.len(added_ids.len());
+        for (text, &id) in added_ids {
+            w.str(text);
+            w.u32(id);
+        }
+    }
+
+    /// The tables [`ByteBpe::write`] wrote, if they fit together.
+    fn read(r: &mut Reader<'_>) -> Option<ByteBpe> {
+        let vocab_len = usize::try_from(r.u64()?).ok()?;
+        let vocab_with_added = usize::try_from(r.u64()?).ok()?;
+        let ignore_merges = r.bool()?;
+        let arena = r.bytes()?.to_vec();
+        let n = r.count(9)?;
+        let (mut spans, mut alpha) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for _ in 0..n {
+            let span = (r.u32()?, r.u32()?);
+            let is_alpha = r.bool()?;
+            let end = u64::from(span.0) + u64::from(span.1);
+            if (span != ABSENT && end > arena.len() as u64) || (span == ABSENT && is_alpha) {
+                return None;
+            }
+            spans.push(span);
+            alpha.push(is_alpha);
+        }
+        let mut bpe = ByteBpe {
+            by_bytes: by_bytes(&arena, &spans, &alpha)?,
+            arena,
+            spans,
+            alpha,
+            chars: CharBytes::new(),
+            other: FxHashMap::default(),
+            byte_ids: [NO_TOKEN; 256],
+            merges: FxHashMap::default(),
+            ignore_merges,
+            vocab_len,
+            added: FxHashMap::default(),
+            added_ids: FxHashMap::default(),
+            vocab_with_added,
+        };
+        for b in 0..=255u8 {
+            let id = r.u32()?;
+            if id != NO_TOKEN && bpe.span(id) != Some(&[b][..]) {
+                return None;
+            }
+            bpe.byte_ids[usize::from(b)] = id;
+        }
+        bpe.read_maps(r)?;
+        Some(bpe)
+    }
+
+    /// `other`, `merges`, `added` and `added_ids`.
+    fn read_maps(&mut self, r: &mut Reader<'_>) -> Option<()> {
+        let n = r.count(12)?;
+        for _ in 0..n {
+            let (text, id) = (r.str()?, r.u32()?);
+            self.other.insert(text.into(), id);
+        }
+        let n = r.count(16)?;
+        self.merges.reserve(n);
+        let known = |id: u32| self.alpha.get(id as usize) == Some(&true);
+        for _ in 0..n {
+            let (ab, rank, id) = (r.u64()?, r.u32()?, r.u32()?);
+            if !known((ab >> 32) as u32) || !known(ab as u32) || !known(id) {
+                return None;
+            }
+            self.merges
+                .insert(pair((ab >> 32) as u32, ab as u32), (rank, id));
+        }
+        let n = r.count(21)?;
+        for _ in 0..n {
+            let id = r.u32()?;
+            let (content, bytes, special) = (r.str()?, r.bytes()?, r.bool()?);
+            let added = Added {
+                content: content.into(),
+                bytes: bytes.into(),
+                special,
+            };
+            self.added.insert(id, added);
+        }
+        let n = r.count(12)?;
+        for _ in 0..n {
+            let (text, id) = (r.str()?, r.u32()?);
+            self.added_ids.insert(text.into(), id);
+        }
+        Some(())
+    }
+}
+
+/// The ids of the byte-level tokens by their bytes; None where two share their bytes.
+fn by_bytes(arena: &[u8], spans: &[(u32, u32)], alpha: &[bool]) -> Option<HashTable<Slot>> {
+    let mut table = HashTable::with_capacity(alpha.iter().filter(|&&a| a).count());
+    for (id, _) in alpha.iter().enumerate().filter(|(_, &a)| a) {
+        let id = u32::try_from(id).ok()?;
+        let bytes = super::span_of(arena, spans, id);
+        let entry = table.entry(
+            super::hash(bytes),
+            |s: &Slot| s.is(bytes, arena, spans),
+            |s| super::hash(super::span_of(arena, spans, s.id)),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(_) => return None,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(Slot::new(bytes, id));
+            }
+        }
+    }
+    Some(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::byte_bpe::{AddedJson, ModelJson};
+    use crate::fast_load::FileParts;
+    use proptest::prelude::*;
+    use std::io::Read;
+
+    fn builtin_bytes() -> Vec<u8> {
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(crate::tokenizer::BUILTIN_GZ)
+            .read_to_end(&mut raw)
+            .unwrap();
+        raw
+    }
+
+    /// The built-in `tokenizer.json`'s key and entry, read once (reading it is slow in a debug build).
+    fn builtin_entry() -> &'static (Vec<u8>, Key, Vec<u8>) {
+        static ENTRY: OnceLock<(Vec<u8>, Key, Vec<u8>)> = OnceLock::new();
+        ENTRY.get_or_init(|| {
+            let bytes = builtin_bytes();
+            let parts: FileParts<ModelJson> = serde_json::from_slice(&bytes).unwrap();
+            let added: Vec<AddedJson> =
+                serde_json::from_str(parts.added_tokens.unwrap().get()).unwrap();
+            let rest = parts.rest();
+            let bpe = ByteBpe::from_file(parts.model, &added).unwrap();
+            let key = Key::of(&bytes);
+            let entry = encode(&key, &bpe, &rest);
+            (bytes, key, entry)
+        })
+    }
+
+    /// What a load reads from the built-in `tokenizer.json` (the model and the other parts' JSON), by way of
+    /// its entry.
+    fn read_builtin() -> (Vec<u8>, ByteBpe, String) {
+        let (bytes, key, entry) = builtin_entry();
+        let (bpe, rest) = decode(entry, key).unwrap();
+        (bytes.clone(), bpe, rest)
+    }
+
+    /// The payload of an entry with its checksum made right again (to reach the table checks).
+    fn resealed(mut entry: Vec<u8>) -> Vec<u8> {
+        let sum = checksum(&entry[HEADER_LEN..]);
+        entry[HEADER_LEN - 8..HEADER_LEN].copy_from_slice(&sum.to_le_bytes());
+        entry
+    }
+
+    fn assert_same_model(a: &ByteBpe, b: &ByteBpe) {
+        assert_eq!(a.vocab_len(), b.vocab_len());
+        assert_eq!(a.vocab_with_added(), b.vocab_with_added());
+        let ids: Vec<u32> = (0..a.vocab_with_added() as u32 + 8).collect();
+        assert_eq!(a.decode(&ids), b.decode(&ids));
+        for id in ids {
+            assert_eq!(a.is_special(id), b.is_special(id), "{id}");
+            // Every token's text finds its id again in both.
+            let text = a.decode(&[id]);
+            assert_eq!(a.token_to_id(&text), b.token_to_id(&text), "{id}");
+        }
+        let mut added = (a.added_contents(), b.added_contents());
+        added.0.sort();
+        added.1.sort();
+        assert_eq!(added.0, added.1);
+        for word in [
+            "hello",
+            " world",
+            "incomprehensibilities",
+            "12345",
+            " \u{1f680}\u{1f680}",
+            "\u{4e2d}\u{6587}",
+        ] {
+            assert_eq!(
+                a.word_ids(word.as_bytes()),
+                b.word_ids(word.as_bytes()),
+                "{word}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_entry_reads_back_as_the_model_it_was_written_from() {
+        let bytes = builtin_bytes();
+        let parts: FileParts<ModelJson> = serde_json::from_slice(&bytes).unwrap();
+        let added: Vec<AddedJson> =
+            serde_json::from_str(parts.added_tokens.unwrap().get()).unwrap();
+        let rest = parts.rest();
+        let bpe = ByteBpe::from_file(parts.model, &added).unwrap();
+        let key = Key::of(&bytes);
+        let entry = encode(&key, &bpe, &rest);
+        let (back, back_rest) = decode(&entry, &key).expect("a sound entry");
+        assert_eq!(back_rest, rest);
+        assert_same_model(&bpe, &back);
+        // Written again, the entry is the same bytes (maps in key order).
+        assert_eq!(encode(&key, &back, &back_rest), entry);
+        assert!(
+            rest.contains("\"pre_tokenizer\":") && rest.starts_with(r#"{"model":{"type":"BPE""#)
+        );
+    }
+
+    #[test]
+    fn entries_of_other_files_or_other_loaders_are_not_used() {
+        let (bytes, bpe, rest) = read_builtin();
+        let key = Key::of(&bytes);
+        let entry = encode(&key, &bpe, &rest);
+        let mut edited = bytes.clone();
+        edited[100] ^= 1;
+        assert_ne!(Key::of(&edited), key);
+        assert!(decode(&entry, &Key::of(&edited)).is_none());
+        let mut other_loader = entry.clone();
+        other_loader[16] ^= 1; // the loader version
+        assert!(decode(&other_loader, &key).is_none());
+        let mut bad_magic = entry.clone();
+        bad_magic[0] = b'S';
+        assert!(decode(&bad_magic, &key).is_none());
+    }
+
+    #[test]
+    fn damaged_entries_are_refused() {
+        let (bytes, bpe, rest) = read_builtin();
+        let key = Key::of(&bytes);
+        let entry = encode(&key, &bpe, &rest);
+        // Cut short anywhere, or one byte changed anywhere: refused (length, checksum or header).
+        for cut in (0..entry.len()).step_by(entry.len() / 97) {
+            assert!(decode(&entry[..cut], &key).is_none(), "cut at {cut}");
+        }
+        for at in (0..entry.len()).step_by(entry.len() / 89) {
+            let mut e = entry.clone();
+            e[at] ^= 0x20;
+            assert!(decode(&e, &key).is_none(), "byte {at}");
+        }
+        let mut longer = entry.clone();
+        longer.push(0);
+        assert!(decode(&longer, &key).is_none());
+    }
+
+    /// Tables that do not fit together are refused even under a right checksum.
+    #[test]
+    fn tables_that_do_not_fit_together_are_refused() {
+        let (bytes, bpe, rest) = read_builtin();
+        let key = Key::of(&bytes);
+        let refused = |edit: &dyn Fn(&mut ByteBpe)| {
+            let (_, mut b, _) = read_builtin();
+            edit(&mut b);
+            decode(&resealed(encode(&key, &b, &rest)), &key).is_none()
+        };
+        let id = bpe.token_to_id("hello").unwrap() as usize;
+        let other = bpe.token_to_id("world").unwrap() as usize;
+        assert!(
+            refused(&|b| b.spans[id] = (u32::MAX - 2, 9)),
+            "a span past the arena"
+        );
+        assert!(
+            refused(&|b| b.spans[other] = b.spans[id]),
+            "two ids for one token"
+        );
+        assert!(
+            refused(&|b| b.alpha[id] = false | {
+                b.spans[id] = ABSENT;
+                true
+            }),
+            "absent yet a token"
+        );
+        assert!(
+            refused(&|b| b.byte_ids[usize::from(b'a')] = id as u32),
+            "a byte's id of another token"
+        );
+        assert!(
+            refused(&|b| {
+                b.merges.insert(pair(1, 2), (0, b.spans.len() as u32 + 5));
+            }),
+            "a merge into an unknown id"
+        );
+        // Unchanged, the same path reads it.
+        assert!(!refused(&|_| {}));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        /// Any bytes under a right checksum: an answer or a refusal, never a panic.
+        #[test]
+        fn any_payload_is_read_or_refused_without_a_panic(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let (_, key, entry) = builtin_entry();
+            let mut entry = entry.clone();
+            let payload = entry.len() - HEADER_LEN;
+            for (at, value) in edits {
+                entry[HEADER_LEN + at.index(payload)] = value;
+            }
+            entry.truncate(HEADER_LEN + cut.index(payload + 1));
+            let len = (entry.len() - HEADER_LEN) as u64;
+            entry[HEADER_LEN - 16..HEADER_LEN - 8].copy_from_slice(&len.to_le_bytes());
+            let _ = decode(&resealed(entry), key);
+        }
+    }
+
+    #[test]
+    fn store_then_load_in_a_folder() {
+        let (bytes, bpe, rest) = read_builtin();
+        let key = Key::of(&bytes);
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load(dir.path(), &key).is_none());
+        assert!(store(dir.path(), &key, &bpe, &rest));
+        let (back, back_rest) = load(dir.path(), &key).expect("stored");
+        assert_eq!(back_rest, rest);
+        assert_same_model(&bpe, &back);
+        // One entry, no temporary file left; named for the content and this loader.
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("tokenizers"))
+            .unwrap()
+            .collect();
+        assert_eq!(files.len(), 1);
+        let name = key
+            .file(dir.path())
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            name.ends_with(&format!("-{}-{:016x}.bin", bytes.len(), loader_version())),
+            "{name}"
+        );
+        // Entries and leftovers unused for long are removed when an entry is written; a used one stays.
+        let folder = dir.path().join("tokenizers");
+        let entry = key.file(dir.path());
+        let aged = |name: &str| {
+            let p = folder.join(name);
+            let f = std::fs::File::create(&p).unwrap();
+            f.set_modified(std::time::SystemTime::now() - PRUNE_AFTER * 2)
+                .unwrap();
+            p
+        };
+        let (old, leftover) = (aged("0123-4-5.bin"), aged(".0123.1.2.tmp"));
+        let other = folder.join("notes.txt");
+        std::fs::File::create(&other)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - PRUNE_AFTER * 2)
+            .unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&entry)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - PRUNE_AFTER * 2)
+            .unwrap();
+        assert!(load(dir.path(), &key).is_some(), "a hit renews the entry");
+        assert!(store(dir.path(), &Key::of(b"another file"), &bpe, &rest));
+        assert!(!old.exists() && !leftover.exists());
+        assert!(entry.exists() && other.exists());
+        // A folder that cannot be made: false, nothing else.
+        let blocked = dir.path().join("a-file");
+        std::fs::write(&blocked, b"x").unwrap();
+        assert!(!store(&blocked, &key, &bpe, &rest));
+    }
+}
