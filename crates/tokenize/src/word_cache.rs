@@ -12,8 +12,11 @@
 //! normalizer would. Everything else goes through `tokenizers`, and tests check both ways give the same ids. A word not in the cache is
 //! merged by [`crate::byte_bpe::ByteBpe`] where the tokenizer has one, else by `tokenizers`' own model.
 
+mod ascii_split;
+
 use crate::byte_bpe::{byte_alphabet, ByteBpe};
 use aho_corasick::AhoCorasick;
+use ascii_split::AsciiSplit;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 use std::cell::RefCell;
@@ -305,6 +308,8 @@ impl WordCache {
 /// give the leftmost-first match.
 #[derive(Clone)]
 pub(crate) struct Splitter {
+    /// Words of ASCII text found by hand, for Llama 3's and Qwen2's pattern ([`AsciiSplit`]).
+    ascii: Option<AsciiSplit>,
     exact: fancy_regex::Regex,
     fast: Option<regex_automata::meta::Regex>,
     /// `fast` is the pattern with its look-ahead tail rewritten (else it is the pattern itself).
@@ -326,6 +331,7 @@ impl Splitter {
             None => (regex_automata::meta::Regex::new(pattern).ok(), false),
         };
         Some(Splitter {
+            ascii: AsciiSplit::for_pattern(pattern),
             exact,
             fast,
             rewritten,
@@ -335,6 +341,9 @@ impl Splitter {
     /// The next match at or after byte `at`, as `tokenizers` finds it; None at the end, or where the
     /// backtracking VM gives up (`tokenizers` then ends the split there too).
     fn next_match(&self, text: &str, at: usize) -> Option<(usize, usize)> {
+        if let Some(end) = self.ascii.and_then(|a| a.word_at(text.as_bytes(), at)) {
+            return Some((at, end));
+        }
         if let Some(fast) = &self.fast {
             let input = regex_automata::Input::new(text).range(at..);
             let m = fast
