@@ -16,7 +16,7 @@ mod ascii_split;
 
 use crate::byte_bpe::{byte_alphabet, ByteBpe};
 use aho_corasick::AhoCorasick;
-use ascii_split::AsciiSplit;
+use ascii_split::{AsciiSplit, Found};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 use std::cell::RefCell;
@@ -308,7 +308,7 @@ impl WordCache {
 /// give the leftmost-first match.
 #[derive(Clone)]
 pub(crate) struct Splitter {
-    /// Words of ASCII text found by hand, for Llama 3's and Qwen2's pattern ([`AsciiSplit`]).
+    /// Words of ASCII text found by hand, for Llama 3's, Qwen2's and DeepSeek's patterns ([`AsciiSplit`]).
     ascii: Option<AsciiSplit>,
     exact: fancy_regex::Regex,
     fast: Option<regex_automata::meta::Regex>,
@@ -341,8 +341,10 @@ impl Splitter {
     /// The next match at or after byte `at`, as `tokenizers` finds it; None at the end, or where the
     /// backtracking VM gives up (`tokenizers` then ends the split there too).
     fn next_match(&self, text: &str, at: usize) -> Option<(usize, usize)> {
-        if let Some(end) = self.ascii.and_then(|a| a.word_at(text.as_bytes(), at)) {
-            return Some((at, end));
+        match self.ascii.map(|a| a.next_word(text.as_bytes(), at)) {
+            Some(Found::Word(start, end)) => return Some((start, end)),
+            Some(Found::NoWord) => return None,
+            Some(Found::Undecided) | None => {}
         }
         if let Some(fast) = &self.fast {
             let input = regex_automata::Input::new(text).range(at..);
