@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Medians of a bench/paced_ab.sh log: whole-process CPU-s (user + sys) per client,
 raw/client and client/base per round (same round, so the machine's state is shared).
-    python3 bench/paced_ab_stat.py ab_log.txt [--skip-rounds 5,6]"""
+    python3 bench/paced_ab_stat.py ab_log.txt [--skip-rounds 5,6] [--base NAME]   (base: "base")"""
 import re
 import statistics as st
 import sys
@@ -14,6 +14,7 @@ for line in open(sys.argv[1]):
     m = re.match(r"round (\d+) (\S+) user ([\d.]+) sys ([\d.]+)", line)
     if m and int(m[1]) not in skip:
         rows.setdefault(int(m[1]), {})[m[2]] = float(m[3]) + float(m[4])
+base = sys.argv[sys.argv.index("--base") + 1] if "--base" in sys.argv else "base"
 clients = sorted({c for r in rows.values() for c in r})
 
 
@@ -28,5 +29,5 @@ for c in clients:
 for c in clients:
     if c != "raw":
         print(f"raw/{c}: {ratio('raw', c)}")
-    if c not in ("raw", "base") and "base" in clients:
-        print(f"{c}/base: {ratio(c, 'base')}")
+    if c not in ("raw", base) and base in clients:
+        print(f"{c}/{base}: {ratio(c, base)}")

@@ -1,4 +1,4 @@
-//! raw-reader: the physical limit of a streaming load client on this machine.
+//! raw-reader: a minimal streaming load client (HTTP framing and an event count), the yardstick of bench/.
 //!
 //! Opens `--concurrency` keep-alive HTTP/1.1 connections, and on each sends the same POST again and again until
 //! `--requests` responses have been read in all. Of each response it decodes only the HTTP framing (status line,
