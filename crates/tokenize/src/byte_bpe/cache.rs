@@ -440,16 +440,21 @@ mod tests {
         raw
     }
 
+    /// The model and the other parts' JSON, read from the file as a load without a cache reads them.
+    fn read_fresh(bytes: &[u8]) -> (ByteBpe, String) {
+        let parts: FileParts<ModelJson> = serde_json::from_slice(bytes).unwrap();
+        let added: Vec<AddedJson> =
+            serde_json::from_str(parts.added_tokens.unwrap().get()).unwrap();
+        let rest = parts.rest();
+        (ByteBpe::from_file(parts.model, &added).unwrap(), rest)
+    }
+
     /// The built-in `tokenizer.json`'s key and entry, read once (reading it is slow in a debug build).
     fn builtin_entry() -> &'static (Vec<u8>, Key, Vec<u8>) {
         static ENTRY: OnceLock<(Vec<u8>, Key, Vec<u8>)> = OnceLock::new();
         ENTRY.get_or_init(|| {
             let bytes = builtin_bytes();
-            let parts: FileParts<ModelJson> = serde_json::from_slice(&bytes).unwrap();
-            let added: Vec<AddedJson> =
-                serde_json::from_str(parts.added_tokens.unwrap().get()).unwrap();
-            let rest = parts.rest();
-            let bpe = ByteBpe::from_file(parts.model, &added).unwrap();
+            let (bpe, rest) = read_fresh(&bytes);
             let key = Key::of(&bytes);
             let entry = encode(&key, &bpe, &rest);
             (bytes, key, entry)
@@ -505,11 +510,7 @@ mod tests {
     #[test]
     fn an_entry_reads_back_as_the_model_it_was_written_from() {
         let bytes = builtin_bytes();
-        let parts: FileParts<ModelJson> = serde_json::from_slice(&bytes).unwrap();
-        let added: Vec<AddedJson> =
-            serde_json::from_str(parts.added_tokens.unwrap().get()).unwrap();
-        let rest = parts.rest();
-        let bpe = ByteBpe::from_file(parts.model, &added).unwrap();
+        let (bpe, rest) = read_fresh(&bytes);
         let key = Key::of(&bytes);
         let entry = encode(&key, &bpe, &rest);
         let (back, back_rest) = decode(&entry, &key).expect("a sound entry");
