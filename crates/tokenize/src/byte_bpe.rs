@@ -306,6 +306,18 @@ fn pair(a: u32, b: u32) -> u64 {
 }
 
 impl ByteBpe {
+    /// The model of a `tokenizer.json`'s bytes and the JSON of its other parts
+    /// ([`crate::fast_load::FileParts::rest`]), where [`ByteBpe::from_file`] reads the model exactly.
+    pub(crate) fn read_file(bytes: &[u8]) -> Option<(ByteBpe, String)> {
+        let parts: crate::fast_load::FileParts<ModelJson> = serde_json::from_slice(bytes).ok()?;
+        let added: Vec<AddedJson> = match parts.added_tokens {
+            Some(raw) => serde_json::from_str(raw.get()).ok()?,
+            None => Vec::new(),
+        };
+        let rest = parts.rest();
+        Some((ByteBpe::from_file(parts.model, &added)?, rest))
+    }
+
     /// The model of a `tokenizer.json` when [`ByteBpe`] reads it exactly: type BPE, no dropout, no subword
     /// prefix or word suffix (or empty ones), a byte without a token only where `tokenizers` would drop it,
     /// every merge of known tokens, one token per id and one id per token, ids not far past the vocabulary's

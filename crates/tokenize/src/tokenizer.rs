@@ -1,8 +1,7 @@
 //! Loading `tokenizer.json` and counting tokens.
 
 use crate::byte_bpe::cache as bpe_cache;
-use crate::byte_bpe::{AddedJson, ByteBpe, ModelJson};
-use crate::fast_load::FileParts;
+use crate::byte_bpe::ByteBpe;
 use crate::word_cache::{Merger, WordCache};
 use crate::{ChatTemplate, TokenizeError};
 use serde_json::Value;
@@ -69,7 +68,7 @@ impl LazyPipeline {
         let (bpe, rest) = match hit {
             Some(hit) => hit,
             None => {
-                let Some(read) = Self::read_model(bytes) else {
+                let Some(read) = ByteBpe::read_file(bytes) else {
                     return Ok(None);
                 };
                 if let Some((dir, key)) = cache.zip(key) {
@@ -100,18 +99,6 @@ impl LazyPipeline {
             from_cache,
         };
         Ok(Some((lazy, words)))
-    }
-
-    /// The model [`ByteBpe`] reads from the file and the JSON of its other parts; None where it does not read
-    /// the file exactly.
-    fn read_model(bytes: &[u8]) -> Option<(ByteBpe, String)> {
-        let parts = serde_json::from_slice::<FileParts<ModelJson>>(bytes).ok()?;
-        let added: Vec<AddedJson> = match parts.added_tokens {
-            Some(raw) => serde_json::from_str(raw.get()).ok()?,
-            None => Vec::new(),
-        };
-        let rest = parts.rest();
-        Some((ByteBpe::from_file(parts.model, &added)?, rest))
     }
 
     fn full(&self) -> Result<&tokenizers::Tokenizer, TokenizeError> {
@@ -1118,7 +1105,8 @@ mod tests {
                 let mut json = builtin_json();
                 edit(&mut json);
                 let text = json.to_string();
-                let parts: FileParts<ModelJson> = serde_json::from_str(&text).unwrap();
+                let parts: crate::fast_load::FileParts<crate::byte_bpe::ModelJson> =
+                    serde_json::from_str(&text).unwrap();
                 assert!(ByteBpe::from_file(parts.model, &[]).is_none());
                 continue;
             }

@@ -62,12 +62,10 @@ pub(crate) struct Key {
 
 impl Key {
     pub(crate) fn of(bytes: &[u8]) -> Key {
-        let mut fx = rustc_hash::FxHasher::default();
-        fx.write(bytes);
         let mut fold = foldhash::quality::FixedState::with_seed(0x5eb0_5eb0).build_hasher();
         fold.write(bytes);
         Key {
-            fx: fx.finish(),
+            fx: fx_hash(bytes),
             fold: fold.finish(),
             len: bytes.len() as u64,
         }
@@ -158,9 +156,10 @@ fn prune(folder: &Path, age: std::time::Duration) {
     }
 }
 
-fn checksum(payload: &[u8]) -> u64 {
+/// FxHash of some bytes: one of a key's hashes, and an entry's checksum.
+fn fx_hash(bytes: &[u8]) -> u64 {
     let mut h = rustc_hash::FxHasher::default();
-    h.write(payload);
+    h.write(bytes);
     h.finish()
 }
 
@@ -178,7 +177,7 @@ fn encode(key: &Key, bpe: &ByteBpe, rest: &str) -> Vec<u8> {
         key.fold,
         key.len,
         payload.len() as u64,
-        checksum(&payload),
+        fx_hash(&payload),
     ] {
         out.extend_from_slice(&v.to_le_bytes());
     }
@@ -196,7 +195,7 @@ fn decode(bytes: &[u8], key: &Key) -> Option<(ByteBpe, String)> {
         return None;
     }
     let (len, sum) = (r.u64()?, r.u64()?);
-    if r.0.len() as u64 != len || checksum(r.0) != sum {
+    if r.0.len() as u64 != len || fx_hash(r.0) != sum {
         return None;
     }
     let rest = r.str()?.to_string();
@@ -226,6 +225,16 @@ impl Writer {
     }
     fn str(&mut self, s: &str) {
         self.bytes(s.as_bytes());
+    }
+    /// A map of texts to ids, in key order.
+    fn text_ids(&mut self, map: &FxHashMap<Box<str>, u32>) {
+        let mut pairs: Vec<_> = map.iter().collect();
+        pairs.sort_unstable();
+        self.len(pairs.len());
+        for (text, &id) in pairs {
+            self.str(text);
+            self.u32(id);
+        }
     }
 }
 
@@ -270,6 +279,14 @@ impl<'a> Reader<'a> {
     fn str(&mut self) -> Option<&'a str> {
         std::str::from_utf8(self.bytes()?).ok()
     }
+    /// What [`Writer::text_ids`] wrote, into `map`.
+    fn text_ids(&mut self, map: &mut FxHashMap<Box<str>, u32>) -> Option<()> {
+        for _ in 0..self.count(12)? {
+            let (text, id) = (self.str()?, self.u32()?);
+            map.insert(text.into(), id);
+        }
+        Some(())
+    }
 }
 
 impl ByteBpe {
@@ -288,13 +305,7 @@ impl ByteBpe {
         for id in self.byte_ids {
             w.u32(id);
         }
-        let mut other: Vec<_> = self.other.iter().collect();
-        other.sort_unstable();
-        w.len(other.len());
-        for (text, &id) in other {
-            w.str(text);
-            w.u32(id);
-        }
+        w.text_ids(&self.other);
         let mut merges: Vec<_> = self.merges.iter().collect();
         merges.sort_unstable();
         w.len(merges.len());
@@ -312,13 +323,7 @@ impl ByteBpe {
             w.bytes(&a.bytes);
             w.u8(u8::from(a.special));
         }
-        let mut added_ids: Vec<_> = self.added_ids.iter().collect();
-        added_ids.sort_unstable();
-        w.len(added_ids.len());
-        for (text, &id) in added_ids {
-            w.str(text);
-            w.u32(id);
-        }
+        w.text_ids(&self.added_ids);
     }
 
     /// The tables [`ByteBpe::write`] wrote, if they fit together.
@@ -367,11 +372,7 @@ impl ByteBpe {
 
     /// `other`, `merges`, `added` and `added_ids`.
     fn read_maps(&mut self, r: &mut Reader<'_>) -> Option<()> {
-        let n = r.count(12)?;
-        for _ in 0..n {
-            let (text, id) = (r.str()?, r.u32()?);
-            self.other.insert(text.into(), id);
-        }
+        r.text_ids(&mut self.other)?;
         let n = r.count(16)?;
         self.merges.reserve(n);
         let known = |id: u32| self.alpha.get(id as usize) == Some(&true);
@@ -394,11 +395,7 @@ impl ByteBpe {
             };
             self.added.insert(id, added);
         }
-        let n = r.count(12)?;
-        for _ in 0..n {
-            let (text, id) = (r.str()?, r.u32()?);
-            self.added_ids.insert(text.into(), id);
-        }
+        r.text_ids(&mut self.added_ids)?;
         Some(())
     }
 }
@@ -427,8 +424,6 @@ fn by_bytes(arena: &[u8], spans: &[(u32, u32)], alpha: &[bool]) -> Option<HashTa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::byte_bpe::{AddedJson, ModelJson};
-    use crate::fast_load::FileParts;
     use proptest::prelude::*;
     use std::io::Read;
 
@@ -440,21 +435,12 @@ mod tests {
         raw
     }
 
-    /// The model and the other parts' JSON, read from the file as a load without a cache reads them.
-    fn read_fresh(bytes: &[u8]) -> (ByteBpe, String) {
-        let parts: FileParts<ModelJson> = serde_json::from_slice(bytes).unwrap();
-        let added: Vec<AddedJson> =
-            serde_json::from_str(parts.added_tokens.unwrap().get()).unwrap();
-        let rest = parts.rest();
-        (ByteBpe::from_file(parts.model, &added).unwrap(), rest)
-    }
-
     /// The built-in `tokenizer.json`'s key and entry, read once (reading it is slow in a debug build).
     fn builtin_entry() -> &'static (Vec<u8>, Key, Vec<u8>) {
         static ENTRY: OnceLock<(Vec<u8>, Key, Vec<u8>)> = OnceLock::new();
         ENTRY.get_or_init(|| {
             let bytes = builtin_bytes();
-            let (bpe, rest) = read_fresh(&bytes);
+            let (bpe, rest) = ByteBpe::read_file(&bytes).unwrap();
             let key = Key::of(&bytes);
             let entry = encode(&key, &bpe, &rest);
             (bytes, key, entry)
@@ -471,7 +457,7 @@ mod tests {
 
     /// The payload of an entry with its checksum made right again (to reach the table checks).
     fn resealed(mut entry: Vec<u8>) -> Vec<u8> {
-        let sum = checksum(&entry[HEADER_LEN..]);
+        let sum = fx_hash(&entry[HEADER_LEN..]);
         entry[HEADER_LEN - 8..HEADER_LEN].copy_from_slice(&sum.to_le_bytes());
         entry
     }
@@ -510,7 +496,7 @@ mod tests {
     #[test]
     fn an_entry_reads_back_as_the_model_it_was_written_from() {
         let bytes = builtin_bytes();
-        let (bpe, rest) = read_fresh(&bytes);
+        let (bpe, rest) = ByteBpe::read_file(&bytes).unwrap();
         let key = Key::of(&bytes);
         let entry = encode(&key, &bpe, &rest);
         let (back, back_rest) = decode(&entry, &key).expect("a sound entry");
