@@ -146,7 +146,7 @@ class Server:
         record = {"n": self.gen_requests, "read_ms": (t0 - self.t_start) * 1000.0,
                   "conn": conn["id"] if conn else 0, "conn_first": bool(conn and conn["requests"] == 1),
                   "accepted_ms": conn["accepted_ms"] if conn else None, "first_event_ms": None,
-                  "prompt_key": prompt_key(req), "last_event_ms": None}
+                  "prompt_key": prompt_key(req), "last_event_ms": None, "events_ms": []}
         self.requests.append(record)
         faulty = self.gen_requests % 2 == 0
         o = self.o
@@ -201,6 +201,7 @@ class Server:
             if record["first_event_ms"] is None and j == 0:
                 record["first_event_ms"] = self.now_ms()
             if k:
+                record["events_ms"].append(self.now_ms())  # when each event with tokens had been written
                 self.tokens_served += k
                 self.events_served += 1
         else:

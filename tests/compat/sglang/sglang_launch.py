@@ -5,7 +5,7 @@ Usage: python sglang_launch.py LOG_FILE [bench_serving flags...]
 sglang's request functions record their own start (`output.start_time`, the `st` its TTFT counts from) with
 `time.perf_counter()`, which is CLOCK_MONOTONIC on Linux, the clock of the scripted server's event loop. This
 launcher wraps each entry of `ASYNC_REQUEST_FUNCS`: the wrapper awaits the original and, after it returned,
-appends `{start_ms, ttft_ms, latency_ms, success, prompt_key}` to a list written to LOG_FILE as JSON when the
+appends `{start_ms, ttft_ms, latency_ms, success, itl_ms, prompt_key}` to a list written to LOG_FILE as JSON when the
 process exits. Nothing runs inside sglang's timed span (`st` is taken inside the original function, after the
 wrapper called it), so the timings are sglang's own. The module's `if __name__ == "__main__":` block (its
 argument parser and `run_benchmark(args)`) is then executed as `python -m` would, at the real-time priority
@@ -37,6 +37,7 @@ def wrap(func):
         prompt = getattr(inp, "prompt", None)
         LOG.append({"start_ms": out.start_time * 1000.0, "ttft_ms": out.ttft * 1000.0,
                     "latency_ms": out.latency * 1000.0, "success": bool(out.success),
+                    "itl_ms": [x * 1000.0 for x in (out.itl or [])],
                     "prompt_key": text_key(prompt) if isinstance(prompt, str) else None})
         return out
     assert asyncio.iscoroutinefunction(func), func

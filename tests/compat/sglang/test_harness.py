@@ -277,6 +277,60 @@ class Truth(unittest.TestCase):
         self.assertFalse(ok)
         self.assertIn("servebench is off", why)
 
+    @staticmethod
+    def itl_run(sg_lags, sb_itl, gap=100.0, events=5):
+        """Two timed requests (after a warm-up) whose events the server wrote `gap` ms apart; sglang read the
+        i-th event of every request `sg_lags[i]` ms after it was written."""
+        def recs(k):
+            return [{"n": i + 1, "read_ms": 1000.0 * i, "first_event_ms": 1000.0 * i + 100.0, "prompt_key": f"{k}{i}",
+                     "events_ms": [1000.0 * i + 100.0 + gap * j for j in range(events)]} for i in range(3)]
+        sg_recs = recs("p")
+        log = []
+        for r in sg_recs:
+            reads = [w + lag for w, lag in zip(r["events_ms"], sg_lags)]
+            log.append({"start_ms": r["read_ms"] - 2.0, "ttft_ms": reads[0] - r["read_ms"] + 2.0,
+                        "latency_ms": reads[-1] - r["read_ms"] + 2.5,
+                        "success": True, "prompt_key": r["prompt_key"],
+                        "itl_ms": [b - a for a, b in zip(reads, reads[1:])]})
+        sg_itls = [x for e in log[1:] for x in e["itl_ms"]]
+        return {"lines": {"sglang": {"p99_itl_ms": truth.percentile(sg_itls, 99), "mean_itl_ms": truth.mean(sg_itls)},
+                          "servebench": {"p99_itl_ms": sb_itl, "mean_itl_ms": sb_itl}},
+                "stats": {"sglang": {"requests": sg_recs}, "servebench": {"requests": recs("q")}},
+                "sglang_log": log}
+
+    def test_itl_read_lag_explains_the_excess(self):
+        res = self.itl_run([0.2, 0.3, 3.6, 0.2, 0.3], sb_itl=100.4)
+        ok, why = truth.check_itl("p99_itl_ms", {"name": "plain"}, res)
+        self.assertTrue(ok, why)
+        self.assertIn("its reads 0.20-3.60 ms after the writes", why)
+
+    def test_itl_servebench_off_the_truth_fails(self):
+        res = self.itl_run([0.2, 0.3, 3.6, 0.2, 0.3], sb_itl=103.4)
+        ok, why = truth.check_itl("p99_itl_ms", {"name": "plain"}, res)
+        self.assertFalse(ok)
+        self.assertIn("servebench is off", why)
+
+    def test_itl_excess_beyond_the_read_lags_fails(self):
+        res = self.itl_run([0.2, 0.3, 0.4, 0.2, 0.3], sb_itl=100.0)
+        res["lines"]["sglang"]["mean_itl_ms"] = 104.0  # not what its logged ITLs give
+        ok, why = truth.check_itl("mean_itl_ms", {"name": "plain"}, res)
+        self.assertFalse(ok)
+        self.assertIn("not sglang's line", why)
+        res = self.itl_run([0.2, 0.3, 0.4, 0.2, 0.3], sb_itl=100.0)
+        for e in res["sglang_log"]:
+            e["itl_ms"] = [x + 4.0 for x in e["itl_ms"]]  # 4 ms over on every gap: past its own E2E end
+        res["lines"]["sglang"]["mean_itl_ms"] = truth.mean([x for e in res["sglang_log"][1:] for x in e["itl_ms"]])
+        ok, why = truth.check_itl("mean_itl_ms", {"name": "plain"}, res)
+        self.assertFalse(ok, why)
+        self.assertIn("after its own E2E end", why)
+
+    def test_itl_count_mismatch_fails(self):
+        res = self.itl_run([0.2, 0.3, 0.4, 0.2, 0.3], sb_itl=100.0)
+        res["sglang_log"][1]["itl_ms"].pop()
+        ok, why = truth.check_itl("mean_itl_ms", {"name": "plain"}, res)
+        self.assertFalse(ok)
+        self.assertIn("one per written event", why)
+
     def test_covering_rows_in_table_order(self):
         rows = compare.parse_deviations(TABLE)
         cov = compare.covering(rows, "mean_ttft_ms", "plain")

@@ -15,6 +15,12 @@ documented only when the check passes on that run. Checks:
   and not servebench.
 - `duration` (`duration`, throughputs, `concurrency`): see check_duration; `concurrency` (Σ E2E / duration) is
   compared with sglang's E2E less each request's measured set-up.
+- `itl` (for `*_itl_ms`): servebench agrees with the server's truth (the statistic of the gaps between the
+  written events that carry tokens, over the timed requests, within 2 ms or 2 %); sglang's line is the statistic
+  of the ITLs it logged (sglang_launch.py), which are one per written event after the first; and its excess over
+  the truth of its own run is no more than the spread of its read lags (each event's read time, `st` + TTFT + the
+  ITLs so far, less the time the server wrote it), the last of which falls within its own E2E latency. sglang's
+  ITL difference is then when its event loop got to the bytes, not the server and not servebench.
 - `nan`: sglang wrote NaN where servebench wrote null.
 """
 
@@ -112,6 +118,57 @@ def check_setup(key, sc, res):
     return True, facts
 
 
+def _gaps(events_ms):
+    return [b - a for a, b in zip(events_ms, events_ms[1:])]
+
+
+def sglang_read_lags(entry, record):
+    """sglang's read time of each written event of one request less the server's write time (ms), or None when
+    its ITLs are not one per written event after the first."""
+    itls, written = entry.get("itl_ms") or [], record.get("events_ms") or []
+    if len(written) != len(itls) + 1:
+        return None
+    reads = [entry["start_ms"] + entry["ttft_ms"]]
+    for x in itls:
+        reads.append(reads[-1] + x)
+    return [r - w for r, w in zip(reads, written)]
+
+
+def check_itl(key, sc, res):
+    """(ok, explanation) for a `*_itl_ms` difference; see the module's doc."""
+    m = re.fullmatch(r"([a-z0-9]+)_itl_ms", key)
+    if not m or m.group(1) not in STATS:
+        return False, f"check itl: {key} is not an ITL statistic it knows"
+    stat = STATS[m.group(1)]
+    sg_val, sb_val = res["lines"]["sglang"][key], res["lines"]["servebench"][key]
+    sb_truth = [g for r in timed_records(sc, res["stats"]["servebench"]) for g in _gaps(r.get("events_ms") or [])]
+    pairs = match_sglang(sc, res["stats"]["sglang"], res.get("sglang_log") or [])
+    if not sb_truth or not pairs:
+        return False, "check itl: no timed request with two events to compare with the server's record"
+    lags = [sglang_read_lags(e, r) for e, r in pairs]
+    if any(x is None for x in lags):
+        return False, "check itl: sglang's ITLs are not one per written event after the first"
+    flat = [x for ls in lags for x in ls]
+    sg_truth = stat([g for _, r in pairs for g in _gaps(r["events_ms"])])
+    sg_own = stat([x for e, _ in pairs for x in e["itl_ms"]])
+    spread = max(flat) - min(flat)
+    facts = (f"server {stat(sb_truth):.2f} / {sg_truth:.2f} ms (servebench's / sglang's run); servebench "
+             f"{sb_val:.2f}; sglang {sg_val:.2f}, its reads {min(flat):.2f}-{max(flat):.2f} ms after the writes")
+    if abs(sg_own - sg_val) > 0.01:
+        return False, f"check itl: the launcher's log ({sg_own:.3f} ms) is not sglang's line; {facts}"
+    if min(flat) < -0.1:
+        return False, f"check itl: sglang read an event before the server wrote it (the match is wrong); {facts}"
+    # The reads its ITLs imply end no later than its own end of the request (st + E2E latency).
+    over = max(r["events_ms"][-1] + ls[-1] - (e["start_ms"] + e["latency_ms"]) for (e, r), ls in zip(pairs, lags))
+    if over > 0.1:
+        return False, f"check itl: sglang's ITLs put its last read {over:.2f} ms after its own E2E end; {facts}"
+    if not _close(stat(sb_truth), sb_val, TOL_MS):
+        return False, f"check itl: servebench is off the server's truth; {facts}"
+    if abs(sg_val - sg_truth) > spread + 0.01:
+        return False, f"check itl: sglang's excess is more than its read lags; {facts}"
+    return True, facts
+
+
 def check_nan(key, sc, res):
     """(ok, explanation): sglang wrote NaN where servebench wrote null (no successful request)."""
     a, b = res["lines"]["sglang"].get(key), res["lines"]["servebench"].get(key, 0)
@@ -164,7 +221,7 @@ def check_duration(key, sc, res):
     return True, facts
 
 
-CHECKS = {"setup": check_setup, "duration": check_duration, "nan": check_nan}
+CHECKS = {"setup": check_setup, "duration": check_duration, "itl": check_itl, "nan": check_nan}
 
 
 def run_check(name, key, sc, res):
