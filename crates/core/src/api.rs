@@ -578,26 +578,39 @@ enum TextField {
     Reasoning,
 }
 
-/// A stream's last walked event that carried one text string and nothing else (no finish reason, no usage):
-/// its bytes up to the string's opening quote (`head`) and after its closing quote (`tail`). Consecutive
-/// events of a stream differ only in that string, so an event with the same head and tail and a valid
-/// string between them is read without walking it: the walk is a function of the bytes, and a string's
-/// value changes nothing else the walk does.
+/// A stream's last walked event that carried one text string and nothing else (no finish reason, no usage),
+/// kept as the lengths and digests of its bytes up to the string's opening quote (`head`) and after its
+/// closing quote (`tail`). Consecutive events of a stream differ only in that string, so an event with the
+/// same head and tail and a valid string between them is read without walking it: the walk is a function of
+/// the bytes, and a string's value changes nothing else the walk does.
+///
+/// Digests, not the bytes: a paced stream's every event is compared, and among hundreds of streams a stream's
+/// kept bytes are cold (two or three cache misses an event) where the event's own bytes were just read. Equal
+/// lengths and equal 64-bit digests (foldhash's quality hash, fixed seed) stand for equal bytes; two different
+/// heads (or tails) of one length have equal digests with probability 2^-64 per event.
 #[derive(Debug, Clone, Default)]
 struct TextMemo {
     field: TextField,
-    head: Vec<u8>,
-    tail: Vec<u8>,
+    head_len: usize,
+    tail_len: usize,
+    head: u64,
+    tail: u64,
+}
+
+/// The digest [`TextMemo`] keeps of a head or tail.
+fn memo_digest(bytes: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::quality::FixedState::with_seed(0x6d65_6d6f).hash_one(bytes)
 }
 
 impl TextMemo {
     /// The view of `data` when it is the memo's event with another text, else None.
     fn apply<'a>(&self, data: &'a [u8]) -> Option<OpenAiView<'a>> {
-        let (h, t) = (self.head.len(), self.tail.len());
+        let (h, t) = (self.head_len, self.tail_len);
         if self.field == TextField::None
             || data.len() < h + 1 + t
-            || !data.starts_with(&self.head)
-            || !data.ends_with(&self.tail)
+            || memo_digest(&data[..h]) != self.head
+            || memo_digest(&data[data.len() - t..]) != self.tail
         {
             return None;
         }
@@ -635,10 +648,18 @@ impl TextMemo {
         }
         let (open, past_close) = (base + texts.at.0, base + texts.at.1);
         self.field = field;
-        self.head.clear();
-        self.head.extend_from_slice(&data[..=open]);
-        self.tail.clear();
-        self.tail.extend_from_slice(&data[past_close..]);
+        self.head_len = open + 1;
+        self.head = memo_digest(&data[..=open]);
+        self.tail_len = data.len() - past_close;
+        self.tail = memo_digest(&data[past_close..]);
+    }
+
+    /// Whether the memo holds this head and tail.
+    #[cfg(test)]
+    fn holds(&self, head: &[u8], tail: &[u8]) -> bool {
+        self.field != TextField::None
+            && (self.head_len, self.head) == (head.len(), memo_digest(head))
+            && (self.tail_len, self.tail) == (tail.len(), memo_digest(tail))
     }
 }
 
@@ -1263,6 +1284,30 @@ mod tests {
         );
     }
 
+    /// The memo takes an event only when its head and tail are the memo's, byte for byte: one byte changed
+    /// anywhere in either (same lengths) makes the event walk.
+    #[test]
+    fn the_text_memo_takes_only_its_own_head_and_tail() {
+        let head = r#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":""#;
+        let tail = r#"","logprobs":null,"finish_reason":null}]}"#;
+        let mut cache = PrefixCache::default();
+        let ev = |h: &str, t: &str| format!("{h}word{t}");
+        OpenAiView::scan_cached(ev(head, tail).as_bytes(), &mut cache).expect("walked");
+        assert!(cache.memo.apply(ev(head, tail).as_bytes()).is_some());
+        for at in 0..head.len() - 1 {
+            let mut h = head.as_bytes().to_vec();
+            h[at] = if h[at] == b'1' { b'2' } else { b'1' };
+            let e = [&h[..], b"word", tail.as_bytes()].concat();
+            assert!(cache.memo.apply(&e).is_none(), "head byte {at}");
+        }
+        for at in 1..tail.len() {
+            let mut t = tail.as_bytes().to_vec();
+            t[at] = if t[at] == b'1' { b'2' } else { b'1' };
+            let e = [head.as_bytes(), b"word", &t[..]].concat();
+            assert!(cache.memo.apply(&e).is_none(), "tail byte {at}");
+        }
+    }
+
     /// Events that differ from the memo's only in their text string are read without a walk, and read as serde
     /// reads them; any other text between the same head and tail (an unescaped quote, a control character,
     /// a bad escape or byte, a string that ends early and JSON after it) is walked, and agrees with serde too.
@@ -1312,8 +1357,10 @@ mod tests {
                 let memo_hit = fast.prefix.memo.apply(&ev).is_some();
                 // The first six texts are valid strings: while the memo holds this shape's head and tail (an
                 // invalid text may walk and be learnt too, e.g. a chat delta with a "text" key), it reads them.
-                let canonical = fast.prefix.memo.head == head.as_bytes()
-                    && fast.prefix.memo.tail == tail.as_bytes()[1..];
+                let canonical = fast
+                    .prefix
+                    .memo
+                    .holds(head.as_bytes(), &tail.as_bytes()[1..]);
                 if k < 6 {
                     assert_eq!(memo_hit, canonical, "event {i}, text {k}");
                 }
