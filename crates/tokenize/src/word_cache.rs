@@ -17,7 +17,7 @@ mod ascii_split;
 use crate::byte_bpe::{byte_alphabet, ByteBpe};
 use aho_corasick::AhoCorasick;
 use ascii_split::{AsciiSplit, Found};
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::hash::BuildHasher;
@@ -35,7 +35,8 @@ const GPT2_PATTERN: &str =
 const SHARD_CAPACITY: usize = 1 << 15;
 const SHARDS: usize = 16;
 
-type Shard = Mutex<FxHashMap<Box<str>, Box<[u32]>>>;
+/// A shard's words and their ids, found by the word's [`word_hash`] (computed once a word: it also picks the shard).
+type Shard = Mutex<HashTable<(Box<str>, Box<[u32]>)>>;
 
 /// Caches told apart in [`THREAD_REGEXES`].
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -262,10 +263,12 @@ impl WordCache {
         word: &str,
         each: &mut impl FnMut(&[u32]),
     ) -> Result<(), String> {
-        let shard = &self.shards[shard_of(word)];
+        let hash = word_hash(word);
+        let shard = &self.shards[shard_of(hash)];
+        let is_word = |(w, _): &(Box<str>, Box<[u32]>)| &**w == word;
         // A hit is handed over under the lock (the callers only copy or count the ids): no copy per word.
         if let Ok(m) = shard.lock() {
-            if let Some(ids) = m.get(word) {
+            if let Some((_, ids)) = m.find(hash, is_word) {
                 each(ids);
                 return Ok(());
             }
@@ -288,7 +291,11 @@ impl WordCache {
         each(&ids);
         if let Ok(mut m) = shard.lock() {
             if m.len() < SHARD_CAPACITY {
-                m.insert(word.into(), ids);
+                // Another thread may have added it meanwhile (with the same ids).
+                let rehash = |(w, _): &(Box<str>, Box<[u32]>)| word_hash(w);
+                if let hashbrown::hash_table::Entry::Vacant(v) = m.entry(hash, is_word, rehash) {
+                    v.insert((word.into(), ids));
+                }
             }
         }
         Ok(())
@@ -372,8 +379,14 @@ impl Splitter {
     }
 }
 
-fn shard_of(word: &str) -> usize {
-    (rustc_hash::FxBuildHasher.hash_one(word) as usize) % SHARDS
+fn word_hash(word: &str) -> u64 {
+    rustc_hash::FxBuildHasher.hash_one(word)
+}
+
+/// The shard of a word: bits of its hash that the shard's table does not use for its buckets (the low bits) or
+/// its control bytes (the top 7).
+fn shard_of(hash: u64) -> usize {
+    (hash >> 40) as usize % SHARDS
 }
 
 fn json<T: serde::Serialize>(v: Option<&T>) -> Value {
