@@ -396,7 +396,8 @@ impl<'a> OpenAiView<'a> {
     /// an event that is the stream's last text-only event with another text is read from the memo
     /// ([`TextMemo`]); a walked event that qualifies becomes the memo's.
     fn scan_cached(data: &'a [u8], cache: &mut PrefixCache) -> Option<Self> {
-        if let Some(v) = cache.memo.apply(data) {
+        let warm = std::mem::replace(&mut cache.warm, true);
+        if let Some(v) = cache.memo.apply(data, warm) {
             return Some(v);
         }
         let mut v = OpenAiView::default();
@@ -543,6 +544,8 @@ struct PrefixCache {
     bytes: Vec<u8>,
     seen: u8,
     memo: TextMemo,
+    /// Whether this stream's last event came in the read the next one comes in ([`StreamDecoder::new_read`]).
+    warm: bool,
 }
 
 /// Where the walk read the string values of text fields (`text`, `content`, `reasoning_content`,
@@ -584,10 +587,11 @@ enum TextField {
 /// same head and tail and a valid string between them is read without walking it: the walk is a function of
 /// the bytes, and a string's value changes nothing else the walk does.
 ///
-/// Digests, not the bytes: a paced stream's every event is compared, and among hundreds of streams a stream's
-/// kept bytes are cold (two or three cache misses an event) where the event's own bytes were just read. Equal
-/// lengths and equal 64-bit digests (foldhash's quality hash, fixed seed) stand for equal bytes; two different
-/// heads (or tails) of one length have equal digests with probability 2^-64 per event.
+/// Digests for the first event of a read: a paced stream's every event is its own read, and among hundreds of
+/// streams a stream's kept bytes are cold (two or three cache misses an event) where the event's own bytes were
+/// just read. Equal lengths and equal 64-bit digests (foldhash's quality hash, fixed seed) stand for equal bytes;
+/// two different heads (or tails) of one length have equal digests with probability 2^-64 per event. Later
+/// events of the same read compare the kept bytes, which the first one made warm.
 #[derive(Debug, Clone, Default)]
 struct TextMemo {
     field: TextField,
@@ -595,6 +599,10 @@ struct TextMemo {
     tail_len: usize,
     head: u64,
     tail: u64,
+    /// The bytes too, compared instead of the digests when the stream's last event came in the same read (a
+    /// fire-hose stream's memo is then still in the cache, and comparing is cheaper than digesting).
+    head_bytes: Vec<u8>,
+    tail_bytes: Vec<u8>,
 }
 
 /// The digest [`TextMemo`] keeps of a head or tail.
@@ -605,13 +613,19 @@ fn memo_digest(bytes: &[u8]) -> u64 {
 
 impl TextMemo {
     /// The view of `data` when it is the memo's event with another text, else None.
-    fn apply<'a>(&self, data: &'a [u8]) -> Option<OpenAiView<'a>> {
+    /// `warm`: the memo was used in this read already (compare bytes, not digests).
+    fn apply<'a>(&self, data: &'a [u8], warm: bool) -> Option<OpenAiView<'a>> {
         let (h, t) = (self.head_len, self.tail_len);
-        if self.field == TextField::None
-            || data.len() < h + 1 + t
-            || memo_digest(&data[..h]) != self.head
-            || memo_digest(&data[data.len() - t..]) != self.tail
-        {
+        if self.field == TextField::None || data.len() < h + 1 + t {
+            return None;
+        }
+        let same = if warm {
+            data.starts_with(&self.head_bytes) && data.ends_with(&self.tail_bytes)
+        } else {
+            memo_digest(&data[..h]) == self.head
+                && memo_digest(&data[data.len() - t..]) == self.tail
+        };
+        if !same {
             return None;
         }
         // From the opening quote (the head's last byte) to the closing one: exactly one string.
@@ -652,6 +666,10 @@ impl TextMemo {
         self.head = memo_digest(&data[..=open]);
         self.tail_len = data.len() - past_close;
         self.tail = memo_digest(&data[past_close..]);
+        self.head_bytes.clear();
+        self.head_bytes.extend_from_slice(&data[..=open]);
+        self.tail_bytes.clear();
+        self.tail_bytes.extend_from_slice(&data[past_close..]);
     }
 
     /// Whether the memo holds this head and tail.
@@ -660,6 +678,7 @@ impl TextMemo {
         self.field != TextField::None
             && (self.head_len, self.head) == (head.len(), memo_digest(head))
             && (self.tail_len, self.tail) == (tail.len(), memo_digest(tail))
+            && (&self.head_bytes[..], &self.tail_bytes[..]) == (head, tail)
     }
 }
 
@@ -764,6 +783,12 @@ impl StreamDecoder {
             last_completion_tokens: 0,
             prefix: PrefixCache::default(),
         }
+    }
+
+    /// The next event is the first of a new read, unless `same_read` (the stream's last event came in the
+    /// same read). Only how the text memo compares depends on it ([`TextMemo`]), not what it reads.
+    pub fn new_read(&mut self, same_read: bool) {
+        self.prefix.warm = same_read;
     }
 
     /// Reserves room for `bytes` of text (avoids regrowing the text buffer chunk by chunk).
@@ -1293,18 +1318,26 @@ mod tests {
         let mut cache = PrefixCache::default();
         let ev = |h: &str, t: &str| format!("{h}word{t}");
         OpenAiView::scan_cached(ev(head, tail).as_bytes(), &mut cache).expect("walked");
-        assert!(cache.memo.apply(ev(head, tail).as_bytes()).is_some());
-        for at in 0..head.len() - 1 {
-            let mut h = head.as_bytes().to_vec();
-            h[at] = if h[at] == b'1' { b'2' } else { b'1' };
-            let e = [&h[..], b"word", tail.as_bytes()].concat();
-            assert!(cache.memo.apply(&e).is_none(), "head byte {at}");
-        }
-        for at in 1..tail.len() {
-            let mut t = tail.as_bytes().to_vec();
-            t[at] = if t[at] == b'1' { b'2' } else { b'1' };
-            let e = [head.as_bytes(), b"word", &t[..]].concat();
-            assert!(cache.memo.apply(&e).is_none(), "tail byte {at}");
+        for warm in [false, true] {
+            assert!(cache.memo.apply(ev(head, tail).as_bytes(), warm).is_some());
+            for at in 0..head.len() - 1 {
+                let mut h = head.as_bytes().to_vec();
+                h[at] = if h[at] == b'1' { b'2' } else { b'1' };
+                let e = [&h[..], b"word", tail.as_bytes()].concat();
+                assert!(
+                    cache.memo.apply(&e, warm).is_none(),
+                    "head byte {at}, {warm}"
+                );
+            }
+            for at in 1..tail.len() {
+                let mut t = tail.as_bytes().to_vec();
+                t[at] = if t[at] == b'1' { b'2' } else { b'1' };
+                let e = [head.as_bytes(), b"word", &t[..]].concat();
+                assert!(
+                    cache.memo.apply(&e, warm).is_none(),
+                    "tail byte {at}, {warm}"
+                );
+            }
         }
     }
 
@@ -1354,7 +1387,9 @@ mod tests {
             for i in 0..2_000 {
                 let k = (next() % texts.len() as u64) as usize;
                 let ev = [head.as_bytes(), texts[k], tail.as_bytes()].concat();
-                let memo_hit = fast.prefix.memo.apply(&ev).is_some();
+                // Reads of one to three events: both ways of comparing.
+                fast.new_read(i % 3 != 0);
+                let memo_hit = fast.prefix.memo.apply(&ev, fast.prefix.warm).is_some();
                 // The first six texts are valid strings: while the memo holds this shape's head and tail (an
                 // invalid text may walk and be learnt too, e.g. a chat delta with a "text" key), it reads them.
                 let canonical = fast

@@ -958,6 +958,8 @@ struct StreamState {
     streaming: bool,
     /// When the last bytes of a complete stream arrived (ms after send).
     end_ms: Option<f64>,
+    /// The arrival time of the last bytes fed: bytes fed with the same time came in the same read.
+    last_feed_ms: f64,
 }
 
 impl StreamState {
@@ -976,6 +978,7 @@ impl StreamState {
             sglang: api == Api::SglangGenerate,
             streaming: false,
             end_ms: None,
+            last_feed_ms: f64::NAN,
         }
     }
 
@@ -1007,6 +1010,8 @@ impl StreamState {
         rec: &mut RequestRecord,
     ) -> Flow {
         progress.touch(now);
+        self.decoder.new_read(now == self.last_feed_ms);
+        self.last_feed_ms = now;
         let had_token = self.first_token;
         let StreamState {
             parser,
