@@ -145,7 +145,7 @@ impl WordCache {
         let splitters = split_patterns(tok)?
             .iter()
             .map(|p| Splitter::new(p))
-            .collect::<Option<Vec<_>>>()?;
+            .collect();
         let added: Vec<String> = added.into_iter().filter(|c| !c.is_empty()).collect();
         let added = if added.is_empty() {
             None
@@ -317,7 +317,12 @@ impl WordCache {
 pub(crate) struct Splitter {
     /// Words of ASCII text found by hand, for Llama 3's, Qwen2's and DeepSeek's patterns ([`AsciiSplit`]).
     ascii: Option<AsciiSplit>,
-    exact: fancy_regex::Regex,
+    /// The pattern as `tokenizers` compiles it, built on first need: ASCII text and the `regex` crate's
+    /// matches almost never need it, and compiling it costs ~15M instructions at every start. The pattern is
+    /// the one `tokenizers` compiled with the same crate when it read the pre-tokenizer, so it compiles.
+    /// Shared by the threads' copies of the splitter (compiled once, not once a thread).
+    exact: std::sync::Arc<std::sync::OnceLock<Option<fancy_regex::Regex>>>,
+    pattern: String,
     fast: Option<regex_automata::meta::Regex>,
     /// `fast` is the pattern with its look-ahead tail rewritten (else it is the pattern itself).
     rewritten: bool,
@@ -326,8 +331,7 @@ pub(crate) struct Splitter {
 const LOOKAHEAD_TAIL: &str = r"|\s+(?!\S)|\s+";
 
 impl Splitter {
-    fn new(pattern: &str) -> Option<Splitter> {
-        let exact = fancy_regex::Regex::new(pattern).ok()?;
+    fn new(pattern: &str) -> Splitter {
         let rewritten = pattern
             .strip_suffix(LOOKAHEAD_TAIL)
             .and_then(|head| regex_automata::meta::Regex::new(&format!(r"{head}|\s+")).ok());
@@ -337,12 +341,13 @@ impl Splitter {
             Some(r) => (Some(r), true),
             None => (regex_automata::meta::Regex::new(pattern).ok(), false),
         };
-        Some(Splitter {
+        Splitter {
             ascii: AsciiSplit::for_pattern(pattern),
-            exact,
+            exact: Default::default(),
+            pattern: pattern.to_string(),
             fast,
             rewritten,
-        })
+        }
     }
 
     /// The next match at or after byte `at`, as `tokenizers` finds it; None at the end, or where the
@@ -372,7 +377,10 @@ impl Splitter {
     }
 
     fn exact_at(&self, text: &str, at: usize) -> Option<(usize, usize)> {
-        match self.exact.find_from_pos(text, at) {
+        let exact = self
+            .exact
+            .get_or_init(|| fancy_regex::Regex::new(&self.pattern).ok());
+        match exact.as_ref()?.find_from_pos(text, at) {
             Ok(Some(m)) => Some((m.start(), m.end())),
             _ => None,
         }
