@@ -582,8 +582,8 @@ enum TextField {
 }
 
 /// A stream's last walked event that carried one text string and nothing else (no finish reason, no usage),
-/// kept as the lengths and digests of its bytes up to the string's opening quote (`head`) and after its
-/// closing quote (`tail`). Consecutive events of a stream differ only in that string, so an event with the
+/// kept as its bytes up to the string's opening quote (`head`) and after its closing quote (`tail`), and their
+/// digests. Consecutive events of a stream differ only in that string, so an event with the
 /// same head and tail and a valid string between them is read without walking it: the walk is a function of
 /// the bytes, and a string's value changes nothing else the walk does.
 ///
@@ -595,8 +595,6 @@ enum TextField {
 #[derive(Debug, Clone, Default)]
 struct TextMemo {
     field: TextField,
-    head_len: usize,
-    tail_len: usize,
     head: u64,
     tail: u64,
     /// The bytes too, compared instead of the digests when the stream's last event came in the same read (a
@@ -615,7 +613,7 @@ impl TextMemo {
     /// The view of `data` when it is the memo's event with another text, else None.
     /// `warm`: the memo was used in this read already (compare bytes, not digests).
     fn apply<'a>(&self, data: &'a [u8], warm: bool) -> Option<OpenAiView<'a>> {
-        let (h, t) = (self.head_len, self.tail_len);
+        let (h, t) = (self.head_bytes.len(), self.tail_bytes.len());
         if self.field == TextField::None || data.len() < h + 1 + t {
             return None;
         }
@@ -662,9 +660,7 @@ impl TextMemo {
         }
         let (open, past_close) = (base + texts.at.0, base + texts.at.1);
         self.field = field;
-        self.head_len = open + 1;
         self.head = memo_digest(&data[..=open]);
-        self.tail_len = data.len() - past_close;
         self.tail = memo_digest(&data[past_close..]);
         self.head_bytes.clear();
         self.head_bytes.extend_from_slice(&data[..=open]);
@@ -676,8 +672,8 @@ impl TextMemo {
     #[cfg(test)]
     fn holds(&self, head: &[u8], tail: &[u8]) -> bool {
         self.field != TextField::None
-            && (self.head_len, self.head) == (head.len(), memo_digest(head))
-            && (self.tail_len, self.tail) == (tail.len(), memo_digest(tail))
+            && self.head == memo_digest(head)
+            && self.tail == memo_digest(tail)
             && (&self.head_bytes[..], &self.tail_bytes[..]) == (head, tail)
     }
 }

@@ -714,7 +714,7 @@ impl Client {
         let timeouts = &self.config.timeouts;
         let mut attempt = 0;
         loop {
-            // One cell per attempt: `guarded` takes a fresh one (its flag starts set).
+            // One cell per attempt: the watchdog's progress starts over.
             let cell = GuardCell::new(Progress::new(CONNECTING));
             let progress = &cell.state;
             let mut st = StreamState::new(self.api(), rec);

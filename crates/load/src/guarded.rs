@@ -47,7 +47,7 @@ impl<S: Send + Sync + 'static> Wake for GuardCell<S> {
 }
 
 /// `work`'s output, or `guard`'s when `guard` finishes first (`work` is polled first on every wake-up).
-/// `cell` is fresh (from [`GuardCell::new`]) and used by this call only.
+/// `cell` serves one call at a time; each call starts by polling the guard (it sets its timer then).
 pub(crate) async fn guarded<S: Send + Sync + 'static, T>(
     cell: Arc<GuardCell<S>>,
     work: impl Future<Output = T>,
@@ -55,6 +55,7 @@ pub(crate) async fn guarded<S: Send + Sync + 'static, T>(
 ) -> T {
     let mut work = pin!(work);
     let mut guard = pin!(guard);
+    cell.fired.store(true, Ordering::Release);
     let guard_waker = Waker::from(cell.clone());
     // The task waker `cell.task` holds, as far as this task knows: it stays there until a guard wake-up takes
     // it, and a guard wake-up sets `fired` before it takes it. So a poll that finds `fired` unset, with the waker
@@ -152,6 +153,31 @@ mod tests {
         )
         .await;
         assert_eq!(v, 1);
+    }
+
+    /// A cell used again (one call after another) starts its next call by polling the guard, as a new one does.
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_cell_used_again_polls_its_guard_first() {
+        let cell = GuardCell::new(());
+        let polls = AtomicUsize::new(0);
+        let v = guarded(
+            cell.clone(),
+            busy_work(3),
+            counting_guard(&polls, Duration::from_secs(60)),
+        )
+        .await;
+        assert_eq!((v, polls.load(Ordering::Relaxed)), (1, 1));
+        let work = async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            1
+        };
+        let v = guarded(
+            cell,
+            work,
+            counting_guard(&polls, Duration::from_millis(50)),
+        )
+        .await;
+        assert_eq!((v, polls.load(Ordering::Relaxed)), (0, 3));
     }
 
     /// `guarded` in a task of its own, awaited for at most 3 s from the test's task: a wake-up of the test's

@@ -317,8 +317,9 @@ impl WordCache {
 pub(crate) struct Splitter {
     /// Words of ASCII text found by hand, for Llama 3's, Qwen2's and DeepSeek's patterns ([`AsciiSplit`]).
     ascii: Option<AsciiSplit>,
-    /// The pattern as `tokenizers` compiles it, built on first need: ASCII text and the `regex` crate's
-    /// matches almost never need it, and compiling it costs ~15M instructions at every start. The pattern is
+    /// The pattern as `tokenizers` compiles it, built on first need (~15M instructions): only a whitespace run
+    /// the `regex` crate's match leaves ambiguous needs it (ShareGPT's corpus has a few; text without such
+    /// runs never compiles it). The pattern is
     /// the one `tokenizers` compiled with the same crate when it read the pre-tokenizer, so it compiles.
     /// Shared by the threads' copies of the splitter (compiled once, not once a thread).
     exact: std::sync::Arc<std::sync::OnceLock<Option<fancy_regex::Regex>>>,
