@@ -50,7 +50,7 @@ impl Summary {
     /// are those of the sorted data (NumPy's linear rule), found by selecting the order statistics they
     /// interpolate between instead of sorting: a run's inter-token list has one value per streamed chunk, and
     /// sorting it cost 50–160 instructions a chunk. The mean and the standard deviation sum the values in their
-    /// given order, as NumPy's do.
+    /// given order, one after another (NumPy adds pairwise: the last bits of a long list's mean can differ).
     pub fn of(data: &mut Vec<f64>) -> Summary {
         data.retain(|x| !x.is_nan());
         let d = data.as_slice();
