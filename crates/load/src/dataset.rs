@@ -161,7 +161,8 @@ const EDGE_TRIES: usize = 8;
 impl TextSource {
     pub fn new(tok: &Tokenizer, text: &str) -> Result<TextSource, LoadError> {
         let (ids, word_start) = if tok.cuts_at_word_starts() {
-            let (ids, starts) = tok.encode_word_starts(text)?;
+            // Through the on-disk cache: the next run with this tokenizer and corpus reads the ids back.
+            let (ids, starts) = tok.encode_corpus(text)?;
             (ids, Some(starts))
         } else {
             (tok.encode(text)?, None)
@@ -803,6 +804,39 @@ mod tests {
         }
         let again = random_workload(&counter, corpus::BUILTIN_CORPUS, &spec).unwrap();
         assert_eq!(items, again);
+    }
+
+    /// The corpus's encoding read back from the on-disk cache (a later run with the same tokenizer and corpus)
+    /// cuts the same prompts as encoding it, and as no cache at all.
+    #[test]
+    fn prompts_are_the_same_from_a_cold_or_a_warm_corpus_cache() {
+        let cache = tempfile::tempdir().unwrap();
+        let spec = RandomSpec {
+            num_prompts: 30,
+            input_len: 200,
+            output_len: 20,
+            range_ratio: 0.3,
+            rule: RangeRule::Sglang,
+            seed: 7,
+            ids: false,
+            prompt_rule: PromptRule::Exact,
+            dataset_path: None,
+        };
+        let build = |dir: Option<&std::path::Path>| {
+            let t = Tokenizer::builtin_with_cache(dir).unwrap();
+            let counter = PromptCounter {
+                tok: &t,
+                api: Api::Completions,
+            };
+            random_workload(&counter, corpus::BUILTIN_CORPUS, &spec).unwrap()
+        };
+        let uncached = build(None);
+        let entries = || std::fs::read_dir(cache.path().join("encoded")).map_or(0, |d| d.count());
+        assert_eq!(entries(), 0);
+        assert_eq!(build(Some(cache.path())), uncached, "cold");
+        assert_eq!(entries(), 1);
+        assert_eq!(build(Some(cache.path())), uncached, "warm");
+        assert_eq!(entries(), 1);
     }
 
     /// FNV-1a, 64 bits: a stable digest of prompt texts.

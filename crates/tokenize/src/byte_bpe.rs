@@ -21,6 +21,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::hash::BuildHasher;
+use std::sync::{Mutex, OnceLock};
 
 /// A JSON string, borrowed from the file where it has no escapes.
 struct Str<'a>(Cow<'a, str>);
@@ -179,23 +180,33 @@ pub(crate) struct ByteBpe {
     arena: Vec<u8>,
     /// Where each id's bytes are in `arena` (`ABSENT` for ids not in the vocabulary).
     spans: Vec<(u32, u32)>,
-    /// Ids of the tokens written only in byte-level characters, found by their bytes.
-    by_bytes: HashTable<Slot>,
-    /// Whether each id is one of those.
+    /// The tables only encoding needs: built with the model when it is read from a file; for a model read
+    /// from the on-disk cache, on first need (decoding, and counting through a warm word cache, never build
+    /// them). None where they do not fit together (one id per token).
+    tables: OnceLock<Option<Tables>>,
+    /// A cache entry's merges, until `tables` is built from them.
+    pending_merges: Mutex<Vec<(u64, u32, u32)>>,
+    /// Whether each id is a token written only in byte-level characters (found by its bytes).
     alpha: Vec<bool>,
     /// Byte-level characters to bytes (built once per model: loading looks up 150k merges).
     chars: CharBytes,
     /// Ids of the other model tokens (rare: no merge reaches them), by their text.
     other: FxHashMap<Box<str>, u32>,
     byte_ids: [u32; 256],
-    /// (left id, right id) → (rank, merged id).
-    merges: FxHashMap<u64, (u32, u32)>,
     ignore_merges: bool,
     vocab_len: usize,
     added: FxHashMap<u32, Added>,
     added_ids: FxHashMap<Box<str>, u32>,
     /// Model tokens and added tokens, counted once each (`get_vocab_size(true)`).
     vocab_with_added: usize,
+}
+
+/// What merging a word needs beyond the vocabulary.
+struct Tables {
+    /// Ids of the tokens written only in byte-level characters, found by their bytes.
+    by_bytes: HashTable<Slot>,
+    /// (left id, right id) → (rank, merged id).
+    merges: FxHashMap<u64, (u32, u32)>,
 }
 
 /// GPT-2's byte-to-character table: printable Latin-1 bytes stand for themselves, the others for 256 + n.
@@ -360,10 +371,13 @@ impl ByteBpe {
             arena: Vec::with_capacity(vocab.len() * 6),
             spans: vec![ABSENT; max],
             alpha: vec![false; max],
-            by_bytes: HashTable::with_capacity(vocab.len()),
+            tables: OnceLock::from(Some(Tables {
+                by_bytes: HashTable::with_capacity(vocab.len()),
+                merges: FxHashMap::default(),
+            })),
+            pending_merges: Mutex::default(),
             other: FxHashMap::default(),
             byte_ids: [NO_TOKEN; 256],
-            merges: FxHashMap::default(),
             ignore_merges: false,
             vocab_len: vocab.len(),
             added: FxHashMap::default(),
@@ -385,7 +399,8 @@ impl ByteBpe {
             // A repeated key (JSON allows it; `tokenizers` keeps the last) is left to `tokenizers`.
             if bpe.chars.bytes_of(k, &mut buf) {
                 let (arena, spans) = (&bpe.arena, &bpe.spans);
-                let entry = bpe.by_bytes.entry(
+                let by_bytes = &mut bpe.tables.get_mut()?.as_mut()?.by_bytes;
+                let entry = by_bytes.entry(
                     hash(&buf),
                     |s| s.is(&buf, arena, spans),
                     |s| hash(span_of(arena, spans, s.id)),
@@ -414,7 +429,7 @@ impl ByteBpe {
         }
         let chars = self.chars;
         let (mut a_bytes, mut b_bytes) = (Vec::new(), Vec::new());
-        self.merges.reserve(merges.len());
+        self.tables_mut()?.merges.reserve(merges.len());
         let mut next_guess = u32::MAX;
         for (rank, (a, b)) in merges.iter().filter_map(|m| m.pair.as_ref()).enumerate() {
             if !chars.bytes_of(a, &mut a_bytes) || !chars.bytes_of(b, &mut b_bytes) {
@@ -435,7 +450,8 @@ impl ByteBpe {
             };
             next_guess = new_id.wrapping_add(1);
             // A repeated pair: the last one counts (as when `tokenizers` collects its merge map).
-            self.merges
+            self.tables_mut()?
+                .merges
                 .insert(pair(a_id, b_id), (u32::try_from(rank).ok()?, new_id));
         }
         Some(())
@@ -489,11 +505,39 @@ impl ByteBpe {
         if (start, len) == ABSENT {
             return None;
         }
-        self.arena.get(start as usize..(start + len) as usize)
+        self.arena
+            .get(start as usize..start as usize + len as usize)
+    }
+
+    /// The tables encoding needs, built now from a cache entry's if they were not (see [`ByteBpe::tables`]).
+    fn tables(&self) -> Option<&Tables> {
+        self.tables
+            .get_or_init(|| {
+                let merges = std::mem::take(&mut *self.pending_merges.lock().ok()?);
+                Some(Tables {
+                    by_bytes: cache::by_bytes(&self.arena, &self.spans, &self.alpha)?,
+                    merges: merges
+                        .into_iter()
+                        .map(|(ab, rank, id)| (ab, (rank, id)))
+                        .collect(),
+                })
+            })
+            .as_ref()
+    }
+
+    /// Whether the encoding tables were built (tests: a warm word cache never needs them).
+    #[cfg(test)]
+    pub(crate) fn tables_built(&self) -> bool {
+        self.tables.get().is_some()
+    }
+
+    fn tables_mut(&mut self) -> Option<&mut Tables> {
+        self.tables.get_mut()?.as_mut()
     }
 
     fn id_of_bytes(&self, bytes: &[u8]) -> Option<u32> {
-        self.by_bytes
+        self.tables()?
+            .by_bytes
             .find(hash(bytes), |s| s.is(bytes, &self.arena, &self.spans))
             .map(|s| s.id)
     }
@@ -552,29 +596,36 @@ impl ByteBpe {
         }
     }
 
-    /// The ids of one pre-token (a word's bytes, not empty), as `tokenizers`' BPE gives them.
-    pub(crate) fn word_ids(&self, word: &[u8]) -> Vec<u32> {
+    /// The ids of one pre-token (a word's bytes, not empty), as `tokenizers`' BPE gives them. None only for
+    /// a model read from a cache entry whose tables do not fit together (a forged entry: the checksum
+    /// passed); [`crate::Tokenizer`] reports it.
+    pub(crate) fn word_ids(&self, word: &[u8]) -> Option<Vec<u32>> {
+        let tables = self.tables()?;
         if self.ignore_merges {
             if let Some(id) = self.id_of_bytes(word) {
-                return vec![id];
+                return Some(vec![id]);
             }
         }
-        match word {
+        Some(match word {
             [b] => match self.byte_ids[usize::from(*b)] {
                 NO_TOKEN => Vec::new(),
                 id => vec![id],
             },
-            _ => self.merge_all(word),
-        }
+            _ => Self::merge_all(&self.byte_ids, &tables.merges, word),
+        })
     }
 
     /// `tokenizers`' `Word::merge_all` without dropout: a queue of (rank, position, merged id), stale entries
     /// skipped when popped.
-    fn merge_all(&self, word: &[u8]) -> Vec<u32> {
+    fn merge_all(
+        byte_ids: &[u32; 256],
+        merges: &FxHashMap<u64, (u32, u32)>,
+        word: &[u8],
+    ) -> Vec<u32> {
         const NONE: u32 = u32::MAX;
         let ids: Vec<u32> = word
             .iter()
-            .map(|&b| self.byte_ids[usize::from(b)])
+            .map(|&b| byte_ids[usize::from(b)])
             .filter(|&id| id != NO_TOKEN)
             .collect();
         let n = ids.len() as u32;
@@ -590,7 +641,7 @@ impl ByteBpe {
             .collect();
         let mut queue: BinaryHeap<Reverse<(u32, u32, u32)>> = BinaryHeap::with_capacity(word.len());
         for i in 0..sym.len().saturating_sub(1) {
-            if let Some(&(rank, new)) = self.merges.get(&pair(sym[i].0, sym[i + 1].0)) {
+            if let Some(&(rank, new)) = merges.get(&pair(sym[i].0, sym[i + 1].0)) {
                 queue.push(Reverse((rank, i as u32, new)));
             }
         }
@@ -601,8 +652,7 @@ impl ByteBpe {
                 continue;
             }
             let n = next as usize;
-            if self
-                .merges
+            if merges
                 .get(&pair(id, sym[n].0))
                 .is_none_or(|&(_, m)| m != new)
             {
@@ -615,12 +665,12 @@ impl ByteBpe {
                 sym[after as usize].1 = pos;
             }
             if prev != NONE {
-                if let Some(&(rank, m)) = self.merges.get(&pair(sym[prev as usize].0, new)) {
+                if let Some(&(rank, m)) = merges.get(&pair(sym[prev as usize].0, new)) {
                     queue.push(Reverse((rank, prev, m)));
                 }
             }
             if after != NONE {
-                if let Some(&(rank, m)) = self.merges.get(&pair(new, sym[after as usize].0)) {
+                if let Some(&(rank, m)) = merges.get(&pair(new, sym[after as usize].0)) {
                     queue.push(Reverse((rank, pos, m)));
                 }
             }
@@ -635,7 +685,7 @@ impl ByteBpe {
 fn span_of<'a>(arena: &'a [u8], spans: &[(u32, u32)], id: u32) -> &'a [u8] {
     match spans.get(id as usize) {
         Some(&(start, len)) if (start, len) != ABSENT => arena
-            .get(start as usize..(start + len) as usize)
+            .get(start as usize..start as usize + len as usize)
             .unwrap_or(&[]),
         _ => &[],
     }

@@ -6,6 +6,8 @@
 
 mod byte_bpe;
 mod chat;
+mod disk;
+mod encoded_cache;
 mod fast_load;
 mod shared;
 mod tokenizer;

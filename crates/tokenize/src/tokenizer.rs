@@ -2,6 +2,8 @@
 
 use crate::byte_bpe::cache as bpe_cache;
 use crate::byte_bpe::ByteBpe;
+use crate::disk::Key;
+use crate::encoded_cache;
 use crate::word_cache::{Merger, WordCache};
 use crate::{ChatTemplate, TokenizeError};
 use serde_json::Value;
@@ -25,6 +27,8 @@ pub struct Tokenizer {
     /// Ids by word for byte-level BPE tokenizers (`encode`, `count`): the same ids, without `tokenizers`'
     /// per-byte bookkeeping.
     words: Option<WordCache>,
+    /// The on-disk cache folder and this tokenizer file's content key (None: no cache).
+    disk: Option<(PathBuf, Key)>,
 }
 
 /// `tokenizers`' pipeline: built at load, or, for a byte-level BPE that [`ByteBpe`] reads, on first need.
@@ -58,12 +62,9 @@ impl LazyPipeline {
         bytes: &[u8],
         config: &Value,
         file: &str,
-        cache: Option<&Path>,
+        cache: Option<(&Path, Key)>,
     ) -> Result<Option<(LazyPipeline, WordCache)>, TokenizeError> {
-        let key = cache.map(|_| bpe_cache::Key::of(bytes));
-        let hit = cache
-            .zip(key)
-            .and_then(|(dir, key)| bpe_cache::load(dir, &key));
+        let hit = cache.and_then(|(dir, key)| bpe_cache::load(dir, &key));
         let from_cache = hit.is_some();
         let (bpe, rest) = match hit {
             Some(hit) => hit,
@@ -71,7 +72,7 @@ impl LazyPipeline {
                 let Some(read) = ByteBpe::read_file(bytes) else {
                     return Ok(None);
                 };
-                if let Some((dir, key)) = cache.zip(key) {
+                if let Some((dir, key)) = cache {
                     bpe_cache::store(dir, &key, &read.0, &read.1);
                 }
                 read
@@ -129,7 +130,7 @@ fn pipeline_of(
     bytes: Vec<u8>,
     config: &Value,
     file: &str,
-    cache: Option<&Path>,
+    cache: Option<(&Path, Key)>,
 ) -> Result<(Pipeline, Option<WordCache>), TokenizeError> {
     if let Some((mut lazy, words)) = LazyPipeline::try_new(&bytes, config, file, cache)? {
         lazy.bytes = bytes;
@@ -214,7 +215,7 @@ impl Tokenizer {
     /// model is kept in the on-disk cache (`$SERVEBENCH_CACHE_DIR`, else `~/.cache/servebench`; set but
     /// empty: none) for the next load of the same content.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Tokenizer, TokenizeError> {
-        Self::from_path_with_cache(path, bpe_cache::default_dir().as_deref())
+        Self::from_path_with_cache(path, crate::disk::default_dir().as_deref())
     }
 
     /// [`Tokenizer::from_path`] with the cache in `cache` (None: no cache).
@@ -253,6 +254,8 @@ impl Tokenizer {
                 template_in_config(&config)
             };
         }
+        let disk = cache.map(|dir| (dir.to_path_buf(), Key::of(&bytes)));
+        let cache = disk.as_ref().map(|(dir, key)| (dir.as_path(), *key));
         let (pipeline, words) = pipeline_of(bytes, &config, &file.display().to_string(), cache)?;
         let chat_template = template
             .map(|t| {
@@ -266,6 +269,7 @@ impl Tokenizer {
         Ok(Tokenizer {
             pipeline,
             words,
+            disk,
             source: path.display().to_string(),
             chat_template,
             clean_up_spaces: config
@@ -277,13 +281,18 @@ impl Tokenizer {
 
     /// The built-in SmolLM2-135M-Instruct tokenizer (used when the user gives none).
     pub fn builtin() -> Result<Tokenizer, TokenizeError> {
+        Self::builtin_with_cache(crate::disk::default_dir().as_deref())
+    }
+
+    /// [`Tokenizer::builtin`] with the on-disk cache in `cache` (None: no cache).
+    pub fn builtin_with_cache(cache: Option<&Path>) -> Result<Tokenizer, TokenizeError> {
         let mut bytes = Vec::new();
         flate2::read::GzDecoder::new(BUILTIN_GZ)
             .read_to_end(&mut bytes)
             .map_err(|e| TokenizeError::Encode(e.to_string()))?;
-        let cache = bpe_cache::default_dir();
-        let (pipeline, words) =
-            pipeline_of(bytes, &Value::Null, "builtin:smollm2", cache.as_deref())?;
+        let disk = cache.map(|dir| (dir.to_path_buf(), Key::of(&bytes)));
+        let cache = disk.as_ref().map(|(dir, key)| (dir.as_path(), *key));
+        let (pipeline, words) = pipeline_of(bytes, &Value::Null, "builtin:smollm2", cache)?;
         let cfg: Value = serde_json::from_str(BUILTIN_CONFIG).unwrap_or(Value::Null);
         let chat_template = Some(ChatTemplate::new(
             BUILTIN_TEMPLATE,
@@ -293,6 +302,7 @@ impl Tokenizer {
         Ok(Tokenizer {
             pipeline,
             words,
+            disk,
             source: "builtin:smollm2".into(),
             chat_template,
             clean_up_spaces: false,
@@ -465,6 +475,34 @@ impl Tokenizer {
             .map(|i| i == 0 || words[i - 1] != words[i])
             .collect();
         Ok((enc.get_ids().to_vec(), starts))
+    }
+
+    /// [`Tokenizer::encode_word_starts`] of a prompt corpus, through the on-disk cache of encoded corpora
+    /// ([`crate::encoded_cache`]): the next run with the same tokenizer file and text reads the ids back
+    /// instead of encoding, and finds the text's words in the word cache.
+    pub fn encode_corpus(&self, text: &str) -> Result<(Vec<u32>, Vec<bool>), TokenizeError> {
+        let Some((dir, key)) = &self.disk else {
+            return self.encode_word_starts(text);
+        };
+        let text_key = Key::of(text.as_bytes());
+        if let Some(hit) = encoded_cache::load(dir, key, &text_key, self.vocab_size()) {
+            if let Some(words) = &self.words {
+                words.seed(hit.words);
+            }
+            return Ok((hit.ids, hit.starts));
+        }
+        let (ids, starts) = self.encode_word_starts(text)?;
+        let enc = encoded_cache::Encoded {
+            ids,
+            starts,
+            words: self
+                .words
+                .as_ref()
+                .map(WordCache::words)
+                .unwrap_or_default(),
+        };
+        encoded_cache::store(dir, key, &text_key, &enc);
+        Ok((enc.ids, enc.starts))
     }
 
     /// Whether a run of whole pre-tokens cut from an encoded text re-encodes to the same ids everywhere but
@@ -1364,6 +1402,65 @@ mod tests {
             Some(&49152)
         );
         assert_eq!(entries().len(), 2);
+    }
+
+    /// A corpus encoded once is read back by the next load of the same file: the same ids and word starts,
+    /// and its words in the word cache (cutting prompts from it re-encodes words without merging any).
+    #[test]
+    fn an_encoded_corpus_is_read_back_with_its_words() {
+        let dir = edited_dir("sb-encoded-corpus", |_| {});
+        let cache = tempfile::tempdir().unwrap();
+        // No added token in it: the word cache encodes it (a text with one goes through `tokenizers`).
+        let text: Vec<String> = tricky_texts()
+            .into_iter()
+            .filter(|t| !t.contains("<|"))
+            .collect();
+        let text = text.join(" ");
+        let fresh = Tokenizer::from_path_with_cache(&dir, None).unwrap();
+        let expected = fresh.encode_word_starts(&text).unwrap();
+        let first = Tokenizer::from_path_with_cache(&dir, Some(cache.path())).unwrap();
+        assert_eq!(first.encode_corpus(&text).unwrap(), expected);
+        let entries = || -> Vec<PathBuf> {
+            std::fs::read_dir(cache.path().join("encoded"))
+                .map(|d| d.map(|e| e.unwrap().path()).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(entries().len(), 1);
+        let lazy_tables = |t: &Tokenizer| match &t.pipeline {
+            Pipeline::Lazy(l) => l.bpe.tables_built(),
+            Pipeline::Built(_) => panic!("a byte-level BPE is read lazily"),
+        };
+        let next = Tokenizer::from_path_with_cache(&dir, Some(cache.path())).unwrap();
+        assert!(next.model_from_cache() && !lazy_tables(&next));
+        assert_eq!(next.encode_corpus(&text).unwrap(), expected);
+        for part in [" quick brown fox", " The quick", " lazy dog."] {
+            assert_eq!(next.encode(part).unwrap(), fresh.encode(part).unwrap());
+        }
+        assert!(!lazy_tables(&next), "a word of the corpus was merged again");
+        assert_eq!(
+            next.encode(" zebra").unwrap(),
+            fresh.encode(" zebra").unwrap()
+        );
+        assert!(lazy_tables(&next), "a new word is merged");
+        // Another text: its own entry. A damaged entry: encoded again and rewritten.
+        let other = Tokenizer::from_path_with_cache(&dir, Some(cache.path())).unwrap();
+        assert_eq!(
+            other.encode_corpus("other text").unwrap(),
+            fresh.encode_word_starts("other text").unwrap()
+        );
+        assert_eq!(entries().len(), 2);
+        for e in entries() {
+            let len = std::fs::metadata(&e).unwrap().len();
+            std::fs::write(&e, &std::fs::read(&e).unwrap()[..len as usize - 3]).unwrap();
+        }
+        let again = Tokenizer::from_path_with_cache(&dir, Some(cache.path())).unwrap();
+        assert_eq!(again.encode_corpus(&text).unwrap(), expected);
+        assert!(lazy_tables(&again), "a damaged entry is not used");
+        let last = Tokenizer::from_path_with_cache(&dir, Some(cache.path())).unwrap();
+        assert_eq!(last.encode_corpus(&text).unwrap(), expected);
+        assert!(!lazy_tables(&last), "the entry was written again");
+        // Without a cache folder: encoded every time, the same ids.
+        assert_eq!(fresh.encode_corpus(&text).unwrap(), expected);
     }
 
     #[test]

@@ -189,6 +189,35 @@ impl WordCache {
             .then_some(std::borrow::Cow::Owned(normal))
     }
 
+    /// Every word kept and its ids (for the on-disk cache of encoded corpora).
+    pub(crate) fn words(&self) -> Vec<(Box<str>, Box<[u32]>)> {
+        let mut all = Vec::new();
+        for shard in &self.shards {
+            if let Ok(m) = shard.lock() {
+                all.extend(m.iter().cloned());
+            }
+        }
+        all
+    }
+
+    /// Keeps these words and their ids (read back from the on-disk cache: the ids this cache would give
+    /// them), as far as the shards have room.
+    pub(crate) fn seed(&self, words: Vec<(Box<str>, Box<[u32]>)>) {
+        for (word, ids) in words {
+            let hash = word_hash(&word);
+            let Ok(mut m) = self.shards[shard_of(hash)].lock() else {
+                continue;
+            };
+            if m.len() < SHARD_CAPACITY {
+                let is_word = |(w, _): &(Box<str>, Box<[u32]>)| *w == word;
+                let rehash = |(w, _): &(Box<str>, Box<[u32]>)| word_hash(w);
+                if let hashbrown::hash_table::Entry::Vacant(v) = m.entry(hash, is_word, rehash) {
+                    v.insert((word, ids));
+                }
+            }
+        }
+    }
+
     /// Calls `each` with the ids of every word of `text`, in order (a text [`Self::covers`]).
     pub(crate) fn for_each_word(
         &self,
@@ -274,7 +303,17 @@ impl WordCache {
             }
         }
         let ids: Box<[u32]> = match model {
-            Merger::Bpe(bpe) => bpe.word_ids(word.as_bytes()).into(),
+            Merger::Bpe(bpe) => bpe
+                .word_ids(word.as_bytes())
+                .ok_or_else(|| {
+                    format!(
+                        "the tokenizer model read from servebench's on-disk cache is damaged (two tokens \
+                         with the same bytes): remove the `tokenizers` folder under ${} (default \
+                         ~/.cache/servebench) and run again",
+                        crate::disk::DIR_VAR
+                    )
+                })?
+                .into(),
             Merger::Model(model) => {
                 let mapped: String = word
                     .bytes()

@@ -7,160 +7,51 @@
 //! `<folder>/tokenizers/<content hash>-<length>.bin` and read back in a few milliseconds.
 //!
 //! - The file's bytes are read and hashed (two 64-bit hashes of different families, ~2 ms) on every load: an
-//!   edited file never meets an old entry.
-//! - An entry is named for the loader's own version too (a hash of this file, `byte_bpe.rs` and
-//!   `fast_load.rs`, and the crate version), so that an entry written by other code is never used, and two
-//!   builds run in turn (an A/B of two versions) keep one entry each.
-//! - An entry carries its length and a checksum, and its tables are checked to fit together (every span in
-//!   the arena, every id in range, one id per token) before use: a damaged entry is ignored and rebuilt,
-//!   never a panic.
-//! - Writes go to a temporary file renamed into place: concurrent runs never read half an entry. Writing is
-//!   best-effort: a read-only or missing folder only costs the speed.
-//! - A hit renews the entry's modification time; writing an entry removes the entries (and leftover
-//!   temporary files) not used for [`PRUNE_AFTER`], so old versions and old files do not pile up.
-//!
-//! The folder: `$SERVEBENCH_CACHE_DIR` (set but empty: no cache), else the user's cache folder's
-//! `servebench` (`~/.cache/servebench` on Linux).
+//!   edited file never meets an old entry. The entry is named for the loader's own version too (a hash of
+//!   this file, `byte_bpe.rs`, `fast_load.rs` and the crate version).
+//! - Its tables are checked to fit together (every span in the arena, every id in range, one id per token)
+//!   before use: a damaged entry is ignored and rebuilt, never a panic.
+//! - Folder, naming, checksums, atomic writes and pruning: [`crate::disk`].
 
 use super::{pair, Added, ByteBpe, CharBytes, Slot, ABSENT, NO_TOKEN};
+use crate::disk::{Key, Reader, Writer};
 use hashbrown::HashTable;
 use rustc_hash::FxHashMap;
-use std::hash::{BuildHasher, Hasher};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 const MAGIC: &[u8; 16] = b"servebench-bpe\n\0";
-/// Magic, loader version, key (3 x u64), payload length and checksum.
-const HEADER_LEN: usize = 16 + 8 + 24 + 8 + 8;
+/// Magic, loader version, key, payload length and checksum.
+#[cfg(test)]
+const HEADER_LEN: usize = crate::disk::header_len(1);
 
-/// Entries not used for this long are removed when another is written.
-pub(crate) const PRUNE_AFTER: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
-
-/// The environment variable naming the cache folder.
-pub(crate) const DIR_VAR: &str = "SERVEBENCH_CACHE_DIR";
-
-/// The cache folder: `$SERVEBENCH_CACHE_DIR` (empty: none), else the user cache folder's `servebench`.
-/// This crate's own unit tests use none unless the variable names one (their many edited tokenizers would
-/// fill the user's folder; the cache's tests use folders of their own).
-pub(crate) fn default_dir() -> Option<PathBuf> {
-    match std::env::var_os(DIR_VAR) {
-        Some(d) if d.is_empty() => None,
-        Some(d) => Some(PathBuf::from(d)),
-        None if cfg!(test) => None,
-        None => dirs::cache_dir().map(|d| d.join("servebench")),
-    }
-}
-
-/// What identifies a `tokenizer.json`'s content.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Key {
-    fx: u64,
-    fold: u64,
-    len: u64,
-}
-
-impl Key {
-    pub(crate) fn of(bytes: &[u8]) -> Key {
-        let mut fold = foldhash::quality::FixedState::with_seed(0x5eb0_5eb0).build_hasher();
-        fold.write(bytes);
-        Key {
-            fx: fx_hash(bytes),
-            fold: fold.finish(),
-            len: bytes.len() as u64,
-        }
-    }
-
-    fn file(&self, dir: &Path) -> PathBuf {
-        dir.join("tokenizers").join(format!(
-            "{:016x}{:016x}-{}-{:016x}.bin",
-            self.fx,
-            self.fold,
-            self.len,
-            loader_version()
-        ))
-    }
+/// The entry for the file `key` names.
+fn entry_file(dir: &Path, key: &Key) -> PathBuf {
+    dir.join("tokenizers")
+        .join(format!("{}-{:016x}.bin", key.name(), loader_version()))
 }
 
 /// A hash of the code that reads a file into a [`ByteBpe`] and writes and reads entries.
 fn loader_version() -> u64 {
     static VERSION: OnceLock<u64> = OnceLock::new();
     *VERSION.get_or_init(|| {
-        let mut h = rustc_hash::FxHasher::default();
-        for source in [
+        crate::disk::code_version(&[
             include_str!("../byte_bpe.rs"),
             include_str!("cache.rs"),
             include_str!("../fast_load.rs"),
-            env!("CARGO_PKG_VERSION"),
-        ] {
-            h.write(source.as_bytes());
-            h.write_u8(0xff);
-        }
-        h.finish()
+        ])
     })
 }
 
 /// The model and the other parts' JSON of the file `key` names, if `dir` holds a sound entry for it.
 pub(crate) fn load(dir: &Path, key: &Key) -> Option<(ByteBpe, String)> {
-    let path = key.file(dir);
-    let bytes = std::fs::read(&path).ok()?;
-    let hit = decode(&bytes, key)?;
-    // Used now: not pruned for another while.
-    if let Ok(f) = std::fs::File::options().write(true).open(&path) {
-        let _ = f.set_modified(std::time::SystemTime::now());
-    }
-    Some(hit)
+    decode(&crate::disk::read_entry(&entry_file(dir, key))?, key)
 }
 
 /// Keeps the model and the other parts' JSON of the file `key` names in `dir`; false where that failed (the
 /// cache is an optimization: callers go on).
 pub(crate) fn store(dir: &Path, key: &Key, bpe: &ByteBpe, rest: &str) -> bool {
-    let path = key.file(dir);
-    let Some(folder) = path.parent() else {
-        return false;
-    };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let tmp = folder.join(format!(".{}.{}.{nanos}.tmp", key.fx, std::process::id()));
-    let written = std::fs::create_dir_all(folder)
-        .and_then(|()| std::fs::File::create(&tmp))
-        .and_then(|mut f| f.write_all(&encode(key, bpe, rest)))
-        .and_then(|()| std::fs::rename(&tmp, &path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    prune(folder, PRUNE_AFTER);
-    written.is_ok()
-}
-
-/// Removes the entries and temporary files of `folder` not modified for `age`.
-fn prune(folder: &Path, age: std::time::Duration) {
-    let Ok(list) = std::fs::read_dir(folder) else {
-        return;
-    };
-    let now = std::time::SystemTime::now();
-    for entry in list.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !name.ends_with(".bin") && !name.ends_with(".tmp") {
-            continue;
-        }
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| now.duration_since(t).is_ok_and(|d| d > age));
-        if old {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// FxHash of some bytes: one of a key's hashes, and an entry's checksum.
-fn fx_hash(bytes: &[u8]) -> u64 {
-    let mut h = rustc_hash::FxHasher::default();
-    h.write(bytes);
-    h.finish()
+    crate::disk::write_entry(&entry_file(dir, key), &encode(key, bpe, rest))
 }
 
 /// An entry's bytes.
@@ -168,129 +59,19 @@ fn encode(key: &Key, bpe: &ByteBpe, rest: &str) -> Vec<u8> {
     let mut w = Writer(Vec::with_capacity(bpe.arena.len() * 4 + rest.len() + 4096));
     w.str(rest);
     bpe.write(&mut w);
-    let payload = w.0;
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.extend_from_slice(MAGIC);
-    for v in [
-        loader_version(),
-        key.fx,
-        key.fold,
-        key.len,
-        payload.len() as u64,
-        fx_hash(&payload),
-    ] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.extend_from_slice(&payload);
-    out
+    crate::disk::seal(MAGIC, loader_version(), &[key], &w.0)
 }
 
 /// An entry's model and JSON, if it is whole, for `key`, from this loader, and its tables fit together.
 fn decode(bytes: &[u8], key: &Key) -> Option<(ByteBpe, String)> {
-    let mut r = Reader(bytes);
-    if r.take(MAGIC.len())? != MAGIC || r.u64()? != loader_version() {
-        return None;
-    }
-    if (r.u64()?, r.u64()?, r.u64()?) != (key.fx, key.fold, key.len) {
-        return None;
-    }
-    let (len, sum) = (r.u64()?, r.u64()?);
-    if r.0.len() as u64 != len || fx_hash(r.0) != sum {
-        return None;
-    }
+    let mut r = Reader(crate::disk::unseal(bytes, MAGIC, loader_version(), &[key])?);
     let rest = r.str()?.to_string();
     let bpe = ByteBpe::read(&mut r)?;
     r.0.is_empty().then_some((bpe, rest))
 }
 
-/// Little-endian writes.
-struct Writer(Vec<u8>);
-
-impl Writer {
-    fn u8(&mut self, v: u8) {
-        self.0.push(v);
-    }
-    fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn len(&mut self, n: usize) {
-        self.u64(n as u64);
-    }
-    fn bytes(&mut self, b: &[u8]) {
-        self.len(b.len());
-        self.0.extend_from_slice(b);
-    }
-    fn str(&mut self, s: &str) {
-        self.bytes(s.as_bytes());
-    }
-    /// A map of texts to ids, in key order.
-    fn text_ids(&mut self, map: &FxHashMap<Box<str>, u32>) {
-        let mut pairs: Vec<_> = map.iter().collect();
-        pairs.sort_unstable();
-        self.len(pairs.len());
-        for (text, &id) in pairs {
-            self.str(text);
-            self.u32(id);
-        }
-    }
-}
-
-/// Checked little-endian reads: `None` past the end.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.0.len() {
-            return None;
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Some(head)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn bool(&mut self) -> Option<bool> {
-        match self.u8()? {
-            0 => Some(false),
-            1 => Some(true),
-            _ => None,
-        }
-    }
-    /// A count of items of at least `item` bytes each, no more than the bytes left can hold (a damaged
-    /// count never allocates much).
-    fn count(&mut self, item: usize) -> Option<usize> {
-        let n = usize::try_from(self.u64()?).ok()?;
-        (n.checked_mul(item)? <= self.0.len()).then_some(n)
-    }
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let n = self.count(1)?;
-        self.take(n)
-    }
-    fn str(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.bytes()?).ok()
-    }
-    /// What [`Writer::text_ids`] wrote, into `map`.
-    fn text_ids(&mut self, map: &mut FxHashMap<Box<str>, u32>) -> Option<()> {
-        for _ in 0..self.count(12)? {
-            let (text, id) = (self.str()?, self.u32()?);
-            map.insert(text.into(), id);
-        }
-        Some(())
-    }
-}
-
 impl ByteBpe {
-    /// Every table but `by_bytes` (rebuilt from the arena on reading); maps in key order.
+    /// Every table but `by_bytes` (rebuilt from the arena when first needed); maps in key order.
     fn write(&self, w: &mut Writer) {
         w.len(self.vocab_len);
         w.len(self.vocab_with_added);
@@ -306,7 +87,12 @@ impl ByteBpe {
             w.u32(id);
         }
         w.text_ids(&self.other);
-        let mut merges: Vec<_> = self.merges.iter().collect();
+        // A model read from an entry whose tables do not fit together is never written back (only models
+        // read from a file are stored): it would write no merges.
+        let mut merges: Vec<_> = self
+            .tables()
+            .map(|t| t.merges.iter().collect())
+            .unwrap_or_default();
         merges.sort_unstable();
         w.len(merges.len());
         for (&ab, &(rank, id)) in merges {
@@ -345,14 +131,14 @@ impl ByteBpe {
             alpha.push(is_alpha);
         }
         let mut bpe = ByteBpe {
-            by_bytes: by_bytes(&arena, &spans, &alpha)?,
+            tables: OnceLock::new(),
+            pending_merges: std::sync::Mutex::default(),
             arena,
             spans,
             alpha,
             chars: CharBytes::new(),
             other: FxHashMap::default(),
             byte_ids: [NO_TOKEN; 256],
-            merges: FxHashMap::default(),
             ignore_merges,
             vocab_len,
             added: FxHashMap::default(),
@@ -374,16 +160,16 @@ impl ByteBpe {
     fn read_maps(&mut self, r: &mut Reader<'_>) -> Option<()> {
         r.text_ids(&mut self.other)?;
         let n = r.count(16)?;
-        self.merges.reserve(n);
+        let mut merges = Vec::with_capacity(n);
         let known = |id: u32| self.alpha.get(id as usize) == Some(&true);
         for _ in 0..n {
             let (ab, rank, id) = (r.u64()?, r.u32()?, r.u32()?);
             if !known((ab >> 32) as u32) || !known(ab as u32) || !known(id) {
                 return None;
             }
-            self.merges
-                .insert(pair((ab >> 32) as u32, ab as u32), (rank, id));
+            merges.push((pair((ab >> 32) as u32, ab as u32), rank, id));
         }
+        self.pending_merges = std::sync::Mutex::new(merges);
         let n = r.count(21)?;
         for _ in 0..n {
             let id = r.u32()?;
@@ -401,7 +187,11 @@ impl ByteBpe {
 }
 
 /// The ids of the byte-level tokens by their bytes; None where two share their bytes.
-fn by_bytes(arena: &[u8], spans: &[(u32, u32)], alpha: &[bool]) -> Option<HashTable<Slot>> {
+pub(super) fn by_bytes(
+    arena: &[u8],
+    spans: &[(u32, u32)],
+    alpha: &[bool],
+) -> Option<HashTable<Slot>> {
     let mut table = HashTable::with_capacity(alpha.iter().filter(|&&a| a).count());
     for (id, _) in alpha.iter().enumerate().filter(|(_, &a)| a) {
         let id = u32::try_from(id).ok()?;
@@ -457,7 +247,7 @@ mod tests {
 
     /// The payload of an entry with its checksum made right again (to reach the table checks).
     fn resealed(mut entry: Vec<u8>) -> Vec<u8> {
-        let sum = fx_hash(&entry[HEADER_LEN..]);
+        let sum = crate::disk::fx_hash(&entry[HEADER_LEN..]);
         entry[HEADER_LEN - 8..HEADER_LEN].copy_from_slice(&sum.to_le_bytes());
         entry
     }
@@ -501,6 +291,15 @@ mod tests {
         let entry = encode(&key, &bpe, &rest);
         let (back, back_rest) = decode(&entry, &key).expect("a sound entry");
         assert_eq!(back_rest, rest);
+        // Decoding needs no encoding tables: they are built on the first word to merge.
+        let hello = bpe.token_to_id("hello").unwrap_or(u32::MAX);
+        assert_eq!(back.decode(&[hello]), "hello");
+        assert!(
+            back.tables.get().is_none(),
+            "built before any word was merged"
+        );
+        assert_eq!(back.word_ids(b"hello"), Some(vec![hello]));
+        assert!(back.tables.get().is_some_and(Option::is_some));
         assert_same_model(&bpe, &back);
         // Written again, the entry is the same bytes (maps in key order).
         assert_eq!(encode(&key, &back, &back_rest), entry);
@@ -561,10 +360,13 @@ mod tests {
             refused(&|b| b.spans[id] = (u32::MAX - 2, 9)),
             "a span past the arena"
         );
-        assert!(
-            refused(&|b| b.spans[other] = b.spans[id]),
-            "two ids for one token"
-        );
+        // Two ids for one token: found when the encoding tables are first built (a read model that only
+        // decodes never builds them); encoding then refuses, and the tokenizer reports the damaged entry.
+        let (_, mut twice, _) = read_builtin();
+        twice.spans[other] = twice.spans[id];
+        let (back, _) = decode(&resealed(encode(&key, &twice, &rest)), &key).expect("read");
+        assert_eq!(back.word_ids(b"hello"), None, "two ids for one token");
+        assert_eq!(bpe.word_ids(b"hello"), Some(vec![id as u32]));
         assert!(
             refused(&|b| b.alpha[id] = false | {
                 b.spans[id] = ABSENT;
@@ -578,7 +380,12 @@ mod tests {
         );
         assert!(
             refused(&|b| {
-                b.merges.insert(pair(1, 2), (0, b.spans.len() as u32 + 5));
+                let n = b.spans.len() as u32;
+                assert!(b.tables().is_some());
+                b.tables_mut()
+                    .unwrap()
+                    .merges
+                    .insert(pair(1, 2), (0, n + 5));
             }),
             "a merge into an unknown id"
         );
@@ -622,8 +429,7 @@ mod tests {
             .unwrap()
             .collect();
         assert_eq!(files.len(), 1);
-        let name = key
-            .file(dir.path())
+        let name = entry_file(dir.path(), &key)
             .file_name()
             .unwrap()
             .to_string_lossy()
@@ -634,11 +440,11 @@ mod tests {
         );
         // Entries and leftovers unused for long are removed when an entry is written; a used one stays.
         let folder = dir.path().join("tokenizers");
-        let entry = key.file(dir.path());
+        let entry = entry_file(dir.path(), &key);
         let aged = |name: &str| {
             let p = folder.join(name);
             let f = std::fs::File::create(&p).unwrap();
-            f.set_modified(std::time::SystemTime::now() - PRUNE_AFTER * 2)
+            f.set_modified(std::time::SystemTime::now() - crate::disk::PRUNE_AFTER * 2)
                 .unwrap();
             p
         };
@@ -646,13 +452,13 @@ mod tests {
         let other = folder.join("notes.txt");
         std::fs::File::create(&other)
             .unwrap()
-            .set_modified(std::time::SystemTime::now() - PRUNE_AFTER * 2)
+            .set_modified(std::time::SystemTime::now() - crate::disk::PRUNE_AFTER * 2)
             .unwrap();
         std::fs::File::options()
             .write(true)
             .open(&entry)
             .unwrap()
-            .set_modified(std::time::SystemTime::now() - PRUNE_AFTER * 2)
+            .set_modified(std::time::SystemTime::now() - crate::disk::PRUNE_AFTER * 2)
             .unwrap();
         assert!(load(dir.path(), &key).is_some(), "a hit renews the entry");
         assert!(store(dir.path(), &Key::of(b"another file"), &bpe, &rest));
