@@ -251,7 +251,7 @@ impl RequestRecord {
         if self.chunk_tokens.len() != self.chunk_ms.len() {
             return Vec::new();
         }
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.chunk_ms.len());
         for i in 1..self.chunk_ms.len() {
             let k = self.chunk_tokens[i].max(1);
             let gap = (self.chunk_ms[i] - self.chunk_ms[i - 1]) / k as f64;
@@ -307,8 +307,9 @@ impl RequestRecord {
     /// (`output.itl`, which its `max_output_tokens_per_s` walks). Chunks before the first answer chunk and
     /// chunks without answer text are ignored (they do not move the reference time).
     pub fn sglang_itl_ms(&self, rule: ItlRule) -> (Vec<f64>, Vec<f64>) {
-        let (mut itl, mut raw) = (Vec::new(), Vec::new());
         let n = self.chunk_ms.len();
+        // One gap a chunk, mostly: room for them up front (a run's records are walked after the run).
+        let (mut itl, mut raw) = (Vec::with_capacity(n), Vec::with_capacity(n));
         let Some(first) = (0..n).find(|&i| self.answer_chunk(i)) else {
             return (itl, raw);
         };

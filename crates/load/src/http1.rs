@@ -860,7 +860,7 @@ fn parse_head(bytes: &[u8], request_was_head: bool) -> Result<Option<(usize, Hea
 /// Kernel receive timestamps: `SO_TIMESTAMPNS` on the socket, read back with `recvmsg` (for TCP the kernel
 /// reports the receive time of the last segment the call copied).
 ///
-/// The receive is a direct `libc::recvmsg` with the control space on the stack and its one message read in
+/// The receive is a direct `recvmsg` system call with the control space on the stack and its one message read in
 /// place: nix's wrapper and its control-message iterator cost ~190 instructions a read, on every chunk of a
 /// paced stream.
 #[cfg(target_os = "linux")]
@@ -893,9 +893,21 @@ mod rx_time {
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
         msg.msg_controllen = std::mem::size_of::<Control>() as _;
+        // The system call itself, not glibc's `recvmsg`: in a process with more than one thread glibc makes
+        // every `recvmsg` a cancellation point (two atomic updates of the thread's cancel state around the
+        // call, ~35 ns a read here); servebench never cancels threads, and the call does not block
+        // (MSG_DONTWAIT).
         // SAFETY: `msg` is valid as above; the kernel writes at most `iov_len` bytes into `buf` and at most
-        // `msg_controllen` bytes of control messages, and sets `msg_controllen` to what it wrote.
-        let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
+        // `msg_controllen` bytes of control messages, and sets `msg_controllen` to what it wrote. The
+        // arguments are those of recvmsg(2), as the ABI passes them to the system call.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_recvmsg,
+                libc::c_long::from(stream.as_raw_fd()),
+                &mut msg as *mut libc::msghdr,
+                libc::c_long::from(libc::MSG_DONTWAIT),
+            )
+        };
         if n < 0 {
             return Err(std::io::Error::last_os_error());
         }

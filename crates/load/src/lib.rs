@@ -33,6 +33,7 @@ pub mod nofile;
 pub mod outpath;
 pub mod preflight;
 pub mod prometheus;
+mod record_queue;
 pub mod runner;
 #[cfg(test)]
 mod sglang_fixture_tests;

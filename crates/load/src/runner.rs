@@ -8,6 +8,7 @@ use crate::arrival;
 use crate::client::{Client, PreparedRequest};
 use crate::dispatch::{Dispatch, Dispatcher};
 use crate::monitor::{LagMonitor, SATURATED_P99_MS};
+use crate::record_queue::{CloseOnDrop, RecordQueue};
 use crate::LoadError;
 use servebench_core::pyrandom::NumpyLegacy;
 use servebench_core::record::RequestRecord;
@@ -19,6 +20,9 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 /// Receives every finished record (on a dedicated thread), in completion order.
+/// How long a finished request's record may wait for the sink's thread (see [`crate::record_queue`]).
+const RECORD_FLUSH_EVERY: Duration = Duration::from_millis(50);
+
 pub trait RecordSink: Send + 'static {
     /// May complete the record (e.g. token counts) before it is kept.
     fn record(&mut self, rec: &mut RequestRecord);
@@ -188,14 +192,18 @@ pub async fn run_on(
     let dispatcher = Dispatcher::new(dispatch, clients.len());
     let several = clients.len() > 1;
 
-    // Records go to the sink's thread.
-    let (tx, rx) = std::sync::mpsc::channel::<RequestRecord>();
+    // Records go to the sink's thread, in batches (`record_queue`).
+    let queue = Arc::new(RecordQueue::<RequestRecord>::new(RECORD_FLUSH_EVERY));
+    let close_queue = CloseOnDrop(queue.clone());
+    let taken = queue.clone();
     let sink_thread = std::thread::spawn(move || {
         let mut sink = sink;
         let mut kept = Vec::new();
-        while let Ok(mut rec) = rx.recv() {
-            sink.record(&mut rec);
-            kept.push(rec);
+        while let Some(batch) = taken.take() {
+            for mut rec in batch {
+                sink.record(&mut rec);
+                kept.push(rec);
+            }
         }
         sink.finish();
         kept
@@ -264,7 +272,7 @@ pub async fn run_on(
         let queue_ms = due.elapsed().as_secs_f64() * 1000.0;
         let ticket = dispatcher.pick();
         let c = clients[ticket.index()].clone();
-        let tx = tx.clone();
+        let queue = queue.clone();
         let last_end = last_end_us.clone();
         let first_send = first_send_us.clone();
         set.spawn(async move {
@@ -280,7 +288,7 @@ pub async fn run_on(
             rec.scheduled_ms = due_s * 1000.0;
             rec.queue_ms = queue_ms;
             drop(permit);
-            let _ = tx.send(rec);
+            queue.push(rec);
         });
         sent += 1;
         // Reap finished tasks so the set does not grow with the whole run.
@@ -309,7 +317,7 @@ pub async fn run_on(
         set.abort_all();
     }
     while set.join_next().await.is_some() {}
-    drop(tx);
+    drop(close_queue);
     let lags = lag.stop();
     let cpu1 = crate::monitor::process_cpu_seconds();
     let mut records = sink_thread
