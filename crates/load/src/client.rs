@@ -539,7 +539,10 @@ impl Client {
     /// the first send time (all times are from it) and counts the re-sends in `retries`. Anything else is a
     /// failure.
     pub async fn execute(&self, req: &PreparedRequest, run_start: Instant) -> Outcome {
-        let mut rec = RequestRecord {
+        // The record (and below, the stream state) live on the heap, not in the request's future: the
+        // future's levels, each read on every chunk of a stream, then lie in fewer cache lines (cachegrind,
+        // paced case: 2.2 fewer L1 misses a chunk).
+        let mut rec = Box::new(RequestRecord {
             index: req.index,
             request_id: req.request_id.clone(),
             prompt: req.prompt_text.clone(),
@@ -547,7 +550,7 @@ impl Client {
             prompt_tokens: req.prompt_tokens,
             output_len_intended: req.output_len_intended,
             ..Default::default()
-        };
+        });
         if let Some(n) = req.output_len_intended {
             rec.chunk_ms.reserve((n as usize).min(1 << 16));
             rec.chunk_text_end.reserve((n as usize).min(1 << 16));
@@ -557,7 +560,7 @@ impl Client {
             None => self.execute_reqwest(req, run_start, &mut rec).await,
         };
         Outcome {
-            record: rec,
+            record: *rec,
             send_instant,
         }
     }
@@ -589,6 +592,7 @@ impl Client {
             Some((code, timeout_message(code, timeouts)))
         })
         .await;
+        st.give_back(rec);
         self.conclude(st, failure, send_instant, rec);
         send_instant
     }
@@ -682,7 +686,7 @@ impl Client {
             let Some(item) = item else { break };
             let now = ms(send.elapsed());
             match item {
-                Ok(bytes) if tail.is_none() => match st.feed(&bytes, now, progress, rec) {
+                Ok(bytes) if tail.is_none() => match st.feed(&bytes, now, progress) {
                     Flow::More => {}
                     Flow::Stop => break,
                     Flow::Finish => {
@@ -717,7 +721,8 @@ impl Client {
             // One cell per attempt: the watchdog's progress starts over.
             let cell = GuardCell::new(Progress::new(CONNECTING));
             let progress = &cell.state;
-            let mut st = StreamState::new(self.api(), rec);
+            // Boxed for the same reason as the record (see `execute`).
+            let mut st = Box::new(StreamState::new(self.api(), rec));
             let outcome = {
                 let fut = self.native_attempt(
                     pool,
@@ -735,6 +740,7 @@ impl Client {
                 })
                 .await
             };
+            st.give_back(rec);
             let failure = match outcome {
                 Ok(()) => None,
                 Err(NativeFailure::BeforeResponse { resend: true, .. })
@@ -752,7 +758,7 @@ impl Client {
                 }
                 Err(NativeFailure::Timeout(code)) => Some((code, timeout_message(code, timeouts))),
             };
-            self.conclude(st, failure, send_instant, rec);
+            self.conclude(*st, failure, send_instant, rec);
             return send_instant;
         }
     }
@@ -864,7 +870,7 @@ impl Client {
         st.streaming = true;
         let read = conn
             .read_body(&head, |bytes, t| {
-                st.feed(bytes, ms(t.saturating_duration_since(send)), progress, rec)
+                st.feed(bytes, ms(t.saturating_duration_since(send)), progress)
             })
             .await;
         if let Some(d) = conn.take_read_delay() {
@@ -960,10 +966,24 @@ struct StreamState {
     end_ms: Option<f64>,
     /// The arrival time of the last bytes fed: bytes fed with the same time came in the same read.
     last_feed_ms: f64,
+    /// The record's per-chunk fields while the answer streams (see [`ChunkLog`]).
+    log: ChunkLog,
+}
+
+/// A record's per-chunk fields, held by the stream's state while it runs: taken from the record at the start
+/// ([`StreamState::new`]) and given back when the attempt ends ([`StreamState::give_back`]). Beside the decoder
+/// they share its cache lines; in the record (hundreds of bytes, apart from the stream state) they cost lines
+/// of their own on every chunk.
+#[derive(Default)]
+struct ChunkLog {
+    ttft_ms: Option<f64>,
+    chunk_ms: Vec<f64>,
+    chunk_text_end: Vec<u32>,
+    chunk_tokens: Vec<u32>,
 }
 
 impl StreamState {
-    fn new(api: Api, rec: &RequestRecord) -> Self {
+    fn new(api: Api, rec: &mut RequestRecord) -> Self {
         let mut decoder = StreamDecoder::new(api);
         if let Some(n) = rec.output_len_intended {
             decoder.reserve((n as usize).saturating_mul(6).min(1 << 20));
@@ -979,7 +999,22 @@ impl StreamState {
             streaming: false,
             end_ms: None,
             last_feed_ms: f64::NAN,
+            log: ChunkLog {
+                ttft_ms: rec.ttft_ms.take(),
+                chunk_ms: std::mem::take(&mut rec.chunk_ms),
+                chunk_text_end: std::mem::take(&mut rec.chunk_text_end),
+                chunk_tokens: std::mem::take(&mut rec.chunk_tokens),
+            },
         }
+    }
+
+    /// Gives the per-chunk fields back to the record (once the attempt that fed this state is over).
+    fn give_back(&mut self, rec: &mut RequestRecord) {
+        let log = std::mem::take(&mut self.log);
+        rec.ttft_ms = log.ttft_ms;
+        rec.chunk_ms = log.chunk_ms;
+        rec.chunk_text_end = log.chunk_text_end;
+        rec.chunk_tokens = log.chunk_tokens;
     }
 
     /// A non-streamed body, read whole at `now` (ms after send).
@@ -987,9 +1022,9 @@ impl StreamState {
         if let Err(e) = self.decoder.on_full_body(body) {
             rec.fail(core_code(&e), e.to_string(), now);
         } else {
-            rec.ttft_ms = Some(now);
+            self.log.ttft_ms = Some(now);
             rec.e2e_ms = Some(now);
-            rec.chunk_ms.push(now);
+            self.log.chunk_ms.push(now);
         }
     }
 
@@ -1002,13 +1037,7 @@ impl StreamState {
 
     /// Bytes of a streamed body that arrived at `now` (ms after send): [`Flow::Finish`] at `[DONE]`,
     /// [`Flow::Stop`] once the stream is in error.
-    fn feed(
-        &mut self,
-        bytes: &[u8],
-        now: f64,
-        progress: &Progress,
-        rec: &mut RequestRecord,
-    ) -> Flow {
+    fn feed(&mut self, bytes: &[u8], now: f64, progress: &Progress) -> Flow {
         progress.touch(now);
         self.decoder.new_read(now == self.last_feed_ms);
         self.last_feed_ms = now;
@@ -1021,6 +1050,7 @@ impl StreamState {
             err,
             sglang,
             first_token,
+            log,
             ..
         } = self;
         parser.feed(bytes, |ev| {
@@ -1039,14 +1069,14 @@ impl StreamState {
                     if eff.carries_text() || native_tokens {
                         // Any generated text, answer or reasoning, ends the wait for a first token.
                         *first_token = true;
-                        if rec.ttft_ms.is_none() {
-                            rec.ttft_ms = Some(now);
+                        if log.ttft_ms.is_none() {
+                            log.ttft_ms = Some(now);
                         }
-                        rec.chunk_ms.push(now);
-                        rec.chunk_text_end
+                        log.chunk_ms.push(now);
+                        log.chunk_text_end
                             .push(decoder.text.len().min(u32::MAX as usize) as u32);
                         if *sglang {
-                            rec.chunk_tokens
+                            log.chunk_tokens
                                 .push(eff.tokens.unwrap_or(1).min(u32::MAX as u64) as u32);
                         }
                     }
