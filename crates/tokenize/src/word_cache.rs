@@ -189,17 +189,6 @@ impl WordCache {
             .then_some(std::borrow::Cow::Owned(normal))
     }
 
-    /// Every word kept and its ids (for the on-disk cache of encoded corpora).
-    pub(crate) fn words(&self) -> Vec<(Box<str>, Box<[u32]>)> {
-        let mut all = Vec::new();
-        for shard in &self.shards {
-            if let Ok(m) = shard.lock() {
-                all.extend(m.iter().cloned());
-            }
-        }
-        all
-    }
-
     /// Keeps these words and their ids (read back from the on-disk cache: the ids this cache would give
     /// them), as far as the shards have room.
     pub(crate) fn seed(&self, words: Vec<(Box<str>, Box<[u32]>)>) {
@@ -225,6 +214,16 @@ impl WordCache {
         text: &str,
         mut each: impl FnMut(&[u32]),
     ) -> Result<(), String> {
+        self.for_each_word_text(model, text, |_, ids| each(ids))
+    }
+
+    /// [`Self::for_each_word`] with each word's text too.
+    pub(crate) fn for_each_word_text<'t>(
+        &self,
+        model: Merger<'_>,
+        text: &'t str,
+        mut each: impl FnMut(&'t str, &[u32]),
+    ) -> Result<(), String> {
         THREAD_REGEXES.with(|cell| {
             let mut kept = cell.borrow_mut();
             let at = match kept.iter().position(|(id, _)| *id == self.id) {
@@ -243,17 +242,17 @@ impl WordCache {
 
     /// Splits `text` with the first splitter, each piece (matches and the text between them, as `Split` with
     /// `Isolated` keeps both) with the next, and so on; the pieces of the last are the words.
-    fn split(
+    fn split<'t>(
         &self,
         model: Merger<'_>,
         splitters: &[Splitter],
-        text: &str,
-        each: &mut impl FnMut(&[u32]),
+        text: &'t str,
+        each: &mut impl FnMut(&'t str, &[u32]),
     ) -> Result<(), String> {
         let Some((splitter, rest)) = splitters.split_first() else {
             return self.word(model, text, each);
         };
-        let mut piece = |p: &str| {
+        let mut piece = |p: &'t str| {
             if rest.is_empty() {
                 self.word(model, p, each)
             } else {
@@ -286,11 +285,11 @@ impl WordCache {
         Ok(())
     }
 
-    fn word(
+    fn word<'t>(
         &self,
         model: Merger<'_>,
-        word: &str,
-        each: &mut impl FnMut(&[u32]),
+        word: &'t str,
+        each: &mut impl FnMut(&'t str, &[u32]),
     ) -> Result<(), String> {
         let hash = word_hash(word);
         let shard = &self.shards[shard_of(hash)];
@@ -298,7 +297,7 @@ impl WordCache {
         // A hit is handed over under the lock (the callers only copy or count the ids): no copy per word.
         if let Ok(m) = shard.lock() {
             if let Some((_, ids)) = m.find(hash, is_word) {
-                each(ids);
+                each(word, ids);
                 return Ok(());
             }
         }
@@ -327,7 +326,7 @@ impl WordCache {
                     .collect()
             }
         };
-        each(&ids);
+        each(word, &ids);
         if let Ok(mut m) = shard.lock() {
             if m.len() < SHARD_CAPACITY {
                 // Another thread may have added it meanwhile (with the same ids).
