@@ -21,7 +21,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::hash::BuildHasher;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 /// A JSON string, borrowed from the file where it has no escapes.
 struct Str<'a>(Cow<'a, str>);
@@ -184,8 +184,8 @@ pub(crate) struct ByteBpe {
     /// from the on-disk cache, on first need (decoding, and counting through a warm word cache, never build
     /// them). None where they do not fit together (one id per token).
     tables: OnceLock<Option<Tables>>,
-    /// A cache entry's merges, until `tables` is built from them.
-    pending_merges: Mutex<Vec<(u64, u32, u32)>>,
+    /// A cache entry's merges, which `tables` is built from (empty for a model read from a file).
+    pending_merges: Vec<(u64, u32, u32)>,
     /// Whether each id is a token written only in byte-level characters (found by its bytes).
     alpha: Vec<bool>,
     /// Byte-level characters to bytes (built once per model: loading looks up 150k merges).
@@ -375,7 +375,7 @@ impl ByteBpe {
                 by_bytes: HashTable::with_capacity(vocab.len()),
                 merges: FxHashMap::default(),
             })),
-            pending_merges: Mutex::default(),
+            pending_merges: Vec::new(),
             other: FxHashMap::default(),
             byte_ids: [NO_TOKEN; 256],
             ignore_merges: false,
@@ -513,12 +513,12 @@ impl ByteBpe {
     fn tables(&self) -> Option<&Tables> {
         self.tables
             .get_or_init(|| {
-                let merges = std::mem::take(&mut *self.pending_merges.lock().ok()?);
                 Some(Tables {
                     by_bytes: cache::by_bytes(&self.arena, &self.spans, &self.alpha)?,
-                    merges: merges
-                        .into_iter()
-                        .map(|(ab, rank, id)| (ab, (rank, id)))
+                    merges: self
+                        .pending_merges
+                        .iter()
+                        .map(|&(ab, rank, id)| (ab, (rank, id)))
                         .collect(),
                 })
             })

@@ -455,26 +455,7 @@ impl Tokenizer {
     /// Token ids of `text` (no special tokens added) and, for each, whether it begins a pre-token (a word of
     /// the pre-tokenizer; BPE merges never cross one).
     pub fn encode_word_starts(&self, text: &str) -> Result<(Vec<u32>, Vec<bool>), TokenizeError> {
-        if let Some((words, text)) = self.cached(text) {
-            let (mut ids, mut starts) = (Vec::new(), Vec::new());
-            words
-                .for_each_word(self.merger(), &text, |w| {
-                    ids.extend_from_slice(w);
-                    starts.extend((0..w.len()).map(|i| i == 0));
-                })
-                .map_err(TokenizeError::Encode)?;
-            return Ok((ids, starts));
-        }
-        // `encode_fast` leaves the word ids out; the byte-offset encode keeps them.
-        let enc = self
-            .full()?
-            .encode(text, false)
-            .map_err(|e| TokenizeError::Encode(e.to_string()))?;
-        let words = enc.get_word_ids();
-        let starts = (0..words.len())
-            .map(|i| i == 0 || words[i - 1] != words[i])
-            .collect();
-        Ok((enc.get_ids().to_vec(), starts))
+        self.encode_with_words(text).map(|e| (e.ids, e.starts))
     }
 
     /// [`Tokenizer::encode_word_starts`] of a prompt corpus, through the on-disk cache of encoded corpora
@@ -500,9 +481,17 @@ impl Tokenizer {
     /// their ids: only this text's, not whatever else the cache holds by now (a study's earlier outputs).
     fn encode_with_words(&self, text: &str) -> Result<encoded_cache::Encoded, TokenizeError> {
         let Some((cache, prepared)) = self.cached(text) else {
-            let (ids, starts) = self.encode_word_starts(text)?;
+            // `encode_fast` leaves the word ids out; the byte-offset encode keeps them.
+            let enc = self
+                .full()?
+                .encode(text, false)
+                .map_err(|e| TokenizeError::Encode(e.to_string()))?;
+            let words = enc.get_word_ids();
+            let starts = (0..words.len())
+                .map(|i| i == 0 || words[i - 1] != words[i])
+                .collect();
             return Ok(encoded_cache::Encoded {
-                ids,
+                ids: enc.get_ids().to_vec(),
                 starts,
                 words: Vec::new(),
             });

@@ -132,7 +132,7 @@ impl ByteBpe {
         }
         let mut bpe = ByteBpe {
             tables: OnceLock::new(),
-            pending_merges: std::sync::Mutex::default(),
+            pending_merges: Vec::new(),
             arena,
             spans,
             alpha,
@@ -169,7 +169,7 @@ impl ByteBpe {
             }
             merges.push((pair((ab >> 32) as u32, ab as u32), rank, id));
         }
-        self.pending_merges = std::sync::Mutex::new(merges);
+        self.pending_merges = merges;
         let n = r.count(21)?;
         for _ in 0..n {
             let id = r.u32()?;
