@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-/// Receives every finished record (on a dedicated thread), in completion order.
 /// How long a finished request's record may wait for the sink's thread (see [`crate::record_queue`]).
 const RECORD_FLUSH_EVERY: Duration = Duration::from_millis(50);
 
+/// Receives every finished record (on a dedicated thread), in completion order.
 pub trait RecordSink: Send + 'static {
     /// May complete the record (e.g. token counts) before it is kept.
     fn record(&mut self, rec: &mut RequestRecord);
