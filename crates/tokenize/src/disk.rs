@@ -62,13 +62,13 @@ impl Key {
         format!("{:016x}{:016x}-{}", self.fx, self.fold, self.len)
     }
 
-    fn write(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
         for v in [self.fx, self.fold, self.len] {
             out.extend_from_slice(&v.to_le_bytes());
         }
     }
 
-    fn read(r: &mut Reader<'_>) -> Option<Key> {
+    pub(crate) fn read(r: &mut Reader<'_>) -> Option<Key> {
         Some(Key {
             fx: r.u64()?,
             fold: r.u64()?,

@@ -10,6 +10,7 @@ mod disk;
 mod encoded_cache;
 mod fast_load;
 mod shared;
+mod stamp;
 mod tokenizer;
 mod word_cache;
 
@@ -31,6 +32,10 @@ pub enum TokenizeError {
         "no tokenizer.json in folder {0}: pass the file itself or a Hugging Face model folder"
     )]
     NoTokenizerInFolder(String),
+    #[error(
+        "tokenizer file {0} changed while servebench was using it: run again once it is written"
+    )]
+    Changed(String),
     #[error("tokenizing failed: {0}")]
     Encode(String),
     #[error("chat template error: {0}")]

@@ -45,8 +45,8 @@ struct LazyPipeline {
     shell: tokenizers::Tokenizer,
     /// The decoder is `ByteLevel` alone: [`ByteBpe::decode`] decodes as it does.
     byte_decoder: bool,
-    /// The file's content and name, for the full build.
-    bytes: Vec<u8>,
+    /// The file's content (or where to read it) and name, for the full build.
+    source: Source,
     file: String,
     /// The post-processor the tokenizer class asks for (see `class_post_processor`).
     class_post: Option<TemplateProcessing>,
@@ -59,7 +59,7 @@ impl LazyPipeline {
     /// None where [`ByteBpe`] does not read the file exactly or no word cache applies (the caller builds
     /// `tokenizers`' pipeline at once, which also reports what is wrong with the file).
     fn try_new(
-        bytes: &[u8],
+        source: &mut Source,
         config: &Value,
         file: &str,
         cache: Option<(&Path, Key)>,
@@ -69,7 +69,7 @@ impl LazyPipeline {
         let (bpe, rest) = match hit {
             Some(hit) => hit,
             None => {
-                let Some(read) = ByteBpe::read_file(bytes) else {
+                let Some(read) = ByteBpe::read_file(source.bytes()?) else {
                     return Ok(None);
                 };
                 if let Some((dir, key)) = cache {
@@ -93,7 +93,7 @@ impl LazyPipeline {
             bpe,
             shell,
             byte_decoder,
-            bytes: Vec::new(),
+            source: Source::Read(Vec::new()),
             file: file.to_string(),
             class_post,
             full: OnceLock::new(),
@@ -103,9 +103,15 @@ impl LazyPipeline {
     }
 
     fn full(&self) -> Result<&tokenizers::Tokenizer, TokenizeError> {
+        // A file that cannot be read again, or changed, is reported as such (and not kept: a later call
+        // tries again).
+        let bytes = match self.full.get() {
+            Some(_) => Default::default(),
+            None => self.source.read()?,
+        };
         let built = self.full.get_or_init(|| {
             let mut t =
-                crate::fast_load::tokenizer_from_bytes(&self.bytes).map_err(|e| e.to_string())?;
+                crate::fast_load::tokenizer_from_bytes(&bytes).map_err(|e| e.to_string())?;
             if let Some(pp) = &self.class_post {
                 t.with_post_processor(Some(pp.clone()));
             }
@@ -127,25 +133,59 @@ fn json_kind<T: serde::Serialize>(part: Option<&T>) -> Option<String> {
 /// `tokenizers`' pipeline of a file's bytes, with the word cache where one applies: lazily for a byte-level
 /// BPE [`ByteBpe`] reads, else built now (errors name `file`).
 fn pipeline_of(
-    bytes: Vec<u8>,
+    mut source: Source,
     config: &Value,
     file: &str,
     cache: Option<(&Path, Key)>,
 ) -> Result<(Pipeline, Option<WordCache>), TokenizeError> {
-    if let Some((mut lazy, words)) = LazyPipeline::try_new(&bytes, config, file, cache)? {
-        lazy.bytes = bytes;
+    if let Some((mut lazy, words)) = LazyPipeline::try_new(&mut source, config, file, cache)? {
+        lazy.source = source;
         return Ok((Pipeline::Lazy(Box::new(lazy)), Some(words)));
     }
-    let mut inner =
-        crate::fast_load::tokenizer_from_bytes(&bytes).map_err(|e| TokenizeError::Parse {
+    let mut inner = crate::fast_load::tokenizer_from_bytes(source.bytes()?).map_err(|e| {
+        TokenizeError::Parse {
             path: file.to_string(),
             message: e.to_string(),
-        })?;
+        }
+    })?;
     if let Some(pp) = class_post_processor(config, file, |t| inner.token_to_id(t))? {
         inner.with_post_processor(Some(pp));
     }
     let words = WordCache::for_tokenizer(&inner);
     Ok((Pipeline::Built(Box::new(inner)), words))
+}
+
+/// A `tokenizer.json`'s content: read, or known by its content key ([`crate::stamp`]) and read on first need.
+enum Source {
+    Read(Vec<u8>),
+    Known { path: PathBuf, key: Key },
+}
+
+impl Source {
+    /// The content, read now if it was not (and checked against its key).
+    fn bytes(&mut self) -> Result<&[u8], TokenizeError> {
+        if let Source::Known { .. } = self {
+            *self = Source::Read(self.read()?.into_owned());
+        }
+        match self {
+            Source::Read(bytes) => Ok(bytes),
+            Source::Known { .. } => unreachable!("read just above"),
+        }
+    }
+
+    /// The content, read from the file where it is not held (and checked against its key).
+    fn read(&self) -> Result<std::borrow::Cow<'_, [u8]>, TokenizeError> {
+        match self {
+            Source::Read(bytes) => Ok(bytes.into()),
+            Source::Known { path, key } => {
+                let bytes = read_maybe_gz(path)?;
+                if Key::of(&bytes) != *key {
+                    return Err(TokenizeError::Changed(path.display().to_string()));
+                }
+                Ok(bytes.into())
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -164,7 +204,32 @@ fn io_err(path: &Path, source: std::io::Error) -> TokenizeError {
     }
 }
 
+/// A tokenizer file's content and, with a cache folder, its content key: known from the file's stamp without
+/// reading it where the file is unchanged since it was last read, else read (and stamped).
+fn content_of(file: &Path, cache: Option<&Path>) -> Result<(Source, Option<Key>), TokenizeError> {
+    let Some(dir) = cache else {
+        return Ok((Source::Read(read_maybe_gz(file)?), None));
+    };
+    if let Some(key) = crate::stamp::known_key(dir, file) {
+        let path = file.to_path_buf();
+        return Ok((Source::Known { path, key }, Some(key)));
+    }
+    let before = crate::stamp::Identity::of(file);
+    let bytes = read_maybe_gz(file)?;
+    let key = Key::of(&bytes);
+    crate::stamp::record(dir, file, before, &key);
+    Ok((Source::Read(bytes), Some(key)))
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tokenizer files read by this thread (tests: a stamped file is not read).
+    static FILE_READS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, TokenizeError> {
+    #[cfg(test)]
+    FILE_READS.with(|n| n.set(n.get() + 1));
     let raw = std::fs::read(path).map_err(|e| io_err(path, e))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
@@ -235,7 +300,7 @@ impl Tokenizer {
         } else {
             (path.to_path_buf(), path.parent().map(Path::to_path_buf))
         };
-        let bytes = read_maybe_gz(&file)?;
+        let (source, key) = content_of(&file, cache)?;
         let mut config = Value::Null;
         let mut template = None;
         if let Some(dir) = dir {
@@ -254,9 +319,9 @@ impl Tokenizer {
                 template_in_config(&config)
             };
         }
-        let disk = cache.map(|dir| (dir.to_path_buf(), Key::of(&bytes)));
+        let disk = cache.zip(key).map(|(dir, key)| (dir.to_path_buf(), key));
         let cache = disk.as_ref().map(|(dir, key)| (dir.as_path(), *key));
-        let (pipeline, words) = pipeline_of(bytes, &config, &file.display().to_string(), cache)?;
+        let (pipeline, words) = pipeline_of(source, &config, &file.display().to_string(), cache)?;
         let chat_template = template
             .map(|t| {
                 ChatTemplate::new(
@@ -292,7 +357,8 @@ impl Tokenizer {
             .map_err(|e| TokenizeError::Encode(e.to_string()))?;
         let disk = cache.map(|dir| (dir.to_path_buf(), Key::of(&bytes)));
         let cache = disk.as_ref().map(|(dir, key)| (dir.as_path(), *key));
-        let (pipeline, words) = pipeline_of(bytes, &Value::Null, "builtin:smollm2", cache)?;
+        let (pipeline, words) =
+            pipeline_of(Source::Read(bytes), &Value::Null, "builtin:smollm2", cache)?;
         let cfg: Value = serde_json::from_str(BUILTIN_CONFIG).unwrap_or(Value::Null);
         let chat_template = Some(ChatTemplate::new(
             BUILTIN_TEMPLATE,
@@ -1407,6 +1473,58 @@ mod tests {
             Some(&49152)
         );
         assert_eq!(entries().len(), 2);
+    }
+
+    /// A settled file met before is named by its stamp, not read: read only for the full pipeline (checked
+    /// against its key there), and read again once it changed.
+    #[test]
+    fn a_settled_tokenizer_file_is_not_read_again() {
+        let dir = edited_dir("sb-stamped", |_| {});
+        let cache = tempfile::tempdir().unwrap();
+        // A file changed less than `SETTLED` ago gets no stamp (its change time cannot be set back).
+        std::thread::sleep(crate::stamp::SETTLED + std::time::Duration::from_millis(200));
+        let fresh = Tokenizer::from_path_with_cache(&dir, None).unwrap();
+        let reads = || FILE_READS.with(std::cell::Cell::get);
+        let load = || Tokenizer::from_path_with_cache(&dir, Some(cache.path())).unwrap();
+        let before = reads();
+        let first = load();
+        assert_eq!(reads(), before + 1);
+        let second = load();
+        assert_eq!(reads(), before + 1, "a stamped file was read");
+        assert!(second.model_from_cache() && !first.model_from_cache());
+        for text in tricky_texts() {
+            assert_eq!(second.encode(&text).unwrap(), fresh.encode(&text).unwrap());
+        }
+        // The full pipeline reads the file then, and it is the same file.
+        second.build_pipeline().unwrap();
+        assert_eq!(reads(), before + 2);
+        assert_eq!(
+            second.encode_with_special("a<|im_start|>b").unwrap(),
+            fresh.encode_with_special("a<|im_start|>b").unwrap()
+        );
+        // Edited while a load still holds only its key: the full pipeline refuses the new content.
+        let third = load();
+        assert_eq!(reads(), before + 2);
+        let mut tok = builtin_json();
+        tok["added_tokens"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"id": 49152,
+            "content": "<new>", "single_word": false, "lstrip": false, "rstrip": false,
+            "normalized": false, "special": true}));
+        std::fs::write(dir.join("tokenizer.json"), tok.to_string()).unwrap();
+        assert!(matches!(
+            third.build_pipeline(),
+            Err(TokenizeError::Changed(p)) if p.ends_with("tokenizer.json")
+        ));
+        // The next load reads the edited file.
+        let edited = load();
+        assert_eq!(reads(), before + 4);
+        assert!(!edited.model_from_cache());
+        assert_eq!(
+            edited.encode_with_special("a<new>").unwrap().last(),
+            Some(&49152)
+        );
     }
 
     /// A corpus encoded once is read back by the next load of the same file: the same ids and word starts,
