@@ -74,6 +74,9 @@ pub struct ClientFacts {
     pub http_client: String,
     /// "kernel" or "read".
     pub timestamp_source: String,
+    /// Where `client_lag` came from: "reads" (the wait of a kernel-timestamped read every 10 ms) or "ticker"
+    /// (how late a 10 ms timer fired).
+    pub lag_source: String,
     pub p99_read_delay_ms: Option<f64>,
     pub max_read_delay_ms: Option<f64>,
     pub late_reads_pct: Option<f64>,
@@ -314,6 +317,7 @@ pub fn result_json(info: &RunInfo, m: &Metrics) -> Value {
     o.insert("client_cpu_s".into(), opt(c.cpu_s));
     o.insert("http_client".into(), json!(c.http_client));
     o.insert("timestamp_source".into(), json!(c.timestamp_source));
+    o.insert("client_lag_source".into(), json!(c.lag_source));
     o.insert("p99_client_read_delay_ms".into(), opt(c.p99_read_delay_ms));
     o.insert("max_client_read_delay_ms".into(), opt(c.max_read_delay_ms));
     o.insert("client_late_reads_pct".into(), opt(c.late_reads_pct));

@@ -968,6 +968,7 @@ pub async fn run_bench(
             cpu_s: out.client_cpu_s,
             http_client: client.http_client_name().into(),
             timestamp_source: client.timestamp_source().into(),
+            lag_source: out.client_lag_source.as_str().into(),
             p99_read_delay_ms: read_delay.max.p99,
             max_read_delay_ms: read_delay.max.max,
             late_reads_pct: read_delay.late_pct,

@@ -434,6 +434,14 @@ impl Client {
         })
     }
 
+    /// The sampler of event-loop lag from kernel-timestamped reads (the native client with kernel timestamps).
+    pub fn read_lag(&self) -> Option<Arc<crate::monitor::ReadLag>> {
+        match &self.native {
+            Some(pool) if self.timestamp_source() == "kernel" => Some(pool.read_lag().clone()),
+            _ => None,
+        }
+    }
+
     /// Where chunk times come from: "kernel" (receive timestamps of the native client on Linux) or "read"
     /// (when the client's read returned).
     pub fn timestamp_source(&self) -> &'static str {

@@ -9,9 +9,10 @@
 //! slices to the caller, stamped with the time the read returned. TLS and proxies stay with reqwest
 //! ([`crate::client`] picks).
 
+use crate::monitor::ReadLag;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
@@ -96,6 +97,8 @@ pub struct Http1Pool {
     idle: Mutex<Vec<Conn>>,
     /// Ask the kernel for receive timestamps (Linux).
     kernel_timestamps: bool,
+    /// Samples the event-loop lag from the reads of this pool's connections (kernel timestamps).
+    read_lag: Arc<ReadLag>,
 }
 
 /// How late the client read what the kernel had received (kernel timestamps only).
@@ -152,6 +155,9 @@ pub struct Conn {
     /// The wall clock at a recent read's monotonic time (see [`WallRef`]).
     #[cfg(target_os = "linux")]
     wall_ref: Option<WallRef>,
+    /// The pool's lag sampler, offered each kernel-timestamped read's wait.
+    #[cfg(target_os = "linux")]
+    read_lag: Option<Arc<ReadLag>>,
 }
 
 /// How long a [`WallRef`] is used before both clocks are read again: a step of the wall clock (`settimeofday`,
@@ -217,12 +223,18 @@ impl Http1Pool {
             fixed_headers: fixed,
             idle: Mutex::new(Vec::new()),
             kernel_timestamps: cfg!(target_os = "linux"),
+            read_lag: Arc::default(),
         }
     }
 
     /// Whether chunk times come from the kernel's receive timestamps (false: from when reads return).
     pub fn set_kernel_timestamps(&mut self, on: bool) {
         self.kernel_timestamps = on && cfg!(target_os = "linux");
+    }
+
+    /// The sampler of event-loop lag from this pool's kernel-timestamped reads.
+    pub fn read_lag(&self) -> &Arc<ReadLag> {
+        &self.read_lag
     }
 
     /// Number of idle pooled connections.
@@ -279,6 +291,8 @@ impl Http1Pool {
                         read_delay: None,
                         #[cfg(target_os = "linux")]
                         wall_ref: None,
+                        #[cfg(target_os = "linux")]
+                        read_lag: kernel_ts.then(|| self.read_lag.clone()),
                         read_on: false,
                     });
                 }
@@ -506,6 +520,9 @@ impl Conn {
         }
         if let Some(t) = now.checked_sub(delay) {
             self.arrival = t;
+            if let Some(lag) = &self.read_lag {
+                lag.offer(now, delay);
+            }
             let d = self.read_delay.get_or_insert(ReadDelay::default());
             d.max = d.max.max(delay);
             d.reads += 1;
