@@ -117,6 +117,14 @@ pub(crate) fn known_key(dir: &Path, file: &Path) -> Option<Key> {
     (r.0.is_empty() && Some(recorded) == Identity::of(file)).then_some(key)
 }
 
+/// Removes `file`'s stamp (its content was found not to have the recorded key: a file system whose times
+/// missed a write); the next load reads the file.
+pub(crate) fn forget(dir: &Path, file: &Path) {
+    if let Some((path, _)) = entry_of(dir, file) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// Records `key` as the content key of `file`, read while it had identity `before`: only if it still has
 /// it and has settled. Best-effort, like every cache write.
 pub(crate) fn record(dir: &Path, file: &Path, before: Option<Identity>, key: &Key) {

@@ -155,10 +155,15 @@ fn pipeline_of(
     Ok((Pipeline::Built(Box::new(inner)), words))
 }
 
-/// A `tokenizer.json`'s content: read, or known by its content key ([`crate::stamp`]) and read on first need.
+/// A `tokenizer.json`'s content: read, or known by its content key ([`crate::stamp`], in the cache folder
+/// `dir`) and read on first need.
 enum Source {
     Read(Vec<u8>),
-    Known { path: PathBuf, key: Key },
+    Known {
+        path: PathBuf,
+        key: Key,
+        dir: PathBuf,
+    },
 }
 
 impl Source {
@@ -173,13 +178,15 @@ impl Source {
         }
     }
 
-    /// The content, read from the file where it is not held (and checked against its key).
+    /// The content, read from the file where it is not held (and checked against its key: content without
+    /// it is refused, and the stamp that named it forgotten, so that the next load reads the file).
     fn read(&self) -> Result<std::borrow::Cow<'_, [u8]>, TokenizeError> {
         match self {
             Source::Read(bytes) => Ok(bytes.into()),
-            Source::Known { path, key } => {
+            Source::Known { path, key, dir } => {
                 let bytes = read_maybe_gz(path)?;
                 if Key::of(&bytes) != *key {
+                    crate::stamp::forget(dir, path);
                     return Err(TokenizeError::Changed(path.display().to_string()));
                 }
                 Ok(bytes.into())
@@ -211,8 +218,8 @@ fn content_of(file: &Path, cache: Option<&Path>) -> Result<(Source, Option<Key>)
         return Ok((Source::Read(read_maybe_gz(file)?), None));
     };
     if let Some(key) = crate::stamp::known_key(dir, file) {
-        let path = file.to_path_buf();
-        return Ok((Source::Known { path, key }, Some(key)));
+        let (path, dir) = (file.to_path_buf(), dir.to_path_buf());
+        return Ok((Source::Known { path, key, dir }, Some(key)));
     }
     let before = crate::stamp::Identity::of(file);
     let bytes = read_maybe_gz(file)?;
@@ -289,6 +296,14 @@ impl Tokenizer {
         cache: Option<&Path>,
     ) -> Result<Tokenizer, TokenizeError> {
         let path = path.as_ref();
+        match Self::load(path, cache) {
+            // A stamp that named other content is forgotten by then: the file is read this time.
+            Err(TokenizeError::Changed(_)) => Self::load(path, cache),
+            loaded => loaded,
+        }
+    }
+
+    fn load(path: &Path, cache: Option<&Path>) -> Result<Tokenizer, TokenizeError> {
         let (file, dir): (PathBuf, Option<PathBuf>) = if path.is_dir() {
             let f = path.join("tokenizer.json");
             if !f.exists() {
@@ -1524,6 +1539,27 @@ mod tests {
         assert_eq!(
             edited.encode_with_special("a<new>").unwrap().last(),
             Some(&49152)
+        );
+        // A stamp whose key the content does not have (times that missed a write): the load that meets it
+        // forgets it and reads the file.
+        let file = dir.join("tokenizer.json");
+        std::thread::sleep(crate::stamp::SETTLED + std::time::Duration::from_millis(200));
+        let wrong = Key::of(b"not this file");
+        crate::stamp::record(
+            cache.path(),
+            &file,
+            crate::stamp::Identity::of(&file),
+            &wrong,
+        );
+        assert_eq!(crate::stamp::known_key(cache.path(), &file), Some(wrong));
+        let reads_before = reads();
+        let healed = load();
+        assert!(healed.model_from_cache());
+        // Read once to find the mismatch, once by the load that starts again without the stamp.
+        assert_eq!(reads(), reads_before + 2);
+        assert_eq!(
+            crate::stamp::known_key(cache.path(), &file),
+            Some(Key::of(&std::fs::read(&file).unwrap()))
         );
     }
 
