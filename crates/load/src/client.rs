@@ -434,12 +434,10 @@ impl Client {
         })
     }
 
-    /// The sampler of event-loop lag from kernel-timestamped reads (the native client with kernel timestamps).
+    /// The sampler of event-loop lag from kernel-timestamped reads (the native client's; it samples only
+    /// where its connections get kernel timestamps).
     pub fn read_lag(&self) -> Option<Arc<crate::monitor::ReadLag>> {
-        match &self.native {
-            Some(pool) if self.timestamp_source() == "kernel" => Some(pool.read_lag().clone()),
-            _ => None,
-        }
+        self.native.as_ref().map(|pool| pool.read_lag().clone())
     }
 
     /// Where chunk times come from: "kernel" (receive timestamps of the native client on Linux) or "read"
